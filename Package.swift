@@ -1,0 +1,71 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Plugins and test fixtures are dynamic libraries loaded by `brane-sandbox`, never linked into the host.
+func pluginLibrary(_ name: String) -> Product { .library(name: name, type: .dynamic, targets: [name]) }
+
+let package = Package(
+    name: "Brane",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "brane", targets: ["brane"]),
+        .executable(name: "brane-sandbox", targets: ["brane-sandbox"]),
+        .library(name: "BranePluginKit", targets: ["BranePluginKit"]),
+        pluginLibrary("BraneSysinfo"),
+        pluginLibrary("BraneUnits"),
+        pluginLibrary("HostileFixture"),
+        pluginLibrary("HostileConstructorFixture"),
+        pluginLibrary("BadMagicFixture"),
+        pluginLibrary("MissingEntryFixture"),
+        pluginLibrary("FutureABIFixture"),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+    ],
+    targets: [
+        // The contract: the C header every plugin is built against, and the one ABI check.
+        .target(name: "PluginABI", path: "Sources/PluginABI"),
+        // System libraries, wrapped so nothing else spells a link flag.
+        .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp", pkgConfig: "libseccomp",
+                       providers: [.apt(["libseccomp-dev"])]),
+        .systemLibrary(name: "CCap", path: "Sources/CCap", pkgConfig: "libcap",
+                       providers: [.apt(["libcap-dev"])]),
+        // Raw Linux calls Swift cannot make directly (variadic prctl, syscalls without glibc wrappers)
+        // and the host<->runner wire format shared with the C runner.
+        .target(name: "CBraneSystem", path: "Sources/CBraneSystem"),
+        // The sandbox runner: one process per plugin instance.
+        .executableTarget(name: "brane-sandbox", dependencies: ["PluginABI", "CBraneSystem", "CCap"],
+                          path: "Sources/brane-sandbox",
+                          linkerSettings: [.linkedLibrary("dl")]),
+        // The host library: manifests, profiles, sandbox policy, supervisor.
+        .target(name: "BraneHost",
+                dependencies: ["PluginABI", "CBraneSystem", "CSeccomp", "Yams",
+                               .product(name: "SystemPackage", package: "swift-system")],
+                path: "Sources/Host"),
+        .executableTarget(name: "brane",
+                          dependencies: ["BraneHost", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Sources/brane"),
+        // Swift helper that makes a Swift plugin a few lines.
+        .target(name: "BranePluginKit", dependencies: ["PluginABI"], path: "Sources/PluginKit"),
+
+        // Bundled plugins.
+        .target(name: "BraneSysinfo", dependencies: ["PluginABI"], path: "Plugins/com.brane.sysinfo",
+                exclude: ["manifest.yaml", "README.md", "Tests"], publicHeadersPath: "."),
+        .target(name: "BraneUnits", dependencies: ["BranePluginKit"], path: "Plugins/com.brane.units",
+                exclude: ["manifest.yaml", "README.md", "Tests"]),
+        .testTarget(name: "SysinfoPluginTests", dependencies: ["BraneHost"], path: "Plugins/com.brane.sysinfo/Tests"),
+        .testTarget(name: "UnitsPluginTests", dependencies: ["BraneHost"], path: "Plugins/com.brane.units/Tests"),
+
+        // Hostile fixtures: plugins that attack the sandbox, and plugins with a broken ABI.
+        .target(name: "HostileFixture", dependencies: ["PluginABI"], path: "Tests/Fixtures/Hostile", exclude: ["manifest.yaml"], publicHeadersPath: "."),
+        .target(name: "HostileConstructorFixture", dependencies: ["PluginABI"], path: "Tests/Fixtures/HostileConstructor", publicHeadersPath: "."),
+        .target(name: "BadMagicFixture", dependencies: ["PluginABI"], path: "Tests/Fixtures/BadMagic", publicHeadersPath: "."),
+        .target(name: "MissingEntryFixture", path: "Tests/Fixtures/MissingEntry", publicHeadersPath: "."),
+        .target(name: "FutureABIFixture", dependencies: ["PluginABI"], path: "Tests/Fixtures/FutureABI", publicHeadersPath: "."),
+
+        .testTarget(name: "BraneHostTests", dependencies: ["BraneHost"], path: "Tests/BraneHostTests",
+                    resources: [.copy("Manifests")]),
+    ]
+)

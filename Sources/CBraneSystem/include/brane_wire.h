@@ -1,0 +1,62 @@
+/*
+ * brane_wire.h — the frame format between the host and brane-sandbox.
+ *
+ * Internal to Brane (plugins never see it). Every message is a 12-byte header
+ * followed by `length` payload bytes; integers are little-endian. Requests
+ * carry an id that the reply repeats, so a stale reply is never mistaken for
+ * the answer to a later call.
+ */
+#ifndef BRANE_WIRE_H
+#define BRANE_WIRE_H
+#include <stdint.h>
+
+#define BRANE_FRAME_HEADER_SIZE 12u
+
+typedef enum brane_frame_type {
+    BRANE_FRAME_SETUP = 1,    /* host -> runner: the sandbox to apply and the plugin to load */
+    BRANE_FRAME_READY = 2,    /* runner -> host: sandbox on, plugin initialised */
+    BRANE_FRAME_CALL = 3,     /* host -> runner: u16 method length, method, input bytes */
+    BRANE_FRAME_RESULT = 4,   /* runner -> host: output bytes of a successful call */
+    BRANE_FRAME_ERROR = 5,    /* runner -> host: the plugin's error JSON */
+    BRANE_FRAME_LOG = 6,      /* runner -> host: u32 level, message bytes */
+    BRANE_FRAME_SHUTDOWN = 7, /* host -> runner: call shutdown and exit 0 */
+    BRANE_FRAME_FAILED = 8,   /* runner -> host: u32 step, i32 errno, message; then exit */
+} brane_frame_type;
+
+/* Setup flags. */
+#define BRANE_SETUP_ISOLATE_NETWORK 1u /* enter an empty network namespace */
+
+/* The order of rlimits in the setup frame. */
+enum { BRANE_RLIMIT_AS, BRANE_RLIMIT_CPU, BRANE_RLIMIT_NOFILE, BRANE_RLIMIT_FSIZE, BRANE_RLIMIT_NPROC,
+       BRANE_RLIMIT_COUNT };
+#define BRANE_RLIMIT_KEEP UINT64_MAX
+
+/* The step a runner was at when it failed (FAILED frame and exit code). */
+typedef enum brane_setup_step {
+    BRANE_STEP_SETUP_FRAME = 1,
+    BRANE_STEP_RLIMITS = 2,
+    BRANE_STEP_NETWORK_NAMESPACE = 3,
+    BRANE_STEP_NO_NEW_PRIVS = 4,
+    BRANE_STEP_CAPABILITIES = 5,
+    BRANE_STEP_LANDLOCK = 6,
+    BRANE_STEP_SECCOMP = 7,
+    BRANE_STEP_DLOPEN = 8,
+    BRANE_STEP_ENTRY_SYMBOL = 9,
+    BRANE_STEP_ABI_CHECK = 10,
+    BRANE_STEP_IDENTITY = 11,
+    BRANE_STEP_INIT = 12,
+} brane_setup_step;
+
+/* Runner exit status: 0 after SHUTDOWN, 64 + step after a failed setup step,
+ * BRANE_EXIT_PROTOCOL when the host broke the frame protocol. */
+#define BRANE_EXIT_STEP_BASE 64
+#define BRANE_EXIT_PROTOCOL 90
+
+/* Network-namespace outcome reported in READY. */
+typedef enum brane_netns_state {
+    BRANE_NETNS_NOT_REQUESTED = 0,
+    BRANE_NETNS_ISOLATED = 1,
+    BRANE_NETNS_UNAVAILABLE = 2,
+} brane_netns_state;
+
+#endif

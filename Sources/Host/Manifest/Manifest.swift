@@ -1,0 +1,129 @@
+import PluginABI
+
+/// What a plugin declares about itself in `manifest.yaml`.
+public struct Manifest: Sendable, Codable, Equatable {
+    public static let apiVersion = "brane.dev/v1"
+
+    public var apiVersion: String
+    public var kind: PluginKind
+    public var id: String
+    public var version: SemanticVersion
+    public var abi: ABIVersion
+    public var library: String
+    public var description: String
+    public var tier: PrivacyTier
+    public var resources: Resources
+    public var filesystem: FilesystemAccess
+    public var network: NetworkAccess
+    public var tools: [ToolDeclaration]
+    public var sensor: SensorSettings?
+    public var scanner: ScannerSettings?
+    public var specialist: SpecialistSettings?
+    /// Passed to the plugin's init through the host API.
+    public var config: JSONValue
+
+    public func tool(named name: String) -> ToolDeclaration? { tools.first { $0.name == name } }
+}
+
+public enum PluginKind: String, Sendable, Codable, CaseIterable {
+    case specialist, synapse, sensor, scanner
+
+    init?(abiValue: UInt32) {
+        switch abiValue {
+        case UInt32(BRANE_KIND_SPECIALIST.rawValue): self = .specialist
+        case UInt32(BRANE_KIND_SYNAPSE.rawValue): self = .synapse
+        case UInt32(BRANE_KIND_SENSOR.rawValue): self = .sensor
+        case UInt32(BRANE_KIND_SCANNER.rawValue): self = .scanner
+        default: return nil
+        }
+    }
+
+    /// The method the host calls for this kind's main job.
+    public var primaryMethod: String {
+        switch self {
+        case .specialist: "specialist/consult"
+        case .synapse: "tools/call"
+        case .sensor: "sensor/sample"
+        case .scanner: "scanner/scan"
+        }
+    }
+}
+
+/// How sensitive the data a plugin handles is, and so how tightly it is sandboxed.
+public enum PrivacyTier: Int, Sendable, Codable, Comparable, CaseIterable, CustomStringConvertible {
+    /// Handles sensitive data (PHI/PII): no network at all.
+    case sensitive = 0
+    /// Local only: may connect to loopback.
+    case local = 1
+    /// May connect out to declared hosts.
+    case external = 2
+
+    public static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+
+    public var description: String {
+        switch self {
+        case .sensitive: "0 (sensitive: no network)"
+        case .local: "1 (local: loopback only)"
+        case .external: "2 (external: declared hosts)"
+        }
+    }
+}
+
+public struct ABIVersion: Sendable, Codable, Equatable, CustomStringConvertible {
+    public var major: Int
+    public var minor: Int
+    public static let host = ABIVersion(major: Int(BRANE_ABI_MAJOR), minor: Int(BRANE_ABI_MINOR))
+    public var description: String { "\(major).\(minor)" }
+}
+
+public struct Resources: Sendable, Codable, Equatable {
+    /// Address-space limit (RLIMIT_AS), bytes.
+    public var memoryBytes: UInt64 = 512 << 20
+    /// CPU time over the instance's life (RLIMIT_CPU), seconds.
+    public var cpuSeconds: UInt64 = 60
+    /// Wall-clock limit of one call; the instance is killed when it passes.
+    public var callTimeoutMilliseconds: Int = 5000
+    /// Largest reply the host accepts, bytes.
+    public var maxOutputBytes: Int = 1 << 20
+    /// RLIMIT_NOFILE.
+    public var openFiles: UInt64 = 64
+    /// Largest file the plugin may write (RLIMIT_FSIZE); 0 unless it declares write paths.
+    public var maxFileSizeBytes: UInt64 = 0
+    /// RLIMIT_NPROC: threads, since seccomp forbids new processes. Enforced by the kernel for non-root hosts only.
+    public var threads: UInt64 = 32
+}
+
+public struct FilesystemAccess: Sendable, Codable, Equatable {
+    public var read: [String] = []
+    public var write: [String] = []
+}
+
+public struct NetworkAccess: Sendable, Codable, Equatable {
+    public enum Mode: String, Sendable, Codable, CaseIterable { case none, loopback, hosts }
+    public struct Endpoint: Sendable, Codable, Equatable {
+        public var host: String
+        public var port: Int
+    }
+    public var mode: Mode = .none
+    public var endpoints: [Endpoint] = []
+}
+
+public struct ToolDeclaration: Sendable, Codable, Equatable {
+    public var name: String
+    public var description: String
+    public var inputSchema: JSONValue
+}
+
+public struct SensorSettings: Sendable, Codable, Equatable {
+    public var intervalSeconds: Double
+    public var thresholds: [String: Double]
+}
+
+public struct ScannerSettings: Sendable, Codable, Equatable {
+    public var targets: [String]
+}
+
+public struct SpecialistSettings: Sendable, Codable, Equatable {
+    public var domains: [String]
+    public var consumes: [String]
+}

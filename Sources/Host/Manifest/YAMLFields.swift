@@ -1,0 +1,217 @@
+import Yams
+
+/// Reads typed fields out of a YAML node tree while collecting diagnostics that name the
+/// file, line, column and field path of every problem. Readers return nil on a problem and
+/// keep going, so one run reports every mistake in a file, not just the first.
+struct YAMLFields {
+    let file: String
+    private(set) var diagnostics: [Diagnostic] = []
+
+    init(file: String) { self.file = file }
+
+    var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
+
+    mutating func error(_ node: Node?, _ path: String, _ message: String) {
+        report(.error, node, path, message)
+    }
+
+    mutating func warning(_ node: Node?, _ path: String, _ message: String) {
+        report(.warning, node, path, message)
+    }
+
+    private mutating func report(_ severity: Diagnostic.Severity, _ node: Node?, _ path: String, _ message: String) {
+        let mark = node?.mark
+        diagnostics.append(Diagnostic(severity, file: file, line: mark?.line ?? 1, column: mark?.column ?? 1,
+                                      path: path, message: message))
+    }
+
+    /// Parses a whole document; a syntax error becomes a diagnostic at libyaml's position.
+    mutating func document(_ text: String) -> Node? {
+        do {
+            guard let node = try Yams.compose(yaml: text) else {
+                error(nil, "", "the file is empty")
+                return nil
+            }
+            return node
+        } catch let yamlError as YamlError {
+            switch yamlError {
+            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
+                 .composer(_, let problem, let mark, _):
+                diagnostics.append(Diagnostic(.error, file: file, line: mark.line, column: mark.column, path: "",
+                                              message: "invalid YAML: \(problem)"))
+            default:
+                error(nil, "", "invalid YAML: \(yamlError)")
+            }
+        } catch {
+            self.error(nil, "", "invalid YAML: \(error)")
+        }
+        return nil
+    }
+
+    /// The members of a mapping with only the known keys. Unknown keys warn (with a
+    /// suggestion); an unknown key that is a likely misspelling of a missing required key
+    /// is an error naming the intended key, in place of a bare "missing" error.
+    mutating func mapping(_ node: Node, _ path: String, known: [String], required: Set<String> = [])
+        -> [String: Node]?
+    {
+        guard let mapping = node.mapping else {
+            error(node, path, "expected a mapping, found \(describe(node))")
+            return nil
+        }
+        var members: [String: Node] = [:]
+        var explained: Set<String> = []
+        for (keyNode, value) in mapping {
+            let key = keyNode.string ?? ""
+            let keyPath = join(path, key)
+            if known.contains(key) {
+                members[key] = value
+                continue
+            }
+            let suggestion = closestMatch(to: key, in: known)
+            if let suggestion, required.contains(suggestion), !mapping.keys.contains(where: { $0.string == suggestion }) {
+                error(keyNode, keyPath, "unknown key '\(key)'; did you mean '\(suggestion)'?")
+                explained.insert(suggestion)
+            } else if let suggestion {
+                warning(keyNode, keyPath, "unknown key '\(key)' is ignored; did you mean '\(suggestion)'?")
+            } else {
+                warning(keyNode, keyPath, "unknown key '\(key)' is ignored (known keys: \(known.joined(separator: ", ")))")
+            }
+        }
+        for key in known where required.contains(key) && members[key] == nil && !explained.contains(key) {
+            error(node, path, "missing required key '\(key)'")
+        }
+        return members
+    }
+
+    mutating func string(_ node: Node, _ path: String) -> String? {
+        guard case .scalar(let scalar) = node, node.tagName != .null else {
+            error(node, path, "expected a string, found \(describe(node))")
+            return nil
+        }
+        return scalar.string
+    }
+
+    mutating func nonEmptyString(_ node: Node, _ path: String) -> String? {
+        guard let text = string(node, path) else { return nil }
+        if text.trimmingCharacters(in: .whitespaces).isEmpty {
+            error(node, path, "must not be empty")
+            return nil
+        }
+        return text
+    }
+
+    mutating func integer(_ node: Node, _ path: String, in range: ClosedRange<Int>) -> Int? {
+        guard let value = node.int, node.tagName == .int else {
+            error(node, path, "expected a whole number, found \(describe(node))")
+            return nil
+        }
+        guard range.contains(value) else {
+            error(node, path, "\(value) is out of range; expected \(range.lowerBound)…\(range.upperBound)")
+            return nil
+        }
+        return value
+    }
+
+    mutating func number(_ node: Node, _ path: String) -> Double? {
+        guard let value = node.float, node.tagName == .int || node.tagName == .float else {
+            error(node, path, "expected a number, found \(describe(node))")
+            return nil
+        }
+        return value
+    }
+
+    mutating func stringList(_ node: Node, _ path: String) -> [String]? {
+        guard let sequence = node.sequence else {
+            error(node, path, "expected a list of strings, found \(describe(node))")
+            return nil
+        }
+        let items = sequence.enumerated().map { string($1, "\(path)[\($0)]") }
+        return items.contains(nil) ? nil : items.compactMap { $0 }
+    }
+
+    /// "256MiB", "1GiB", "64KiB", "1MB" or a plain number of bytes.
+    mutating func byteSize(_ node: Node, _ path: String) -> UInt64? {
+        if node.tagName == .int, let bytes = node.int, bytes >= 0 { return UInt64(bytes) }
+        let units: [(String, UInt64)] = [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30),
+                                         ("KB", 1000), ("MB", 1_000_000), ("GB", 1_000_000_000), ("B", 1)]
+        if let text = node.string?.trimmingCharacters(in: .whitespaces) {
+            for (suffix, factor) in units where text.hasSuffix(suffix) {
+                let number = text.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)
+                if let value = UInt64(number), value <= UInt64.max / factor { return value * factor }
+            }
+        }
+        error(node, path, "expected a size such as 256MiB, 1GiB or a number of bytes, found \(describe(node))")
+        return nil
+    }
+
+    /// "5s", "250ms", "2m" or a plain number of milliseconds; returns milliseconds.
+    mutating func duration(_ node: Node, _ path: String) -> Int? {
+        if node.tagName == .int, let milliseconds = node.int, milliseconds >= 0 { return milliseconds }
+        let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
+        if let text = node.string?.trimmingCharacters(in: .whitespaces) {
+            for (suffix, factor) in units where text.hasSuffix(suffix) {
+                let number = text.dropLast(suffix.count)
+                // "5ms" also ends in "s": only accept when what precedes the unit is a number.
+                if let value = Double(number), value >= 0 { return Int((value * factor).rounded()) }
+            }
+        }
+        error(node, path, "expected a duration such as 5s, 250ms or 2m, found \(describe(node))")
+        return nil
+    }
+
+    /// Converts a YAML subtree (a JSON Schema, a config) to JSON.
+    mutating func json(_ node: Node, _ path: String) -> JSONValue? {
+        switch node {
+        case .scalar(let scalar):
+            switch node.tagName {
+            case .null: return .null
+            case .bool: return node.bool.map(JSONValue.bool)
+            case .int, .float: return node.float.map(JSONValue.number)
+            default: return .string(scalar.string)
+            }
+        case .sequence(let sequence):
+            var items: [JSONValue] = []
+            for (index, item) in sequence.enumerated() {
+                guard let value = json(item, "\(path)[\(index)]") else { return nil }
+                items.append(value)
+            }
+            return .array(items)
+        case .mapping(let mapping):
+            var members: [String: JSONValue] = [:]
+            for (key, value) in mapping {
+                guard let name = key.string else {
+                    error(key, path, "JSON object keys must be strings")
+                    return nil
+                }
+                guard let member = json(value, join(path, name)) else { return nil }
+                members[name] = member
+            }
+            return .object(members)
+        case .alias:
+            error(node, path, "YAML aliases are not supported here")
+            return nil
+        }
+    }
+
+    func describe(_ node: Node) -> String {
+        switch node {
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        case .alias: return "an alias"
+        case .scalar(let scalar):
+            switch node.tagName {
+            case .null: return "nothing (null)"
+            case .bool: return "a boolean (\(scalar.string))"
+            case .int, .float: return "a number (\(scalar.string))"
+            default: return "\"\(scalar.string.prefix(40))\""
+            }
+        }
+    }
+
+    func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+}
+
+extension Node {
+    /// The resolved tag (int, float, str, …) of a node; Yams keeps `Tag.name` internal.
+    var tagName: Tag.Name { Tag.Name(rawValue: tag.rawValue) }
+}

@@ -1,0 +1,51 @@
+import Foundation
+
+/// Finds what the host needs next to it: the runner, the security profiles, plugin libraries.
+/// Environment variables win; then the directory of the running executable (where
+/// `swift build` puts brane, brane-sandbox and the plugin libraries together); then, for
+/// profiles, the nearest ancestor holding `security-profiles/` (a source checkout).
+public struct ResourceLocator: Sendable {
+    public var runnerPath: String?
+    public var profilesDirectory: String?
+    public var librarySearchPath: [String]
+
+    public static let current = ResourceLocator(environment: ProcessInfo.processInfo.environment)
+
+    public init(environment: [String: String]) {
+        let executableDirectory = URL(fileURLWithPath: CommandLine.arguments.first.map(Self.resolvedExecutable) ?? ".")
+            .deletingLastPathComponent().path
+        runnerPath = environment["BRANE_SANDBOX_RUNNER"] ?? "\(executableDirectory)/brane-sandbox"
+        profilesDirectory = environment["BRANE_PROFILES"] ?? Self.ancestor(of: executableDirectory, holding: "security-profiles")
+        librarySearchPath = (environment["BRANE_LIBRARY_PATH"]?.split(separator: ":").map(String.init) ?? [])
+            + [executableDirectory]
+    }
+
+    public func runner() throws -> String {
+        guard let runnerPath, FileManager.default.isExecutableFile(atPath: runnerPath) else {
+            throw SandboxError.runnerNotFound(searched: [runnerPath ?? "$BRANE_SANDBOX_RUNNER"])
+        }
+        return runnerPath
+    }
+
+    public func profilePath(for tier: PrivacyTier) throws -> String {
+        let candidates = [profilesDirectory, "/usr/share/brane/security-profiles"].compactMap { $0 }.map { "\($0)/tier-\(tier.rawValue).json" }
+        guard let found = candidates.first(where: FileManager.default.fileExists(atPath:)) else {
+            throw SandboxError.profileNotFound(tier: tier, searched: candidates)
+        }
+        return found
+    }
+
+    private static func resolvedExecutable(_ argument0: String) -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? argument0
+    }
+
+    private static func ancestor(of directory: String, holding name: String) -> String? {
+        var url = URL(fileURLWithPath: directory)
+        while url.path != "/" {
+            let candidate = url.appendingPathComponent(name).path
+            if FileManager.default.fileExists(atPath: candidate) { return candidate }
+            url.deleteLastPathComponent()
+        }
+        return nil
+    }
+}

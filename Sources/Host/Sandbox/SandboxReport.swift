@@ -1,0 +1,95 @@
+import Foundation
+
+/// The effective sandbox of one plugin, for people (`text`) and scripts (Encodable).
+public struct SandboxReport: Encodable, Sendable {
+    public struct PluginSummary: Encodable, Sendable {
+        var id: String, kind: String, version: String, abi: String, tier: Int, description: String, library: String
+        var tools: [String]
+    }
+    public struct Seccomp: Encodable, Sendable {
+        var profile: String
+        var defaultAction: String
+        var allowedSyscalls: Int
+        var conditionalRules: Int
+        var errnoSyscalls: [String]
+        var rulesActiveForThisPlugin: Int
+    }
+    public struct Landlock: Encodable, Sendable {
+        var abi: Int?
+        var paths: [LandlockPlan.PathRule]
+        var tcpConnectPorts: [UInt64]
+        var scopedSignalsAndAbstractSockets: Bool
+    }
+    public struct Network: Encodable, Sendable {
+        var mode: String
+        var endpoints: [String]
+        var emptyNamespace: Bool
+    }
+
+    public var plugin: PluginSummary
+    public var seccomp: Seccomp
+    public var landlock: Landlock
+    public var rlimits: SandboxPlan.RLimits
+    public var callTimeoutMilliseconds: Int
+    public var maxOutputBytes: Int
+    public var network: Network
+
+    public init(plan: SandboxPlan) {
+        let m = plan.bundle.manifest
+        plugin = PluginSummary(id: m.id, kind: m.kind.rawValue, version: m.version.description, abi: m.abi.description,
+                               tier: m.tier.rawValue, description: m.description, library: plan.bundle.libraryPath,
+                               tools: m.tools.map(\.name))
+        let active = plan.profile.syscalls.filter { $0.braneWhen.map(plan.declared.contains) ?? true }
+        seccomp = Seccomp(profile: plan.profilePath, defaultAction: plan.profile.defaultAction,
+                          allowedSyscalls: Set(active.filter { $0.action == "SCMP_ACT_ALLOW" }.flatMap(\.names)).count,
+                          conditionalRules: active.filter { !($0.args ?? []).isEmpty }.count,
+                          errnoSyscalls: active.filter { $0.action == "SCMP_ACT_ERRNO" }.flatMap(\.names).sorted(),
+                          rulesActiveForThisPlugin: active.count)
+        landlock = Landlock(abi: plan.landlock.abi, paths: plan.landlock.paths, tcpConnectPorts: plan.landlock.ports.map(\.port),
+                            scopedSignalsAndAbstractSockets: plan.landlock.scoped != 0)
+        rlimits = plan.rlimits
+        callTimeoutMilliseconds = m.resources.callTimeoutMilliseconds
+        maxOutputBytes = m.resources.maxOutputBytes
+        network = Network(mode: m.network.mode.rawValue, endpoints: m.network.endpoints.map { "\($0.host):\($0.port)" },
+                          emptyNamespace: plan.isolateNetwork)
+    }
+
+    public var text: String {
+        var lines = [
+            "\(plugin.id) \(plugin.version) — \(plugin.kind), ABI \(plugin.abi)",
+            "  \(plugin.description)",
+            "  library: \(plugin.library)",
+        ]
+        if !plugin.tools.isEmpty { lines.append("  tools: \(plugin.tools.joined(separator: ", "))") }
+        lines += [
+            "",
+            "Sandbox (privacy tier \(PrivacyTier(rawValue: plugin.tier)!))",
+            "  seccomp: \(seccomp.allowedSyscalls) syscalls allowed (\(seccomp.conditionalRules) rules check arguments), "
+                + "\(seccomp.errnoSyscalls.joined(separator: ", ")) answer ENOSYS, everything else: \(seccomp.defaultAction)",
+            "           profile \(seccomp.profile)",
+            "  network: mode \(network.mode)" + (network.endpoints.isEmpty ? "" : " → \(network.endpoints.joined(separator: ", "))")
+                + (network.emptyNamespace ? "; empty network namespace" : ""),
+        ]
+        if let abi = landlock.abi {
+            lines.append("  landlock (ABI \(abi)): only these paths, everything else EACCES"
+                + (landlock.scopedSignalsAndAbstractSockets ? "; no signals or abstract sockets outside the sandbox" : ""))
+            for rule in landlock.paths {
+                let exists = FileManager.default.fileExists(atPath: rule.path) ? "" : "  (absent)"
+                lines.append("    \(rule.writable ? "read-write" : "read-only ") \(rule.path)\(exists)")
+            }
+            if network.mode != "none" {
+                lines.append("    TCP connect only to ports: \(landlock.tcpConnectPorts.map(String.init).joined(separator: ", "))")
+            }
+        } else {
+            lines.append("  landlock: NOT AVAILABLE on this kernel — file access is not confined (see brane doctor)")
+        }
+        let r = rlimits
+        lines += [
+            "  rlimits: address space \(r.addressSpaceBytes >> 20) MiB, CPU \(r.cpuSeconds) s, \(r.openFiles) open files, "
+                + "files up to \(r.fileSizeBytes >> 20) MiB, \(r.processes) threads",
+            "  calls: \(callTimeoutMilliseconds) ms wall-clock each (killed past it), replies up to \(maxOutputBytes >> 10) KiB",
+            "  always: no_new_privs, every capability dropped (bounding and ambient too), new session, empty environment",
+        ]
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,104 @@
+import CBraneSystem
+import CSeccomp
+import Glibc
+
+/// Compiles a `SecurityProfile` to a classic-BPF program with libseccomp. The host compiles,
+/// the runner only installs: the runner stays small and needs no JSON parser, and the program
+/// can name the instance's own pid (for kill/tgkill to itself), which exists only after spawn.
+public enum SeccompCompiler {
+    public struct Options: Sendable {
+        public var selfPID: pid_t
+        /// Manifest facts that switch `braneWhen` rules on, e.g. "filesystem.write".
+        public var declared: Set<String>
+    }
+
+    public static func compile(_ profile: SecurityProfile, options: Options) throws -> [UInt8] {
+        guard let context = seccomp_init(try action(profile.defaultAction, errno: nil)) else {
+            throw SeccompError.libseccomp(call: "seccomp_init", code: -ENOMEM)
+        }
+        defer { seccomp_release(context) }
+        // A syscall from another ABI (i386, x32) on this arch must die like any unknown one.
+        try check(seccomp_attr_set(context, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS), "seccomp_attr_set")
+
+        for rule in profile.syscalls where rule.braneWhen.map(options.declared.contains) ?? true {
+            let ruleAction = try action(rule.action, errno: rule.errnoRet)
+            let comparisons = try (rule.args ?? []).map { argument in
+                let value = argument.braneValue == "self-pid" ? UInt64(options.selfPID) : argument.value
+                return scmp_arg_cmp(arg: argument.index, op: try comparison(argument.op), datum_a: value,
+                                    datum_b: argument.valueTwo ?? 0)
+            }
+            for name in rule.names {
+                let number = seccomp_syscall_resolve_name(name)
+                guard number != __NR_SCMP_ERROR else { throw SeccompError.unknownSyscall(name) }
+                try check(comparisons.withUnsafeBufferPointer {
+                    seccomp_rule_add_array(context, ruleAction, number, UInt32($0.count), $0.baseAddress)
+                }, "seccomp_rule_add(\(name))")
+            }
+        }
+        return try export(context)
+    }
+
+    /// The BPF program bytes (struct sock_filter[]), through a pipe: libseccomp 2.5 exports only to an fd.
+    private static func export(_ context: scmp_filter_ctx) throws -> [UInt8] {
+        var fds: [Int32] = [0, 0]
+        guard brane_pipe_cloexec(&fds) == 0 else { throw SeccompError.libseccomp(call: "pipe2", code: -errno) }
+        defer { close(fds[0]) }
+        // BPF_MAXINSNS × 8 bytes = 32 KiB fits in a pipe's 64 KiB buffer, so writing before reading cannot block.
+        let rc = seccomp_export_bpf(context, fds[1])
+        close(fds[1])
+        try check(rc, "seccomp_export_bpf")
+        var program: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fds[0], $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            program += chunk[..<n]
+        }
+        return program
+    }
+
+    static func action(_ name: String, errno: UInt32?) throws -> UInt32 {
+        switch name {
+        case "SCMP_ACT_KILL_PROCESS": return SCMP_ACT_KILL_PROCESS
+        case "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD": return SCMP_ACT_KILL_THREAD
+        case "SCMP_ACT_ALLOW": return SCMP_ACT_ALLOW
+        case "SCMP_ACT_LOG": return SCMP_ACT_LOG
+        case "SCMP_ACT_ERRNO": return 0x0005_0000 | ((errno ?? UInt32(EPERM)) & 0xffff)  // SCMP_ACT_ERRNO(x)
+        default: throw SeccompError.unsupportedAction(name)
+        }
+    }
+
+    static func comparison(_ name: String) throws -> scmp_compare {
+        switch name {
+        case "SCMP_CMP_NE": return SCMP_CMP_NE
+        case "SCMP_CMP_LT": return SCMP_CMP_LT
+        case "SCMP_CMP_LE": return SCMP_CMP_LE
+        case "SCMP_CMP_EQ": return SCMP_CMP_EQ
+        case "SCMP_CMP_GE": return SCMP_CMP_GE
+        case "SCMP_CMP_GT": return SCMP_CMP_GT
+        case "SCMP_CMP_MASKED_EQ": return SCMP_CMP_MASKED_EQ
+        default: throw SeccompError.unsupportedComparison(name)
+        }
+    }
+
+    private static func check(_ rc: Int32, _ call: String) throws {
+        if rc != 0 { throw SeccompError.libseccomp(call: call, code: rc) }
+    }
+}
+
+public enum SeccompError: Error, CustomStringConvertible {
+    case unknownSyscall(String)
+    case unsupportedAction(String)
+    case unsupportedComparison(String)
+    case libseccomp(call: String, code: Int32)
+
+    public var description: String {
+        switch self {
+        case .unknownSyscall(let name): "unknown syscall '\(name)' in the security profile"
+        case .unsupportedAction(let name): "unsupported seccomp action '\(name)' in the security profile"
+        case .unsupportedComparison(let name): "unsupported argument comparison '\(name)' in the security profile"
+        case .libseccomp(let call, let code): "\(call) failed: \(String(cString: strerror(-code)))"
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+
+/// A seccomp profile in the OCI/Docker format (`defaultAction`, `architectures`,
+/// `syscalls[{names, action, errnoRet, args}]`) — readable by runc, crun and Kubernetes —
+/// plus a `brane` object with what a seccomp profile cannot say: the tier it serves, the
+/// network namespace, and the read-only paths every plugin of the tier needs.
+public struct SecurityProfile: Decodable, Sendable {
+    public var defaultAction: String
+    public var architectures: [String]
+    public var syscalls: [Rule]
+    public var brane: BraneKeys
+
+    public struct Rule: Decodable, Sendable {
+        public var names: [String]
+        public var action: String
+        public var errnoRet: UInt32?
+        public var args: [Argument]?
+        public var comment: String?
+        /// Brane: the rule applies only when the manifest declares this, e.g. "filesystem.write".
+        public var braneWhen: String?
+    }
+
+    public struct Argument: Decodable, Sendable {
+        public var index: UInt32
+        public var value: UInt64
+        public var valueTwo: UInt64?
+        public var op: String
+        /// Brane: "self-pid" compares with the sandboxed process's own pid (known only after spawn).
+        public var braneValue: String?
+    }
+
+    public struct BraneKeys: Decodable, Sendable {
+        public var tier: Int
+        public var isolateNetwork: Bool
+        public var landlock: LandlockKeys
+        public var comment: String?
+    }
+
+    public struct LandlockKeys: Decodable, Sendable {
+        /// Read-only paths every plugin of this tier needs (system libraries, what the runtimes read at start-up).
+        public var read: [String]
+    }
+
+    public static func load(path: String) throws -> SecurityProfile {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        do {
+            return try JSONDecoder().decode(SecurityProfile.self, from: data)
+        } catch {
+            throw SandboxError.badProfile(path: path, reason: "\(error)")
+        }
+    }
+}
+
+public enum SandboxError: Error, CustomStringConvertible {
+    case badProfile(path: String, reason: String)
+    case profileNotFound(tier: PrivacyTier, searched: [String])
+    case runnerNotFound(searched: [String])
+    case libraryNotFound(name: String, searched: [String])
+
+    public var description: String {
+        switch self {
+        case .badProfile(let path, let reason): "security profile \(path) is invalid: \(reason)"
+        case .profileNotFound(let tier, let searched):
+            "no security profile for tier \(tier.rawValue); looked in \(searched.joined(separator: ", ")) (set BRANE_PROFILES)"
+        case .runnerNotFound(let searched):
+            "brane-sandbox not found; looked in \(searched.joined(separator: ", ")) (build it with `swift build`, or set BRANE_SANDBOX_RUNNER)"
+        case .libraryNotFound(let name, let searched):
+            "plugin library \(name) not found; looked in \(searched.joined(separator: ", ")) (build the plugin, or set BRANE_LIBRARY_PATH)"
+        }
+    }
+}

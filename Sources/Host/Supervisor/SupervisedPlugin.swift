@@ -1,0 +1,125 @@
+import Foundation
+
+/// Keeps one plugin available: starts an instance on demand, replaces it after a death
+/// with exponential backoff, and opens a circuit after repeated failures so a broken
+/// plugin stops costing spawns. Calls are serialised; one instance serves one call at a time.
+public final class SupervisedPlugin: @unchecked Sendable {
+    public struct Policy: Sendable {
+        /// Delay before the first restart; doubles with each consecutive failure.
+        public var initialBackoff: Duration = .milliseconds(100)
+        public var maximumBackoff: Duration = .seconds(5)
+        /// Consecutive failures that open the circuit.
+        public var failureThreshold = 5
+        /// How long an open circuit refuses calls before one trial start (half-open).
+        public var openDuration: Duration = .seconds(30)
+
+        public init() {}
+    }
+
+    public enum CallError: Error, Sendable, CustomStringConvertible {
+        /// The instance died during (or while starting for) this call.
+        case died(PluginDeath)
+        /// Too many consecutive failures; no start is attempted until `retryAfter`.
+        case circuitOpen(pluginID: String, retryAfter: Duration, lastDeath: PluginDeath?)
+        /// The host could not start the runner at all (missing runner, bad profile, …).
+        case hostFailure(String)
+
+        public var description: String {
+            switch self {
+            case .died(let death): "\(death)"
+            case .circuitOpen(let id, let retry, let last):
+                "plugin \(id) is disabled after repeated failures; retry in \(retry.formatted(.units(allowed: [.seconds, .milliseconds])))"
+                    + (last.map { " (last: \($0.cause))" } ?? "")
+            case .hostFailure(let why): why
+            }
+        }
+    }
+
+    public let plan: SandboxPlan
+    public let policy: Policy
+    public private(set) var deaths: [PluginDeath] = []
+    private let runner: String
+    private let onLog: @Sendable (String, PluginLogLine) -> Void
+    private let lock = NSLock()
+    private var instance: PluginInstance?
+    private var consecutiveFailures = 0
+    private var nextStart: ContinuousClock.Instant = .now
+    private var circuitOpenUntil: ContinuousClock.Instant?
+
+    public init(plan: SandboxPlan, runner: String, policy: Policy = Policy(),
+                onLog: @escaping @Sendable (String, PluginLogLine) -> Void = { _, _ in }) {
+        self.plan = plan
+        self.runner = runner
+        self.policy = policy
+        self.onLog = onLog
+    }
+
+    /// The running instance's pid, if one is up.
+    public var pid: Int32? { lock.withLock { instance?.pid } }
+    public var isCircuitOpen: Bool { lock.withLock { circuitOpenUntil.map { ContinuousClock.now < $0 } ?? false } }
+
+    public func call(method: String, input: [UInt8]) throws(CallError) -> PluginInstance.CallOutcome {
+        lock.lock()
+        defer { lock.unlock() }
+        let running = try runningInstance()
+        do {
+            let outcome = try running.call(method: method, input: input)
+            consecutiveFailures = 0
+            return outcome
+        } catch {
+            recordFailure(error)
+            throw .died(error)
+        }
+    }
+
+    /// Starts the instance now (to pay the cold start before the first call).
+    public func start() throws(CallError) -> ReadyReport {
+        lock.lock()
+        defer { lock.unlock() }
+        return try runningInstance().ready
+    }
+
+    public func stop() {
+        lock.withLock {
+            instance?.stop()
+            instance = nil
+        }
+    }
+
+    private func runningInstance() throws(CallError) -> PluginInstance {
+        if let instance { return instance }
+        let now = ContinuousClock.now
+        if let openUntil = circuitOpenUntil, now < openUntil {
+            throw .circuitOpen(pluginID: plan.bundle.manifest.id, retryAfter: openUntil - now, lastDeath: deaths.last)
+        }
+        // A call arriving during the backoff waits it out (bounded by maximumBackoff).
+        if now < nextStart { Thread.sleep(forTimeInterval: Double((nextStart - now).components.attoseconds) / 1e18 + Double((nextStart - now).components.seconds)) }
+        do {
+            let started = try PluginInstance(plan: plan, runner: runner, onLog: onLog)
+            instance = started
+            return started
+        } catch let death as PluginDeath {
+            recordFailure(death)
+            throw .died(death)
+        } catch {
+            throw .hostFailure("\(error)")
+        }
+    }
+
+    private func recordFailure(_ death: PluginDeath) {
+        instance = nil
+        deaths.append(death)
+        consecutiveFailures += 1
+        let permanent = if case .setupFailed(let failure) = death.cause { failure.step.isPermanent } else { false }
+        if permanent || consecutiveFailures >= policy.failureThreshold {
+            circuitOpenUntil = .now + policy.openDuration
+            consecutiveFailures = policy.failureThreshold - 1  // half-open: one more failure reopens it
+        } else {
+            circuitOpenUntil = nil
+        }
+        let exponent = min(max(consecutiveFailures - 1, 0), 16)
+        nextStart = .now + min(policy.initialBackoff * (1 << exponent), policy.maximumBackoff)
+    }
+
+    deinit { instance?.stop() }
+}

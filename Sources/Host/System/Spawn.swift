@@ -1,0 +1,47 @@
+import CBraneSystem
+import Glibc
+import SystemPackage
+
+/// posix_spawn with the hygiene a sandbox needs from its first instruction: an explicit
+/// environment, fds 0-2 on /dev/null, `inherit` mapped to fds 3…, every other fd closed,
+/// a new session (no controlling terminal: TIOCSTI cannot reach the user's shell) and a
+/// reset signal mask and dispositions. Never fork without exec from the threaded host.
+func spawn(executable: String, arguments: [String], environment: [String], inherit: [FileDescriptor])
+    throws(Errno) -> ChildProcess
+{
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    for target in Int32(0)...2 {
+        posix_spawn_file_actions_addopen(&actions, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY, 0)
+    }
+    for (index, fd) in inherit.enumerated() {
+        posix_spawn_file_actions_adddup2(&actions, fd.rawValue, 3 + Int32(index))
+    }
+    brane_spawn_add_closefrom(&actions, 3 + Int32(inherit.count))
+
+    var attributes = posix_spawnattr_t()
+    posix_spawnattr_init(&attributes)
+    defer { posix_spawnattr_destroy(&attributes) }
+    var noSignals = sigset_t(), allSignals = sigset_t()
+    sigemptyset(&noSignals)
+    sigfillset(&allSignals)
+    posix_spawnattr_setsigmask(&attributes, &noSignals)
+    posix_spawnattr_setsigdefault(&attributes, &allSignals)
+    let flags = Int32(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF) | Int32(brane_spawn_flag_setsid())
+    posix_spawnattr_setflags(&attributes, Int16(flags))
+
+    var pid: pid_t = 0
+    let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+    let envp = environment.map { strdup($0) } + [nil]
+    defer { (argv + envp).forEach { free($0) } }
+    let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+    guard rc == 0 else { throw Errno(rawValue: rc) }
+    do {
+        return try ChildProcess(pid: pid)
+    } catch {
+        Glibc.kill(pid, SIGKILL)
+        waitpid(pid, nil, 0)
+        throw error
+    }
+}

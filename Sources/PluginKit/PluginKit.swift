@@ -1,0 +1,128 @@
+import FoundationEssentials
+import Glibc
+import PluginABI
+
+/// A plugin written in Swift: conform a type, export it with one `@_cdecl` line.
+///
+///     import BranePluginKit
+///     struct Hello: BranePlugin {
+///         static let id = "com.example.hello", version = "1.0.0", kind = PluginKind.synapse
+///         init(host: PluginHost) {}
+///         func invoke(method: String, input: [UInt8]) throws -> [UInt8] { Array(#"{"hi":1}"#.utf8) }
+///     }
+///     @_cdecl("brane_plugin_entry") public func entry() -> UnsafeRawPointer { exportPlugin(Hello.self) }
+public protocol BranePlugin {
+    static var id: String { get }
+    static var version: String { get }
+    static var kind: PluginKind { get }
+    /// Runs inside the sandbox, once, after the plugin is loaded.
+    init(host: PluginHost) throws
+    /// One call; throw `PluginError` to answer an error the caller sees.
+    func invoke(method: String, input: [UInt8]) throws -> [UInt8]
+    func shutdown()
+}
+
+extension BranePlugin {
+    public func shutdown() {}
+}
+
+public enum PluginKind: UInt32, Sendable {
+    case specialist = 1, synapse, sensor, scanner
+}
+
+/// An error the plugin reports to its caller: `{"message": …}` on the wire.
+public struct PluginError: Error {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+}
+
+/// The host's services, wrapping the C host-API table.
+public struct PluginHost {
+    let api: UnsafePointer<brane_host_api>
+
+    public enum LogLevel: UInt32 { case debug = 0, info, warning, error }
+
+    public func log(_ message: String, level: LogLevel = .info) {
+        var text = message
+        text.withUTF8 { bytes in
+            bytes.withMemoryRebound(to: CChar.self) { api.pointee.log(brane_log_level(level.rawValue), $0.baseAddress, $0.count) }
+        }
+    }
+
+    /// The plugin's configuration JSON (the manifest's `config`, later a neuron's).
+    public var configJSON: [UInt8] {
+        var length = 0
+        guard let bytes = api.pointee.config(&length) else { return Array("{}".utf8) }
+        return bytes.withMemoryRebound(to: UInt8.self, capacity: length) { Array(UnsafeBufferPointer(start: $0, count: length)) }
+    }
+}
+
+/// Codable helpers so a plugin's invoke is a decode, a computation and an encode.
+public func decodeJSON<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+    do {
+        return try JSONDecoder().decode(type, from: Data(bytes))
+    } catch {
+        throw PluginError("invalid input: \(error)")
+    }
+}
+
+public func encodeJSON<T: Encodable>(_ value: T) throws -> [UInt8] {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    return Array(try encoder.encode(value))
+}
+
+// The descriptor and its function pointers are C, so they reach the plugin value through globals.
+// The runner calls them from one thread, in order: entry, init, invoke…, shutdown.
+nonisolated(unsafe) private var makePlugin: ((PluginHost) throws -> any BranePlugin)?
+nonisolated(unsafe) private var plugin: (any BranePlugin)?
+nonisolated(unsafe) private var descriptor: UnsafeMutablePointer<brane_plugin_descriptor>?
+
+/// Builds the static descriptor for `P`; call it from the plugin's `brane_plugin_entry`.
+public func exportPlugin<P: BranePlugin>(_ type: P.Type) -> UnsafeRawPointer {
+    if let descriptor { return UnsafeRawPointer(descriptor) }
+    makePlugin = { try P(host: $0) }
+    let d = UnsafeMutablePointer<brane_plugin_descriptor>.allocate(capacity: 1)
+    d.initialize(to: brane_plugin_descriptor(
+        magic: BRANE_PLUGIN_MAGIC,
+        struct_size: UInt32(MemoryLayout<brane_plugin_descriptor>.size),
+        abi_major: UInt16(BRANE_ABI_MAJOR),
+        abi_minor: UInt16(BRANE_ABI_MINOR),
+        kind: P.kind.rawValue,
+        id: UnsafePointer(strdup(P.id)),
+        version: UnsafePointer(strdup(P.version)),
+        init: { host in
+            guard let host, let make = makePlugin else { return Int32(BRANE_ERROR.rawValue) }
+            do {
+                plugin = try make(PluginHost(api: host))
+                return Int32(BRANE_OK.rawValue)
+            } catch {
+                return Int32(BRANE_ERROR.rawValue)
+            }
+        },
+        invoke: { method, input, inputLength, output, outputLength in
+            guard let method, let output, let outputLength, let plugin else { return Int32(BRANE_ERROR.rawValue) }
+            let bytes = input.map { Array(UnsafeBufferPointer(start: $0, count: inputLength)) } ?? []
+            let (status, reply): (brane_status, [UInt8])
+            do {
+                (status, reply) = (BRANE_OK, try plugin.invoke(method: String(cString: method), input: bytes))
+            } catch let error as PluginError {
+                (status, reply) = (BRANE_ERROR, errorJSON(error.message))
+            } catch {
+                (status, reply) = (BRANE_ERROR, errorJSON("\(error)"))
+            }
+            let buffer = malloc(max(reply.count, 1))!.assumingMemoryBound(to: UInt8.self)
+            reply.withUnsafeBufferPointer { if let base = $0.baseAddress { buffer.update(from: base, count: $0.count) } }
+            output.pointee = buffer
+            outputLength.pointee = reply.count
+            return Int32(status.rawValue)
+        },
+        release: { buffer, _ in free(buffer) },
+        shutdown: { plugin?.shutdown() }))
+    descriptor = d
+    return UnsafeRawPointer(d)
+}
+
+private func errorJSON(_ message: String) -> [UInt8] {
+    (try? encodeJSON(["message": message])) ?? Array(#"{"message":"error"}"#.utf8)
+}

@@ -1,0 +1,201 @@
+/*
+ * brane-sandbox — runs one plugin instance in its own sandboxed process.
+ *
+ *   brane-sandbox <host-pid>      (socket on fd 3; spawned by the Brane host only)
+ *
+ * The host spawns it with an empty environment (but SWIFT_BACKTRACE=enable=no),
+ * fds 0-2 on /dev/null, the socket on fd 3, every other fd closed, a new
+ * session and a reset signal mask. The runner reads the SETUP frame, applies
+ * the sandbox in this order — rlimits, empty network namespace (tier 0),
+ * no_new_privs, capabilities, Landlock, seccomp — and only then calls dlopen,
+ * because a plugin's constructors run inside dlopen. It then checks the
+ * descriptor, calls init, replies READY and serves CALL frames until SHUTDOWN
+ * or end of file. The loop is a plain blocking read/write: no threads of its
+ * own, nothing that would need more syscalls than the profile grants.
+ */
+#define _GNU_SOURCE
+#include "brane_plugin.h"
+#include "brane_wire.h"
+#include "sandbox.h"
+#include "wire.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#define SETUP_FRAME_LIMIT (16u << 20)
+#define LOG_MESSAGE_LIMIT 4096u
+#define METHOD_LIMIT 256u
+
+static const brane_plugin_descriptor *plugin;
+static char *plugin_config;
+static size_t plugin_config_length;
+/* Plugin threads may log while the serve loop writes a reply. */
+static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t current_request;
+
+static void host_log(brane_log_level level, const char *message, size_t length) {
+    uint32_t level_word = (uint32_t)level;
+    if (message == NULL)
+        length = 0;
+    if (length > LOG_MESSAGE_LIMIT)
+        length = LOG_MESSAGE_LIMIT;
+    pthread_mutex_lock(&write_lock);
+    wire_write(BRANE_FRAME_LOG, current_request, &level_word, sizeof level_word, message, length);
+    pthread_mutex_unlock(&write_lock);
+}
+
+static const char *host_config(size_t *length) {
+    if (length)
+        *length = plugin_config_length;
+    return plugin_config;
+}
+
+static const brane_host_api host_api = {
+    .struct_size = sizeof(brane_host_api),
+    .abi_major = BRANE_ABI_MAJOR,
+    .abi_minor = BRANE_ABI_MINOR,
+    .log = host_log,
+    .config = host_config,
+};
+
+typedef struct setup {
+    uint32_t flags;
+    uint32_t call_frame_limit;
+    uint64_t rlimits[BRANE_RLIMIT_COUNT];
+    landlock_policy landlock;
+    const uint8_t *seccomp_program;
+    uint32_t seccomp_instructions;
+    char *library;
+    char *expected_id;
+} setup;
+
+static setup read_setup(void) {
+    frame f;
+    if (wire_read(&f, SETUP_FRAME_LIMIT) < 0 || f.type != BRANE_FRAME_SETUP)
+        fail_step(BRANE_STEP_SETUP_FRAME, EPROTO, "expected a SETUP frame from the host");
+    cursor c = {f.payload, f.payload + f.length};
+    setup s = {0};
+    s.flags = take_u32(&c);
+    s.call_frame_limit = take_u32(&c);
+    for (int i = 0; i < BRANE_RLIMIT_COUNT; i++)
+        s.rlimits[i] = take_u64(&c);
+    s.landlock.handled_fs = take_u64(&c);
+    s.landlock.handled_net = take_u64(&c);
+    s.landlock.scoped = take_u64(&c);
+    s.landlock.path_count = take_u32(&c);
+    s.landlock.paths = calloc(s.landlock.path_count + 1, sizeof *s.landlock.paths);
+    for (uint32_t i = 0; i < s.landlock.path_count; i++) {
+        s.landlock.paths[i].access = take_u64(&c);
+        s.landlock.paths[i].path = take_string(&c);
+    }
+    s.landlock.port_count = take_u32(&c);
+    s.landlock.ports = calloc(s.landlock.port_count + 1, sizeof *s.landlock.ports);
+    for (uint32_t i = 0; i < s.landlock.port_count; i++) {
+        s.landlock.ports[i].access = take_u64(&c);
+        s.landlock.ports[i].port = take_u64(&c);
+    }
+    s.seccomp_instructions = take_u32(&c);
+    /* The frame buffer is reused by the next read; the program is installed before that. */
+    s.seccomp_program = take_bytes(&c, (size_t)s.seccomp_instructions * 8u);
+    s.library = take_string(&c);
+    s.expected_id = take_string(&c);
+    plugin_config_length = take_u32(&c);
+    plugin_config = malloc(plugin_config_length + 1);
+    if (s.landlock.paths == NULL || s.landlock.ports == NULL || plugin_config == NULL)
+        fail_step(BRANE_STEP_SETUP_FRAME, ENOMEM, "out of memory reading the setup frame");
+    memcpy(plugin_config, take_bytes(&c, plugin_config_length), plugin_config_length);
+    plugin_config[plugin_config_length] = 0;
+    return s;
+}
+
+static void load_plugin(const setup *s) {
+    void *library = dlopen(s->library, RTLD_NOW | RTLD_LOCAL);
+    if (library == NULL)
+        fail_step(BRANE_STEP_DLOPEN, 0, dlerror());
+    brane_plugin_entry_fn entry = (brane_plugin_entry_fn)dlsym(library, BRANE_PLUGIN_ENTRY_SYMBOL);
+    if (entry == NULL)
+        fail_step(BRANE_STEP_ENTRY_SYMBOL, 0, "the library does not export brane_plugin_entry");
+    const brane_plugin_descriptor *d = entry();
+    const char *problem = brane_descriptor_problem(d);
+    if (problem != NULL)
+        fail_step(BRANE_STEP_ABI_CHECK, 0, problem);
+    if (strcmp(d->id, s->expected_id) != 0)
+        fail_step(BRANE_STEP_IDENTITY, 0, "the library's plugin id differs from its manifest's id");
+    plugin = d;
+}
+
+static _Noreturn void serve(uint32_t call_frame_limit) {
+    char method[METHOD_LIMIT + 1];
+    for (;;) {
+        frame f;
+        if (wire_read(&f, call_frame_limit) < 0)
+            _exit(BRANE_EXIT_PROTOCOL); /* host gone, or a frame it should never send */
+        if (f.type == BRANE_FRAME_SHUTDOWN) {
+            if (plugin->shutdown)
+                plugin->shutdown();
+            _exit(0);
+        }
+        if (f.type != BRANE_FRAME_CALL || f.length < 2)
+            _exit(BRANE_EXIT_PROTOCOL);
+        uint16_t method_length;
+        memcpy(&method_length, f.payload, 2);
+        if (method_length > METHOD_LIMIT || (uint32_t)method_length + 2 > f.length)
+            _exit(BRANE_EXIT_PROTOCOL);
+        memcpy(method, f.payload + 2, method_length);
+        method[method_length] = 0;
+        const uint8_t *input = f.payload + 2 + method_length;
+        size_t input_length = f.length - 2 - method_length;
+
+        current_request = f.request_id;
+        uint8_t *output = NULL;
+        size_t output_length = 0;
+        int status = plugin->invoke(method, input, input_length, &output, &output_length);
+        pthread_mutex_lock(&write_lock);
+        int written = wire_write(status == BRANE_OK ? BRANE_FRAME_RESULT : BRANE_FRAME_ERROR, f.request_id,
+                                 output, output ? output_length : 0, NULL, 0);
+        pthread_mutex_unlock(&write_lock);
+        if (output)
+            plugin->release(output, output_length);
+        if (written < 0)
+            _exit(BRANE_EXIT_PROTOCOL);
+    }
+}
+
+int main(int argc, char **argv) {
+    /* Die with the host. The check after it closes the race where the host died first. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (argc != 2 || getppid() != (pid_t)strtol(argv[1], NULL, 10))
+        _exit(BRANE_EXIT_PROTOCOL);
+
+    setup s = read_setup();
+    apply_rlimits(s.rlimits);
+    brane_netns_state netns = BRANE_NETNS_NOT_REQUESTED;
+    if (s.flags & BRANE_SETUP_ISOLATE_NETWORK)
+        netns = isolate_network();
+    forbid_new_privileges();
+    drop_capabilities();
+    int32_t landlock = landlock_abi();
+    restrict_filesystem_and_network(&s.landlock);
+    install_seccomp(s.seccomp_program, s.seccomp_instructions);
+
+    load_plugin(&s);
+    if (plugin->init(&host_api) != BRANE_OK)
+        fail_step(BRANE_STEP_INIT, 0, "the plugin's init returned an error");
+
+    uint8_t ready[16];
+    uint32_t netns_word = netns, kind = plugin->kind;
+    memcpy(ready, &landlock, 4);
+    memcpy(ready + 4, &netns_word, 4);
+    memcpy(ready + 8, &kind, 4);
+    memcpy(ready + 12, &plugin->abi_major, 2);
+    memcpy(ready + 14, &plugin->abi_minor, 2);
+    if (wire_write(BRANE_FRAME_READY, 0, ready, sizeof ready, NULL, 0) < 0)
+        _exit(BRANE_EXIT_PROTOCOL);
+    serve(s.call_frame_limit);
+}

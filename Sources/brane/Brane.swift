@@ -1,0 +1,29 @@
+import ArgumentParser
+
+@main
+struct Brane: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "brane",
+        abstract: "Run privacy-first AI agent plugins in per-plugin sandboxes.",
+        discussion: """
+            Every plugin runs in its own process under rlimits, no_new_privs, no capabilities, \
+            a Landlock allow-list and a seccomp filter chosen by its privacy tier.
+
+            Exit codes:
+              0  success
+              1  the plugin answered with an error
+              2  invalid input: a manifest, arguments or JSON that failed validation
+              3  the plugin died or was killed (sandbox violation, limit, crash, timeout)
+              4  the host cannot run plugins here (runner or profile missing)
+             64  command-line usage error
+            """,
+        subcommands: [PluginCommand.self, ToolCommand.self, DoctorCommand.self])
+}
+
+/// Exit codes shared by every command (listed in `brane --help`).
+extension ExitCode {
+    static let pluginError = ExitCode(1)
+    static let invalidInput = ExitCode(2)
+    static let pluginDied = ExitCode(3)
+    static let hostProblem = ExitCode(4)
+}

@@ -1,0 +1,94 @@
+import ArgumentParser
+import BraneHost
+import Foundation
+
+struct PluginCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plugin",
+        abstract: "Inspect and run plugins.",
+        subcommands: [Inspect.self, Run.self])
+
+    struct Inspect: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a plugin's manifest and the exact sandbox it would run in.",
+            discussion: "Nothing is executed. Example: brane plugin inspect Plugins/com.brane.units")
+
+        @Argument(help: "A plugin directory (holding manifest.yaml).") var directory: String
+        @Flag(help: "Print JSON for scripts.") var json = false
+
+        func run() throws {
+            let bundle = try openBundle(directory)
+            let plan = try makePlan(bundle)
+            let report = SandboxReport(plan: plan)
+            if json {
+                print(encodeJSON(report))
+            } else {
+                print(report.text)
+            }
+        }
+    }
+
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run one plugin method in a fresh sandboxed instance.",
+            discussion: """
+                Examples:
+                  brane plugin run Plugins/com.brane.sysinfo sensor/sample
+                  brane plugin run Plugins/com.brane.units tools/call \\
+                      --input '{"name":"convert_units","arguments":{"value":5,"from":"mg","to":"g"}}'
+                """)
+
+        @Argument(help: "A plugin directory (holding manifest.yaml).") var directory: String
+        @Argument(help: "The method: tools/call, sensor/sample, scanner/scan, specialist/consult, …") var method: String
+        @Option(help: "The input JSON, @FILE to read it from a file, or - for standard input.") var input = "{}"
+        @Flag(help: "Print a JSON envelope {ok, result|error, pluginLog} for scripts.") var json = false
+
+        func run() throws {
+            let bundle = try openBundle(directory)
+            let bytes = try readInput(input)
+            try invoke(bundle: bundle, method: method, input: bytes, json: json)
+        }
+    }
+}
+
+struct ToolCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tool",
+        abstract: "Call MCP tools of synapse plugins.",
+        subcommands: [Call.self])
+
+    struct Call: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate arguments against the tool's inputSchema, then call it sandboxed.",
+            discussion: """
+                Arguments that do not match the schema are refused before the plugin runs.
+                Example: brane tool call Plugins/com.brane.units convert_units --args '{"value":98.6,"from":"degF","to":"degC"}'
+                """)
+
+        @Argument(help: "A plugin directory (holding manifest.yaml).") var directory: String
+        @Argument(help: "The tool name, as listed by `brane plugin inspect`.") var tool: String
+        @Option(help: "The arguments as a JSON object, @FILE, or - for standard input.") var args = "{}"
+        @Flag(help: "Print a JSON envelope for scripts.") var json = false
+
+        func run() throws {
+            let bundle = try openBundle(directory)
+            guard let declaration = bundle.manifest.tool(named: tool) else {
+                let names = bundle.manifest.tools.map(\.name)
+                let hint = names.isEmpty ? "it declares no tools" : "it declares: \(names.joined(separator: ", "))"
+                fail("plugin \(bundle.manifest.id) has no tool '\(tool)'; \(hint)", .invalidInput)
+            }
+            let arguments: JSONValue
+            do {
+                arguments = try JSONValue(parsing: try readInput(args))
+            } catch {
+                fail("--args is not valid JSON: \(error)", .invalidInput)
+            }
+            let violations = JSONSchema(declaration.inputSchema).violations(of: arguments)
+            guard violations.isEmpty else {
+                fail("invalid arguments for \(tool):\n" + violations.map { "  \($0)" }.joined(separator: "\n"), .invalidInput)
+            }
+            let request = JSONValue.object(["name": .string(tool), "arguments": arguments])
+            try invoke(bundle: bundle, method: "tools/call", input: Array(request.serialized().utf8), json: json)
+        }
+    }
+}

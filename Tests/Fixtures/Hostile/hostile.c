@@ -1,0 +1,271 @@
+/*
+ * A plugin that attacks its sandbox. Each `attack/<name>` method tries one escape; the
+ * tests assert how it is contained. Attacks that return report what the kernel answered
+ * ({"errno": N} or a measurement); the others are expected never to return.
+ */
+#define _GNU_SOURCE
+#include "brane_plugin.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+static const brane_host_api *host;
+
+static int init(const brane_host_api *api) {
+    host = api;
+    return BRANE_OK;
+}
+
+static int reply(uint8_t **output, size_t *length, const char *format, ...) __attribute__((format(printf, 3, 4)));
+static int reply(uint8_t **output, size_t *length, const char *format, ...) {
+    char *text = NULL;
+    va_list args;
+    va_start(args, format);
+    int n = vasprintf(&text, format, args);
+    va_end(args);
+    *output = (uint8_t *)text;
+    *length = n < 0 ? 0 : (size_t)n;
+    return BRANE_OK;
+}
+
+/* The result of an open(2): {"fd": N} or {"errno": N}. */
+static int report_open(const char *path, int flags, uint8_t **output, size_t *length) {
+    int fd = open(path, flags, 0600);
+    if (fd < 0)
+        return reply(output, length, "{\"errno\":%d}", errno);
+    close(fd);
+    return reply(output, length, "{\"fd\":%d}", fd);
+}
+
+/* A string value from the call input, e.g. {"path": "/x"} → "/x" (test input is simple JSON). */
+static const char *input_string(const uint8_t *input, size_t length, const char *key, char *into, size_t size) {
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "\"%s\":\"", key);
+    char *text = strndup((const char *)input, length);
+    char *at = text ? strstr(text, pattern) : NULL;
+    if (!at) {
+        free(text);
+        return NULL;
+    }
+    at += strlen(pattern);
+    char *end = strchr(at, '"');
+    size_t n = end ? (size_t)(end - at) : strlen(at);
+    if (n >= size)
+        n = size - 1;
+    memcpy(into, at, n);
+    into[n] = 0;
+    free(text);
+    return into;
+}
+
+static long input_number(const uint8_t *input, size_t length, const char *key) {
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "\"%s\":", key);
+    char *text = strndup((const char *)input, length);
+    char *at = text ? strstr(text, pattern) : NULL;
+    long value = at ? strtol(at + strlen(pattern), NULL, 10) : -1;
+    free(text);
+    return value;
+}
+
+static void *sleeper(void *unused) {
+    (void)unused;
+    for (;;)
+        pause();
+    return NULL;
+}
+
+static int invoke(const char *method, const uint8_t *input, size_t input_length, uint8_t **output, size_t *length) {
+    char path[512];
+    if (strcmp(method, "ping") == 0)
+        return reply(output, length, "{\"pong\":true}");
+
+    /* Network in tier 0. */
+    if (strcmp(method, "attack/socket-inet") == 0)
+        return reply(output, length, "{\"fd\":%d}", socket(AF_INET, SOCK_STREAM, 0));
+    if (strcmp(method, "attack/socketpair-unix") == 0) {
+        int fds[2];
+        return reply(output, length, "{\"rc\":%d}", socketpair(AF_UNIX, SOCK_STREAM, 0, fds));
+    }
+
+    /* Files outside the allow-list. */
+    if (strcmp(method, "attack/open-read") == 0 && input_string(input, input_length, "path", path, sizeof path))
+        return report_open(path, O_RDONLY, output, length);
+    if (strcmp(method, "attack/open-write") == 0 && input_string(input, input_length, "path", path, sizeof path))
+        return report_open(path, O_WRONLY | O_CREAT | O_TRUNC, output, length);
+
+    /* New programs and processes. */
+    if (strcmp(method, "attack/execve") == 0) {
+        char *argv[] = {"/bin/sh", "-c", "id", NULL};
+        execve("/bin/sh", argv, environ);
+        return reply(output, length, "{\"errno\":%d}", errno);
+    }
+    if (strcmp(method, "attack/fork") == 0)
+        return reply(output, length, "{\"pid\":%d}", fork());
+    if (strcmp(method, "attack/vfork") == 0)
+        return reply(output, length, "{\"pid\":%ld}", syscall(SYS_vfork));
+    if (strcmp(method, "attack/clone-process") == 0)
+        return reply(output, length, "{\"pid\":%ld}", syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0));
+    if (strcmp(method, "attack/fork-bomb") == 0) {
+        for (;;)
+            fork();
+    }
+    if (strcmp(method, "attack/thread-bomb") == 0) {
+        int count = 0;
+        pthread_t thread;
+        while (count < 100000 && pthread_create(&thread, NULL, sleeper, NULL) == 0)
+            count++;
+        return reply(output, length, "{\"threads\":%d}", count);
+    }
+
+    /* Other processes and the kernel. */
+    if (strcmp(method, "attack/kill-init") == 0)
+        return reply(output, length, "{\"rc\":%d}", kill(1, 0));
+    if (strcmp(method, "attack/setuid-root") == 0)
+        return reply(output, length, "{\"rc\":%d}", setuid(0));
+    if (strcmp(method, "attack/prctl-capbset-read") == 0)
+        return reply(output, length, "{\"rc\":%d}", prctl(PR_CAPBSET_READ, 0, 0, 0, 0));
+    if (strcmp(method, "attack/prctl-set-dumpable") == 0)
+        return reply(output, length, "{\"rc\":%d}", prctl(PR_SET_DUMPABLE, 1, 0, 0, 0));
+    if (strcmp(method, "attack/own-seccomp-filter") == 0)
+        return reply(output, length, "{\"rc\":%d}", prctl(PR_SET_SECCOMP, 2, 0, 0, 0));
+    if (strcmp(method, "attack/tiocsti") == 0) {
+        char c = 'x';
+        return reply(output, length, "{\"rc\":%d}", ioctl(0, TIOCSTI, &c));
+    }
+    if (strcmp(method, "attack/raw-syscall") == 0) {
+        long number = input_number(input, input_length, "nr");
+        return reply(output, length, "{\"rc\":%ld}", syscall(number, 0, 0, 0, 0, 0, 0));
+    }
+    if (strcmp(method, "attack/mmap-wx") == 0) {
+        void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return reply(output, length, "{\"mapped\":%s}", page == MAP_FAILED ? "false" : "true");
+    }
+    if (strcmp(method, "attack/mprotect-wx") == 0) {
+        void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return reply(output, length, "{\"rc\":%d}", mprotect(page, 4096, PROT_READ | PROT_WRITE | PROT_EXEC));
+    }
+    if (strcmp(method, "attack/ignore-sigsys-then-socket") == 0) {
+        signal(SIGSYS, SIG_IGN);
+        return reply(output, length, "{\"fd\":%d}", socket(AF_INET, SOCK_STREAM, 0));
+    }
+
+    /* What leaked in from the parent. */
+    if (strcmp(method, "inspect/open-fds") == 0) {
+        char list[4096] = "";
+        size_t used = 0;
+        for (int fd = 0; fd < 1024; fd++)
+            if (fcntl(fd, F_GETFD) >= 0)
+                used += (size_t)snprintf(list + used, sizeof list - used, "%s%d", used ? "," : "", fd);
+        return reply(output, length, "{\"fds\":[%s]}", list);
+    }
+    if (strcmp(method, "inspect/environment") == 0) {
+        char list[4096] = "";
+        size_t used = 0;
+        for (char **e = environ; e && *e && used < sizeof list - 256; e++)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s\"%s\"", used ? "," : "", *e);
+        return reply(output, length, "{\"environment\":[%s]}", list);
+    }
+    if (strcmp(method, "inspect/config") == 0) {
+        size_t config_length = 0;
+        const char *config = host->config(&config_length);
+        return reply(output, length, "%.*s", (int)config_length, config);
+    }
+
+    /* Resource exhaustion. */
+    if (strcmp(method, "attack/memory-bomb") == 0) {
+        size_t chunk = 16u << 20, total = 0;
+        for (;;) {
+            char *block = malloc(chunk);
+            if (!block)
+                break;
+            memset(block, 1, chunk);
+            total += chunk;
+        }
+        return reply(output, length, "{\"allocatedMiB\":%zu}", total >> 20);
+    }
+    if (strcmp(method, "attack/cpu-spin") == 0) {
+        for (volatile unsigned long i = 0;; i++) {}
+    }
+    if (strcmp(method, "attack/sleep-forever") == 0) {
+        for (;;)
+            sleep(3600);
+    }
+    if (strcmp(method, "attack/endless-output") == 0) {
+        size_t size = 64u << 20;
+        uint8_t *big = malloc(size);
+        if (!big)
+            return reply(output, length, "{\"malloc\":\"failed\"}");
+        memset(big, 'A', size);
+        *output = big;
+        *length = size;
+        return BRANE_OK;
+    }
+    if (strcmp(method, "attack/log-flood") == 0) {
+        char line[4096];
+        memset(line, 'L', sizeof line);
+        for (int i = 0; i < 100000; i++)
+            host->log(BRANE_LOG_INFO, line, sizeof line);
+        return reply(output, length, "{\"logged\":100000}");
+    }
+
+    /* The wire protocol: the plugin writes to the runner's socket (fd 3) itself. */
+    if (strcmp(method, "attack/giant-frame") == 0) {
+        uint8_t header[12] = {0xf0, 0xff, 0xff, 0xff, 0, 0, 0, 0, 4, 0, 0, 0};
+        write(3, header, sizeof header);
+        sleep(3600);
+    }
+    if (strcmp(method, "attack/garbage-frame") == 0) {
+        uint8_t garbage[64];
+        for (size_t i = 0; i < sizeof garbage; i++)
+            garbage[i] = (uint8_t)(i * 37 + 11);
+        write(3, garbage, sizeof garbage);
+        sleep(3600);
+    }
+    if (strcmp(method, "attack/close-socket") == 0) {
+        close(3);
+        sleep(3600);
+    }
+
+    /* Plain crashes, which must not be mistaken for sandbox kills. */
+    if (strcmp(method, "crash/segfault") == 0) {
+        volatile int *null = NULL;
+        *null = 1;
+    }
+    if (strcmp(method, "crash/abort") == 0)
+        abort();
+
+    return reply(output, length, "{\"message\":\"unknown method %s\"}", method) ? BRANE_ERROR : BRANE_ERROR;
+}
+
+static void release(uint8_t *output, size_t length) {
+    (void)length;
+    free(output);
+}
+
+BRANE_EXPORT const brane_plugin_descriptor *brane_plugin_entry(void) {
+    static const brane_plugin_descriptor descriptor = {
+        BRANE_DESCRIPTOR_HEADER,
+        .kind = BRANE_KIND_SYNAPSE,
+        .id = "test.brane.hostile",
+        .version = "0.0.1",
+        .init = init,
+        .invoke = invoke,
+        .release = release,
+    };
+    return &descriptor;
+}
