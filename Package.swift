@@ -65,7 +65,6 @@ let package = Package(
         .target(name: "MissingEntryFixture", path: "Tests/Fixtures/MissingEntry", publicHeadersPath: "."),
         .target(name: "FutureABIFixture", dependencies: ["PluginABI"], path: "Tests/Fixtures/FutureABI", publicHeadersPath: "."),
 
-        .testTarget(name: "BraneHostTests", dependencies: ["BraneHost"], path: "Tests/BraneHostTests",
-                    resources: [.copy("Manifests")]),
+        .testTarget(name: "BraneHostTests", dependencies: ["BraneHost"], path: "Tests/BraneHostTests"),
     ]
 )

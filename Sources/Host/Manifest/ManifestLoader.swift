@@ -249,7 +249,8 @@ public enum ManifestLoader {
             let schema = m["inputSchema"].flatMap { n -> JSONValue? in
                 guard let schema = f.json(n, "\(path).inputSchema") else { return nil }
                 for problem in JSONSchema.problems(in: schema, at: "\(path).inputSchema") {
-                    f.error(n, problem.path, problem.message)
+                    let relative = problem.path.dropFirst("\(path).inputSchema".count)
+                    f.error(n.descendant(at: relative), problem.path, problem.message)
                 }
                 if schema["type"] != .string("object") {
                     f.error(n, "\(path).inputSchema.type", "an MCP tool's inputSchema must have type: object")

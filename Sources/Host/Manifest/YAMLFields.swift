@@ -212,6 +212,29 @@ struct YAMLFields {
 }
 
 extension Node {
+    /// The node a relative field path (".properties.dose[0]") names, for pointing a diagnostic
+    /// at the exact key; the deepest node found when the path leaves the tree.
+    func descendant(at relativePath: Substring) -> Node {
+        var node = self
+        let components = relativePath.split(separator: ".")
+        for (position, component) in components.enumerated() {
+            var name = component
+            var indices: [Int] = []
+            while let open = name.lastIndex(of: "["), name.last == "]", let index = Int(name[name.index(after: open)..<name.index(before: name.endIndex)]) {
+                indices.insert(index, at: 0)
+                name = name[..<open]
+            }
+            guard let mapping = node.mapping, let key = mapping.keys.first(where: { $0.string == String(name) }) else { return node }
+            let isLast = position == components.count - 1
+            node = isLast && indices.isEmpty ? key : mapping[key]!
+            for index in indices {
+                guard let sequence = node.sequence, index < sequence.count else { return node }
+                node = sequence[index]
+            }
+        }
+        return node
+    }
+
     /// The resolved tag (int, float, str, …) of a node; Yams keeps `Tag.name` internal.
     var tagName: Tag.Name { Tag.Name(rawValue: tag.rawValue) }
 }

@@ -26,10 +26,16 @@ public final class PluginInstance: @unchecked Sendable {
         self.plan = plan
         self.onLog = onLog
         let pair = try makeSocketPair()
-        defer { try? pair.plugin.close() }
         channel = FrameChannel(socket: pair.host, limit: plan.bundle.manifest.resources.maxOutputBytes)
-        process = try spawn(executable: runner, arguments: [String(getpid())],
-                            environment: ["SWIFT_BACKTRACE=enable=no"], inherit: [pair.plugin])
+        do {
+            process = try spawn(executable: runner, arguments: [String(getpid())],
+                                environment: ["SWIFT_BACKTRACE=enable=no"], inherit: [pair.plugin])
+        } catch {
+            try? pair.plugin.close()
+            throw error
+        }
+        // Only the plugin may hold its end: its death must read as end-of-file here at once.
+        try? pair.plugin.close()
         let deadline = ContinuousClock.now + Self.startupTimeout
         let id = plan.bundle.manifest.id
         var readyReport: ReadyReport?

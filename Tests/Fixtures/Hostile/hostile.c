@@ -85,7 +85,7 @@ static long input_number(const uint8_t *input, size_t length, const char *key) {
 static void *sleeper(void *unused) {
     (void)unused;
     for (;;)
-        pause();
+        sleep(3600);
     return NULL;
 }
 
@@ -215,13 +215,6 @@ static int invoke(const char *method, const uint8_t *input, size_t input_length,
         *length = size;
         return BRANE_OK;
     }
-    if (strcmp(method, "attack/log-flood") == 0) {
-        char line[4096];
-        memset(line, 'L', sizeof line);
-        for (int i = 0; i < 100000; i++)
-            host->log(BRANE_LOG_INFO, line, sizeof line);
-        return reply(output, length, "{\"logged\":100000}");
-    }
 
     /* The wire protocol: the plugin writes to the runner's socket (fd 3) itself. */
     if (strcmp(method, "attack/giant-frame") == 0) {
@@ -249,7 +242,8 @@ static int invoke(const char *method, const uint8_t *input, size_t input_length,
     if (strcmp(method, "crash/abort") == 0)
         abort();
 
-    return reply(output, length, "{\"message\":\"unknown method %s\"}", method) ? BRANE_ERROR : BRANE_ERROR;
+    reply(output, length, "{\"message\":\"unknown method %s\"}", method);
+    return BRANE_ERROR;
 }
 
 static void release(uint8_t *output, size_t length) {

@@ -1,0 +1,251 @@
+import BraneHost
+import Foundation
+import XCTest
+
+/// Every sandbox promise, attacked by a real plugin. Each test asserts exactly how the
+/// attack is contained (SIGSYS, EACCES, a limit, a host kill) and that the host then serves
+/// the plugin again from a fresh instance.
+final class HostileTests: XCTestCase {
+    private func assertSandboxKills(_ method: String, input: String = "{}", file: StaticString = #filePath, line: UInt = #line) throws {
+        let plugin = try Harness.hostile(self)
+        XCTAssertEqual(try plugin.callJSON("ping"), .object(["pong": .bool(true)]), file: file, line: line)
+        let death = plugin.expectDeath(method, input: input, file: file, line: line)
+        XCTAssertEqual(death?.cause, .sandboxViolation, "\(method): \(death.map(String.init(describing:)) ?? "no death")", file: file, line: line)
+        if case .signaled(let signal, _)? = death?.termination {
+            XCTAssertEqual(signal, SIGSYS, file: file, line: line)
+        } else {
+            XCTFail("\(method) was not killed by a signal", file: file, line: line)
+        }
+        XCTAssertEqual(death?.pluginID, "test.brane.hostile", file: file, line: line)
+        plugin.assertServesAgain(file: file, line: line)
+    }
+
+    private func errnoOf(_ plugin: SupervisedPlugin, _ method: String, path: String) throws -> Double? {
+        try plugin.callJSON(method, input: #"{"path":"\#(path)"}"#)["errno"]?.numberValue
+    }
+
+    // MARK: Network in tier 0
+
+    func testInternetSocketInTierZeroIsKilledBySIGSYS() throws { try assertSandboxKills("attack/socket-inet") }
+    func testUnixSocketPairInTierZeroIsKilledBySIGSYS() throws { try assertSandboxKills("attack/socketpair-unix") }
+
+    // MARK: Files
+
+    func testReadingEtcShadowIsDeniedByLandlock() throws {
+        let plugin = try Harness.hostile(self)
+        XCTAssertEqual(try errnoOf(plugin, "attack/open-read", path: "/etc/shadow"), Double(EACCES))
+        XCTAssertEqual(try errnoOf(plugin, "attack/open-read", path: "/etc/hostname"), Double(EACCES))
+    }
+
+    func testReadingTheHostsDataDirectoryIsDenied() throws {
+        let home = Harness.temporaryDirectory(self)
+        let registry = home.appendingPathComponent("registry.sqlite")
+        try Data("host data".utf8).write(to: registry)
+        let plugin = try Harness.hostile(self)
+        XCTAssertEqual(try errnoOf(plugin, "attack/open-read", path: registry.path), Double(EACCES))
+        XCTAssertEqual(try errnoOf(plugin, "attack/open-read", path: "/proc/\(getpid())/environ"), Double(EACCES))
+    }
+
+    func testOpeningForWriteWithoutDeclaredWritePathsIsKilled() throws {
+        try assertSandboxKills("attack/open-write", input: #"{"path":"/tmp/brane-escape"}"#)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/tmp/brane-escape"))
+    }
+
+    func testWritingOutsideDeclaredPathsIsDeniedAndInsideWorks() throws {
+        let allowed = Harness.temporaryDirectory(self), outside = Harness.temporaryDirectory(self)
+        let plugin = try Harness.hostile(self) { $0 + "filesystem:\n  write: [\(allowed.path)]\n" }
+        let inside = try plugin.callJSON("attack/open-write", input: #"{"path":"\#(allowed.path)/ok.txt"}"#)
+        XCTAssertNotNil(inside["fd"], "a declared write path must be writable: \(inside)")
+        XCTAssertEqual(try errnoOf(plugin, "attack/open-write", path: outside.path + "/escape.txt"), Double(EACCES))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: outside.path + "/escape.txt"))
+    }
+
+    // MARK: Programs and processes
+
+    func testExecveOfAShellIsKilled() throws { try assertSandboxKills("attack/execve") }
+    func testForkIsKilled() throws { try assertSandboxKills("attack/fork") }
+    func testVforkIsKilled() throws { try assertSandboxKills("attack/vfork") }
+    func testCloneOfAProcessIsKilled() throws { try assertSandboxKills("attack/clone-process") }
+    func testForkBombDiesOnItsFirstFork() throws { try assertSandboxKills("attack/fork-bomb") }
+
+    func testThreadBombIsBoundedAndThePluginKeepsServing() throws {
+        let plugin = try Harness.hostile(self)
+        let threads = try plugin.callJSON("attack/thread-bomb")["threads"]?.numberValue ?? -1
+        // 128 MiB of address space holds at most ~15 default 8 MiB thread stacks.
+        XCTAssertLessThan(threads, 64, "threads created: \(threads)")
+        XCTAssertEqual(try plugin.callJSON("ping"), .object(["pong": .bool(true)]))
+    }
+
+    // MARK: The kernel and other processes
+
+    func testPtraceIsKilled() throws { try assertSandboxKills("attack/raw-syscall", input: #"{"nr":101}"#) }
+    func testSignallingAnotherProcessIsKilled() throws { try assertSandboxKills("attack/kill-init") }
+    func testIoUringSetupIsKilled() throws { try assertSandboxKills("attack/raw-syscall", input: #"{"nr":425}"#) }
+    func testBpfIsKilled() throws { try assertSandboxKills("attack/raw-syscall", input: #"{"nr":321}"#) }
+    func testMountIsKilled() throws { try assertSandboxKills("attack/raw-syscall", input: #"{"nr":165}"#) }
+    func testUnshareIsKilled() throws { try assertSandboxKills("attack/raw-syscall", input: #"{"nr":272}"#) }
+    func testSetnsIsKilled() throws { try assertSandboxKills("attack/raw-syscall", input: #"{"nr":308}"#) }
+
+    func testOtherKernelAttackSurfaceIsKilled() throws {
+        // perf_event_open, userfaultfd, process_vm_readv, keyctl, init_module, chroot, memfd_create, pidfd_open
+        for number in [298, 323, 310, 250, 175, 161, 319, 434] {
+            try assertSandboxKills("attack/raw-syscall", input: #"{"nr":\#(number)}"#)
+        }
+    }
+
+    func testPrctlCapabilityProbeIsKilled() throws { try assertSandboxKills("attack/prctl-capbset-read") }
+    func testPrctlSetDumpableIsKilled() throws { try assertSandboxKills("attack/prctl-set-dumpable") }
+    func testSetuidEscalationIsKilled() throws { try assertSandboxKills("attack/setuid-root") }
+    func testInstallingItsOwnSeccompFilterIsKilled() throws { try assertSandboxKills("attack/own-seccomp-filter") }
+    func testTIOCSTIKeystrokeInjectionIsKilled() throws { try assertSandboxKills("attack/tiocsti") }
+    func testWritableExecutableMappingIsKilled() throws { try assertSandboxKills("attack/mmap-wx") }
+    func testMakingWritableMemoryExecutableIsKilled() throws { try assertSandboxKills("attack/mprotect-wx") }
+    func testIgnoringSIGSYSDoesNotSaveIt() throws { try assertSandboxKills("attack/ignore-sigsys-then-socket") }
+
+    func testCapabilitySetsAreEmptyAndTheSandboxIsOn() throws {
+        let plugin = try Harness.hostile(self)
+        _ = try plugin.callJSON("ping")
+        let pid = try XCTUnwrap(plugin.pid)
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        func field(_ name: String) -> String? {
+            status.split(separator: "\n").first { $0.hasPrefix(name + ":") }.map { $0.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces) }
+        }
+        for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            XCTAssertEqual(field(set), "0000000000000000", "\(set) must be empty")
+        }
+        XCTAssertEqual(field("NoNewPrivs"), "1")
+        XCTAssertEqual(field("Seccomp"), "2", "seccomp filter mode")
+        XCTAssertEqual(getsid(pid), pid, "the plugin leads its own session (no controlling terminal)")
+        let hostNet = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
+        let pluginNet = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net")
+        XCTAssertNotEqual(hostNet, pluginNet, "a tier-0 plugin lives in its own network namespace")
+    }
+
+    // MARK: What leaks from the parent
+
+    func testNoDescriptorLeaksFromTheHost() throws {
+        let canary = open("/etc/hostname", O_RDONLY)  // deliberately not close-on-exec
+        defer { close(canary) }
+        let plugin = try Harness.hostile(self)
+        XCTAssertEqual(try plugin.callJSON("inspect/open-fds")["fds"], .array([0, 1, 2, 3].map { .number($0) }))
+    }
+
+    func testNoEnvironmentLeaksFromTheHost() throws {
+        setenv("BRANE_CANARY", "secret-token", 1)
+        defer { unsetenv("BRANE_CANARY") }
+        let plugin = try Harness.hostile(self)
+        XCTAssertEqual(try plugin.callJSON("inspect/environment")["environment"], .array([.string("SWIFT_BACKTRACE=enable=no")]))
+    }
+
+    // MARK: Limits
+
+    func testMemoryBombStopsAtTheAddressSpaceLimit() throws {
+        let plugin = try Harness.hostile(self)
+        let allocated = try plugin.callJSON("attack/memory-bomb")["allocatedMiB"]?.numberValue ?? -1
+        XCTAssertGreaterThanOrEqual(allocated, 0)
+        XCTAssertLessThan(allocated, 128, "the manifest allows 128 MiB of address space")
+        plugin.assertServesAgain()
+    }
+
+    func testCPUSpinIsStoppedByTheCPULimit() throws {
+        let plugin = try Harness.hostile(self)
+        let death = plugin.expectDeath("attack/cpu-spin")
+        XCTAssertEqual(death?.cause, .cpuLimit, "\(String(describing: death))")
+        plugin.assertServesAgain()
+    }
+
+    func testSleepingPastTheCallTimeoutIsKilledByTheHost() throws {
+        let plugin = try Harness.hostile(self) { $0.replacingOccurrences(of: "callTimeout: 3s", with: "callTimeout: 300ms") }
+        let started = ContinuousClock.now
+        let death = plugin.expectDeath("attack/sleep-forever")
+        XCTAssertEqual(death?.cause, .callTimeout(milliseconds: 300))
+        XCTAssertEqual(death?.termination, .signaled(signal: SIGKILL, coreDumped: false))
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(2))
+        plugin.assertServesAgain()
+    }
+
+    func testEndlessOutputIsCutAtMaxOutput() throws {
+        let plugin = try Harness.hostile(self) { $0.replacingOccurrences(of: "memory: 128MiB", with: "memory: 512MiB") }
+        let death = plugin.expectDeath("attack/endless-output")
+        guard case .protocolViolation(let why)? = death?.cause else { return XCTFail("\(String(describing: death))") }
+        XCTAssertTrue(why.contains("exceeds the limit of 65536"), why)
+        plugin.assertServesAgain()
+    }
+
+    // MARK: The wire
+
+    func testGiantFrameIsRefusedByItsHeader() throws {
+        let plugin = try Harness.hostile(self)
+        guard case .protocolViolation(let why)? = plugin.expectDeath("attack/giant-frame")?.cause else { return XCTFail() }
+        XCTAssertTrue(why.contains("4294967280 bytes"), why)
+        plugin.assertServesAgain()
+    }
+
+    func testGarbageOnTheSocketIsAProtocolViolation() throws {
+        let plugin = try Harness.hostile(self)
+        guard case .protocolViolation? = plugin.expectDeath("attack/garbage-frame")?.cause else { return XCTFail() }
+        plugin.assertServesAgain()
+    }
+
+    func testClosingTheSocketGetsThePluginKilled() throws {
+        let plugin = try Harness.hostile(self)
+        let death = plugin.expectDeath("attack/close-socket")
+        XCTAssertEqual(death?.cause, .closedSocket)
+        XCTAssertEqual(death?.termination, .signaled(signal: SIGKILL, coreDumped: false))
+        plugin.assertServesAgain()
+    }
+
+    // MARK: Loading
+
+    func testHostileConstructorIsKilledDuringDlopen() throws {
+        let plugin = try Harness.hostile(self) { $0.replacingOccurrences(of: "libHostileFixture.so", with: "libHostileConstructorFixture.so") }
+        let death = plugin.expectDeath("ping")
+        XCTAssertEqual(death?.cause, .sandboxViolation, "the constructor's socket() runs inside dlopen, after seccomp: \(String(describing: death))")
+    }
+
+    private func assertRefusedAtLoad(library: String, step: SetupStep, message: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let plugin = try Harness.hostile(self) { $0.replacingOccurrences(of: "libHostileFixture.so", with: library) }
+        guard case .setupFailed(let failure)? = plugin.expectDeath("ping", file: file, line: line)?.cause else {
+            return XCTFail("expected a setup failure", file: file, line: line)
+        }
+        XCTAssertEqual(failure.step, step, file: file, line: line)
+        XCTAssertTrue(failure.message.contains(message), failure.message, file: file, line: line)
+        // A broken library cannot heal by restarting: the circuit opens at once.
+        guard case .circuitOpen? = plugin.callError("ping") else {
+            return XCTFail("the circuit should be open", file: file, line: line)
+        }
+    }
+
+    func testMissingEntrySymbolIsRefused() throws {
+        try assertRefusedAtLoad(library: "libMissingEntryFixture.so", step: .entrySymbol, message: "does not export brane_plugin_entry")
+    }
+
+    func testBadMagicIsRefused() throws {
+        try assertRefusedAtLoad(library: "libBadMagicFixture.so", step: .abiCheck, message: "bad magic")
+    }
+
+    func testIncompatibleMajorABIIsRefusedBeforeInit() throws {
+        // Its init aborts: a SIGABRT here would mean the host called into it.
+        try assertRefusedAtLoad(library: "libFutureABIFixture.so", step: .abiCheck, message: "newer major version")
+    }
+
+    func testALibraryWhoseIdDiffersFromItsManifestIsRefused() throws {
+        let plugin = try Harness.hostile(self) { $0.replacingOccurrences(of: "id: test.brane.hostile", with: "id: test.brane.impostor") }
+        guard case .setupFailed(let failure)? = plugin.expectDeath("ping")?.cause else { return XCTFail() }
+        XCTAssertEqual(failure.step, .identity)
+    }
+
+    // MARK: Crashes are not sandbox kills
+
+    func testSegfaultIsReportedAsACrash() throws {
+        let plugin = try Harness.hostile(self)
+        XCTAssertEqual(plugin.expectDeath("crash/segfault")?.cause, .crashed(signal: SIGSEGV))
+        plugin.assertServesAgain()
+    }
+
+    func testAbortIsReportedAsACrashNotASandboxKill() throws {
+        let plugin = try Harness.hostile(self)
+        XCTAssertEqual(plugin.expectDeath("crash/abort")?.cause, .crashed(signal: SIGABRT))
+        plugin.assertServesAgain()
+    }
+}

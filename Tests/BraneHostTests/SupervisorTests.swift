@@ -1,0 +1,94 @@
+import BraneHost
+import Foundation
+import XCTest
+
+final class SupervisorTests: XCTestCase {
+    func testRestartsAfterACrashWithBackoffAndRecordsEachDeath() throws {
+        let plugin = try Harness.hostile(self)
+        let firstPID = try XCTUnwrap({ _ = try plugin.callJSON("ping"); return plugin.pid }())
+        _ = plugin.expectDeath("crash/segfault")
+        XCTAssertEqual(try plugin.callJSON("ping"), .object(["pong": .bool(true)]))
+        XCTAssertNotEqual(plugin.pid, firstPID, "a new instance serves after the crash")
+        XCTAssertEqual(plugin.deaths.map(\.cause), [.crashed(signal: SIGSEGV)])
+        XCTAssertFalse(processExists(firstPID), "the dead instance was reaped")
+    }
+
+    func testCircuitOpensAfterRepeatedFailuresAndClosesAfterItsCooldown() throws {
+        var policy = SupervisedPlugin.Policy()
+        policy.initialBackoff = .milliseconds(1)
+        policy.failureThreshold = 3
+        policy.openDuration = .milliseconds(300)
+        let bundle = try PluginBundle.open(Harness.pluginDirectory(self, manifest: Harness.hostileManifest))
+        let plugin = SupervisedPlugin(plan: try SandboxPlan(bundle: bundle), runner: try Harness.runner(), policy: policy)
+        for _ in 0..<3 { _ = plugin.expectDeath("crash/abort") }
+        XCTAssertTrue(plugin.isCircuitOpen)
+        guard case .circuitOpen(let id, _, let last)? = plugin.callError("ping") else {
+            return XCTFail("calls must be refused while the circuit is open")
+        }
+        XCTAssertEqual(id, "test.brane.hostile")
+        XCTAssertEqual(last?.cause, .crashed(signal: SIGABRT))
+        Thread.sleep(forTimeInterval: 0.35)
+        XCTAssertEqual(try plugin.callJSON("ping"), .object(["pong": .bool(true)]), "half-open: one trial start, which succeeds")
+        XCTAssertFalse(plugin.isCircuitOpen)
+    }
+
+    func testBackoffDoublesBetweenConsecutiveFailures() throws {
+        var policy = SupervisedPlugin.Policy()
+        policy.initialBackoff = .milliseconds(40)
+        policy.failureThreshold = 10
+        let bundle = try PluginBundle.open(Harness.pluginDirectory(self, manifest: Harness.hostileManifest))
+        let plugin = SupervisedPlugin(plan: try SandboxPlan(bundle: bundle), runner: try Harness.runner(), policy: policy)
+        _ = plugin.expectDeath("crash/abort")   // next start waits 40 ms
+        _ = plugin.expectDeath("crash/abort")   // next start waits 80 ms
+        let started = ContinuousClock.now
+        _ = try plugin.callJSON("ping")
+        XCTAssertGreaterThanOrEqual(ContinuousClock.now - started, .milliseconds(80))
+    }
+
+    func testStoppedAndDeadInstancesLeaveNoProcessOrZombie() throws {
+        let plugin = try Harness.hostile(self)
+        _ = try plugin.callJSON("ping")
+        let pid = try XCTUnwrap(plugin.pid)
+        plugin.stop()
+        XCTAssertFalse(processExists(pid))
+        _ = plugin.expectDeath("attack/socket-inet")
+        XCTAssertEqual(childrenOfThisProcess().filter { $0 != pid }.count, 0, "no child left behind: \(childrenOfThisProcess())")
+    }
+
+    func testPluginsDieWithTheHost() throws {
+        // A real host process (the CLI) running a plugin that sleeps; SIGKILL the host.
+        let brane = URL(fileURLWithPath: try Harness.runner()).deletingLastPathComponent().appendingPathComponent("brane")
+        let host = Process()
+        host.executableURL = brane
+        host.arguments = ["plugin", "run", Harness.hostileDirectory, "attack/sleep-forever"]
+        host.standardError = FileHandle.nullDevice
+        try host.run()
+        var runner: Int32?
+        let deadline = Date().addingTimeInterval(5)
+        while runner == nil && Date() < deadline {
+            runner = children(of: host.processIdentifier).first
+            if runner == nil { Thread.sleep(forTimeInterval: 0.01) }
+        }
+        let pluginPID = try XCTUnwrap(runner, "the host never started its plugin")
+        kill(host.processIdentifier, SIGKILL)
+        host.waitUntilExit()
+        let gone = Date().addingTimeInterval(2)
+        while processExists(pluginPID) && Date() < gone { Thread.sleep(forTimeInterval: 0.01) }
+        XCTAssertFalse(processExists(pluginPID), "the plugin outlived its host")
+    }
+}
+
+func processExists(_ pid: Int32) -> Bool {
+    // A zombie still has a /proc entry; count it as existing.
+    FileManager.default.fileExists(atPath: "/proc/\(pid)")
+}
+
+func children(of pid: Int32) -> [Int32] {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    return tasks.flatMap { task in
+        ((try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8)) ?? "")
+            .split(separator: " ").compactMap { Int32($0) }
+    }
+}
+
+func childrenOfThisProcess() -> [Int32] { children(of: getpid()) }
