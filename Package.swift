@@ -47,6 +47,9 @@ let package = Package(
         .executableTarget(name: "brane",
                           dependencies: ["BraneHost", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/brane"),
+        // Benchmarks against baselines measured in the same run (docs/performance.md).
+        .executableTarget(name: "brane-bench", dependencies: ["BraneHost", "PluginABI", "CBraneSystem"],
+                          path: "Sources/brane-bench"),
         // Swift helper that makes a Swift plugin a few lines.
         .target(name: "BranePluginKit", dependencies: ["PluginABI"], path: "Sources/PluginKit"),
 

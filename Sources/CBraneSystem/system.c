@@ -77,3 +77,13 @@ const char *brane_library_defining(const char *symbol_name) {
         return NULL;
     return info.dli_fname;
 }
+
+int brane_pin_to_cpu(pid_t pid, int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    long count = sysconf(_SC_NPROCESSORS_ONLN);
+    for (int c = 0; c < count; c++)
+        if (cpu < 0 || c == cpu)
+            CPU_SET(c, &set);
+    return sched_setaffinity(pid, sizeof set, &set);
+}

@@ -33,4 +33,6 @@ int brane_can_unshare_user(void);
 int brane_pipe_cloexec(int fds[2]);
 /* The file of the loaded object that defines `symbol_name`, or NULL. */
 const char *brane_library_defining(const char *symbol_name);
+/* Pins `pid` (0: the calling thread) to one CPU, or to every CPU when cpu < 0. */
+int brane_pin_to_cpu(pid_t pid, int cpu);
 #endif

@@ -1,0 +1,217 @@
+// brane-bench — measures the plugin runtime against baselines taken in the same run.
+//
+//   swift build -c release && .build/release/brane-bench [--calls N] [--plugins N]
+//
+// Prints a Markdown report (the one in docs/performance.md). Every figure is a median with
+// its spread; round trips are measured twice, with host and plugin pinned to one CPU and
+// unpinned, because on a 2-vCPU VM a cross-CPU wake-up dominates IPC.
+import BraneHost
+import CBraneSystem
+import Foundation
+import Glibc
+import PluginABI
+
+let arguments = CommandLine.arguments
+func option(_ name: String, default value: Int) -> Int {
+    arguments.firstIndex(of: name).flatMap { Int(arguments[$0 + 1]) } ?? value
+}
+
+if arguments.dropFirst().first == "echo" { EchoChild.run() }
+
+let calls = option("--calls", default: 20000)
+let pluginCount = option("--plugins", default: 100)
+let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+let cPlugin = repository.appendingPathComponent("Plugins/com.brane.sysinfo").path
+let swiftPlugin = repository.appendingPathComponent("Plugins/com.brane.units").path
+let hostilePlugin = repository.appendingPathComponent("Tests/Fixtures/Hostile").path  // C plugin with a trivial ping
+let runner = try ResourceLocator.current.runner()
+let ping = Array("{}".utf8)
+
+func nanoseconds(_ body: () throws -> Void) rethrows -> Double {
+    let start = ContinuousClock.now
+    try body()
+    let elapsed = (ContinuousClock.now - start).components
+    return Double(elapsed.seconds) * 1e9 + Double(elapsed.attoseconds) / 1e9
+}
+
+struct Stats {
+    var sorted: [Double]
+    init(_ samples: [Double]) { sorted = samples.sorted() }
+    func quantile(_ q: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count - 1) * q))] }
+    var median: Double { quantile(0.5) }
+    /// "median (p25–p75)" in the unit given.
+    func describe(_ scale: Double, _ unit: String, digits: Int = 1) -> String {
+        let f = { (v: Double) in String(format: "%.\(digits)f", v / scale) }
+        return "\(f(median)) \(unit) (IQR \(f(quantile(0.25)))–\(f(quantile(0.75))))"
+    }
+}
+
+func pin(_ pid: pid_t, cpu: Int32?) { brane_pin_to_cpu(pid, cpu ?? -1) }
+
+/// Round-trip latencies of `call`, after a warm-up.
+func roundTrips(_ count: Int, _ call: () throws -> Void) rethrows -> Stats {
+    for _ in 0..<min(1000, count / 10) { try call() }
+    var samples = [Double]()
+    samples.reserveCapacity(count)
+    for _ in 0..<count { samples.append(try nanoseconds(call)) }
+    return Stats(samples)
+}
+
+func plan(_ directory: String) throws -> SandboxPlan { try SandboxPlan(bundle: try PluginBundle.open(directory)) }
+
+// (a) In-process call through dlopen, no sandbox: the floor.
+func inProcessFloor(library: String) -> Stats {
+    let handle = dlopen(library, RTLD_NOW | RTLD_LOCAL)!
+    typealias Entry = @convention(c) () -> UnsafeRawPointer
+    let entry = unsafeBitCast(dlsym(handle, "brane_plugin_entry")!, to: Entry.self)
+    let descriptor = entry().assumingMemoryBound(to: brane_plugin_descriptor.self).pointee
+    var host = brane_host_api(struct_size: UInt32(MemoryLayout<brane_host_api>.size), abi_major: 1, abi_minor: 0,
+                              log: { _, _, _ in }, config: { length in length?.pointee = 2; return UnsafePointer(strdup("{}")) })
+    _ = descriptor.`init`(&host)
+    return roundTrips(calls) {
+        var output: UnsafeMutablePointer<UInt8>?
+        var length = 0
+        _ = descriptor.invoke("ping", ping, ping.count, &output, &length)
+        descriptor.release(output, length)
+    }
+}
+
+// (b) A bare socketpair ping-pong with the same framing: the IPC floor.
+func socketFloor(cpu: Int32?) throws -> (Stats, pid_t) {
+    var fds: [Int32] = [0, 0]
+    socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds)
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    posix_spawn_file_actions_adddup2(&actions, fds[1], 3)
+    var pid: pid_t = 0
+    let argv = [strdup(CommandLine.arguments[0]), strdup("echo"), nil]
+    posix_spawn(&pid, CommandLine.arguments[0], &actions, nil, argv, environ)
+    close(fds[1])
+    pin(pid, cpu: cpu)
+    let request = Frame(type: .call, requestID: 1, payload: [0, 4] + Array("ping".utf8) + ping).encoded()
+    var reply = [UInt8](repeating: 0, count: 64)
+    let stats = roundTrips(calls) {
+        _ = request.withUnsafeBytes { write(fds[0], $0.baseAddress, $0.count) }
+        var received = 0
+        while received < 12 + 13 {
+            received += reply.withUnsafeMutableBytes { read(fds[0], $0.baseAddress! + received, $0.count - received) }
+        }
+    }
+    close(fds[0])
+    return (stats, pid)
+}
+
+enum EchoChild {
+    /// Answers each CALL frame on fd 3 with a 13-byte RESULT, as a plugin's ping does.
+    static func run() -> Never {
+        var header = [UInt8](repeating: 0, count: 12), payload = [UInt8](repeating: 0, count: 65536)
+        let answer = Frame(type: .result, requestID: 1, payload: Array(#"{"pong":true}"#.utf8)).encoded()
+        while true {
+            guard header.withUnsafeMutableBytes({ read(3, $0.baseAddress, 12) }) == 12 else { exit(0) }
+            let length = Int(header[0]) | Int(header[1]) << 8 | Int(header[2]) << 16
+            var got = 0
+            while got < length { got += payload.withUnsafeMutableBytes { read(3, $0.baseAddress! + got, length - got) } }
+            _ = answer.withUnsafeBytes { write(3, $0.baseAddress, $0.count) }
+        }
+    }
+}
+
+// (c) Sandboxed round trips.
+func sandboxed(_ directory: String, cpu: Int32?) throws -> Stats {
+    let instance = try PluginInstance(plan: try plan(directory), runner: runner)
+    defer { instance.stop() }
+    pin(instance.pid, cpu: cpu)
+    return try roundTrips(calls) { _ = try instance.call(method: "ping", input: ping) }
+}
+
+// (d) Cold start.
+func trivialSpawn() -> Stats {
+    Stats((0..<200).map { _ in
+        nanoseconds {
+            var pid: pid_t = 0
+            let argv = [strdup("/bin/true"), nil]
+            posix_spawn(&pid, "/bin/true", nil, nil, argv, nil)
+            waitpid(pid, nil, 0)
+        }
+    })
+}
+
+func coldStart(_ directory: String) throws -> Stats {
+    let p = try plan(directory)
+    return Stats(try (0..<100).map { _ in
+        try nanoseconds {
+            let instance = try PluginInstance(plan: p, runner: runner)
+            _ = try instance.call(method: "ping", input: ping)
+            instance.stop()
+        }
+    })
+}
+
+// (e) Memory.
+func memory(of pid: pid_t) -> (rss: Double, pss: Double) {
+    let rollup = (try? String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8)) ?? ""
+    func kib(_ key: String) -> Double {
+        rollup.split(separator: "\n").first { $0.hasPrefix(key + ":") }
+            .flatMap { Double($0.split(separator: " ", omittingEmptySubsequences: true)[1]) } ?? 0
+    }
+    return (kib("Rss"), kib("Pss"))
+}
+
+func idleMemory(_ directory: String) throws -> (rss: Stats, pss: Stats) {
+    let instances = try (0..<9).map { _ in try PluginInstance(plan: try plan(directory), runner: runner) }
+    defer { instances.forEach { $0.stop() } }
+    for instance in instances { _ = try instance.call(method: "ping", input: ping) }
+    let figures = instances.map { memory(of: $0.pid) }
+    return (Stats(figures.map(\.rss)), Stats(figures.map(\.pss)))
+}
+
+func manyPlugins(_ directory: String, count: Int) throws -> (pssTotalKiB: Double, rssMedian: Stats) {
+    let p = try plan(directory)
+    let instances = try (0..<count).map { _ in try PluginInstance(plan: p, runner: runner) }
+    defer { instances.forEach { $0.stop() } }
+    for instance in instances { _ = try instance.call(method: "ping", input: ping) }
+    let figures = instances.map { memory(of: $0.pid) }
+    return (figures.map(\.pss).reduce(0, +), Stats(figures.map(\.rss)))
+}
+
+// The run.
+let libraryDirectory = ResourceLocator.current.librarySearchPath.last!
+print("# brane-bench\n")
+print("\(calls) calls per round-trip figure; \(ProcessInfo.processInfo.activeProcessorCount) CPUs; \(try String(contentsOfFile: "/proc/sys/kernel/osrelease", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))\n")
+print("## Calls\n")
+print("| path | placement | p50 (IQR) | p99 | calls/s | vs. bare ping-pong |")
+print("|---|---|---|---|---|---|")
+let floorC = inProcessFloor(library: "\(libraryDirectory)/libHostileFixture.so")
+print("| in-process dlopen call, C (floor) | — | \(floorC.describe(1, "ns")) | \(String(format: "%.0f", floorC.quantile(0.99))) ns | — | — |")
+for (placement, cpu) in [("same CPU", Int32(0) as Int32?), ("unpinned", nil)] {
+    pin(0, cpu: cpu)
+    let (bare, child) = try socketFloor(cpu: cpu)
+    kill(child, SIGKILL); waitpid(child, nil, 0)
+    let bareRate = 1e9 / bare.median
+    print("| bare socketpair ping-pong (IPC floor) | \(placement) | \(bare.describe(1000, "µs", digits: 2)) | \(String(format: "%.2f", bare.quantile(0.99) / 1000)) µs | \(Int(bareRate)) | 1.00× |")
+    for (name, directory) in [("sandboxed C plugin", hostilePlugin), ("sandboxed Swift plugin", swiftPlugin)] {
+        let s = try sandboxed(directory, cpu: cpu)
+        print("| \(name) | \(placement) | \(s.describe(1000, "µs", digits: 2)) | \(String(format: "%.2f", s.quantile(0.99) / 1000)) µs | \(Int(1e9 / s.median)) | \(String(format: "%.2f", s.median / bare.median))× |")
+    }
+}
+pin(0, cpu: nil)
+
+print("\n## Cold start (spawn → sandbox on → first reply)\n")
+print("| what | median (IQR) | vs. spawn of /bin/true |")
+print("|---|---|---|")
+let trivial = trivialSpawn()
+print("| posix_spawn + wait of /bin/true (baseline) | \(trivial.describe(1e6, "ms", digits: 2)) | 1.00× |")
+for (name, directory) in [("C plugin (com.brane.sysinfo)", cPlugin), ("Swift plugin (com.brane.units)", swiftPlugin)] {
+    let s = try coldStart(directory)
+    print("| \(name) | \(s.describe(1e6, "ms", digits: 2)) | \(String(format: "%.2f", s.median / trivial.median))× |")
+}
+
+print("\n## Memory of idle sandboxed plugins\n")
+print("| what | RSS median (IQR) | PSS median (IQR) |")
+print("|---|---|---|")
+for (name, directory) in [("C plugin (com.brane.sysinfo)", cPlugin), ("Swift plugin (com.brane.units)", swiftPlugin)] {
+    let m = try idleMemory(directory)
+    print("| \(name), one of 9 | \(m.rss.describe(1024, "MiB", digits: 2)) | \(m.pss.describe(1024, "MiB", digits: 2)) |")
+}
+let many = try manyPlugins(swiftPlugin, count: pluginCount)
+print("| \(pluginCount) Swift plugins at once | \(many.rssMedian.describe(1024, "MiB", digits: 2)) each | \(String(format: "%.1f", many.pssTotalKiB / 1024)) MiB in total |")
