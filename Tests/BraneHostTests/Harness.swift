@@ -28,12 +28,17 @@ enum Harness {
     }
 
     /// The hostile fixture, optionally with its manifest edited (library, id, limits, paths…).
-    static func hostile(_ test: XCTestCase, edit: (String) -> String = { $0 }) throws -> SupervisedPlugin {
-        var policy = SupervisedPlugin.Policy()
-        policy.initialBackoff = .milliseconds(1)
+    static func hostile(_ test: XCTestCase, policy: SupervisedPlugin.Policy = quickRestarts,
+                        edit: (String) -> String = { $0 }) throws -> SupervisedPlugin {
         let bundle = try PluginBundle.open(pluginDirectory(test, manifest: edit(hostileManifest)))
         return SupervisedPlugin(plan: try SandboxPlan(bundle: bundle), runner: try runner(), policy: policy)
     }
+
+    static let quickRestarts = {
+        var policy = SupervisedPlugin.Policy()
+        policy.initialBackoff = .milliseconds(1)
+        return policy
+    }()
 
     static func json(_ outcome: PluginInstance.CallOutcome) throws -> JSONValue {
         guard case .result(let bytes) = outcome else { throw Unexpected("expected a result, got \(outcome)") }

@@ -18,8 +18,7 @@ final class SupervisorTests: XCTestCase {
         policy.initialBackoff = .milliseconds(1)
         policy.failureThreshold = 3
         policy.openDuration = .milliseconds(300)
-        let bundle = try PluginBundle.open(Harness.pluginDirectory(self, manifest: Harness.hostileManifest))
-        let plugin = SupervisedPlugin(plan: try SandboxPlan(bundle: bundle), runner: try Harness.runner(), policy: policy)
+        let plugin = try Harness.hostile(self, policy: policy)
         for _ in 0..<3 { _ = plugin.expectDeath("crash/abort") }
         XCTAssertTrue(plugin.isCircuitOpen)
         guard case .circuitOpen(let id, _, let last)? = plugin.callError("ping") else {
@@ -36,8 +35,7 @@ final class SupervisorTests: XCTestCase {
         var policy = SupervisedPlugin.Policy()
         policy.initialBackoff = .milliseconds(40)
         policy.failureThreshold = 10
-        let bundle = try PluginBundle.open(Harness.pluginDirectory(self, manifest: Harness.hostileManifest))
-        let plugin = SupervisedPlugin(plan: try SandboxPlan(bundle: bundle), runner: try Harness.runner(), policy: policy)
+        let plugin = try Harness.hostile(self, policy: policy)
         _ = plugin.expectDeath("crash/abort")   // next start waits 40 ms
         _ = plugin.expectDeath("crash/abort")   // next start waits 80 ms
         let started = ContinuousClock.now
