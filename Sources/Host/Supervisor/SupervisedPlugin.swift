@@ -93,7 +93,10 @@ public final class SupervisedPlugin: @unchecked Sendable {
             throw .circuitOpen(pluginID: plan.bundle.manifest.id, retryAfter: openUntil - now, lastDeath: deaths.last)
         }
         // A call arriving during the backoff waits it out (bounded by maximumBackoff).
-        if now < nextStart { Thread.sleep(forTimeInterval: Double((nextStart - now).components.attoseconds) / 1e18 + Double((nextStart - now).components.seconds)) }
+        if now < nextStart {
+            let wait = (nextStart - now).components
+            Thread.sleep(forTimeInterval: Double(wait.seconds) + Double(wait.attoseconds) / 1e18)
+        }
         do {
             let started = try PluginInstance(plan: plan, runner: runner, onLog: onLog)
             instance = started
