@@ -250,3 +250,74 @@ final class HostileTests: XCTestCase {
         plugin.assertServesAgain()
     }
 }
+
+/// The limits and the tier-1 network rules, each hit by a plugin that tries to pass them.
+final class HostileLimitTests: XCTestCase {
+    func testWritingPastMaxFileSizeIsKilledBySIGXFSZ() throws {
+        let allowed = Harness.temporaryDirectory(self)
+        let plugin = try Harness.hostile(self) {
+            $0.replacingOccurrences(of: "  threads: 64", with: "  threads: 64\n  maxFileSize: 64KiB")
+                + "filesystem:\n  write: [\(allowed.path)]\n"
+        }
+        let small = try plugin.callJSON("attack/write-bytes", input: #"{"path":"\#(allowed.path)/small","bytes":32768}"#)
+        XCTAssertEqual(small["written"], .number(32768))
+        let death = plugin.expectDeath("attack/write-bytes", input: #"{"path":"\#(allowed.path)/big","bytes":1048576}"#)
+        XCTAssertEqual(death?.cause, .fileSizeLimit)
+        let size = try FileManager.default.attributesOfItem(atPath: allowed.path + "/big")[.size] as? Int
+        XCTAssertEqual(size, 64 << 10, "nothing past the limit reached the disk")
+        plugin.assertServesAgain()
+    }
+
+    func testOpenFilesStopAtTheDescriptorLimit() throws {
+        let plugin = try Harness.hostile(self) { $0.replacingOccurrences(of: "  threads: 64", with: "  threads: 64\n  openFiles: 16") }
+        let result = try plugin.callJSON("attack/open-many")
+        XCTAssertEqual(result["opened"], .number(12), "fds 0-3 are taken; 16 is the limit")
+        XCTAssertEqual(result["errno"], .number(Double(EMFILE)))
+    }
+
+    /// A tier-1 plugin that may connect to `declared` on loopback, with a listener on each port.
+    private func tierOne(declaring declared: UInt16) throws -> SupervisedPlugin {
+        try Harness.hostile(self) {
+            $0.replacingOccurrences(of: "  tier: 0", with: "  tier: 1")
+                + "network:\n  mode: loopback\n  connect: [{host: 127.0.0.1, port: \(declared)}]\n"
+        }
+    }
+
+    func testTierOneConnectsOnlyToDeclaredPorts() throws {
+        try XCTSkipIf((HostCapabilities.landlockABI ?? 0) < 4, "TCP port rules need Landlock ABI 4")
+        let declared = try LoopbackListener(), other = try LoopbackListener()
+        let plugin = try tierOne(declaring: declared.port)
+        XCTAssertEqual(try plugin.callJSON("attack/connect-tcp", input: #"{"port":\#(declared.port)}"#)["rc"], .number(0))
+        let refused = try plugin.callJSON("attack/connect-tcp", input: #"{"port":\#(other.port)}"#)
+        XCTAssertEqual(refused["errno"], .number(Double(EACCES)), "an undeclared port is refused by Landlock: \(refused)")
+    }
+
+    func testTierOneMayNotUseUDPOrListen() throws {
+        let plugin = try tierOne(declaring: 9)
+        XCTAssertEqual(plugin.expectDeath("attack/socket-udp")?.cause, .sandboxViolation)
+        XCTAssertEqual(plugin.expectDeath("attack/bind")?.cause, .sandboxViolation)
+        plugin.assertServesAgain()
+    }
+}
+
+/// A TCP listener on 127.0.0.1 with a kernel-chosen port, closed when released.
+final class LoopbackListener {
+    let fd: Int32
+    let port: UInt16
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 8) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound else { throw Harness.Unexpected("cannot listen on loopback: errno \(errno)") }
+        port = UInt16(bigEndian: address.sin_port)
+    }
+
+    deinit { close(fd) }
+}

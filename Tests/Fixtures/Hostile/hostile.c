@@ -8,7 +8,9 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -102,11 +104,49 @@ static int invoke(const char *method, const uint8_t *input, size_t input_length,
         return reply(output, length, "{\"rc\":%d}", socketpair(AF_UNIX, SOCK_STREAM, 0, fds));
     }
 
+    if (strcmp(method, "attack/connect-tcp") == 0) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)input_number(input, input_length, "port")),
+                                      .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int rc = connect(fd, (struct sockaddr *)&address, sizeof address);
+        int error = errno;
+        close(fd);
+        return reply(output, length, "{\"rc\":%d,\"errno\":%d}", rc, rc < 0 ? error : 0);
+    }
+    if (strcmp(method, "attack/socket-udp") == 0)
+        return reply(output, length, "{\"fd\":%d}", socket(AF_INET, SOCK_DGRAM, 0));
+    if (strcmp(method, "attack/bind") == 0) {
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        return reply(output, length, "{\"rc\":%d}", bind(fd, (struct sockaddr *)&address, sizeof address));
+    }
+
     /* Files outside the allow-list. */
     if (strcmp(method, "attack/open-read") == 0 && input_string(input, input_length, "path", path, sizeof path))
         return report_open(path, O_RDONLY, output, length);
     if (strcmp(method, "attack/open-write") == 0 && input_string(input, input_length, "path", path, sizeof path))
         return report_open(path, O_WRONLY | O_CREAT | O_TRUNC, output, length);
+
+    if (strcmp(method, "attack/write-bytes") == 0 && input_string(input, input_length, "path", path, sizeof path)) {
+        long count = input_number(input, input_length, "bytes");
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        char block[4096];
+        memset(block, 'w', sizeof block);
+        long written = 0;
+        while (fd >= 0 && written < count) {
+            ssize_t n = write(fd, block, sizeof block);
+            if (n <= 0)
+                break;
+            written += n;
+        }
+        return reply(output, length, "{\"written\":%ld}", written);
+    }
+    if (strcmp(method, "attack/open-many") == 0) {
+        int opened = 0;
+        while (opened < 100000 && open("/lib", O_RDONLY | O_DIRECTORY) >= 0)
+            opened++;
+        return reply(output, length, "{\"opened\":%d,\"errno\":%d}", opened, errno);
+    }
 
     /* New programs and processes. */
     if (strcmp(method, "attack/execve") == 0) {
