@@ -126,13 +126,22 @@ func sandboxed(_ directory: String, cpu: Int32?) throws -> Stats {
 
 // (d) Cold start.
 func trivialSpawn() -> Stats {
-    Stats((0..<200).map { _ in
+    let argv = [strdup("/bin/true"), nil]
+    defer { free(argv[0]) }
+    return Stats((0..<200).map { _ in
         nanoseconds {
             var pid: pid_t = 0
-            let argv = [strdup("/bin/true"), nil]
             posix_spawn(&pid, "/bin/true", nil, nil, argv, nil)
             waitpid(pid, nil, 0)
         }
+    })
+}
+
+/// What the host spends compiling an instance's seccomp filter (it overlaps the runner's exec).
+func seccompCompile(_ directory: String) throws -> Stats {
+    let p = try plan(directory)
+    return Stats(try (0..<200).map { i in
+        try nanoseconds { _ = try SeccompCompiler.compile(p.profile, options: .init(selfPID: 1000 + Int32(i), declared: p.declared)) }
     })
 }
 
@@ -157,21 +166,13 @@ func memory(of pid: pid_t) -> (rss: Double, pss: Double) {
     return (kib("Rss"), kib("Pss"))
 }
 
-func idleMemory(_ directory: String) throws -> (rss: Stats, pss: Stats) {
-    let instances = try (0..<9).map { _ in try PluginInstance(plan: try plan(directory), runner: runner) }
-    defer { instances.forEach { $0.stop() } }
-    for instance in instances { _ = try instance.call(method: "ping", input: ping) }
-    let figures = instances.map { memory(of: $0.pid) }
-    return (Stats(figures.map(\.rss)), Stats(figures.map(\.pss)))
-}
-
-func manyPlugins(_ directory: String, count: Int) throws -> (pssTotalKiB: Double, rssMedian: Stats) {
+/// RSS and PSS (KiB) of `count` idle instances of one plugin, all running at once.
+func idleFigures(_ directory: String, count: Int) throws -> [(rss: Double, pss: Double)] {
     let p = try plan(directory)
     let instances = try (0..<count).map { _ in try PluginInstance(plan: p, runner: runner) }
     defer { instances.forEach { $0.stop() } }
     for instance in instances { _ = try instance.call(method: "ping", input: ping) }
-    let figures = instances.map { memory(of: $0.pid) }
-    return (figures.map(\.pss).reduce(0, +), Stats(figures.map(\.rss)))
+    return instances.map { memory(of: $0.pid) }
 }
 
 // The run.
@@ -205,13 +206,15 @@ for (name, directory) in [("C plugin (com.brane.sysinfo)", cPlugin), ("Swift plu
     let s = try coldStart(directory)
     print("| \(name) | \(s.describe(1e6, "ms", digits: 2)) | \(String(format: "%.2f", s.median / trivial.median))× |")
 }
+let compile = try seccompCompile(cPlugin)
+print("| of which: host compiles the instance's seccomp filter | \(compile.describe(1e6, "ms", digits: 3)) | — |")
 
 print("\n## Memory of idle sandboxed plugins\n")
 print("| what | RSS median (IQR) | PSS median (IQR) |")
 print("|---|---|---|")
 for (name, directory) in [("C plugin (com.brane.sysinfo)", cPlugin), ("Swift plugin (com.brane.units)", swiftPlugin)] {
-    let m = try idleMemory(directory)
-    print("| \(name), one of 9 | \(m.rss.describe(1024, "MiB", digits: 2)) | \(m.pss.describe(1024, "MiB", digits: 2)) |")
+    let figures = try idleFigures(directory, count: 9)
+    print("| \(name), one of 9 | \(Stats(figures.map(\.rss)).describe(1024, "MiB", digits: 2)) | \(Stats(figures.map(\.pss)).describe(1024, "MiB", digits: 2)) |")
 }
-let many = try manyPlugins(swiftPlugin, count: pluginCount)
-print("| \(pluginCount) Swift plugins at once | \(many.rssMedian.describe(1024, "MiB", digits: 2)) each | \(String(format: "%.1f", many.pssTotalKiB / 1024)) MiB in total |")
+let many = try idleFigures(swiftPlugin, count: pluginCount)
+print("| \(pluginCount) Swift plugins at once | \(Stats(many.map(\.rss)).describe(1024, "MiB", digits: 2)) each | \(String(format: "%.1f", many.map(\.pss).reduce(0, +) / 1024)) MiB in total |")

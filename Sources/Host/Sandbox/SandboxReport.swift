@@ -86,7 +86,7 @@ public struct SandboxReport: Encodable, Sendable {
         let r = rlimits
         lines += [
             "  rlimits: address space \(r.addressSpaceBytes >> 20) MiB, CPU \(r.cpuSeconds) s, \(r.openFiles) open files, "
-                + "files up to \(r.fileSizeBytes >> 20) MiB, \(r.processes) threads",
+                + (r.fileSizeBytes == 0 ? "no file writes" : "files up to \(r.fileSizeBytes >> 10) KiB") + ", \(r.processes) threads",
             "  calls: \(callTimeoutMilliseconds) ms wall-clock each (killed past it), replies up to \(maxOutputBytes >> 10) KiB",
             "  always: no_new_privs, every capability dropped (bounding and ambient too), new session, empty environment",
         ]

@@ -10,6 +10,11 @@ public enum SeccompCompiler {
         public var selfPID: pid_t
         /// Manifest facts that switch `braneWhen` rules on, e.g. "filesystem.write".
         public var declared: Set<String>
+
+        public init(selfPID: pid_t, declared: Set<String>) {
+            self.selfPID = selfPID
+            self.declared = declared
+        }
     }
 
     public static func compile(_ profile: SecurityProfile, options: Options) throws -> [UInt8] {
