@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // The contract: the C header every plugin is built against, and the one ABI check.
@@ -32,6 +33,10 @@ let package = Package(
                        providers: [.apt(["libseccomp-dev"])]),
         .systemLibrary(name: "CCap", path: "Sources/CCap", pkgConfig: "libcap",
                        providers: [.apt(["libcap-dev"])]),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
+                       providers: [.apt(["libcurl4-openssl-dev"])]),
         // Raw Linux calls Swift cannot make directly (variadic prctl, syscalls without glibc wrappers)
         // and the host<->runner wire format shared with the C runner.
         .target(name: "CBraneSystem", path: "Sources/CBraneSystem"),
@@ -39,9 +44,10 @@ let package = Package(
         .executableTarget(name: "brane-sandbox", dependencies: ["PluginABI", "CBraneSystem", "CCap"],
                           path: "Sources/brane-sandbox",
                           linkerSettings: [.linkedLibrary("dl")]),
-        // The host library: manifests, profiles, sandbox policy, supervisor.
+        // The host library: manifests, profiles, sandbox policy, supervisor, marketplace.
         .target(name: "BraneHost",
-                dependencies: ["PluginABI", "CBraneSystem", "CSeccomp", "Yams",
+                dependencies: ["PluginABI", "CBraneSystem", "CSeccomp", "COpenSSL", "CCurl", "Yams",
+                               .product(name: "GRDB", package: "GRDB.swift"),
                                .product(name: "SystemPackage", package: "swift-system")],
                 path: "Sources/Host"),
         .executableTarget(name: "brane",

@@ -125,13 +125,15 @@ func sandboxed(_ directory: String, cpu: Int32?) throws -> Stats {
 }
 
 // (d) Cold start.
-func trivialSpawn() -> Stats {
-    let argv = [strdup("/bin/true"), nil]
+/// posix_spawn of `path` without arguments, waited for: `/bin/true` is the baseline; the runner
+/// without its socket exits at once, which isolates what loading the runner itself costs.
+func bareSpawn(_ path: String) -> Stats {
+    let argv = [strdup(path), nil]
     defer { free(argv[0]) }
     return Stats((0..<200).map { _ in
         nanoseconds {
             var pid: pid_t = 0
-            posix_spawn(&pid, "/bin/true", nil, nil, argv, nil)
+            posix_spawn(&pid, path, nil, nil, argv, nil)
             waitpid(pid, nil, 0)
         }
     })
@@ -200,7 +202,7 @@ pin(0, cpu: nil)
 print("\n## Cold start (spawn → sandbox on → first reply)\n")
 print("| what | median (IQR) | vs. spawn of /bin/true |")
 print("|---|---|---|")
-let trivial = trivialSpawn()
+let trivial = bareSpawn("/bin/true")
 print("| posix_spawn + wait of /bin/true (baseline) | \(trivial.describe(1e6, "ms", digits: 2)) | 1.00× |")
 for (name, directory) in [("C plugin (com.brane.sysinfo)", cPlugin), ("Swift plugin (com.brane.units)", swiftPlugin)] {
     let s = try coldStart(directory)
@@ -208,6 +210,8 @@ for (name, directory) in [("C plugin (com.brane.sysinfo)", cPlugin), ("Swift plu
 }
 let compile = try seccompCompile(cPlugin)
 print("| of which: host compiles the instance's seccomp filter | \(compile.describe(1e6, "ms", digits: 3)) | — |")
+let runnerAlone = bareSpawn(runner)
+print("| of which: exec of the runner alone (no socket: exits at once) | \(runnerAlone.describe(1e6, "ms", digits: 2)) | \(String(format: "%.2f", runnerAlone.median / trivial.median))× |")
 
 print("\n## Memory of idle sandboxed plugins\n")
 print("| what | RSS median (IQR) | PSS median (IQR) |")

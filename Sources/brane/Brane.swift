@@ -14,10 +14,15 @@ struct Brane: ParsableCommand {
               1  the plugin answered with an error
               2  invalid input: a manifest, arguments or JSON that failed validation
               3  the plugin died or was killed (sandbox violation, limit, crash, timeout)
-              4  the host cannot run plugins here (runner or profile missing)
+              4  the host cannot run plugins here (runner or profile missing), or an I/O failure
+              5  refused by the marketplace: bad signature, rollback, expired index, size or
+                 SHA-256 mismatch, unsafe archive, incompatible or yanked plugin; or
+                 `plugin verify` / `audit verify` found a mismatch
+              6  another brane process is changing the same plugin
              64  command-line usage error
             """,
-        subcommands: [PluginCommand.self, ToolCommand.self, DoctorCommand.self])
+        subcommands: [PluginCommand.self, ToolCommand.self, IndexCommand.self, MarketCommand.self,
+                      AuditCommand.self, DoctorCommand.self])
 }
 
 /// Exit codes shared by every command (listed in `brane --help`).
@@ -26,4 +31,6 @@ extension ExitCode {
     static let invalidInput = ExitCode(2)
     static let pluginDied = ExitCode(3)
     static let hostProblem = ExitCode(4)
+    static let refused = ExitCode(5)
+    static let busy = ExitCode(6)
 }

@@ -5,15 +5,21 @@ import Foundation
 struct PluginCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plugin",
-        abstract: "Inspect and run plugins.",
-        subcommands: [Inspect.self, Run.self])
+        abstract: "Install, inspect and run plugins.",
+        discussion: """
+            A plugin is named by its directory (a source checkout) or, once installed, by its id:
+              brane plugin install com.brane.units@^0.1
+              brane tool call com.brane.units convert_units --args '{"value":5,"from":"mg","to":"g"}'
+            """,
+        subcommands: [Install.self, List.self, Info.self, Search.self, Upgrade.self, Remove.self,
+                      Pin.self, Unpin.self, Verify.self, Inspect.self, Run.self])
 
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show a plugin's manifest and the exact sandbox it would run in.",
             discussion: "Nothing is executed. Example: brane plugin inspect Plugins/com.brane.units")
 
-        @Argument(help: "A plugin directory (holding manifest.yaml).") var directory: String
+        @Argument(help: "A plugin directory (holding manifest.yaml), or an installed plugin's id.") var directory: String
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func run() throws {
@@ -38,7 +44,7 @@ struct PluginCommand: ParsableCommand {
                       --input '{"name":"convert_units","arguments":{"value":5,"from":"mg","to":"g"}}'
                 """)
 
-        @Argument(help: "A plugin directory (holding manifest.yaml).") var directory: String
+        @Argument(help: "A plugin directory (holding manifest.yaml), or an installed plugin's id.") var directory: String
         @Argument(help: "The method: tools/call, sensor/sample, scanner/scan, specialist/consult, …") var method: String
         @Option(help: "The input JSON, @FILE to read it from a file, or - for standard input.") var input = "{}"
         @Flag(help: "Print a JSON envelope {ok, result|error, pluginLog} for scripts.") var json = false
@@ -65,7 +71,7 @@ struct ToolCommand: ParsableCommand {
                 Example: brane tool call Plugins/com.brane.units convert_units --args '{"value":98.6,"from":"degF","to":"degC"}'
                 """)
 
-        @Argument(help: "A plugin directory (holding manifest.yaml).") var directory: String
+        @Argument(help: "A plugin directory (holding manifest.yaml), or an installed plugin's id.") var directory: String
         @Argument(help: "The tool name, as listed by `brane plugin inspect`.") var tool: String
         @Option(help: "The arguments as a JSON object, @FILE, or - for standard input.") var args = "{}"
         @Flag(help: "Print a JSON envelope for scripts.") var json = false

@@ -8,7 +8,16 @@ func fail(_ message: String, _ status: ExitCode) -> Never {
     Foundation.exit(status.rawValue)
 }
 
-func openBundle(_ directory: String) throws -> PluginBundle {
+/// A plugin directory, or the id of an installed plugin.
+func openBundle(_ target: String) throws -> PluginBundle {
+    var directory = target
+    var isDirectory: ObjCBool = false
+    if !FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory) || !isDirectory.boolValue {
+        guard let installed = try? openMarketplace().installedDirectory(target) else {
+            fail("\(target) is neither a plugin directory nor an installed plugin (`brane plugin list` shows those)", .invalidInput)
+        }
+        directory = installed
+    }
     do {
         let bundle = try PluginBundle.open(directory)
         for warning in bundle.warnings { FileHandle.standardError.write(Data("\(warning)\n".utf8)) }
@@ -113,4 +122,48 @@ final class PluginLogCollector: @unchecked Sendable {
         lock.withLock { stored.append(text) }
         if echo { FileHandle.standardError.write(Data((text + "\n").utf8)) }
     }
+}
+
+func openMarketplace() -> Marketplace {
+    do { return try Marketplace() } catch { fail("\(error)", .hostProblem) }
+}
+
+/// Runs a marketplace operation, turning its refusals into the documented exit codes.
+func marketplace<T>(_ body: () throws -> T) -> T {
+    do {
+        return try body()
+    } catch let error as MarketplaceError {
+        let status: ExitCode = switch error.reason {
+        case .usage, .notFound, .invalidIndex, .invalidManifest: .invalidInput
+        case .io, .fetchFailed: .hostProblem
+        case .busy: .busy
+        default: .refused
+        }
+        fail(error.message, status)
+    } catch let failure as ValidationFailure {
+        fail("\(failure)", .invalidInput)
+    } catch {
+        fail("\(error)", .hostProblem)
+    }
+}
+
+/// Progress for long marketplace work, on a terminal only (never under --json or in a pipe).
+func progressPrinter(enabled: Bool) -> (@Sendable (String, InstallStep) -> Void)? {
+    guard enabled, isatty(STDERR_FILENO) == 1 else { return nil }
+    return { plugin, step in
+        let line: String = switch step {
+        case .fetching(let received, let total):
+            String(format: "\r  %@: fetching %.1f / %.1f MiB", plugin, Double(received) / 1_048_576, Double(total) / 1_048_576)
+        case .verified(let sha256): "\n  \(plugin): size and SHA-256 match the signed index (\(sha256.prefix(16))…)\n"
+        case .unpacked(let files): "  \(plugin): unpacked \(files) files into staging\n"
+        case .validated: "  \(plugin): manifest, ABI and tier accepted\n"
+        case .activated: "  \(plugin): moved into place\n"
+        case .recorded: "  \(plugin): receipt recorded\n"
+        }
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+}
+
+func printJSONOrText(json: Bool, _ value: some Encodable, _ text: () -> String) {
+    if json { print(encodeJSON(value)) } else { print(text()) }
 }

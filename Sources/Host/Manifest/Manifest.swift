@@ -74,6 +74,28 @@ public struct ABIVersion: Sendable, Codable, Equatable, CustomStringConvertible 
     public var minor: Int
     public static let host = ABIVersion(major: Int(BRANE_ABI_MAJOR), minor: Int(BRANE_ABI_MINOR))
     public var description: String { "\(major).\(minor)" }
+
+    public init(major: Int, minor: Int) {
+        self.major = major
+        self.minor = minor
+    }
+
+    /// "MAJOR.MINOR".
+    public init?(_ text: String) {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, let major = Int(parts[0]), let minor = Int(parts[1]), major >= 0, minor >= 0 else { return nil }
+        self.init(major: major, minor: minor)
+    }
+
+    /// Why this host cannot load a plugin built for this ABI, or nil when it can: the major
+    /// versions must match and the plugin's minor may not be newer than the host's.
+    public var incompatibilityWithHost: String? {
+        if major != Self.host.major {
+            return "plugin ABI \(self) is incompatible with this host's ABI \(Self.host) (the major versions differ)"
+        }
+        if minor > Self.host.minor { return "plugin ABI \(self) is newer than this host's ABI \(Self.host); upgrade Brane" }
+        return nil
+    }
 }
 
 public struct Resources: Sendable, Codable, Equatable {

@@ -122,17 +122,11 @@ public enum ManifestLoader {
             f.error(node, "abi", "expected an ABI version such as \"1.0\", found \(f.describe(node))")
             return nil
         }
-        let parts = scalar.string.split(separator: ".")
-        guard parts.count == 2, let major = Int(parts[0]), let minor = Int(parts[1]) else {
+        guard let abi = ABIVersion(scalar.string) else {
             f.error(node, "abi", "expected an ABI version such as \"1.0\", found \(f.describe(node))")
             return nil
         }
-        let abi = ABIVersion(major: major, minor: minor)
-        if major != ABIVersion.host.major {
-            f.error(node, "abi", "plugin ABI \(abi) is incompatible with this host's ABI \(ABIVersion.host) (the major versions differ)")
-        } else if minor > ABIVersion.host.minor {
-            f.error(node, "abi", "plugin ABI \(abi) is newer than this host's ABI \(ABIVersion.host); upgrade Brane")
-        }
+        if let problem = abi.incompatibilityWithHost { f.error(node, "abi", problem) }
         return abi
     }
 

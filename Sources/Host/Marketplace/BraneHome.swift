@@ -1,0 +1,34 @@
+import Foundation
+
+/// The host's own data: `$BRANE_HOME`, by default `$XDG_DATA_HOME/brane` or `~/.local/share/brane`.
+/// Plugins never see it (it is outside every Landlock allow-list).
+public struct BraneHome: Sendable {
+    public let root: String
+    public var registry: String { "\(root)/registry.sqlite" }
+    public var plugins: String { "\(root)/plugins" }
+    public var staging: String { "\(root)/staging" }
+    public var locks: String { "\(root)/locks" }
+    public var auditKey: String { "\(root)/audit.key" }
+
+    public init(root: String) { self.root = root }
+
+    public static var current: BraneHome {
+        let environment = ProcessInfo.processInfo.environment
+        if let home = environment["BRANE_HOME"], !home.isEmpty { return BraneHome(root: home) }
+        let data = environment["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? "\(environment["HOME"] ?? NSHomeDirectory())/.local/share"
+        return BraneHome(root: "\(data)/brane")
+    }
+
+    /// Creates the directories, private to the user.
+    func prepare() throws {
+        for directory in [root, plugins, staging, locks] {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw MarketplaceError(.io, "cannot create \(directory): \(error.localizedDescription)")
+            }
+        }
+    }
+}

@@ -1,0 +1,324 @@
+import Foundation
+import GRDB
+
+/// What an install or upgrade did.
+public struct InstallOutcome: Codable, Sendable, Equatable {
+    public enum Action: String, Codable, Sendable { case installed, upgraded, downgraded, unchanged }
+    public var plugin: String
+    public var action: Action
+    public var version: String
+    public var previousVersion: String?
+    public var path: String
+    public var sha256: String
+}
+
+/// A file of an install that no longer matches its receipt.
+public struct VerifyProblem: Codable, Sendable, Equatable, CustomStringConvertible {
+    public var plugin: String
+    public var file: String
+    public var problem: String
+    public var description: String { "\(plugin): \(file): \(problem)" }
+}
+
+extension Marketplace {
+    /// Installs `id` at the newest non-yanked version the requirement accepts.
+    /// fetch → size and SHA-256 against the signed index → unpack into staging → manifest, ABI
+    /// and tier checks → atomic rename → receipt and audit entry in one transaction → old
+    /// version removed. Any failure before the transaction leaves the previous install as it was.
+    @discardableResult
+    public func install(_ id: String, requirement: VersionRequirement = .any, index: String? = nil,
+                        allowExpired: Bool = false) throws -> InstallOutcome {
+        do {
+            return try installOrRefuse(id, requirement: requirement, indexName: index, allowExpired: allowExpired, upgrade: false)
+        } catch let error as MarketplaceError where error.reason != .busy && error.reason != .usage && error.reason != .notFound {
+            try? registry.write { try audit.append($0, action: "refuse", plugin: id, detail: error.message) }
+            throw error
+        }
+    }
+
+    /// Moves `id` to its newest acceptable release; pinned plugins are refused with a reason.
+    @discardableResult
+    public func upgrade(_ id: String, allowExpired: Bool = false) throws -> InstallOutcome {
+        guard let receipt = try registry.receipt(id) else { throw try notInstalled(id) }
+        if receipt.pinned {
+            throw MarketplaceError(.usage, "\(id) is pinned at \(receipt.version); `brane plugin unpin \(id)` to let it upgrade")
+        }
+        do {
+            return try installOrRefuse(id, requirement: .any, indexName: receipt.indexName, allowExpired: allowExpired, upgrade: true)
+        } catch let error as MarketplaceError where error.reason != .busy && error.reason != .usage && error.reason != .notFound {
+            try? registry.write { try audit.append($0, action: "refuse", plugin: id, detail: error.message) }
+            throw error
+        }
+    }
+
+    private func installOrRefuse(_ id: String, requirement: VersionRequirement, indexName: String?, allowExpired: Bool,
+                                 upgrade: Bool) throws -> InstallOutcome {
+        let lock = try PluginLock(home: home, plugin: id)
+        defer { withExtendedLifetime(lock) {} }
+        let current = try registry.receipt(id)
+        if let current, current.pinned, !upgrade {
+            throw MarketplaceError(.usage, "\(id) is pinned at \(current.version); `brane plugin unpin \(id)` first")
+        }
+        removeDebris(of: id, keeping: current?.path)
+
+        // Always install from a freshly verified catalog.
+        let candidates = try catalogRows(for: id, in: indexName)
+        for name in Set(candidates.map(\.indexName)).sorted() { try refreshIndex(name, allowExpired: allowExpired) }
+        let release = try choose(from: try catalogRows(for: id, in: indexName), id: id, requirement: requirement)
+        if let current, current.version == release.version, current.sha256 == release.sha256 {
+            return InstallOutcome(plugin: id, action: .unchanged, version: current.version, previousVersion: current.version,
+                                  path: current.path, sha256: current.sha256)
+        }
+        if let problem = ABIVersion(release.abi)?.incompatibilityWithHost ?? (ABIVersion(release.abi) == nil ? "unreadable ABI \(release.abi)" : nil) {
+            throw MarketplaceError(.incompatible, "\(id) \(release.version): \(problem)")
+        }
+
+        // Fetch, capped at the declared size, and check it against the signed index.
+        let record = try indexRecord(release.indexName)
+        let place = try IndexLocation(record.location)
+        var fetcher = self.fetcher
+        let step = onStep
+        fetcher.progress = { received, _ in step?(id, .fetching(received: received, total: UInt64(release.size))) }
+        let bytes = try fetcher.fetch(place.resolve(release.archive), remote: place.isRemote, limit: UInt64(release.size),
+                                      total: UInt64(release.size))
+        guard bytes.count == release.size else {
+            throw MarketplaceError(.sizeMismatch, "\(id) \(release.version): the archive is \(bytes.count) bytes, the signed index says \(release.size) — refused")
+        }
+        let digest = SHA256.hash(bytes)
+        guard digest == release.sha256 else {
+            throw MarketplaceError(.digestMismatch, "\(id) \(release.version): the archive's SHA-256 is \(digest), the signed index says \(release.sha256); it was altered — refused")
+        }
+        reached(id, .verified(sha256: digest))
+
+        // Unpack into staging; the staging directory is removed whatever happens next.
+        let staging = "\(home.staging)/\(id).\(UUID().uuidString.prefix(8))"
+        let tree = "\(staging)/tree"
+        guard mkdir(staging, 0o700) == 0, mkdir(tree, 0o755) == 0 else {
+            throw MarketplaceError(.io, "cannot create \(staging): \(String(cString: strerror(errno)))")
+        }
+        defer { try? FileManager.default.removeItem(atPath: staging) }
+        let entries: [TarEntry]
+        do { entries = try Tar.read(bytes) } catch let error as TarError {
+            throw MarketplaceError(.unsafeArchive, "the archive of \(id) is damaged: \(error)")
+        }
+        let written = try ArchiveUnpacker.unpack(entries, into: tree, plugin: id)
+        reached(id, .unpacked(files: written.count))
+
+        let manifestText = try validate(tree: tree, against: release)
+        let files = try receiptFiles(of: tree, plugin: id)
+        reached(id, .validated)
+
+        // Activate: one rename into place; the receipt switches in one transaction.
+        let versionsDirectory = "\(home.plugins)/\(id)"
+        try? FileManager.default.createDirectory(atPath: versionsDirectory, withIntermediateDirectories: true)
+        let destination = "\(versionsDirectory)/\(release.version)-\(release.sha256.prefix(12))"
+        try? FileManager.default.removeItem(atPath: destination)   // debris of a killed install of this very release
+        guard rename(tree, destination) == 0 else {
+            throw MarketplaceError(.io, "cannot move the plugin into \(destination): \(String(cString: strerror(errno)))")
+        }
+        syncDirectory(versionsDirectory)
+        reached(id, .activated(path: destination))
+
+        let action: InstallOutcome.Action = current.map {
+            SemanticVersion($0.version).map { $0 < release.semanticVersion } ?? true ? .upgraded : .downgraded
+        } ?? .installed
+        let receipt = InstallReceipt(pluginID: id, version: release.version, indexName: release.indexName, sha256: digest,
+                                     size: release.size, path: destination, kind: release.kind, tier: release.tier,
+                                     manifest: manifestText, pinned: current?.pinned ?? false, installedAt: now())
+        do {
+            try registry.write { db in
+                try receipt.save(db)
+                try InstalledFile.filter(Column("pluginID") == id).deleteAll(db)
+                for file in files { try file.insert(db) }
+                let from = current.map { " (was \($0.version))" } ?? ""
+                try audit.append(db, action: action == .installed ? "install" : action.rawValue == "upgraded" ? "upgrade" : "downgrade",
+                                 plugin: id, detail: "\(release.version)\(from) from index \(release.indexName), sha256 \(digest)")
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: destination)
+            throw error
+        }
+        reached(id, .recorded)
+        if let old = current?.path, old != destination { try? FileManager.default.removeItem(atPath: old) }
+        return InstallOutcome(plugin: id, action: action, version: release.version, previousVersion: current?.version,
+                              path: destination, sha256: digest)
+    }
+
+    private func reached(_ id: String, _ step: InstallStep) {
+        onStep?(id, step)
+        FaultInjection.reached(step)
+    }
+
+    private func catalogRows(for id: String, in indexName: String?) throws -> [CatalogRow] {
+        let rows = try registry.releases(of: id).filter { indexName == nil || $0.indexName == indexName }
+        guard !rows.isEmpty else {
+            let known = try registry.read { try String.fetchAll($0, sql: "SELECT DISTINCT pluginID FROM catalog") }
+            let hint = closestMatch(to: id, in: known).map { "; did you mean \($0)?" } ?? ""
+            let scope = indexName.map { "index \($0)" } ?? "any added index"
+            throw MarketplaceError(.notFound, "no plugin \(id) in \(scope)\(hint) (`brane plugin search` lists what there is; `brane index update` refreshes)")
+        }
+        return rows
+    }
+
+    private func choose(from rows: [CatalogRow], id: String, requirement: VersionRequirement) throws -> CatalogRow {
+        let matching = rows.filter { requirement.accepts($0.semanticVersion) }
+        if let best = matching.filter({ !$0.yanked }).max(by: { $0.semanticVersion < $1.semanticVersion }) { return best }
+        if let yanked = matching.last {
+            throw MarketplaceError(.yanked, "\(id) \(yanked.version) was yanked by its publisher and will not be installed; available: \(available(rows))")
+        }
+        throw MarketplaceError(.notFound, "no release of \(id) matches \(requirement); available: \(available(rows))")
+    }
+
+    private func available(_ rows: [CatalogRow]) -> String {
+        let versions = rows.filter { !$0.yanked }.map(\.version)
+        return versions.isEmpty ? "none" : versions.joined(separator: ", ")
+    }
+
+    /// The manifest must be valid for this host and say exactly what the signed index says.
+    private func validate(tree: String, against release: CatalogRow) throws -> String {
+        let path = "\(tree)/manifest.yaml"
+        let id = release.pluginID
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw MarketplaceError(.invalidManifest, "the archive of \(id) has no readable manifest.yaml")
+        }
+        let manifest: Manifest
+        do { manifest = try ManifestLoader.parse(text, file: "\(id)/manifest.yaml").manifest } catch let failure as ValidationFailure {
+            let reason: MarketplaceError.Reason = failure.errors.contains { $0.path == "abi" } ? .incompatible : .invalidManifest
+            throw MarketplaceError(reason, "the manifest of \(id) \(release.version) is refused:\n\(failure)")
+        }
+        let claims: [(String, String, String)] = [
+            ("id", manifest.id, id), ("version", manifest.version.description, release.version),
+            ("kind", manifest.kind.rawValue, release.kind), ("abi", manifest.abi.description, release.abi),
+            ("privacy tier", String(manifest.tier.rawValue), String(release.tier)),
+        ]
+        for (field, inManifest, inIndex) in claims where inManifest != inIndex {
+            throw MarketplaceError(.incompatible, "\(id) \(release.version): the manifest's \(field) is \(inManifest) but the signed index says \(inIndex) — refused")
+        }
+        guard let library = ArchiveUnpacker.relativePath(manifest.library), !library.isEmpty else {
+            throw MarketplaceError(.invalidManifest, "\(id): library \"\(manifest.library)\" must be a path inside the plugin directory")
+        }
+        var info = stat()
+        guard lstat("\(tree)/\(library)", &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            throw MarketplaceError(.invalidManifest, "\(id): the archive does not contain its library \(library) as a regular file")
+        }
+        return text
+    }
+
+    /// The receipt of every file and link under `root`.
+    func receiptFiles(of root: String, plugin: String) throws -> [InstalledFile] {
+        var files = [InstalledFile]()
+        guard let walker = FileManager.default.enumerator(atPath: root) else { return [] }
+        while let relative = walker.nextObject() as? String {
+            let path = "\(root)/\(relative)"
+            var info = stat()
+            guard lstat(path, &info) == 0 else { continue }
+            switch info.st_mode & S_IFMT {
+            case S_IFLNK:
+                let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? ""
+                files.append(InstalledFile(pluginID: plugin, path: relative, sha256: "", size: 0, linkTarget: target))
+            case S_IFREG:
+                guard let (digest, size) = SHA256.hash(file: path) else { throw MarketplaceError(.io, "cannot read \(path)") }
+                files.append(InstalledFile(pluginID: plugin, path: relative, sha256: digest, size: Int64(size), linkTarget: nil))
+            default:
+                continue
+            }
+        }
+        return files.sorted { $0.path < $1.path }
+    }
+
+    /// Leftovers of a killed install or remove of `id`: staging directories and version
+    /// directories the registry does not point at. Called with the plugin's lock held.
+    func removeDebris(of id: String, keeping activePath: String?) {
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: home.staging)) ?? [] where name.hasPrefix("\(id).") {
+            try? fm.removeItem(atPath: "\(home.staging)/\(name)")
+        }
+        let versions = "\(home.plugins)/\(id)"
+        for name in (try? fm.contentsOfDirectory(atPath: versions)) ?? [] where "\(versions)/\(name)" != activePath {
+            try? fm.removeItem(atPath: "\(versions)/\(name)")
+        }
+        if activePath == nil { try? fm.removeItem(atPath: versions) }
+    }
+
+    private func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 { fsync(fd); close(fd) }
+    }
+
+    func notInstalled(_ id: String) throws -> MarketplaceError {
+        let installed = try registry.receipts().map(\.pluginID)
+        let hint = closestMatch(to: id, in: installed).map { "; did you mean \($0)?" } ?? ""
+        return MarketplaceError(.notFound, "\(id) is not installed\(hint)")
+    }
+
+    // MARK: Remove, pin
+
+    public func remove(_ id: String) throws {
+        let lock = try PluginLock(home: home, plugin: id)
+        defer { withExtendedLifetime(lock) {} }
+        guard let receipt = try registry.receipt(id) else { throw try notInstalled(id) }
+        try registry.write { db in
+            _ = try InstallReceipt.deleteOne(db, key: id)
+            try audit.append(db, action: "remove", plugin: id, detail: "\(receipt.version) from \(receipt.path)")
+        }
+        removeDebris(of: id, keeping: nil)
+    }
+
+    public func setPinned(_ id: String, _ pinned: Bool) throws {
+        guard var receipt = try registry.receipt(id) else { throw try notInstalled(id) }
+        guard receipt.pinned != pinned else { return }
+        receipt.pinned = pinned
+        try registry.write { db in
+            try receipt.update(db)
+            try audit.append(db, action: pinned ? "pin" : "unpin", plugin: id, detail: "at \(receipt.version)")
+        }
+    }
+
+    // MARK: Verify
+
+    /// Re-hashes every installed file against its receipt. Empty means all is well.
+    public func verify(_ id: String? = nil) throws -> [VerifyProblem] {
+        let receipts = try id.map { id in try registry.receipt(id).map { [$0] } ?? { throw try notInstalled(id) }() } ?? registry.receipts()
+        var problems = [VerifyProblem]()
+        for receipt in receipts {
+            let expected = try registry.files(of: receipt.pluginID)
+            let actual = Dictionary(uniqueKeysWithValues: try receiptFiles(of: receipt.path, plugin: receipt.pluginID).map { ($0.path, $0) })
+            var info = stat()
+            if stat(receipt.path, &info) != 0 {
+                problems.append(VerifyProblem(plugin: receipt.pluginID, file: receipt.path, problem: "the install directory is missing"))
+                continue
+            }
+            for file in expected {
+                guard let found = actual[file.path] else {
+                    problems.append(VerifyProblem(plugin: receipt.pluginID, file: file.path, problem: "missing"))
+                    continue
+                }
+                if file.linkTarget != found.linkTarget {
+                    problems.append(VerifyProblem(plugin: receipt.pluginID, file: file.path,
+                                                  problem: "link points to \(found.linkTarget ?? "(not a link)"), receipt says \(file.linkTarget ?? "(a file)")"))
+                } else if file.sha256 != found.sha256 || file.size != found.size {
+                    problems.append(VerifyProblem(plugin: receipt.pluginID, file: file.path,
+                                                  problem: "content changed: sha256 \(found.sha256.prefix(16))… (\(found.size) bytes), receipt says \(file.sha256.prefix(16))… (\(file.size) bytes)"))
+                }
+            }
+            let known = Set(expected.map(\.path))
+            for path in actual.keys.sorted() where !known.contains(path) {
+                problems.append(VerifyProblem(plugin: receipt.pluginID, file: path, problem: "not part of the install (added afterwards)"))
+            }
+        }
+        return problems
+    }
+
+    /// The directory of an installed plugin, for running it by id.
+    public func installedDirectory(_ id: String) throws -> String? { try registry.receipt(id)?.path }
+}
+
+extension Marketplace {
+    /// "Not installed and in no index", with a suggestion from both.
+    public func notInstalledOrIndexed(_ id: String) throws -> MarketplaceError {
+        let known = try registry.receipts().map(\.pluginID)
+            + registry.read { try String.fetchAll($0, sql: "SELECT DISTINCT pluginID FROM catalog") }
+        let hint = closestMatch(to: id, in: known).map { "; did you mean \($0)?" } ?? ""
+        return MarketplaceError(.notFound, "\(id) is neither installed nor in any added index\(hint)")
+    }
+}

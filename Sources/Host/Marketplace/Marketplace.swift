@@ -1,0 +1,159 @@
+import Foundation
+import GRDB
+
+/// The host's side of the marketplace: trusted indexes, their verified catalogs, and the
+/// installed plugins. Every verb of `brane index` and `brane plugin install…verify` is a method here.
+public final class Marketplace: @unchecked Sendable {
+    public let home: BraneHome
+    public let registry: Registry
+    public let audit: AuditLog
+    public var fetcher: Fetcher
+    /// Steps of long work (fetch, verify, unpack…), for progress output.
+    public var onStep: (@Sendable (_ plugin: String, _ step: InstallStep) -> Void)?
+    /// Injected for tests of expiry; the wall clock otherwise.
+    public var now: @Sendable () -> Date = { Date() }
+
+    /// The largest index accepted (a 10,000-plugin index is ~4 MiB).
+    static let indexSizeLimit: UInt64 = 64 << 20
+
+    public init(home: BraneHome = .current, fetcher: Fetcher = Fetcher()) throws {
+        try home.prepare()
+        self.home = home
+        self.fetcher = fetcher
+        registry = try Registry(path: home.registry)
+        audit = try AuditLog(keyPath: home.auditKey)
+    }
+
+    // MARK: Indexes
+
+    /// Pins `publicKeyPEM` for a new index, fetches and verifies it, and caches its catalog.
+    @discardableResult
+    public func addIndex(name: String, location: String, publicKeyPEM: String, allowExpired: Bool = false) throws -> IndexRecord {
+        guard name.range(of: "^[A-Za-z0-9][A-Za-z0-9._-]*$", options: .regularExpression) != nil else {
+            throw MarketplaceError(.usage, "index name \"\(name)\" may hold only letters, digits, '.', '_' and '-'")
+        }
+        if try registry.read({ try IndexRecord.fetchOne($0, key: name) }) != nil {
+            throw MarketplaceError(.usage, "an index named \(name) is already added; remove it first or pick another name")
+        }
+        let key: Ed25519Key
+        do { key = try Ed25519Key(pem: publicKeyPEM) } catch {
+            throw MarketplaceError(.usage, "the key is not an Ed25519 public key in PEM form: \(error)")
+        }
+        let place = try IndexLocation(location)
+        let record = IndexRecord(name: name, location: place.base, publicKey: key.publicKeyPEM, keyID: key.keyID,
+                                 highestVersion: 0, expires: .distantPast, refreshedAt: now())
+        let index = try loadVerified(record, allowExpired: allowExpired)
+        try store(index, for: record, action: "index-add")
+        return try registry.read { try IndexRecord.fetchOne($0, key: name)! }
+    }
+
+    /// Fetches the index again, verifies it against the pinned key, refuses a rollback, and
+    /// replaces the cached catalog.
+    @discardableResult
+    public func refreshIndex(_ name: String, allowExpired: Bool = false) throws -> MarketplaceIndex {
+        let record = try indexRecord(name)
+        let index = try loadVerified(record, allowExpired: allowExpired)
+        try store(index, for: record, action: nil)
+        return index
+    }
+
+    public func removeIndex(_ name: String) throws {
+        _ = try indexRecord(name)
+        try registry.write { db in
+            _ = try IndexRecord.deleteOne(db, key: name)
+            try audit.append(db, action: "index-remove", plugin: "-", detail: "index \(name)")
+        }
+    }
+
+    func indexRecord(_ name: String) throws -> IndexRecord {
+        let all = try registry.indexes()
+        guard let record = all.first(where: { $0.name == name }) else {
+            let hint = closestMatch(to: name, in: all.map(\.name)).map { "; did you mean \($0)?" }
+                ?? (all.isEmpty ? "; add one with `brane index add`" : "; known: \(all.map(\.name).joined(separator: ", "))")
+            throw MarketplaceError(.notFound, "no index named \(name)\(hint)")
+        }
+        return record
+    }
+
+    /// Signature first, then parsing, then rollback and expiry: nothing unverified is ever parsed.
+    func loadVerified(_ record: IndexRecord, allowExpired: Bool) throws -> MarketplaceIndex {
+        let place = try IndexLocation(record.location)
+        let indexURL = place.resolve("index.yaml")
+        let quiet = Fetcher()
+        let bytes = try quiet.fetch(indexURL, remote: place.isRemote, limit: Self.indexSizeLimit)
+        let signatureText = try quiet.fetch(place.resolve("index.yaml.sig"), remote: place.isRemote, limit: 4096)
+        let key = try Ed25519Key(pem: record.publicKey)
+        guard let signature = Data(base64Encoded: String(decoding: signatureText, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)),
+              key.verify(Array(signature), of: bytes) else {
+            throw MarketplaceError(.badSignature, "index \(record.name) (\(indexURL)): the signature does not verify with the key pinned for it (key \(record.keyID)); the index was altered or signed by another key — refused")
+        }
+        let index: MarketplaceIndex
+        do { index = try MarketplaceIndex.parse(String(decoding: bytes, as: UTF8.self), file: indexURL) } catch let failure as ValidationFailure {
+            throw MarketplaceError(.invalidIndex, "index \(record.name) is signed but invalid:\n\(failure)")
+        }
+        if index.version < record.highestVersion {
+            throw MarketplaceError(.rollback, "index \(record.name) offers version \(index.version), but version \(record.highestVersion) was seen before: an old copy is being replayed (rollback) — refused")
+        }
+        if index.expires < now() && !allowExpired {
+            throw MarketplaceError(.expired, "index \(record.name) expired at \(ISO8601DateFormatter().string(from: index.expires)); a stale mirror may be hiding updates. Refresh the index, or pass --allow-expired to accept it knowingly")
+        }
+        return index
+    }
+
+    private func store(_ index: MarketplaceIndex, for record: IndexRecord, action: String?) throws {
+        var record = record
+        record.highestVersion = max(record.highestVersion, index.version)
+        record.expires = index.expires
+        record.refreshedAt = now()
+        try registry.write { db in
+            try record.save(db)
+            try CatalogRow.filter(Column("indexName") == record.name).deleteAll(db)
+            for plugin in index.plugins {
+                for r in plugin.releases {
+                    try CatalogRow(indexName: record.name, pluginID: plugin.id, version: r.version.description, kind: r.kind.rawValue,
+                                   abi: r.abi.description, tier: r.tier.rawValue, description: r.description,
+                                   tools: r.tools.joined(separator: " "), archive: r.archive, sha256: r.sha256,
+                                   size: Int64(r.size), yanked: r.yanked).insert(db, onConflict: .replace)
+                }
+            }
+            if let action {
+                try audit.append(db, action: action, plugin: "-",
+                                 detail: "index \(record.name) at \(record.location), key \(record.keyID), version \(index.version)")
+            }
+        }
+    }
+
+    // MARK: Search
+
+    public struct SearchHit: Codable, Sendable, Equatable {
+        public var id: String
+        public var version: String
+        public var kind: String
+        public var tier: Int
+        public var description: String
+        public var tools: [String]
+        public var index: String
+    }
+
+    /// Plugins whose id, description or tool names contain every word of `text` (case-insensitive),
+    /// each with its newest non-yanked release.
+    public func search(_ text: String) throws -> [SearchHit] {
+        let words = text.lowercased().split(separator: " ").map(String.init)
+        let rows = try registry.read { db -> [CatalogRow] in
+            var request = CatalogRow.filter(Column("yanked") == false)
+            for word in words {
+                let pattern = "%\(word)%"
+                request = request.filter(Column("pluginID").like(pattern) || Column("description").like(pattern) || Column("tools").like(pattern))
+            }
+            return try request.fetchAll(db)
+        }
+        var newest = [String: CatalogRow]()
+        for row in rows where newest[row.pluginID].map({ $0.semanticVersion < row.semanticVersion }) ?? true {
+            newest[row.pluginID] = row
+        }
+        return newest.values.sorted { $0.pluginID < $1.pluginID }.map {
+            SearchHit(id: $0.pluginID, version: $0.version, kind: $0.kind, tier: $0.tier, description: $0.description,
+                      tools: $0.tools.split(separator: " ").map(String.init), index: $0.indexName)
+        }
+    }
+}

@@ -1,0 +1,189 @@
+import Foundation
+import Yams
+
+/// `index.yaml`: the one signed catalog of a marketplace. Its bytes are signed as they are, so
+/// the host verifies the signature before it parses a single field.
+public struct MarketplaceIndex: Sendable, Equatable {
+    public static let apiVersion = "brane.dev/v1"
+    public static let kind = "MarketplaceIndex"
+
+    public var name: String
+    /// Raised by every publish; a host never accepts a lower one than it has seen (rollback).
+    public var version: Int
+    /// After this instant the index is refused unless the user allows an expired mirror (freeze).
+    public var expires: Date
+    public var plugins: [Plugin]
+
+    public struct Plugin: Sendable, Equatable {
+        public var id: String
+        public var releases: [Release]
+    }
+
+    /// One published version. Kind, ABI, tier and tools are here, under the signature, so the
+    /// permissions a plugin will ask for are vouched for before its archive is fetched.
+    public struct Release: Sendable, Equatable, Codable {
+        public var version: SemanticVersion
+        public var kind: PluginKind
+        public var abi: ABIVersion
+        public var tier: PrivacyTier
+        public var description: String
+        public var tools: [String]
+        /// Relative to the index's location.
+        public var archive: String
+        public var sha256: String
+        public var size: UInt64
+        public var yanked: Bool
+    }
+
+    public init(name: String, version: Int, expires: Date, plugins: [Plugin]) {
+        self.name = name
+        self.version = version
+        self.expires = expires
+        self.plugins = plugins
+    }
+
+    // MARK: Reading
+
+    /// Parses index text; errors name the file, line, column and field path.
+    public static func parse(_ text: String, file: String) throws -> MarketplaceIndex {
+        var f = YAMLFields(file: file)
+        let index = f.document(text).flatMap { read($0, &f) }
+        guard let index, !f.hasErrors else { throw ValidationFailure(diagnostics: f.diagnostics) }
+        return index
+    }
+
+    private static func read(_ root: Node, _ f: inout YAMLFields) -> MarketplaceIndex? {
+        let keys = ["apiVersion", "kind", "name", "version", "expires", "plugins"]
+        guard let top = f.mapping(root, "", known: keys, required: Set(keys)) else { return nil }
+        if let node = top["apiVersion"], let value = f.string(node, "apiVersion"), value != apiVersion {
+            f.error(node, "apiVersion", "expected \(apiVersion), found \"\(value)\"")
+        }
+        if let node = top["kind"], let value = f.string(node, "kind"), value != kind {
+            f.error(node, "kind", "expected \(kind), found \"\(value)\"")
+        }
+        let name = top["name"].flatMap { f.nonEmptyString($0, "name") }
+        let version = top["version"].flatMap { f.integer($0, "version", in: 1...Int.max) }
+        let expires = top["expires"].flatMap { node -> Date? in
+            guard let text = f.string(node, "expires") else { return nil }
+            guard let date = ISO8601DateFormatter().date(from: text) else {
+                f.error(node, "expires", "expected an ISO 8601 time such as 2027-01-31T00:00:00Z, found \"\(text)\"")
+                return nil
+            }
+            return date
+        }
+        var plugins = [Plugin]()
+        if let node = top["plugins"] {
+            if let sequence = node.sequence {
+                for (i, item) in sequence.enumerated() {
+                    if let plugin = readPlugin(item, "plugins[\(i)]", &f) { plugins.append(plugin) }
+                }
+            } else {
+                f.error(node, "plugins", "expected a list of plugins, found \(f.describe(node))")
+            }
+        }
+        guard let name, let version, let expires else { return nil }
+        return MarketplaceIndex(name: name, version: version, expires: expires, plugins: plugins)
+    }
+
+    private static func readPlugin(_ node: Node, _ path: String, _ f: inout YAMLFields) -> Plugin? {
+        guard let m = f.mapping(node, path, known: ["id", "versions"], required: ["id", "versions"]),
+              let id = m["id"].flatMap({ f.nonEmptyString($0, "\(path).id") }),
+              let versions = m["versions"] else { return nil }
+        guard let sequence = versions.sequence else {
+            f.error(versions, "\(path).versions", "expected a list of versions, found \(f.describe(versions))")
+            return nil
+        }
+        let releases = sequence.enumerated().compactMap { readRelease($1, "\(path).versions[\($0)]", &f) }
+        return Plugin(id: id, releases: releases)
+    }
+
+    static let releaseKeys = ["version", "kind", "abi", "tier", "description", "tools", "archive", "sha256", "size", "yanked"]
+
+    private static func readRelease(_ node: Node, _ path: String, _ f: inout YAMLFields) -> Release? {
+        guard let m = f.mapping(node, path, known: releaseKeys, required: Set(releaseKeys).subtracting(["tools", "yanked"])) else { return nil }
+        func field(_ key: String) -> (Node, String)? { m[key].map { ($0, "\(path).\(key)") } }
+        let version = field("version").flatMap { node, p -> SemanticVersion? in
+            guard let text = f.string(node, p) else { return nil }
+            guard let v = SemanticVersion(text) else { f.error(node, p, "expected a semantic version, found \"\(text)\""); return nil }
+            return v
+        }
+        let kind = field("kind").flatMap { node, p -> PluginKind? in
+            guard let text = f.string(node, p) else { return nil }
+            guard let k = PluginKind(rawValue: text) else { f.error(node, p, "expected specialist, synapse, sensor or scanner, found \"\(text)\""); return nil }
+            return k
+        }
+        let abi = field("abi").flatMap { node, p -> ABIVersion? in
+            guard let text = node.scalar?.string, let abi = ABIVersion(text) else {
+                f.error(node, p, "expected an ABI version such as \"1.0\", found \(f.describe(node))")
+                return nil
+            }
+            return abi
+        }
+        let tier = field("tier").flatMap { f.integer($0, $1, in: 0...2) }.flatMap(PrivacyTier.init(rawValue:))
+        let description = field("description").flatMap { f.string($0, $1) }
+        let tools = field("tools").flatMap { f.stringList($0, $1) } ?? []
+        let archive = field("archive").flatMap { node, p -> String? in
+            guard let text = f.nonEmptyString(node, p) else { return nil }
+            guard ArchiveUnpacker.relativePath(text) != nil else {
+                f.error(node, p, "expected a path relative to the index, without \"..\", found \"\(text)\"")
+                return nil
+            }
+            return text
+        }
+        let sha256 = field("sha256").flatMap { node, p -> String? in
+            guard let text = f.string(node, p) else { return nil }
+            guard text.count == 64, text.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+                f.error(node, p, "expected 64 lowercase hex digits, found \"\(text)\"")
+                return nil
+            }
+            return text
+        }
+        let size = field("size").flatMap { f.integer($0, $1, in: 0...Int.max) }.map(UInt64.init)
+        let yanked = field("yanked").flatMap { node, p -> Bool? in
+            guard let value = node.scalar.flatMap({ Bool.construct(from: $0) }) else {
+                f.error(node, p, "expected true or false, found \(f.describe(node))")
+                return nil
+            }
+            return value
+        } ?? false
+        guard let version, let kind, let abi, let tier, let description, let archive, let sha256, let size else { return nil }
+        return Release(version: version, kind: kind, abi: abi, tier: tier, description: description, tools: tools,
+                       archive: archive, sha256: sha256, size: size, yanked: yanked)
+    }
+
+    // MARK: Writing
+
+    /// The YAML text of the index, plugins sorted by id and versions by semver, so that the same
+    /// catalog always serializes to the same bytes.
+    public func yaml() throws -> String {
+        func scalar(_ text: String) -> Node { Node(text) }
+        func quoted(_ text: String) -> Node { Node(text, .implicit, .doubleQuoted) }
+        let pluginNodes = plugins.sorted { $0.id < $1.id }.map { plugin -> Node in
+            let releases = plugin.releases.sorted { $0.version < $1.version }.map { r -> Node in
+                Node([
+                    (scalar("version"), quoted(r.version.description)),
+                    (scalar("kind"), scalar(r.kind.rawValue)),
+                    (scalar("abi"), quoted(r.abi.description)),
+                    (scalar("tier"), scalar(String(r.tier.rawValue))),
+                    (scalar("description"), quoted(r.description)),
+                    (scalar("tools"), Node(r.tools.map(quoted), .implicit, .flow)),
+                    (scalar("archive"), quoted(r.archive)),
+                    (scalar("sha256"), quoted(r.sha256)),
+                    (scalar("size"), scalar(String(r.size))),
+                    (scalar("yanked"), scalar(r.yanked ? "true" : "false")),
+                ])
+            }
+            return Node([(scalar("id"), quoted(plugin.id)), (scalar("versions"), Node(releases))])
+        }
+        let formatter = ISO8601DateFormatter()
+        let root = Node([
+            (scalar("apiVersion"), scalar(Self.apiVersion)),
+            (scalar("kind"), scalar(Self.kind)),
+            (scalar("name"), quoted(name)),
+            (scalar("version"), scalar(String(version))),
+            (scalar("expires"), quoted(formatter.string(from: expires))),
+            (scalar("plugins"), Node(pluginNodes)),
+        ])
+        return try Yams.serialize(node: root, sortKeys: false)
+    }
+}

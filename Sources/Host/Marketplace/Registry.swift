@@ -1,0 +1,164 @@
+import Foundation
+import GRDB
+
+/// A trusted index: where it is, the key pinned when it was added, and the highest version seen.
+public struct IndexRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equatable {
+    public static let databaseTableName = "indexes"
+    public var name: String
+    public var location: String
+    public var publicKey: String
+    public var keyID: String
+    public var highestVersion: Int
+    public var expires: Date
+    public var refreshedAt: Date
+}
+
+/// One release of the verified catalog of an index, cached so search and info need no fetch.
+public struct CatalogRow: Codable, FetchableRecord, PersistableRecord, Sendable, Equatable {
+    public static let databaseTableName = "catalog"
+    public var indexName: String
+    public var pluginID: String
+    public var version: String
+    public var kind: String
+    public var abi: String
+    public var tier: Int
+    public var description: String
+    public var tools: String
+    public var archive: String
+    public var sha256: String
+    public var size: Int64
+    public var yanked: Bool
+
+    var semanticVersion: SemanticVersion { SemanticVersion(version) ?? SemanticVersion("0.0.0")! }
+}
+
+/// What was installed, from where, and the hash of every file, so remove, info and verify work
+/// even after the plugin has left its index.
+public struct InstallReceipt: Codable, FetchableRecord, PersistableRecord, Sendable, Equatable {
+    public static let databaseTableName = "installs"
+    public var pluginID: String
+    public var version: String
+    public var indexName: String
+    public var sha256: String
+    public var size: Int64
+    public var path: String
+    public var kind: String
+    public var tier: Int
+    public var manifest: String
+    public var pinned: Bool
+    public var installedAt: Date
+}
+
+public struct InstalledFile: Codable, FetchableRecord, PersistableRecord, Sendable, Equatable {
+    public static let databaseTableName = "installedFiles"
+    public var pluginID: String
+    /// Relative to the install directory.
+    public var path: String
+    /// Empty for links.
+    public var sha256: String
+    public var size: Int64
+    public var linkTarget: String?
+}
+
+/// The registry: one SQLite file in WAL mode. Every change of an install is one transaction, so
+/// a host killed at any instant leaves either the old receipt or the new one, never half.
+public final class Registry: Sendable {
+    let database: DatabasePool
+
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.foreignKeysEnabled = true
+        do {
+            database = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(database)
+        } catch {
+            throw MarketplaceError(.io, "cannot open the registry \(path): \(error)")
+        }
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.create(table: "indexes") { t in
+                t.primaryKey("name", .text)
+                t.column("location", .text).notNull()
+                t.column("publicKey", .text).notNull()
+                t.column("keyID", .text).notNull()
+                t.column("highestVersion", .integer).notNull()
+                t.column("expires", .datetime).notNull()
+                t.column("refreshedAt", .datetime).notNull()
+            }
+            try db.create(table: "catalog") { t in
+                t.column("indexName", .text).notNull().references("indexes", onDelete: .cascade)
+                t.column("pluginID", .text).notNull()
+                t.column("version", .text).notNull()
+                t.column("kind", .text).notNull()
+                t.column("abi", .text).notNull()
+                t.column("tier", .integer).notNull()
+                t.column("description", .text).notNull()
+                t.column("tools", .text).notNull()
+                t.column("archive", .text).notNull()
+                t.column("sha256", .text).notNull()
+                t.column("size", .integer).notNull()
+                t.column("yanked", .boolean).notNull()
+                t.primaryKey(["indexName", "pluginID", "version"])
+            }
+            try db.create(table: "installs") { t in
+                t.primaryKey("pluginID", .text)
+                t.column("version", .text).notNull()
+                t.column("indexName", .text).notNull()
+                t.column("sha256", .text).notNull()
+                t.column("size", .integer).notNull()
+                t.column("path", .text).notNull()
+                t.column("kind", .text).notNull()
+                t.column("tier", .integer).notNull()
+                t.column("manifest", .text).notNull()
+                t.column("pinned", .boolean).notNull()
+                t.column("installedAt", .datetime).notNull()
+            }
+            try db.create(table: "installedFiles") { t in
+                t.column("pluginID", .text).notNull().references("installs", onDelete: .cascade)
+                t.column("path", .text).notNull()
+                t.column("sha256", .text).notNull()
+                t.column("size", .integer).notNull()
+                t.column("linkTarget", .text)
+                t.primaryKey(["pluginID", "path"])
+            }
+            try db.create(table: "audit") { t in
+                t.primaryKey("sequence", .integer)
+                t.column("time", .text).notNull()
+                t.column("action", .text).notNull()
+                t.column("pluginID", .text).notNull()
+                t.column("detail", .text).notNull()
+                t.column("mac", .text).notNull()
+            }
+        }
+        return migrator
+    }
+
+    public func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try database.read(body) } catch let error as MarketplaceError { throw error } catch {
+            throw MarketplaceError(.io, "registry read failed: \(error)")
+        }
+    }
+
+    public func write<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try database.write(body) } catch let error as MarketplaceError { throw error } catch {
+            throw MarketplaceError(.io, "registry write failed: \(error)")
+        }
+    }
+
+    // MARK: Queries used by several verbs
+
+    public func indexes() throws -> [IndexRecord] { try read { try IndexRecord.order(Column("name")).fetchAll($0) } }
+    public func receipts() throws -> [InstallReceipt] { try read { try InstallReceipt.order(Column("pluginID")).fetchAll($0) } }
+    public func receipt(_ id: String) throws -> InstallReceipt? { try read { try InstallReceipt.fetchOne($0, key: id) } }
+    public func files(of id: String) throws -> [InstalledFile] {
+        try read { try InstalledFile.filter(Column("pluginID") == id).order(Column("path")).fetchAll($0) }
+    }
+    public func releases(of id: String) throws -> [CatalogRow] {
+        try read { try CatalogRow.filter(Column("pluginID") == id).fetchAll($0) }
+            .sorted { $0.semanticVersion < $1.semanticVersion }
+    }
+}

@@ -1,0 +1,55 @@
+/// Which versions an install accepts: `1.2.3` (exactly), `^1.2` (compatible: <2.0.0),
+/// `~1.2.3` (patch updates: <1.3.0), `1.2` or `1` (any with that prefix), `*`, and
+/// comparisons (`>=1.0 <2.0`, comma or space separated, all must hold).
+public struct VersionRequirement: Sendable, CustomStringConvertible {
+    private var bounds: [(op: String, version: SemanticVersion)] = []
+    public let description: String
+
+    public static let any = try! VersionRequirement("*")
+
+    public init(_ text: String) throws {
+        description = text
+        let terms = text.split(whereSeparator: { $0 == " " || $0 == "," })
+        for term in terms where term != "*" {
+            let op = ["^", "~", ">=", "<=", ">", "<", "="].first { term.hasPrefix($0) } ?? ""
+            let rest = term.dropFirst(op.count)
+            let parts = rest.split(separator: ".", omittingEmptySubsequences: false)
+            guard (1...3).contains(parts.count), parts.allSatisfy({ Int($0) != nil }),
+                  let full = SemanticVersion(parts.count == 3 ? String(rest) : (parts + Array(repeating: "0", count: 3 - parts.count)).joined(separator: "."))
+            else {
+                throw MarketplaceError(.usage, "\"\(text)\" is not a version requirement; use 1.2.3, ^1.2, ~1.2.3, >=1.0 <2.0 or *")
+            }
+            func next(_ major: Int, _ minor: Int, _ patch: Int) -> SemanticVersion { SemanticVersion("\(major).\(minor).\(patch)")! }
+            switch op {
+            case "^":
+                let upper = full.major > 0 ? next(full.major + 1, 0, 0)
+                    : full.minor > 0 || parts.count < 3 ? next(0, full.minor + 1, 0) : next(0, 0, full.patch + 1)
+                bounds += [(">=", full), ("<", upper)]
+            case "~":
+                bounds += [(">=", full), ("<", parts.count == 1 ? next(full.major + 1, 0, 0) : next(full.major, full.minor + 1, 0))]
+            case "", "=":
+                switch parts.count {
+                case 3: bounds.append(("=", full))
+                case 2: bounds += [(">=", full), ("<", next(full.major, full.minor + 1, 0))]
+                default: bounds += [(">=", full), ("<", next(full.major + 1, 0, 0))]
+                }
+            default:
+                bounds.append((op, full))
+            }
+        }
+    }
+
+    public func accepts(_ version: SemanticVersion) -> Bool {
+        // Pre-releases only when asked for by an exact bound, as npm and Cargo do.
+        if !version.prerelease.isEmpty && !bounds.contains(where: { $0.op == "=" && $0.version == version }) { return false }
+        return bounds.allSatisfy { bound in
+            switch bound.op {
+            case "=": version == bound.version
+            case ">=": version >= bound.version
+            case "<=": version <= bound.version
+            case ">": version > bound.version
+            default: version < bound.version
+            }
+        }
+    }
+}
