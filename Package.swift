@@ -75,5 +75,7 @@ let package = Package(
         .target(name: "FutureABIFixture", dependencies: ["PluginABI"], path: "Tests/Fixtures/FutureABI", publicHeadersPath: "."),
 
         .testTarget(name: "BraneHostTests", dependencies: ["BraneHost"], path: "Tests/BraneHostTests"),
+        .testTarget(name: "MarketplaceTests", dependencies: ["BraneHost", .product(name: "GRDB", package: "GRDB.swift")],
+                    path: "Tests/MarketplaceTests"),
     ]
 )

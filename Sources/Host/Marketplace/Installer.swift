@@ -78,7 +78,11 @@ extension Marketplace {
         let place = try IndexLocation(record.location)
         var fetcher = self.fetcher
         let step = onStep
-        fetcher.progress = { received, _ in step?(id, .fetching(received: received, total: UInt64(release.size))) }
+        fetcher.progress = { received, _ in
+            let progress = InstallStep.fetching(received: received, total: UInt64(release.size))
+            step?(id, progress)
+            FaultInjection.reached(progress)
+        }
         let bytes = try fetcher.fetch(place.resolve(release.archive), remote: place.isRemote, limit: UInt64(release.size),
                                       total: UInt64(release.size))
         guard bytes.count == release.size else {

@@ -13,9 +13,10 @@ public struct VersionRequirement: Sendable, CustomStringConvertible {
         for term in terms where term != "*" {
             let op = ["^", "~", ">=", "<=", ">", "<", "="].first { term.hasPrefix($0) } ?? ""
             let rest = term.dropFirst(op.count)
-            let parts = rest.split(separator: ".", omittingEmptySubsequences: false)
-            guard (1...3).contains(parts.count), parts.allSatisfy({ Int($0) != nil }),
-                  let full = SemanticVersion(parts.count == 3 ? String(rest) : (parts + Array(repeating: "0", count: 3 - parts.count)).joined(separator: "."))
+            let exact = SemanticVersion(String(rest))
+            let parts = exact != nil ? ["", "", ""] : rest.split(separator: ".", omittingEmptySubsequences: false)
+            guard let full = exact ?? ((1...2).contains(parts.count) && parts.allSatisfy({ Int($0) != nil })
+                      ? SemanticVersion((parts + Array(repeating: "0", count: 3 - parts.count)).joined(separator: ".")) : nil)
             else {
                 throw MarketplaceError(.usage, "\"\(text)\" is not a version requirement; use 1.2.3, ^1.2, ~1.2.3, >=1.0 <2.0 or *")
             }

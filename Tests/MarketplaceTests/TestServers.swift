@@ -1,0 +1,84 @@
+import BraneHost
+import Foundation
+
+/// Runs the real `brane` executable (built beside the test binary) against a given BRANE_HOME.
+enum CLI {
+    struct Run {
+        var status: Int32?
+        var signal: Int32?
+        var stdout: String
+        var stderr: String
+    }
+
+    static func run(_ arguments: [String], home: BraneHome, environment: [String: String] = [:]) throws -> Run {
+        let runner = try ResourceLocator.current.runner()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: runner).deletingLastPathComponent().appendingPathComponent("brane")
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(["BRANE_HOME": home.root]) { $1 }.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        let signaled = process.terminationReason == .uncaughtSignal
+        return Run(status: signaled ? nil : process.terminationStatus, signal: signaled ? process.terminationStatus : nil,
+                   stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+}
+
+/// A minimal HTTP/1.0 file server on loopback, so libcurl is tested against a real socket.
+/// `padding` makes it send that many bytes more than the file: an endless-data attacker.
+final class StaticHTTPServer: @unchecked Sendable {
+    let port: UInt16
+    var padding = 0
+    private let listener: Int32
+    private let root: String
+
+    init(root: String) throws {
+        self.root = root
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.listener = listener
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
+        listen(listener, 16)
+        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
+        port = UInt16(bigEndian: address.sin_port)
+        Thread.detachNewThread { [self] in serve() }
+    }
+
+    deinit { shutdown(listener, Int32(SHUT_RDWR)); close(listener) }
+
+    private func serve() {
+        while true {
+            let connection = accept(listener, nil, nil)
+            if connection < 0 { return }
+            var request = [UInt8](repeating: 0, count: 4096)
+            let n = read(connection, &request, request.count)
+            let line = String(decoding: request.prefix(max(0, n)), as: UTF8.self).split(separator: " ")
+            let path = line.count > 1 ? String(line[1]) : "/"
+            if let body = FileManager.default.contents(atPath: root + path) {
+                let payload = Array(body) + [UInt8](repeating: 0, count: padding)
+                send(connection, "HTTP/1.0 200 OK\r\nContent-Length: \(payload.count)\r\nConnection: close\r\n\r\n", payload)
+            } else {
+                send(connection, "HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", [])
+            }
+            close(connection)
+        }
+    }
+
+    private func send(_ fd: Int32, _ header: String, _ body: [UInt8]) {
+        let bytes = Array(header.utf8) + body
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n <= 0 { return }
+            offset += n
+        }
+    }
+}
