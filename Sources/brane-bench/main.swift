@@ -26,6 +26,10 @@ let swiftPlugin = repository.appendingPathComponent("Plugins/com.brane.units").p
 let hostilePlugin = repository.appendingPathComponent("Tests/Fixtures/Hostile").path  // C plugin with a trivial ping
 let runner = try ResourceLocator.current.runner()
 let ping = Array("{}".utf8)
+if arguments.contains("--marketplace-only") {
+    try marketplaceBenchmarks()
+    exit(0)
+}
 
 func nanoseconds(_ body: () throws -> Void) rethrows -> Double {
     let start = ContinuousClock.now
@@ -222,3 +226,4 @@ for (name, directory) in [("C plugin (com.brane.sysinfo)", cPlugin), ("Swift plu
 }
 let many = try idleFigures(swiftPlugin, count: pluginCount)
 print("| \(pluginCount) Swift plugins at once | \(Stats(many.map(\.rss)).describe(1024, "MiB", digits: 2)) each | \(String(format: "%.1f", many.map(\.pss).reduce(0, +) / 1024)) MiB in total |")
+try marketplaceBenchmarks()

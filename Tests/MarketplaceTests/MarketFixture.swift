@@ -1,4 +1,4 @@
-@testable import BraneHost
+import BraneHost
 import Foundation
 import XCTest
 

@@ -17,6 +17,11 @@ public struct MarketplaceIndex: Sendable, Equatable {
     public struct Plugin: Sendable, Equatable {
         public var id: String
         public var releases: [Release]
+
+        public init(id: String, releases: [Release]) {
+            self.id = id
+            self.releases = releases
+        }
     }
 
     /// One published version. Kind, ABI, tier and tools are here, under the signature, so the
@@ -33,6 +38,12 @@ public struct MarketplaceIndex: Sendable, Equatable {
         public var sha256: String
         public var size: UInt64
         public var yanked: Bool
+
+        public init(version: SemanticVersion, kind: PluginKind, abi: ABIVersion, tier: PrivacyTier, description: String,
+                    tools: [String], archive: String, sha256: String, size: UInt64, yanked: Bool) {
+            (self.version, self.kind, self.abi, self.tier, self.description) = (version, kind, abi, tier, description)
+            (self.tools, self.archive, self.sha256, self.size, self.yanked) = (tools, archive, sha256, size, yanked)
+        }
     }
 
     public init(name: String, version: Int, expires: Date, plugins: [Plugin]) {
