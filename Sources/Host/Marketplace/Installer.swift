@@ -28,11 +28,8 @@ extension Marketplace {
     @discardableResult
     public func install(_ id: String, requirement: VersionRequirement = .any, index: String? = nil,
                         allowExpired: Bool = false) throws -> InstallOutcome {
-        do {
-            return try installOrRefuse(id, requirement: requirement, indexName: index, allowExpired: allowExpired, upgrade: false)
-        } catch let error as MarketplaceError where error.reason != .busy && error.reason != .usage && error.reason != .notFound {
-            try? registry.write { try audit.append($0, action: "refuse", plugin: id, detail: error.message) }
-            throw error
+        try auditingRefusals(of: id) {
+            try installOrRefuse(id, requirement: requirement, indexName: index, allowExpired: allowExpired, upgrade: false)
         }
     }
 
@@ -43,9 +40,16 @@ extension Marketplace {
         if receipt.pinned {
             throw MarketplaceError(.usage, "\(id) is pinned at \(receipt.version); `brane plugin unpin \(id)` to let it upgrade")
         }
+        return try auditingRefusals(of: id) {
+            try installOrRefuse(id, requirement: .any, indexName: receipt.indexName, allowExpired: allowExpired, upgrade: true)
+        }
+    }
+
+    /// A refused package is audited; a busy lock, a typo or a missing plugin is not a refusal.
+    private func auditingRefusals(of id: String, _ body: () throws -> InstallOutcome) throws -> InstallOutcome {
         do {
-            return try installOrRefuse(id, requirement: .any, indexName: receipt.indexName, allowExpired: allowExpired, upgrade: true)
-        } catch let error as MarketplaceError where error.reason != .busy && error.reason != .usage && error.reason != .notFound {
+            return try body()
+        } catch let error as MarketplaceError where ![.busy, .usage, .notFound].contains(error.reason) {
             try? registry.write { try audit.append($0, action: "refuse", plugin: id, detail: error.message) }
             throw error
         }
