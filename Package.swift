@@ -74,8 +74,10 @@ let package = Package(
         .target(name: "MissingEntryFixture", path: "Tests/Fixtures/MissingEntry", publicHeadersPath: "."),
         .target(name: "FutureABIFixture", dependencies: ["PluginABI"], path: "Tests/Fixtures/FutureABI", publicHeadersPath: "."),
 
-        .testTarget(name: "BraneHostTests", dependencies: ["BraneHost"], path: "Tests/BraneHostTests"),
-        .testTarget(name: "MarketplaceTests", dependencies: ["BraneHost", .product(name: "GRDB", package: "GRDB.swift")],
+        // Helpers shared by the test targets.
+        .target(name: "BraneTestSupport", path: "Tests/Support"),
+        .testTarget(name: "BraneHostTests", dependencies: ["BraneHost", "BraneTestSupport"], path: "Tests/BraneHostTests"),
+        .testTarget(name: "MarketplaceTests", dependencies: ["BraneHost", "BraneTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
                     path: "Tests/MarketplaceTests"),
     ]
 )

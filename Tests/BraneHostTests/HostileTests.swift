@@ -1,5 +1,6 @@
 import BraneHost
 import Foundation
+import BraneTestSupport
 import XCTest
 
 /// Every sandbox promise, attacked by a real plugin. Each test asserts exactly how the
@@ -298,26 +299,4 @@ final class HostileLimitTests: XCTestCase {
         XCTAssertEqual(plugin.expectDeath("attack/bind")?.cause, .sandboxViolation)
         plugin.assertServesAgain()
     }
-}
-
-/// A TCP listener on 127.0.0.1 with a kernel-chosen port, closed when released.
-final class LoopbackListener {
-    let fd: Int32
-    let port: UInt16
-
-    init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        self.fd = fd
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 8) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw Harness.Unexpected("cannot listen on loopback: errno \(errno)") }
-        port = UInt16(bigEndian: address.sin_port)
-    }
-
-    deinit { close(fd) }
 }

@@ -160,6 +160,16 @@ final class MarketplaceLifecycleTests: XCTestCase {
         XCTAssertTrue(missing?.message.contains("HTTP 404") ?? false, missing?.message ?? "")
     }
 
+    func testIndexLocationsByPathAndFileURL() throws {
+        let f = try MarketFixture(self)
+        try f.publish(version: "0.1.0")
+        let record = try f.market.addIndex(name: "by-url", location: "file://\(f.indexDirectory)/index.yaml", publicKeyPEM: f.key.publicKeyPEM)
+        XCTAssertEqual(record.location, f.indexDirectory)
+        XCTAssertEqual(try f.market.install(id).action, .installed)
+        XCTAssertEqual(try IndexLocation("index", relativeTo: f.root).base, f.indexDirectory)
+        XCTAssertEqual(f.refusal { _ = try IndexLocation("ftp://example.org/index") }?.reason, .usage)
+    }
+
     func testVersionRequirements() throws {
         func accepts(_ requirement: String, _ versions: [String]) throws -> [String] {
             let r = try VersionRequirement(requirement)

@@ -1,4 +1,5 @@
 import BraneHost
+import BraneTestSupport
 import Foundation
 
 /// Runs the real `brane` executable (built beside the test binary) against a given BRANE_HOME.
@@ -32,31 +33,20 @@ enum CLI {
 /// A minimal HTTP/1.0 file server on loopback, so libcurl is tested against a real socket.
 /// `padding` makes it send that many bytes more than the file: an endless-data attacker.
 final class StaticHTTPServer: @unchecked Sendable {
-    let port: UInt16
     var padding = 0
-    private let listener: Int32
+    var port: UInt16 { listener.port }
+    private let listener: LoopbackListener
     private let root: String
 
     init(root: String) throws {
         self.root = root
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        self.listener = listener
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) } }
-        listen(listener, 16)
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
-        port = UInt16(bigEndian: address.sin_port)
+        listener = try LoopbackListener()
         Thread.detachNewThread { [self] in serve() }
     }
 
-    deinit { shutdown(listener, Int32(SHUT_RDWR)); close(listener) }
-
     private func serve() {
         while true {
-            let connection = accept(listener, nil, nil)
+            let connection = accept(listener.fd, nil, nil)
             if connection < 0 { return }
             var request = [UInt8](repeating: 0, count: 4096)
             let n = read(connection, &request, request.count)

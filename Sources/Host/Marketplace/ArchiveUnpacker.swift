@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 
 /// Unpacks a plugin archive into an empty directory, refusing anything that could reach outside
 /// it: absolute paths, `..`, hard links, device files and FIFOs, and symbolic links whose target
@@ -84,11 +85,8 @@ public enum ArchiveUnpacker {
             throw MarketplaceError(.unsafeArchive, "cannot create \"\(entry)\": \(String(cString: strerror(errno))) (a duplicate entry?)")
         }
         defer { close(fd) }
-        var offset = 0
-        while offset < contents.count {
-            let n = contents.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            guard n > 0 else { throw MarketplaceError(.io, "cannot write \(path): \(String(cString: strerror(errno)))") }
-            offset += n
+        do { _ = try FileDescriptor(rawValue: fd).writeAll(contents) } catch {
+            throw MarketplaceError(.io, "cannot write \(path): \(error)")
         }
         fsync(fd)
     }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import SystemPackage
 
 public struct AuditEntry: Codable, FetchableRecord, PersistableRecord, Sendable, Equatable {
     public static let databaseTableName = "audit"
@@ -35,7 +36,7 @@ public struct AuditLog: Sendable {
         }
         guard fd >= 0 else { throw MarketplaceError(.io, "cannot create the audit key \(keyPath): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        guard Foundation.write(fd, fresh, fresh.count) == fresh.count, fsync(fd) == 0 else {
+        guard (try? FileDescriptor(rawValue: fd).writeAll(fresh)) == fresh.count, fsync(fd) == 0 else {
             throw MarketplaceError(.io, "cannot write the audit key \(keyPath)")
         }
         key = fresh

@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 
 /// Packs built plugins into archives and writes, versions and signs an index. It builds nothing:
 /// the library must already exist (in the plugin directory or where `swift build` put it).
@@ -125,14 +126,11 @@ func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) th
     let temporary = "\(path).tmp-\(getpid())"
     let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
     guard fd >= 0 else { throw MarketplaceError(.io, "cannot write \(temporary): \(String(cString: strerror(errno)))") }
-    var offset = 0
-    while offset < bytes.count {
-        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
-        if n <= 0 { close(fd); throw MarketplaceError(.io, "cannot write \(temporary): \(String(cString: strerror(errno)))") }
-        offset += n
+    defer { close(fd) }
+    do { _ = try FileDescriptor(rawValue: fd).writeAll(bytes) } catch {
+        throw MarketplaceError(.io, "cannot write \(temporary): \(error)")
     }
     fsync(fd)
-    close(fd)
     guard rename(temporary, path) == 0 else { throw MarketplaceError(.io, "cannot rename \(temporary) to \(path): \(String(cString: strerror(errno)))") }
 }
 
