@@ -4,6 +4,36 @@ import PackageDescription
 // Plugins and test fixtures are dynamic libraries loaded by `brane-sandbox`, never linked into the host.
 func pluginLibrary(_ name: String) -> Product { .library(name: name, type: .dynamic, targets: [name]) }
 
+/// A bundled plugin lives in Plugins/<id>/: its manifest, README, source and Tests/.
+/// C plugins export their header from the folder; Swift ones build on BranePluginKit.
+struct BundledPlugin {
+    var name: String
+    var id: String
+    var dependencies: [Target.Dependency]
+    var isC = false
+    /// Files in the folder that are neither source nor Tests/ (plugin data such as data/).
+    var dataExcludes: [String] = []
+
+    var targets: [Target] {
+        [.target(name: name, dependencies: dependencies, path: "Plugins/\(id)",
+                 exclude: ["manifest.yaml", "README.md", "Tests"] + dataExcludes, publicHeadersPath: isC ? "." : nil),
+         .testTarget(name: "\(name)Tests", dependencies: ["BraneHost", "BraneTestSupport"], path: "Plugins/\(id)/Tests",
+                     exclude: testExcludes[id] ?? [])]
+    }
+}
+
+/// Test data beside a plugin's tests that is not Swift source.
+let testExcludes: [String: [String]] = [
+    "com.brane.neuroscientist": ["make-dataset", "hrv-90-days.jsonl"],
+]
+
+let bundledPlugins = [
+    BundledPlugin(name: "BraneSysinfo", id: "com.brane.sysinfo", dependencies: ["PluginABI"], isC: true),
+    BundledPlugin(name: "BraneUnits", id: "com.brane.units", dependencies: ["BranePluginKit"]),
+    BundledPlugin(name: "BraneNeuroscientist", id: "com.brane.neuroscientist", dependencies: ["BranePluginKit", "BraneBiometrics"]),
+    BundledPlugin(name: "BraneCoach", id: "com.brane.coach", dependencies: ["BranePluginKit", "BraneBiometrics"]),
+]
+
 let package = Package(
     name: "Brane",
     platforms: [.macOS(.v13)],
@@ -11,8 +41,7 @@ let package = Package(
         .executable(name: "brane", targets: ["brane"]),
         .executable(name: "brane-sandbox", targets: ["brane-sandbox"]),
         .library(name: "BranePluginKit", targets: ["BranePluginKit"]),
-        pluginLibrary("BraneSysinfo"),
-        pluginLibrary("BraneUnits"),
+    ] + bundledPlugins.map { pluginLibrary($0.name) } + [
         pluginLibrary("HostileFixture"),
         pluginLibrary("HostileConstructorFixture"),
         pluginLibrary("BadMagicFixture"),
@@ -59,13 +88,8 @@ let package = Package(
         // Swift helper that makes a Swift plugin a few lines.
         .target(name: "BranePluginKit", dependencies: ["PluginABI"], path: "Sources/PluginKit"),
 
-        // Bundled plugins.
-        .target(name: "BraneSysinfo", dependencies: ["PluginABI"], path: "Plugins/com.brane.sysinfo",
-                exclude: ["manifest.yaml", "README.md", "Tests"], publicHeadersPath: "."),
-        .target(name: "BraneUnits", dependencies: ["BranePluginKit"], path: "Plugins/com.brane.units",
-                exclude: ["manifest.yaml", "README.md", "Tests"]),
-        .testTarget(name: "SysinfoPluginTests", dependencies: ["BraneHost"], path: "Plugins/com.brane.sysinfo/Tests"),
-        .testTarget(name: "UnitsPluginTests", dependencies: ["BraneHost"], path: "Plugins/com.brane.units/Tests"),
+        // Shared by the two coaching specialists, linked statically into each.
+        .target(name: "BraneBiometrics", path: "Plugins/Shared/Biometrics"),
 
         // Hostile fixtures: plugins that attack the sandbox, and plugins with a broken ABI.
         .target(name: "HostileFixture", dependencies: ["PluginABI"], path: "Tests/Fixtures/Hostile", exclude: ["manifest.yaml"], publicHeadersPath: "."),
@@ -79,5 +103,5 @@ let package = Package(
         .testTarget(name: "BraneHostTests", dependencies: ["BraneHost", "BraneTestSupport"], path: "Tests/BraneHostTests"),
         .testTarget(name: "MarketplaceTests", dependencies: ["BraneHost", "BraneTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
                     path: "Tests/MarketplaceTests"),
-    ]
+    ] + bundledPlugins.flatMap(\.targets)
 )

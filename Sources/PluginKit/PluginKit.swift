@@ -55,6 +55,24 @@ public struct PluginHost {
         guard let bytes = api.pointee.config(&length) else { return Array("{}".utf8) }
         return bytes.withMemoryRebound(to: UInt8.self, capacity: length) { Array(UnsafeBufferPointer(start: $0, count: length)) }
     }
+
+    /// Asks another specialist through the host (ABI 1.1); throws its refusal or error message.
+    /// Allowed only from within `invoke`, for ids the manifest lists under `specialist.consults`.
+    public func consult(_ specialistID: String, input: [UInt8]) throws -> [UInt8] {
+        let offered = MemoryLayout<brane_host_api>.offset(of: \.consult)! + MemoryLayout<UnsafeRawPointer>.size
+        guard Int(api.pointee.struct_size) >= offered, let consult = api.pointee.consult else {
+            throw PluginError("this host predates ABI 1.1 and cannot route consults")
+        }
+        var output: UnsafePointer<UInt8>?
+        var length = 0
+        let status = input.withUnsafeBufferPointer { consult(specialistID, $0.baseAddress, $0.count, &output, &length) }
+        let reply = output.map { Array(UnsafeBufferPointer(start: $0, count: length)) } ?? []
+        guard status == Int32(BRANE_OK.rawValue) else {
+            struct Failure: Decodable { var message: String }
+            throw PluginError((try? JSONDecoder().decode(Failure.self, from: Data(reply)).message) ?? "consult of \(specialistID) failed")
+        }
+        return reply
+    }
 }
 
 /// Codable helpers so a plugin's invoke is a decode, a computation and an encode.

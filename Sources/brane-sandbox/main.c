@@ -56,12 +56,45 @@ static const char *host_config(size_t *length) {
     return plugin_config;
 }
 
+static uint32_t consult_frame_limit;
+
+/* A consult is a request inside the current call: the host answers it before the call's
+ * result, with the same request id. The reply has its own buffer so the call's input survives. */
+static int host_consult(const char *specialist_id, const uint8_t *input, size_t input_length,
+                        const uint8_t **output, size_t *output_length) {
+    static wire_buffer reply_buffer;
+    static const char refused[] = "{\"message\":\"consult needs a specialist id and an output pointer\"}";
+    if (output == NULL || output_length == NULL)
+        return BRANE_ERROR;
+    size_t id_length = specialist_id ? strlen(specialist_id) : 0;
+    if (id_length == 0 || id_length > METHOD_LIMIT || (input == NULL && input_length > 0)) {
+        *output = (const uint8_t *)refused;
+        *output_length = sizeof refused - 1;
+        return BRANE_ERROR;
+    }
+    uint8_t header[2 + METHOD_LIMIT];
+    uint16_t length_word = (uint16_t)id_length;
+    memcpy(header, &length_word, 2);
+    memcpy(header + 2, specialist_id, id_length);
+    pthread_mutex_lock(&write_lock);
+    int written = wire_write(BRANE_FRAME_CONSULT, current_request, header, 2 + id_length, input, input_length);
+    pthread_mutex_unlock(&write_lock);
+    frame f;
+    if (written < 0 || wire_read_into(&reply_buffer, &f, consult_frame_limit) < 0 || f.request_id != current_request ||
+        (f.type != BRANE_FRAME_CONSULT_RESULT && f.type != BRANE_FRAME_CONSULT_ERROR))
+        _exit(BRANE_EXIT_PROTOCOL);
+    *output = f.payload;
+    *output_length = f.length;
+    return f.type == BRANE_FRAME_CONSULT_RESULT ? BRANE_OK : BRANE_ERROR;
+}
+
 static const brane_host_api host_api = {
     .struct_size = sizeof(brane_host_api),
     .abi_major = BRANE_ABI_MAJOR,
     .abi_minor = BRANE_ABI_MINOR,
     .log = host_log,
     .config = host_config,
+    .consult = host_consult,
 };
 
 typedef struct setup {
@@ -184,6 +217,7 @@ int main(int argc, char **argv) {
     restrict_filesystem_and_network(&s.landlock);
     install_seccomp(s.seccomp_program, s.seccomp_instructions);
 
+    consult_frame_limit = s.call_frame_limit;
     load_plugin(&s);
     if (plugin->init(&host_api) != BRANE_OK)
         fail_step(BRANE_STEP_INIT, 0, "the plugin's init returned an error");

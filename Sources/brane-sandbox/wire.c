@@ -6,8 +6,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-static uint8_t *buffer;
-static size_t capacity;
+static wire_buffer call_buffer;
 
 static int read_exactly(void *into, size_t length) {
     uint8_t *p = into;
@@ -23,7 +22,9 @@ static int read_exactly(void *into, size_t length) {
     return 0;
 }
 
-int wire_read(frame *out, uint32_t max_length) {
+int wire_read(frame *out, uint32_t max_length) { return wire_read_into(&call_buffer, out, max_length); }
+
+int wire_read_into(wire_buffer *into, frame *out, uint32_t max_length) {
     uint8_t header[BRANE_FRAME_HEADER_SIZE];
     if (read_exactly(header, sizeof header) < 0)
         return -1;
@@ -34,17 +35,19 @@ int wire_read(frame *out, uint32_t max_length) {
     memcpy(&type, header + 8, 2);
     if (length > max_length)
         return -1;
-    if (length + 1 > capacity) {
-        free(buffer);
-        capacity = length + 1;
-        buffer = malloc(capacity);
-        if (buffer == NULL)
+    if (length + 1 > into->capacity) {
+        free(into->data);
+        into->capacity = length + 1;
+        into->data = malloc(into->capacity);
+        if (into->data == NULL) {
+            into->capacity = 0;
             return -1;
+        }
     }
-    if (read_exactly(buffer, length) < 0)
+    if (read_exactly(into->data, length) < 0)
         return -1;
-    buffer[length] = 0; /* lets the serve loop hand out NUL-terminated strings in place */
-    *out = (frame){.request_id = request_id, .type = type, .payload = buffer, .length = length};
+    into->data[length] = 0; /* lets the serve loop hand out NUL-terminated strings in place */
+    *out = (frame){.request_id = request_id, .type = type, .payload = into->data, .length = length};
     return 0;
 }
 

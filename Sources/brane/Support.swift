@@ -29,6 +29,24 @@ func openBundle(_ target: String) throws -> PluginBundle {
     }
 }
 
+/// Resolves plugins the named ones refer to (a consulted specialist, a neuron's plugins): a named
+/// directory's siblings first (a source checkout such as Plugins/), then installed plugins.
+func pluginLocator(for bundles: [PluginBundle]) -> PluginLocator {
+    var explicit: [String: String] = [:]
+    var siblings: [String] = []
+    for bundle in bundles {
+        explicit[bundle.manifest.id] = bundle.directory
+        let parent = URL(fileURLWithPath: bundle.directory).deletingLastPathComponent().path
+        if !siblings.contains(parent) { siblings.append(parent) }
+    }
+    return PluginLocator(explicit: explicit, searchDirectories: siblings,
+                         installed: { id in try? Marketplace().installedDirectory(id) })
+}
+
+func runnerPath() -> String {
+    do { return try ResourceLocator.current.runner() } catch { fail("\(error)", .hostProblem) }
+}
+
 func makePlan(_ bundle: PluginBundle) throws -> SandboxPlan {
     do {
         return try SandboxPlan(bundle: bundle)
@@ -57,8 +75,7 @@ func encodeJSON(_ value: some Encodable) -> String {
 /// Runs one method in a fresh sandboxed instance and reports the outcome and any death.
 func invoke(bundle: PluginBundle, method: String, input: [UInt8], json: Bool) throws {
     let plan = try makePlan(bundle)
-    let runner: String
-    do { runner = try ResourceLocator.current.runner() } catch { fail("\(error)", .hostProblem) }
+    let runner = runnerPath()
     let log = PluginLogCollector(echo: !json)
     let plugin = SupervisedPlugin(plan: plan, runner: runner, onLog: log.record)
     defer { plugin.stop() }
@@ -101,10 +118,20 @@ func jsonOrText(_ bytes: [UInt8]) -> JSONValue {
 
 struct RunEnvelope: Encodable {
     var ok: Bool
-    var result: JSONValue?
-    var error: JSONValue?
-    var death: String?
+    var result: JSONValue? = nil
+    var error: JSONValue? = nil
+    var death: String? = nil
     var pluginLog: [String]
+}
+
+/// The `message` of a plugin's error JSON, or the reply itself.
+func errorMessage(_ bytes: [UInt8]) -> String {
+    let reply = jsonOrText(bytes)
+    return reply["message"]?.stringValue ?? reply.serialized()
+}
+
+func warn(_ message: String) {
+    FileHandle.standardError.write(Data("\(message)\n".utf8))
 }
 
 /// Collects plugin log lines; echoes them to standard error for people, keeps them for --json.

@@ -21,6 +21,10 @@ typedef enum brane_frame_type {
     BRANE_FRAME_LOG = 6,      /* runner -> host: u32 level, message bytes */
     BRANE_FRAME_SHUTDOWN = 7, /* host -> runner: call shutdown and exit 0 */
     BRANE_FRAME_FAILED = 8,   /* runner -> host: u32 step, i32 errno, message; then exit */
+    /* During a CALL, with its request id (ABI 1.1): */
+    BRANE_FRAME_CONSULT = 9,         /* runner -> host: u16 specialist id length, id, input bytes */
+    BRANE_FRAME_CONSULT_RESULT = 10, /* host -> runner: the consulted specialist's output */
+    BRANE_FRAME_CONSULT_ERROR = 11,  /* host -> runner: {"message": "..."} (refused or failed) */
 } brane_frame_type;
 
 /* Setup flags. */

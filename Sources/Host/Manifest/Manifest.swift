@@ -147,5 +147,16 @@ public struct ScannerSettings: Sendable, Codable, Equatable {
 
 public struct SpecialistSettings: Sendable, Codable, Equatable {
     public var domains: [String]
+    /// Event kinds the specialist's rules read (`specialist/event`).
     public var consumes: [String]
+    /// Specialists it may consult through the host; any other consult is refused.
+    public var consults: [String] = []
+    /// Complex-event rules it evaluates; their parameters live in `config`.
+    public var rules: [RuleDeclaration] = []
+}
+
+/// A rule a specialist evaluates over the events it is fed; firing yields an alert.
+public struct RuleDeclaration: Sendable, Codable, Equatable {
+    public var id: String
+    public var description: String
 }

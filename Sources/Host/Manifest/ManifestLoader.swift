@@ -78,12 +78,7 @@ public enum ManifestLoader {
             guard let m = f.mapping(node, "scanner", known: ["targets"], required: ["targets"]) else { return nil }
             return m["targets"].flatMap { f.stringList($0, "scanner.targets") }.map(ScannerSettings.init)
         }
-        let specialist = top["specialist"].flatMap { node -> SpecialistSettings? in
-            guard let m = f.mapping(node, "specialist", known: ["domains", "consumes"], required: ["domains"]) else { return nil }
-            let domains = m["domains"].flatMap { f.stringList($0, "specialist.domains") } ?? []
-            let consumes = m["consumes"].flatMap { f.stringList($0, "specialist.consumes") } ?? []
-            return SpecialistSettings(domains: domains, consumes: consumes)
-        }
+        let specialist = top["specialist"].flatMap { readSpecialist($0, &f) }
         let config = top["config"].flatMap { node -> JSONValue? in
             guard node.mapping != nil else {
                 f.error(node, "config", "expected a mapping, found \(f.describe(node))")
@@ -256,6 +251,30 @@ public enum ManifestLoader {
             }
         }
         return tools
+    }
+
+    private static func readSpecialist(_ node: Node, _ f: inout YAMLFields) -> SpecialistSettings? {
+        guard let m = f.mapping(node, "specialist", known: ["domains", "consumes", "consults", "rules"], required: ["domains"])
+        else { return nil }
+        let domains = m["domains"].flatMap { f.stringList($0, "specialist.domains") } ?? []
+        let consumes = m["consumes"].flatMap { f.stringList($0, "specialist.consumes") } ?? []
+        let consults = m["consults"].flatMap { f.stringList($0, "specialist.consults") } ?? []
+        var rules: [RuleDeclaration] = []
+        if let n = m["rules"] {
+            if let list = n.sequence {
+                for (index, item) in list.enumerated() {
+                    let path = "specialist.rules[\(index)]"
+                    guard let rule = f.mapping(item, path, known: ["id", "description"], required: ["id", "description"]),
+                          let id = rule["id"].flatMap({ f.nonEmptyString($0, "\(path).id") }),
+                          let description = rule["description"].flatMap({ f.nonEmptyString($0, "\(path).description") })
+                    else { continue }
+                    rules.append(RuleDeclaration(id: id, description: description))
+                }
+            } else {
+                f.error(n, "specialist.rules", "expected a list of rules, found \(f.describe(n))")
+            }
+        }
+        return SpecialistSettings(domains: domains, consumes: consumes, consults: consults, rules: rules)
     }
 
     private static func readSensor(_ node: Node, _ f: inout YAMLFields) -> SensorSettings? {

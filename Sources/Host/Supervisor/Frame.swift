@@ -3,6 +3,7 @@ import CBraneSystem
 /// The frame types of the host <-> brane-sandbox protocol (see brane_wire.h).
 public enum FrameType: UInt16, Sendable {
     case setup = 1, ready, call, result, error, log, shutdown, failed
+    case consult, consultResult, consultError
 }
 
 /// One frame: a 12-byte little-endian header (length, request id, type, reserved) and its payload.

@@ -10,6 +10,21 @@ func callPayload(method: String, input: [UInt8]) -> [UInt8] {
     return bytes
 }
 
+/// CONSULT: a specialist asking another one, through the host, during a call (ABI 1.1).
+public struct ConsultRequest: Equatable, Sendable {
+    public var specialistID: String
+    public var input: [UInt8]
+
+    init(payload: [UInt8]) throws(FrameError) {
+        var reader = ByteReader(payload)
+        guard let length = reader.u16(), let id = reader.take(Int(length)), !id.isEmpty else {
+            throw .malformed(.consult, "missing specialist id")
+        }
+        specialistID = String(decoding: id, as: UTF8.self)
+        input = Array(reader.remaining)
+    }
+}
+
 /// What the runner reports once the sandbox is on and the plugin initialised.
 public struct ReadyReport: Equatable, Sendable {
     /// The kernel's Landlock ABI as the runner saw it; nil without Landlock.

@@ -13,6 +13,7 @@ public final class PluginInstance: @unchecked Sendable {
     private let channel: FrameChannel
     private var nextRequestID: UInt32 = 1
     private let onLog: @Sendable (String, PluginLogLine) -> Void
+    private let consultant: Consultant?
     /// How long start-up may take (spawn, sandbox, dlopen, init), on top of the call timeout.
     static let startupTimeout = Duration.seconds(10)
 
@@ -22,9 +23,14 @@ public final class PluginInstance: @unchecked Sendable {
         case pluginError([UInt8])
     }
 
-    public init(plan: SandboxPlan, runner: String, onLog: @escaping @Sendable (String, PluginLogLine) -> Void = { _, _ in }) throws {
+    /// Answers a specialist's consult of another specialist; see `SpecialistRouter`.
+    public typealias Consultant = @Sendable (_ caller: Manifest, _ request: ConsultRequest) -> CallOutcome
+
+    public init(plan: SandboxPlan, runner: String, onLog: @escaping @Sendable (String, PluginLogLine) -> Void = { _, _ in },
+                consultant: Consultant? = nil) throws {
         self.plan = plan
         self.onLog = onLog
+        self.consultant = consultant
         let pair = try makeSocketPair()
         channel = FrameChannel(socket: pair.host, limit: plan.bundle.manifest.resources.maxOutputBytes)
         do {
@@ -67,7 +73,13 @@ public final class PluginInstance: @unchecked Sendable {
         nextRequestID &+= 1
         do {
             try channel.send(Frame(type: .call, requestID: requestID, payload: callPayload(method: method, input: input)), deadline: deadline)
-            let frame = try Self.receive(channel, deadline: deadline, id: plan.bundle.manifest.id, onLog: onLog)
+            var frame = try Self.receive(channel, deadline: deadline, id: plan.bundle.manifest.id, onLog: onLog)
+            // A specialist may consult others before it answers; each consult is answered in turn.
+            while frame.type == .consult && frame.requestID == requestID {
+                let reply = try answerConsult(frame)
+                try channel.send(reply, deadline: deadline)
+                frame = try Self.receive(channel, deadline: deadline, id: plan.bundle.manifest.id, onLog: onLog)
+            }
             guard frame.requestID == requestID, frame.type == .result || frame.type == .error else {
                 throw ChannelError.frame(.malformed(frame.type, "unexpected reply to request \(requestID)"))
             }
@@ -78,6 +90,17 @@ public final class PluginInstance: @unchecked Sendable {
             throw death
         } catch {
             fatalError("unreachable: \(error)")
+        }
+    }
+
+    private func answerConsult(_ frame: Frame) throws(ChannelError) -> Frame {
+        let request: ConsultRequest
+        do { request = try ConsultRequest(payload: frame.payload) } catch { throw .frame(error) }
+        let outcome = consultant?(plan.bundle.manifest, request)
+            ?? .pluginError(Array(JSONValue.object(["message": .string("this host does not route consults")]).serialized().utf8))
+        switch outcome {
+        case .result(let bytes): return Frame(type: .consultResult, requestID: frame.requestID, payload: bytes)
+        case .pluginError(let bytes): return Frame(type: .consultError, requestID: frame.requestID, payload: bytes)
         }
     }
 

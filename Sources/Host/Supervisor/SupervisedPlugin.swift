@@ -40,6 +40,7 @@ public final class SupervisedPlugin: @unchecked Sendable {
     public private(set) var deaths: [PluginDeath] = []
     private let runner: String
     private let onLog: @Sendable (String, PluginLogLine) -> Void
+    private let consultant: PluginInstance.Consultant?
     private let lock = NSLock()
     private var instance: PluginInstance?
     private var consecutiveFailures = 0
@@ -47,8 +48,10 @@ public final class SupervisedPlugin: @unchecked Sendable {
     private var circuitOpenUntil: ContinuousClock.Instant?
 
     public init(plan: SandboxPlan, runner: String, policy: Policy = Policy(),
-                onLog: @escaping @Sendable (String, PluginLogLine) -> Void = { _, _ in }) {
+                onLog: @escaping @Sendable (String, PluginLogLine) -> Void = { _, _ in },
+                consultant: PluginInstance.Consultant? = nil) {
         self.plan = plan
+        self.consultant = consultant
         self.runner = runner
         self.policy = policy
         self.onLog = onLog
@@ -98,7 +101,7 @@ public final class SupervisedPlugin: @unchecked Sendable {
             Thread.sleep(forTimeInterval: Double(wait.seconds) + Double(wait.attoseconds) / 1e18)
         }
         do {
-            let started = try PluginInstance(plan: plan, runner: runner, onLog: onLog)
+            let started = try PluginInstance(plan: plan, runner: runner, onLog: onLog, consultant: consultant)
             instance = started
             return started
         } catch let death as PluginDeath {

@@ -1,5 +1,5 @@
 /*
- * brane_plugin.h — the Brane plugin ABI, version 1.0.
+ * brane_plugin.h — the Brane plugin ABI, version 1.1.
  *
  * This header is the whole contract between Brane and a plugin. A plugin is a
  * shared library that exports one symbol, `brane_plugin_entry`, returning a
@@ -30,7 +30,7 @@ extern "C" {
 
 #define BRANE_PLUGIN_MAGIC 0x504E5242u /* "BRNP" in little-endian memory order */
 #define BRANE_ABI_MAJOR 1
-#define BRANE_ABI_MINOR 0
+#define BRANE_ABI_MINOR 1
 #define BRANE_PLUGIN_ENTRY_SYMBOL "brane_plugin_entry"
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -73,7 +73,22 @@ typedef struct brane_host_api {
     /* The plugin's configuration as JSON (an object; "{}" when none), valid
      * until shutdown. `length` receives its size in bytes. */
     const char *(*config)(size_t *length);
+
+    /* --- 1.1 --- */
+    /* Asks another specialist, through the host, and waits for its answer
+     * (specialist -> host -> specialist). Only from within `invoke`, on its
+     * thread. The host allows it only when the caller's manifest lists the
+     * target under `specialist.consults` and both run at the same privacy tier.
+     * Returns BRANE_OK with the target's output, or BRANE_ERROR with
+     * {"message": "..."}; either way `*output` stays valid until the next
+     * consult or until `invoke` returns, and belongs to the host. */
+    int (*consult)(const char *specialist_id, const uint8_t *input, size_t input_length,
+                   const uint8_t **output, size_t *output_length);
 } brane_host_api;
+
+/* True when `host` offers `field` (a field added in a later minor version). */
+#define BRANE_HOST_HAS(host, field) \
+    ((host)->struct_size >= offsetof(brane_host_api, field) + sizeof((host)->field))
 
 /* What `brane_plugin_entry` returns: a static, immutable descriptor. */
 typedef struct brane_plugin_descriptor {

@@ -1,0 +1,36 @@
+import Foundation
+
+/// Finds a plugin by id: first among directories named explicitly, then in source directories
+/// (`<dir>/<id>/manifest.yaml`, e.g. the repository's Plugins/), then among the plugins
+/// installed under BRANE_HOME.
+public struct PluginLocator: Sendable {
+    public var explicit: [String: String]
+    public var searchDirectories: [String]
+    public var installed: (@Sendable (String) -> String?)?
+
+    public init(explicit: [String: String] = [:], searchDirectories: [String] = [], installed: (@Sendable (String) -> String?)? = nil) {
+        self.explicit = explicit
+        self.searchDirectories = searchDirectories
+        self.installed = installed
+    }
+
+    public struct NotFound: Error, CustomStringConvertible {
+        public var id: String
+        public var searched: [String]
+        public var description: String {
+            "no plugin \(id): not in \(searched.isEmpty ? "any source directory" : searched.joined(separator: ", ")) and not installed (`brane plugin install \(id)`)"
+        }
+    }
+
+    public func directory(of id: String) throws -> String {
+        if let directory = explicit[id] { return directory }
+        for base in searchDirectories {
+            let candidate = "\(base)/\(id)"
+            if FileManager.default.fileExists(atPath: "\(candidate)/manifest.yaml") { return candidate }
+        }
+        if let directory = installed?(id) { return directory }
+        throw NotFound(id: id, searched: searchDirectories)
+    }
+
+    public func bundle(_ id: String) throws -> PluginBundle { try PluginBundle.open(try directory(of: id)) }
+}

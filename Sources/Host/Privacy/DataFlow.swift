@@ -1,0 +1,22 @@
+/// The one rule about where data may go: from a plugin at one privacy tier to another only
+/// when the receiver's tier is the same or lower, so data never gains network reach on the way.
+/// Tier-0 output therefore reaches only tier-0 plugins.
+public enum DataFlow {
+    public struct End: Sendable, CustomStringConvertible {
+        public var id: String
+        public var tier: PrivacyTier
+        public init(id: String, tier: PrivacyTier) {
+            self.id = id
+            self.tier = tier
+        }
+        public var description: String { "\(id) (tier \(tier.rawValue))" }
+    }
+
+    public static let rule = "data may only flow to a plugin of the same or a lower privacy tier"
+
+    /// Why `what` may not pass from `source` to `destination`, naming both ends and the rule; nil when it may.
+    public static func refusal(_ what: String, from source: End, to destination: End) -> String? {
+        guard destination.tier > source.tier else { return nil }
+        return "\(what) of \(source) may not reach \(destination): \(rule)"
+    }
+}

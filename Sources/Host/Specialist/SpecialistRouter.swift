@@ -1,0 +1,86 @@
+import Foundation
+
+/// Runs specialists and routes their consults of each other (specialist → host → specialist).
+/// A consult is allowed only when the caller's manifest lists the target under
+/// `specialist.consults`, the target is a specialist, data may flow both ways between their
+/// tiers (`DataFlow`), and the target is not already answering in the same chain (a cycle
+/// would wait on itself).
+public final class SpecialistRouter: @unchecked Sendable {
+    private let locator: PluginLocator
+    private let runner: String
+    private let onLog: @Sendable (String, PluginLogLine) -> Void
+    private let lock = NSLock()
+    private var plugins: [String: SupervisedPlugin] = [:]
+    private static let chainKey = "brane.consultChain"
+
+    public init(locator: PluginLocator, runner: String, onLog: @escaping @Sendable (String, PluginLogLine) -> Void = { _, _ in }) {
+        self.locator = locator
+        self.runner = runner
+        self.onLog = onLog
+    }
+
+    /// The supervised specialist `id`, started on first use.
+    public func plugin(_ id: String) throws -> SupervisedPlugin {
+        try lock.withLock {
+            if let plugin = plugins[id] { return plugin }
+            let plugin = SupervisedPlugin(plan: try SandboxPlan(bundle: try locator.bundle(id)), runner: runner, onLog: onLog,
+                                          consultant: { [unowned self] caller, request in consult(caller: caller, request) })
+            plugins[id] = plugin
+            return plugin
+        }
+    }
+
+    /// Calls `method` on specialist `id`; consults it makes are routed by this router.
+    public func call(_ id: String, method: String, input: [UInt8]) throws -> PluginInstance.CallOutcome {
+        let plugin = try plugin(id)
+        return try inChain(id) { try plugin.call(method: method, input: input) }
+    }
+
+    public func stopAll() {
+        lock.withLock {
+            for plugin in plugins.values { plugin.stop() }
+            plugins = [:]
+        }
+    }
+
+    func consult(caller: Manifest, _ request: ConsultRequest) -> PluginInstance.CallOutcome {
+        let target = request.specialistID
+        guard caller.specialist?.consults.contains(target) == true else {
+            return refuse("\(caller.id) may not consult \(target): it is not listed under specialist.consults in \(caller.id)'s manifest")
+        }
+        if Self.chain.contains(target) {
+            return refuse("\(caller.id) may not consult \(target): \(target) is already answering in this consult chain (\(Self.chain.joined(separator: " → ")))")
+        }
+        let plugin: SupervisedPlugin
+        do { plugin = try self.plugin(target) } catch { return refuse("\(caller.id) cannot consult \(target): \(error)") }
+        let manifest = plugin.plan.bundle.manifest
+        guard manifest.kind == .specialist else {
+            return refuse("\(caller.id) may not consult \(target): it is a \(manifest.kind.rawValue), not a specialist")
+        }
+        let from = DataFlow.End(id: caller.id, tier: caller.tier), to = DataFlow.End(id: manifest.id, tier: manifest.tier)
+        if let refusal = DataFlow.refusal("the consult input", from: from, to: to) ?? DataFlow.refusal("the answer", from: to, to: from) {
+            return refuse("consult refused: \(refusal)")
+        }
+        do {
+            return try inChain(target) { try plugin.call(method: "specialist/consult", input: request.input) }
+        } catch {
+            return refuse("consulted specialist \(target) failed: \(error)")
+        }
+    }
+
+    /// Consult chains run on the caller's thread, so the chain is thread-local.
+    private static var chain: [String] {
+        get { Thread.current.threadDictionary[chainKey] as? [String] ?? [] }
+        set { Thread.current.threadDictionary[chainKey] = newValue }
+    }
+
+    private func inChain<T>(_ id: String, _ body: () throws -> T) rethrows -> T {
+        Self.chain.append(id)
+        defer { Self.chain.removeLast() }
+        return try body()
+    }
+
+    private func refuse(_ message: String) -> PluginInstance.CallOutcome {
+        .pluginError(Array(JSONValue.object(["message": .string(message)]).serialized().utf8))
+    }
+}

@@ -1,0 +1,28 @@
+import Foundation
+
+/// Where the repository's bundled plugins are, for tests that run them sandboxed.
+public enum BundledPlugins {
+    public static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    public static let directory = repository.appendingPathComponent("Plugins").path
+
+    public static func path(_ id: String) -> String { "\(directory)/\(id)" }
+
+    /// A copy of plugin `id`'s folder in `base` (manifest only: the library is found where
+    /// `swift build` put it), with its manifest passed through `edit`.
+    @discardableResult
+    public static func copy(_ id: String, into base: URL, edit: (String) -> String = { $0 }) throws -> String {
+        let target = base.appendingPathComponent(id)
+        try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+        let manifest = try String(contentsOfFile: "\(path(id))/manifest.yaml", encoding: .utf8)
+        try edit(manifest).write(to: target.appendingPathComponent("manifest.yaml"), atomically: true, encoding: .utf8)
+        return target.path
+    }
+
+    /// A fresh temporary directory; the caller removes it (tests do so in a teardown block).
+    public static func temporaryDirectory() -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("brane-test-\(UUID().uuidString)")
+        try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
