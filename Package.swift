@@ -13,10 +13,12 @@ struct BundledPlugin {
     var isC = false
     /// Files in the folder that are neither source nor Tests/ (plugin data such as data/).
     var dataExcludes: [String] = []
+    var linkedLibraries: [String] = []
 
     var targets: [Target] {
         [.target(name: name, dependencies: dependencies, path: "Plugins/\(id)",
-                 exclude: ["manifest.yaml", "README.md", "Tests"] + dataExcludes, publicHeadersPath: isC ? "." : nil),
+                 exclude: ["manifest.yaml", "README.md", "Tests"] + dataExcludes, publicHeadersPath: isC ? "." : nil,
+                 linkerSettings: linkedLibraries.map { .linkedLibrary($0) }),
          .testTarget(name: "\(name)Tests", dependencies: ["BraneHost", "BraneTestSupport"], path: "Plugins/\(id)/Tests",
                      exclude: testExcludes[id] ?? [])]
     }
@@ -30,6 +32,9 @@ let testExcludes: [String: [String]] = [
 let bundledPlugins = [
     BundledPlugin(name: "BraneSysinfo", id: "com.brane.sysinfo", dependencies: ["PluginABI"], isC: true),
     BundledPlugin(name: "BraneUnits", id: "com.brane.units", dependencies: ["BranePluginKit"]),
+    BundledPlugin(name: "BraneMedterms", id: "com.brane.medterms", dependencies: ["PluginABI"], isC: true,
+                  dataExcludes: ["data", "glossary"], linkedLibraries: ["sqlite3"]),
+    BundledPlugin(name: "BraneFetch", id: "com.brane.fetch", dependencies: ["BranePluginKit", "CCurl"]),
     BundledPlugin(name: "BraneNeuroscientist", id: "com.brane.neuroscientist", dependencies: ["BranePluginKit", "BraneBiometrics"]),
     BundledPlugin(name: "BraneCoach", id: "com.brane.coach", dependencies: ["BranePluginKit", "BraneBiometrics"]),
 ]
@@ -99,7 +104,7 @@ let package = Package(
         .target(name: "FutureABIFixture", dependencies: ["PluginABI"], path: "Tests/Fixtures/FutureABI", publicHeadersPath: "."),
 
         // Helpers shared by the test targets.
-        .target(name: "BraneTestSupport", path: "Tests/Support"),
+        .target(name: "BraneTestSupport", dependencies: ["BraneHost"], path: "Tests/Support"),
         .testTarget(name: "BraneHostTests", dependencies: ["BraneHost", "BraneTestSupport"], path: "Tests/BraneHostTests"),
         .testTarget(name: "MarketplaceTests", dependencies: ["BraneHost", "BraneTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
                     path: "Tests/MarketplaceTests"),

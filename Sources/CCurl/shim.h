@@ -14,3 +14,14 @@ static inline long brane_curl_response_code(CURL *curl) {
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
     return code;
 }
+/* A string-valued CURLINFO (content type, redirect URL), or NULL. Valid until the handle is cleaned up. */
+static inline const char *brane_curl_string_info(CURL *curl, CURLINFO info) {
+    const char *value = NULL;
+    return curl_easy_getinfo(curl, info, &value) == CURLE_OK ? value : NULL;
+}
+/* The errno of the last failed connect (EACCES when Landlock refused it), or 0. */
+static inline long brane_curl_os_errno(CURL *curl) {
+    long value = 0;
+    curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &value);
+    return value;
+}

@@ -106,6 +106,7 @@ typedef struct setup {
     uint32_t seccomp_instructions;
     char *library;
     char *expected_id;
+    char *directory;
 } setup;
 
 static setup read_setup(void) {
@@ -144,6 +145,7 @@ static setup read_setup(void) {
         fail_step(BRANE_STEP_SETUP_FRAME, ENOMEM, "out of memory reading the setup frame");
     memcpy(plugin_config, take_bytes(&c, plugin_config_length), plugin_config_length);
     plugin_config[plugin_config_length] = 0;
+    s.directory = take_string(&c);
     return s;
 }
 
@@ -207,6 +209,9 @@ int main(int argc, char **argv) {
         _exit(BRANE_EXIT_PROTOCOL);
 
     setup s = read_setup();
+    /* The plugin finds its data/ relative to its own directory (Landlock lets it read there). */
+    if (chdir(s.directory) != 0)
+        fail_step(BRANE_STEP_SETUP_FRAME, errno, "cannot enter the plugin directory");
     apply_rlimits(s.rlimits);
     brane_netns_state netns = BRANE_NETNS_NOT_REQUESTED;
     if (s.flags & BRANE_SETUP_ISOLATE_NETWORK)

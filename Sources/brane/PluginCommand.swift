@@ -67,7 +67,8 @@ struct ToolCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Validate arguments against the tool's inputSchema, then call it sandboxed.",
             discussion: """
-                Arguments that do not match the schema are refused before the plugin runs.
+                Arguments that do not match the schema, and URLs (format: uri) to a host:port the
+                plugin's manifest does not declare, are refused before the plugin runs.
                 Example: brane tool call Plugins/com.brane.units convert_units --args '{"value":98.6,"from":"degF","to":"degC"}'
                 """)
 
@@ -78,23 +79,15 @@ struct ToolCommand: ParsableCommand {
 
         func run() throws {
             let bundle = try openBundle(directory)
-            guard let declaration = bundle.manifest.tool(named: tool) else {
-                let names = bundle.manifest.tools.map(\.name)
-                let hint = names.isEmpty ? "it declares no tools" : "it declares: \(names.joined(separator: ", "))"
-                fail("plugin \(bundle.manifest.id) has no tool '\(tool)'; \(hint)", .invalidInput)
-            }
             let arguments: JSONValue
             do {
                 arguments = try JSONValue(parsing: try readInput(args))
             } catch {
                 fail("--args is not valid JSON: \(error)", .invalidInput)
             }
-            let violations = JSONSchema(declaration.inputSchema).violations(of: arguments)
-            guard violations.isEmpty else {
-                fail("invalid arguments for \(tool):\n" + violations.map { "  \($0)" }.joined(separator: "\n"), .invalidInput)
-            }
-            let request = JSONValue.object(["name": .string(tool), "arguments": arguments])
-            try invoke(bundle: bundle, method: "tools/call", input: Array(request.serialized().utf8), json: json)
+            let request: ToolRequest
+            do { request = try ToolRequest(manifest: bundle.manifest, tool: tool, arguments: arguments) } catch { fail("\(error)", .invalidInput) }
+            try invoke(bundle: bundle, method: "tools/call", input: request.input, json: json)
         }
     }
 }

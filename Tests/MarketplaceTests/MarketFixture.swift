@@ -1,4 +1,5 @@
 import BraneHost
+import BraneTestSupport
 import Foundation
 import XCTest
 

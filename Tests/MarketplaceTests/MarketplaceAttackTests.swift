@@ -1,4 +1,5 @@
 @testable import BraneHost
+import BraneTestSupport
 import Foundation
 import XCTest
 

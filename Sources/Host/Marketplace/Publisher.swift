@@ -40,7 +40,7 @@ public struct Publisher {
             entries.append(TarEntry(path: "data", kind: .directory, mode: 0o755))
             for relative in walker.allObjects.compactMap({ $0 as? String }).sorted() {
                 var isDirectory: ObjCBool = false
-                fm.fileExists(atPath: "\(data)/\(relative)", isDirectory: &isDirectory)
+                _ = fm.fileExists(atPath: "\(data)/\(relative)", isDirectory: &isDirectory)
                 entries.append(isDirectory.boolValue ? TarEntry(path: "data/\(relative)", kind: .directory, mode: 0o755)
                                                      : try file("\(data)/\(relative)", as: "data/\(relative)"))
             }

@@ -13,6 +13,8 @@ public struct SandboxPlan: Sendable {
     public let isolateNetwork: Bool
     /// Manifest facts that switch on `braneWhen` rules in the profile.
     public let declared: Set<String>
+    /// Handed to the plugin's init: the manifest's `config`, or what a neuron or test sets instead.
+    public var config: JSONValue
     /// The largest CALL frame the runner accepts (the host validates arguments before that).
     public let callFrameLimit: UInt32 = 16 << 20
 
@@ -42,6 +44,7 @@ public struct SandboxPlan: Sendable {
                           fileSizeBytes: r.maxFileSizeBytes, processes: r.threads)
         isolateNetwork = profile.brane.isolateNetwork
         declared = manifest.filesystem.write.isEmpty ? [] : ["filesystem.write"]
+        config = manifest.config
     }
 
     /// The SETUP frame payload, in the order the runner's read_setup takes it.
@@ -69,9 +72,10 @@ public struct SandboxPlan: Sendable {
         bytes += seccompProgram
         bytes.appendShortString(bundle.libraryPath)
         bytes.appendShortString(bundle.manifest.id)
-        let config = Array(bundle.manifest.config.serialized().utf8)
+        let config = Array(config.serialized().utf8)
         bytes.appendLittleEndian(UInt32(config.count))
         bytes += config
+        bytes.appendShortString(URL(fileURLWithPath: bundle.directory).standardizedFileURL.path)
         return bytes
     }
 

@@ -12,6 +12,8 @@
  *  - A change to BRANE_ABI_MAJOR breaks plugins; Brane refuses any other major.
  *  - A minor version only appends fields to the end of a struct. Each struct
  *    starts with its size, so both sides read only what the other one has.
+ *  - The plugin runs with its own directory as the working directory, so data
+ *    it ships (e.g. data/terms.db) opens by a relative path.
  *  - Nothing crosses the boundary but C scalars, C strings and byte buffers.
  *    Whoever allocates frees: buffers returned by `invoke` go back through the
  *    plugin's own `release`.

@@ -1,44 +1,14 @@
-import BraneHost
-import BraneTestSupport
 import Foundation
-
-/// Runs the real `brane` executable (built beside the test binary) against a given BRANE_HOME.
-enum CLI {
-    struct Run {
-        var status: Int32?
-        var signal: Int32?
-        var stdout: String
-        var stderr: String
-    }
-
-    static func run(_ arguments: [String], home: BraneHome, environment: [String: String] = [:]) throws -> Run {
-        let runner = try ResourceLocator.current.runner()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: runner).deletingLastPathComponent().appendingPathComponent("brane")
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(["BRANE_HOME": home.root]) { $1 }.merging(environment) { $1 }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let signaled = process.terminationReason == .uncaughtSignal
-        return Run(status: signaled ? nil : process.terminationStatus, signal: signaled ? process.terminationStatus : nil,
-                   stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
-    }
-}
 
 /// A minimal HTTP/1.0 file server on loopback, so libcurl is tested against a real socket.
 /// `padding` makes it send that many bytes more than the file: an endless-data attacker.
-final class StaticHTTPServer: @unchecked Sendable {
-    var padding = 0
-    var port: UInt16 { listener.port }
+public final class StaticHTTPServer: @unchecked Sendable {
+    public var padding = 0
+    public var port: UInt16 { listener.port }
     private let listener: LoopbackListener
     private let root: String
 
-    init(root: String) throws {
+    public init(root: String) throws {
         self.root = root
         listener = try LoopbackListener()
         Thread.detachNewThread { [self] in serve() }
