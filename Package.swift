@@ -35,6 +35,11 @@ let bundledPlugins = [
     BundledPlugin(name: "BraneMedterms", id: "com.brane.medterms", dependencies: ["PluginABI"], isC: true,
                   dataExcludes: ["data", "glossary"], linkedLibraries: ["sqlite3"]),
     BundledPlugin(name: "BraneFetch", id: "com.brane.fetch", dependencies: ["BranePluginKit", "CCurl"]),
+    BundledPlugin(name: "BraneSensorCompute", id: "com.brane.sensor.compute", dependencies: ["BranePluginKit", "BraneProcFS"]),
+    BundledPlugin(name: "BraneSensorMemory", id: "com.brane.sensor.memory", dependencies: ["BranePluginKit", "BraneProcFS"]),
+    BundledPlugin(name: "BraneSensorStorage", id: "com.brane.sensor.storage", dependencies: ["BranePluginKit", "BraneProcFS"]),
+    BundledPlugin(name: "BraneSensorNetwork", id: "com.brane.sensor.network", dependencies: ["BranePluginKit", "BraneProcFS"]),
+    BundledPlugin(name: "BraneSensorServices", id: "com.brane.sensor.services", dependencies: ["BranePluginKit", "BraneProcFS"]),
     BundledPlugin(name: "BraneNeuroscientist", id: "com.brane.neuroscientist", dependencies: ["BranePluginKit", "BraneBiometrics"]),
     BundledPlugin(name: "BraneCoach", id: "com.brane.coach", dependencies: ["BranePluginKit", "BraneBiometrics"]),
 ]
@@ -95,6 +100,8 @@ let package = Package(
 
         // Shared by the two coaching specialists, linked statically into each.
         .target(name: "BraneBiometrics", path: "Plugins/Shared/Biometrics"),
+        // /proc reading and the sensor reading shape, shared by the sensors and scanners.
+        .target(name: "BraneProcFS", dependencies: ["BranePluginKit"], path: "Plugins/Shared/ProcFS"),
 
         // Hostile fixtures: plugins that attack the sandbox, and plugins with a broken ABI.
         .target(name: "HostileFixture", dependencies: ["PluginABI"], path: "Tests/Fixtures/Hostile", exclude: ["manifest.yaml"], publicHeadersPath: "."),

@@ -118,6 +118,8 @@ public struct Resources: Sendable, Codable, Equatable {
 public struct FilesystemAccess: Sendable, Codable, Equatable {
     public var read: [String] = []
     public var write: [String] = []
+    /// May read filesystem usage (statfs: sizes and free space, as `df` shows), which Landlock does not govern.
+    public var usage = false
 }
 
 public struct NetworkAccess: Sendable, Codable, Equatable {
@@ -128,6 +130,9 @@ public struct NetworkAccess: Sendable, Codable, Equatable {
     }
     public var mode: Mode = .none
     public var endpoints: [Endpoint] = []
+    /// Reads the machine's network statistics (/proc/net): the plugin keeps the host's network
+    /// namespace instead of an empty one. It still may not create sockets unless its tier allows.
+    public var observe = false
 }
 
 public struct ToolDeclaration: Sendable, Codable, Equatable {

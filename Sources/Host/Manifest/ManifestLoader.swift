@@ -155,8 +155,11 @@ public enum ManifestLoader {
     }
 
     private static func readFilesystem(_ node: Node, _ f: inout YAMLFields) -> FilesystemAccess? {
-        guard let m = f.mapping(node, "filesystem", known: ["read", "write"]) else { return nil }
+        guard let m = f.mapping(node, "filesystem", known: ["read", "write", "usage"]) else { return nil }
         var access = FilesystemAccess()
+        if let n = m["usage"] {
+            if let flag = n.bool { access.usage = flag } else { f.error(n, "filesystem.usage", "expected true or false, found \(f.describe(n))") }
+        }
         access.read = m["read"].flatMap { f.stringList($0, "filesystem.read") } ?? []
         access.write = m["write"].flatMap { f.stringList($0, "filesystem.write") } ?? []
         for (key, paths) in [("read", access.read), ("write", access.write)] {
@@ -168,8 +171,11 @@ public enum ManifestLoader {
     }
 
     private static func readNetwork(_ node: Node, _ f: inout YAMLFields) -> NetworkAccess? {
-        guard let m = f.mapping(node, "network", known: ["mode", "connect"], required: ["mode"]) else { return nil }
+        guard let m = f.mapping(node, "network", known: ["mode", "connect", "observe"], required: ["mode"]) else { return nil }
         var access = NetworkAccess()
+        if let n = m["observe"] {
+            if let flag = n.bool { access.observe = flag } else { f.error(n, "network.observe", "expected true or false, found \(f.describe(n))") }
+        }
         if let n = m["mode"], let text = f.string(n, "network.mode") {
             if let mode = NetworkAccess.Mode(rawValue: text) {
                 access.mode = mode

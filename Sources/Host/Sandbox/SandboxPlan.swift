@@ -42,8 +42,9 @@ public struct SandboxPlan: Sendable {
         let r = manifest.resources
         rlimits = RLimits(addressSpaceBytes: r.memoryBytes, cpuSeconds: r.cpuSeconds, openFiles: r.openFiles,
                           fileSizeBytes: r.maxFileSizeBytes, processes: r.threads)
-        isolateNetwork = profile.brane.isolateNetwork
-        declared = manifest.filesystem.write.isEmpty ? [] : ["filesystem.write"]
+        // Seccomp still forbids sockets at tier 0; observing only keeps /proc/net showing the machine.
+        isolateNetwork = profile.brane.isolateNetwork && !manifest.network.observe
+        declared = Set((manifest.filesystem.write.isEmpty ? [] : ["filesystem.write"]) + (manifest.filesystem.usage ? ["filesystem.usage"] : []))
         config = manifest.config
     }
 

@@ -1,0 +1,87 @@
+import BranePluginKit
+import Glibc
+
+/// Reading /proc and /sys from inside the sandbox: whole small files, with the errno in the
+/// error (EACCES when a path is outside the plugin's Landlock allow-list). Shared by the sensors
+/// and scanners, linked statically into each.
+public enum ProcFS {
+    /// The whole file as text (files under /proc report size 0, so read until end of file).
+    public static func read(_ path: String) throws -> String {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw PluginError("cannot read \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw PluginError("cannot read \(path): \(String(cString: strerror(errno)))") }
+            if n == 0 { break }
+            bytes += chunk[..<n]
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Lines split into whitespace-separated fields.
+    public static func table(_ text: String) -> [[Substring]] {
+        text.split(separator: "\n").map { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }) }
+    }
+
+    /// "Key:   123 kB" lines (/proc/meminfo, /proc/PID/status) as key → first number.
+    public static func keyedNumbers(_ text: String) -> [String: Double] {
+        var values: [String: Double] = [:]
+        for line in text.split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let value = line[line.index(after: colon)...].split(separator: " ").first.flatMap { Double($0) }
+            if let value { values[String(line[..<colon])] = value }
+        }
+        return values
+    }
+
+    /// Seconds on the monotonic clock, for rates between samples.
+    public static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+    }
+
+    public static func sleep(seconds: Double) {
+        var time = timespec(tv_sec: Int(seconds), tv_nsec: Int((seconds - seconds.rounded(.down)) * 1e9))
+        nanosleep(&time, nil)
+    }
+}
+
+/// What every sensor answers to sensor/sample: numbers the host's change detection compares
+/// against the manifest's thresholds, states where any change counts, and detail for people.
+public struct SensorReading: Encodable {
+    public var metrics: [String: Double]
+    public var states: [String: String]
+    public var detail: [String: [String: Double]]
+
+    public init(metrics: [String: Double] = [:], states: [String: String] = [:], detail: [String: [String: Double]] = [:]) {
+        self.metrics = metrics
+        self.states = states
+        self.detail = detail
+    }
+}
+
+/// Rounds to two decimals for stable, readable readings.
+public func twoDecimals(_ value: Double) -> Double { (value * 100).rounded() / 100 }
+
+/// A sensor's rates need two samples; the first call takes both, `settle` seconds apart.
+public final class Deltas<Key: Hashable> {
+    private var previous: (time: Double, values: [Key: Double])?
+    public init() {}
+
+    /// Per-second rates of each counter since the previous call (nil on the first).
+    public func rates(_ values: [Key: Double]) -> [Key: Double]? {
+        let time = ProcFS.now()
+        defer { previous = (time, values) }
+        guard let previous, time > previous.time else { return nil }
+        var rates: [Key: Double] = [:]
+        for (key, value) in values {
+            if let before = previous.values[key] { rates[key] = max(0, value - before) / (time - previous.time) }
+        }
+        return rates
+    }
+}

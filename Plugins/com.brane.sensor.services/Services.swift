@@ -1,0 +1,104 @@
+import BranePluginKit
+import BraneProcFS
+import Glibc
+
+/// com.brane.sensor.services — HTTP health checks of the endpoints in its config: status code,
+/// response time and a state (`up`, `degraded` for a non-2xx/3xx answer, `down` when it cannot
+/// connect or times out). Tier 1: it may connect to the loopback ports its manifest declares.
+struct Services: BranePlugin {
+    static let id = "com.brane.sensor.services"
+    static let version = "0.1.0"
+    static let kind = PluginKind.sensor
+
+    struct Endpoint: Decodable {
+        var name: String
+        var url: String
+        var timeoutMs: Int?
+    }
+
+    struct Config: Decodable { var endpoints: [Endpoint]? }
+
+    let endpoints: [Endpoint]
+
+    init(host: PluginHost) throws {
+        endpoints = try decodeJSON(Config.self, from: host.configJSON).endpoints ?? []
+    }
+
+    func invoke(method: String, input: [UInt8]) throws -> [UInt8] {
+        guard method == "sensor/sample" else { throw PluginError("unknown method \(method); this sensor answers sensor/sample") }
+        guard !endpoints.isEmpty else { throw PluginError("no endpoints configured: set config.endpoints to [{name, url}]") }
+        var reading = SensorReading()
+        for endpoint in endpoints {
+            let started = ProcFS.now()
+            let outcome = Self.check(endpoint)
+            let elapsed = twoDecimals((ProcFS.now() - started) * 1000)
+            switch outcome {
+            case .answered(let status):
+                reading.states["service.\(endpoint.name)"] = (200..<400).contains(status) ? "up" : "degraded"
+                reading.metrics["service.\(endpoint.name).status"] = Double(status)
+                reading.metrics["service.\(endpoint.name).responseMs"] = elapsed
+            case .failed(let why):
+                reading.states["service.\(endpoint.name)"] = "down"
+                reading.states["service.\(endpoint.name).error"] = why
+            }
+        }
+        return try encodeJSON(reading)
+    }
+
+    enum Outcome {
+        case answered(Int)
+        case failed(String)
+    }
+
+    /// A plain HTTP/1.0 GET over a TCP socket to an IPv4 http:// URL.
+    static func check(_ endpoint: Endpoint) -> Outcome {
+        guard let target = Target(endpoint.url) else { return .failed("only http://IPv4:port/path URLs are supported: \(endpoint.url)") }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { return .failed("socket: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: (endpoint.timeoutMs ?? 2000) / 1000, tv_usec: ((endpoint.timeoutMs ?? 2000) % 1000) * 1000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = target.port.bigEndian
+        guard inet_pton(AF_INET, target.host, &address.sin_addr) == 1 else { return .failed("not an IPv4 address: \(target.host)") }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { return .failed("connect: \(String(cString: strerror(errno)))") }
+        let request = Array("GET \(target.path) HTTP/1.0\r\nHost: \(target.host)\r\nUser-Agent: brane-services/0.1\r\n\r\n".utf8)
+        guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
+            return .failed("send: \(String(cString: strerror(errno)))")
+        }
+        var head = [UInt8](repeating: 0, count: 256)
+        let n = head.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        guard n > 0 else { return .failed(n == 0 ? "closed without an answer" : "recv: \(String(cString: strerror(errno)))") }
+        let statusLine = String(decoding: head[..<n], as: UTF8.self).split(separator: " ")
+        guard statusLine.count >= 2, statusLine[0].hasPrefix("HTTP/"), let status = Int(statusLine[1]) else {
+            return .failed("not an HTTP answer")
+        }
+        return .answered(status)
+    }
+
+    struct Target {
+        var host: String
+        var port: UInt16
+        var path: String
+
+        init?(_ url: String) {
+            guard url.hasPrefix("http://") else { return nil }
+            let rest = url.dropFirst(7)
+            let authority = rest.prefix { $0 != "/" }
+            path = rest.dropFirst(authority.count).isEmpty ? "/" : String(rest.dropFirst(authority.count))
+            let parts = authority.split(separator: ":")
+            guard parts.count <= 2, let host = parts.first else { return nil }
+            self.host = String(host)
+            guard let port = parts.count == 2 ? UInt16(parts[1]) : 80 else { return nil }
+            self.port = port
+        }
+    }
+}
+
+@_cdecl("brane_plugin_entry")
+public func braneServicesEntry() -> UnsafeRawPointer { exportPlugin(Services.self) }
