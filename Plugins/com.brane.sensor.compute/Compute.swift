@@ -16,7 +16,7 @@ struct Compute: BranePlugin {
         guard method == "sensor/sample" else { throw PluginError("unknown method \(method); this sensor answers sensor/sample") }
         var percent = try cpuPercent()
         if percent == nil {  // the first sample: measure over a short interval
-            ProcFS.sleep(seconds: 0.1)
+            ProcFS.sleep(seconds: 0.25)
             percent = try cpuPercent()
         }
         let load = ProcFS.table(try ProcFS.read("/proc/loadavg")).first ?? []

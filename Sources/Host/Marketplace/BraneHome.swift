@@ -9,6 +9,8 @@ public struct BraneHome: Sendable {
     public var staging: String { "\(root)/staging" }
     public var locks: String { "\(root)/locks" }
     public var auditKey: String { "\(root)/audit.key" }
+    /// Sensor readings, alerts and the asset catalog.
+    public var observations: String { "\(root)/observations.sqlite" }
 
     public init(root: String) { self.root = root }
 
@@ -21,7 +23,7 @@ public struct BraneHome: Sendable {
     }
 
     /// Creates the directories, private to the user.
-    func prepare() throws {
+    public func prepare() throws {
         for directory in [root, plugins, staging, locks] {
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,

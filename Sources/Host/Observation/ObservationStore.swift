@@ -1,0 +1,59 @@
+import Foundation
+import GRDB
+
+/// What Brane observed, in `$BRANE_HOME/observations.sqlite` (WAL): sensor readings kept when
+/// they changed, and the asset catalog scanners build. Separate from the registry so that a
+/// busy sensor never contends with an install.
+public final class ObservationStore: @unchecked Sendable {
+    let database: DatabasePool
+
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        database = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(database)
+    }
+
+    public convenience init(home: BraneHome = .current) throws {
+        try home.prepare()
+        try self.init(path: home.observations)
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.create(table: "readings") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("sensor", .text).notNull()
+                t.column("takenAt", .double).notNull()  // seconds since 1970
+                t.column("reading", .text).notNull()    // the sensor's JSON
+                t.column("changed", .text).notNull()    // JSON array: what crossed a threshold
+            }
+            try db.create(index: "readings_by_sensor_time", on: "readings", columns: ["sensor", "takenAt"])
+            try db.create(table: "assets") { t in
+                t.primaryKey("id", .text)               // stable: scanner kind + natural key
+                t.column("kind", .text).notNull()
+                t.column("name", .text).notNull()
+                t.column("scanner", .text).notNull()
+                t.column("properties", .text).notNull()
+                t.column("firstSeen", .double).notNull()
+                t.column("lastSeen", .double).notNull()
+                t.column("scanID", .integer).notNull()
+            }
+            try db.create(table: "scans") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("scanner", .text).notNull()
+                t.column("startedAt", .double).notNull()
+                t.column("assets", .integer).notNull()
+            }
+            try db.create(table: "assetChanges") { t in
+                t.column("scanID", .integer).notNull().references("scans")
+                t.column("assetID", .text).notNull()
+                t.column("change", .text).notNull()     // added | changed | removed
+                t.column("detail", .text).notNull()     // JSON: changed properties, old → new
+            }
+            try db.create(index: "asset_changes_by_scan", on: "assetChanges", columns: ["scanID"])
+        }
+        return migrator
+    }
+}

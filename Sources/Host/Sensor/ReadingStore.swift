@@ -1,0 +1,53 @@
+import Foundation
+import GRDB
+
+/// Sensor readings in the observation store: only readings that changed are recorded.
+extension ObservationStore {
+    public func record(_ stored: StoredReading) throws {
+        let changed = JSONValue.array(stored.changed.map(JSONValue.string)).serialized()
+        try database.write { db in
+            try db.execute(sql: "INSERT INTO readings (sensor, takenAt, reading, changed) VALUES (?, ?, ?, ?)",
+                           arguments: [stored.sensor, stored.takenAt.timeIntervalSince1970, stored.reading.json.serialized(), changed])
+        }
+    }
+
+    /// Removes readings older than `age` seconds; returns how many.
+    @discardableResult
+    public func prune(olderThan age: Double, now: Date = Date()) throws -> Int {
+        try database.write { db in
+            try db.execute(sql: "DELETE FROM readings WHERE takenAt < ?", arguments: [now.timeIntervalSince1970 - age])
+            return db.changesCount
+        }
+    }
+
+    public func latestReading(_ sensor: String) throws -> StoredReading? {
+        try database.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM readings WHERE sensor = ? ORDER BY takenAt DESC, id DESC LIMIT 1", arguments: [sensor])
+        }.map(Self.reading)
+    }
+
+    /// The newest reading of every sensor that has one, by sensor id.
+    public func latestReadings() throws -> [StoredReading] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT r.* FROM readings r
+                JOIN (SELECT sensor, max(id) AS id FROM readings GROUP BY sensor) newest ON newest.id = r.id
+                ORDER BY r.sensor
+                """)
+        }.map(Self.reading)
+    }
+
+    public func history(_ sensor: String, since: Date) throws -> [StoredReading] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM readings WHERE sensor = ? AND takenAt >= ? ORDER BY takenAt, id",
+                             arguments: [sensor, since.timeIntervalSince1970])
+        }.map(Self.reading)
+    }
+
+    private static func reading(_ row: Row) -> StoredReading {
+        let json = (try? JSONValue(parsing: Array((row["reading"] as String).utf8))) ?? .object([:])
+        let changed = (try? JSONValue(parsing: Array((row["changed"] as String).utf8)))?.arrayValue?.compactMap(\.stringValue) ?? []
+        return StoredReading(sensor: row["sensor"], takenAt: Date(timeIntervalSince1970: row["takenAt"]),
+                             reading: SensorReading(json: json), changed: changed)
+    }
+}
