@@ -27,6 +27,7 @@ struct BundledPlugin {
 /// Test data beside a plugin's tests that is not Swift source.
 let testExcludes: [String: [String]] = [
     "com.brane.neuroscientist": ["make-dataset", "hrv-90-days.jsonl"],
+    "com.brane.scanner.containers": ["recorded"],
 ]
 
 let bundledPlugins = [
@@ -40,6 +41,10 @@ let bundledPlugins = [
     BundledPlugin(name: "BraneSensorStorage", id: "com.brane.sensor.storage", dependencies: ["BranePluginKit", "BraneProcFS"]),
     BundledPlugin(name: "BraneSensorNetwork", id: "com.brane.sensor.network", dependencies: ["BranePluginKit", "BraneProcFS"]),
     BundledPlugin(name: "BraneSensorServices", id: "com.brane.sensor.services", dependencies: ["BranePluginKit", "BraneProcFS"]),
+    BundledPlugin(name: "BraneScannerMachine", id: "com.brane.scanner.machine", dependencies: ["BranePluginKit", "BraneProcFS"]),
+    BundledPlugin(name: "BraneScannerProcesses", id: "com.brane.scanner.processes", dependencies: ["BranePluginKit", "BraneProcFS"]),
+    BundledPlugin(name: "BraneScannerPorts", id: "com.brane.scanner.ports", dependencies: ["BranePluginKit", "BraneProcFS"]),
+    BundledPlugin(name: "BraneScannerContainers", id: "com.brane.scanner.containers", dependencies: ["BranePluginKit", "BraneProcFS"]),
     BundledPlugin(name: "BraneNeuroscientist", id: "com.brane.neuroscientist", dependencies: ["BranePluginKit", "BraneBiometrics"]),
     BundledPlugin(name: "BraneCoach", id: "com.brane.coach", dependencies: ["BranePluginKit", "BraneBiometrics"]),
 ]

@@ -93,7 +93,7 @@ struct SensorCommand: ParsableCommand {
         func run() throws {
             guard let age = parseAge(since) else { fail("--since expects a number and s, m, h or d, e.g. 1h; found \(since)", .invalidInput) }
             let id = FileManager.default.fileExists(atPath: "\(sensor)/manifest.yaml") ? try openBundle(sensor).manifest.id : sensor
-            let readings = try openObservations().history(id, since: Date().addingTimeInterval(-age))
+            let readings = try openObservationStore().history(id, since: Date().addingTimeInterval(-age))
             if json {
                 print(JSONValue.array(readings.map { stored in
                     .object(["takenAt": .string(stored.takenAt.formatted(.iso8601)), "changed": .array(stored.changed.map(JSONValue.string)),
@@ -117,7 +117,7 @@ struct SensorCommand: ParsableCommand {
         @Option(help: "The TOML file to write.") var out: String
 
         func run() throws {
-            let readings = try openObservations().latestReadings()
+            let readings = try openObservationStore().latestReadings()
             guard !readings.isEmpty else { fail("no sensor readings stored yet; run `brane sensor read <sensor>` first", .invalidInput) }
             do { try BraneHost.Snapshot.write(readings, to: out) } catch { fail("\(error)", .hostProblem) }
             print("wrote \(out): \(readings.count) sensors")
@@ -133,11 +133,7 @@ private func makeScheduler(_ targets: [String], interval: Double? = nil) throws 
         guard bundle.manifest.kind == .sensor else { fail("\(bundle.manifest.id) is a \(bundle.manifest.kind.rawValue), not a sensor", .invalidInput) }
         return SensorScheduler.Sensor(plugin: SupervisedPlugin(plan: try makePlan(bundle), runner: runner, onLog: log.record), interval: interval)
     }
-    return try SensorScheduler(sensors: sensors, store: try openObservations())
-}
-
-private func openObservations() throws -> ObservationStore {
-    do { return try ObservationStore() } catch { fail("cannot open the observation store: \(error)", .hostProblem) }
+    return try SensorScheduler(sensors: sensors, store: try openObservationStore())
 }
 
 /// "90s", "30m", "1h", "7d" in seconds.

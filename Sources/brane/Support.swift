@@ -69,6 +69,7 @@ func readInput(_ argument: String) throws -> [UInt8] {
 func encodeJSON(_ value: some Encodable) -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+    encoder.dateEncodingStrategy = .iso8601
     return String(decoding: try! encoder.encode(value), as: UTF8.self)
 }
 

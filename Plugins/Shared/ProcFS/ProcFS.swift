@@ -85,3 +85,31 @@ public final class Deltas<Key: Hashable> {
         return rates
     }
 }
+
+/// One discovered asset: `kind` and `key` together identify it across scans (the host derives the
+/// stable asset id from them); `properties` are compared between scans to report what changed.
+public struct Asset: Encodable {
+    public var kind: String
+    public var key: String
+    public var name: String
+    public var properties: [String: String]
+
+    public init(kind: String, key: String, name: String, properties: [String: String]) {
+        self.kind = kind
+        self.key = key
+        self.name = name
+        self.properties = properties
+    }
+}
+
+/// What every scanner answers to scanner/scan.
+public struct ScanResult: Encodable {
+    public var assets: [Asset]
+    /// Things a person should know about the scan (e.g. "no container engine found").
+    public var notes: [String]
+
+    public init(assets: [Asset], notes: [String] = []) {
+        self.assets = assets
+        self.notes = notes
+    }
+}

@@ -38,7 +38,8 @@ public final class ObservationStore: @unchecked Sendable {
                 t.column("properties", .text).notNull()
                 t.column("firstSeen", .double).notNull()
                 t.column("lastSeen", .double).notNull()
-                t.column("scanID", .integer).notNull()
+                t.column("scanID", .integer).notNull()  // the last scan that saw it
+                t.column("present", .boolean).notNull()  // false once a scan of its scanner no longer finds it
             }
             try db.create(table: "scans") { t in
                 t.autoIncrementedPrimaryKey("id")

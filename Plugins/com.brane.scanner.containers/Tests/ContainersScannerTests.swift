@@ -1,0 +1,53 @@
+@testable import BraneHost
+import BraneTestSupport
+import Foundation
+import XCTest
+
+/// The container scanner's parser against recorded Docker Engine API answers (GET /version and
+/// GET /containers/json?all=1, API 1.43), through the real sandbox and the real asset catalog.
+final class ContainersScannerTests: XCTestCase {
+    static let recorded = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("recorded")
+
+    func engine(_ containers: String) throws -> JSONValue {
+        func load(_ name: String) throws -> JSONValue {
+            try JSONValue(parsing: Array(try Data(contentsOf: Self.recorded.appendingPathComponent(name))))
+        }
+        return .object(["engine": .object(["socket": .string("/var/run/docker.sock"), "version": try load("version.json"),
+                                           "containers": try load(containers)])])
+    }
+
+    func testParsesRecordedAnswersAndTracksChangesBetweenScans() throws {
+        let directory = BundledPlugins.temporaryDirectory()
+        addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
+        let store = try ObservationStore(path: directory.appendingPathComponent("observations.sqlite").path)
+        let plugin = try sandboxed(BundledPlugins.path("com.brane.scanner.containers"), for: self)
+
+        let first = try Scanning.scan(plugin, into: store, dockerInput: { try! self.engine("containers-before.json") })
+        XCTAssertEqual(first.assets, 3)
+        let api = try XCTUnwrap(try store.assets(kind: "container").first { $0.name == "clinic-api" })
+        XCTAssertEqual(api.properties["image"], "clinic/api:2.3.1")
+        XCTAssertEqual(api.properties["ports"], "0.0.0.0:8443->8080/tcp, 9090/tcp")
+        XCTAssertEqual(api.properties["engine"], "docker 24.0.7 at /var/run/docker.sock")
+        XCTAssertEqual(api.properties["id"], "9c4e1f2a3b5d")
+
+        let second = try Scanning.scan(plugin, into: store, dockerInput: { try! self.engine("containers-after.json") })
+        let changes = Dictionary(grouping: second.changes, by: \.change)
+        XCTAssertEqual(changes[.removed]?.map(\.assetID), [ObservationStore.assetID(kind: "container", key: "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90")])
+        let changedAPI = try XCTUnwrap(changes[.changed]?.first { $0.assetID == api.id })
+        XCTAssertEqual(changedAPI.detail["state"], "running → restarting")
+        XCTAssertEqual(changedAPI.detail["ports"], "0.0.0.0:8443->8080/tcp, 9090/tcp → ")
+        XCTAssertEqual(try store.asset(api.id)?.firstSeen, api.firstSeen, "the id is stable and first-seen is kept")
+        XCTAssertEqual(try store.assets(kind: "container").count, 2)
+        XCTAssertEqual(try store.assets(kind: "container", includeRemoved: true).count, 3)
+    }
+
+    func testNoEngineIsAClearNoteNotAnError() throws {
+        let directory = BundledPlugins.temporaryDirectory()
+        addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
+        let store = try ObservationStore(path: directory.appendingPathComponent("observations.sqlite").path)
+        let summary = try Scanning.scan(try sandboxed(BundledPlugins.path("com.brane.scanner.containers"), for: self), into: store,
+                                        dockerInput: { DockerEngine.scannerInput(sockets: [directory.appendingPathComponent("docker.sock").path]) })
+        XCTAssertEqual(summary.assets, 0)
+        XCTAssertEqual(summary.notes, ["no container engine found (looked for \(directory.appendingPathComponent("docker.sock").path))"])
+    }
+}
