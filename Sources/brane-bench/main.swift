@@ -30,6 +30,10 @@ if arguments.contains("--marketplace-only") {
     try marketplaceBenchmarks()
     exit(0)
 }
+if arguments.contains("--plugins-only") {
+    try pluginBenchmarks(events: option("--events", default: 20000), sensorSeconds: option("--sensor-seconds", default: 20))
+    exit(0)
+}
 
 func nanoseconds(_ body: () throws -> Void) rethrows -> Double {
     let start = ContinuousClock.now
