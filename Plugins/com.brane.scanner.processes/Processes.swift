@@ -1,5 +1,6 @@
 import BranePluginKit
 import BraneProcFS
+import Glibc
 
 /// com.brane.scanner.processes — running processes with parent, user and command line; values of
 /// secret-looking arguments (--password=…, --token …, user:pass@ in URLs, KEY=… assignments) are
@@ -83,8 +84,6 @@ struct Processes: BranePlugin {
         return result
     }
 }
-
-import Glibc
 
 @_cdecl("brane_plugin_entry")
 public func braneProcessesEntry() -> UnsafeRawPointer { exportPlugin(Processes.self) }

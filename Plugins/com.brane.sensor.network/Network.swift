@@ -26,13 +26,13 @@ struct Network: BranePlugin {
             totals = try interfaceCounters()
             rates = counters.rates(totals)
         }
-        for (key, value) in rates ?? [:] where !key.hasSuffix("errors") {
+        for (key, value) in rates ?? [:] where !key.hasSuffix("Errors") {
             reading.metrics["\(key)PerSec"] = twoDecimals(value)
         }
         for (key, value) in totals {
             let parts = key.split(separator: ".")  // iface.NAME.counter
             reading.detail[parts.dropLast().joined(separator: "."), default: [:]][String(parts.last!)] = value
-            if key.hasSuffix("errors") { reading.metrics[key] = value }
+            if key.hasSuffix("Errors") { reading.metrics[key] = value }  // totals: any new error is a change
         }
         var byState: [String: Double] = [:]
         for file in ["/proc/net/tcp", "/proc/net/tcp6"] {

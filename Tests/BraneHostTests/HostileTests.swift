@@ -300,3 +300,42 @@ final class HostileLimitTests: XCTestCase {
         plugin.assertServesAgain()
     }
 }
+
+/// Consults (ABI 1.1) and the tier-1/2 socket rules added for them, each attacked.
+final class HostileConsultAndSocketTests: XCTestCase {
+    func testAConsultWhereTheHostRoutesNoneIsRefused() throws {
+        let answer = try Harness.hostile(self).callJSON("attack/consult", input: #"{"id":"com.brane.neuroscientist"}"#)
+        XCTAssertEqual(answer["status"], .number(1), "BRANE_ERROR")
+        XCTAssertEqual(answer["answer"]?["message"], .string("this host does not route consults"))
+    }
+
+    /// A specialist that consults itself would wait on its own lock forever; the router refuses the cycle.
+    func testAConsultCycleIsRefusedInsteadOfDeadlocking() throws {
+        let directory = Harness.pluginDirectory(self, manifest: Harness.hostileManifest
+            .replacingOccurrences(of: "kind: synapse", with: "kind: specialist")
+            + "specialist:\n  domains: [test]\n  consults: [test.brane.hostile]\n")
+        let router = SpecialistRouter(locator: PluginLocator(explicit: ["test.brane.hostile": directory]), runner: try Harness.runner())
+        defer { router.stopAll() }
+        guard case .result(let bytes) = try router.call("test.brane.hostile", method: "attack/consult", input: Array(#"{"id":"test.brane.hostile"}"#.utf8)) else {
+            return XCTFail("the caller must get the refusal as an answer")
+        }
+        let answer = try JSONValue(parsing: bytes)
+        XCTAssertEqual(answer["status"], .number(1), "BRANE_ERROR")
+        XCTAssertEqual(answer["answer"]?["message"]?.stringValue,
+                       "test.brane.hostile may not consult test.brane.hostile: test.brane.hostile is already answering in this consult chain (test.brane.hostile)")
+    }
+
+    /// Tiers 1 and 2 allow socketpair (both ends in the process) but no unix socket that could reach another process.
+    func testNetworkTiersMayPairSocketsButNotOpenUnixSockets() throws {
+        for tier in [1, 2] {
+            let plugin = try Harness.hostile(self) {
+                $0.replacingOccurrences(of: "  tier: 0", with: "  tier: \(tier)")
+                    + "network:\n  mode: \(tier == 1 ? "loopback" : "hosts")\n  connect: [{host: 127.0.0.1, port: 9}]\n"
+            }
+            XCTAssertEqual(try plugin.callJSON("attack/socketpair-unix")["rc"], .number(0), "tier \(tier)")
+            let death = plugin.expectDeath("attack/connect-unix", input: #"{"path":"/run/dbus/system_bus_socket"}"#)
+            XCTAssertEqual(death?.cause, .sandboxViolation, "tier \(tier)")
+            if case .signaled(let signal, _)? = death?.termination { XCTAssertEqual(signal, SIGSYS) } else { XCTFail("tier \(tier): not killed by a signal") }
+        }
+    }
+}

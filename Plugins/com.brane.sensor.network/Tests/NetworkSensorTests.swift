@@ -13,6 +13,8 @@ final class NetworkSensorTests: XCTestCase {
         XCTAssertEqual(Set(detail.keys.map { String($0.dropFirst("iface.".count)) }), machine)
         let metrics = try XCTUnwrap(reading["metrics"])
         XCTAssertNotNil(metrics["iface.lo.rxBytesPerSec"]?.numberValue)
+        XCTAssertNotNil(metrics["iface.lo.rxErrors"]?.numberValue, "error totals are metrics, so the manifest's iface.*.rxErrors threshold applies")
+        XCTAssertNil(metrics["iface.lo.rxErrorsPerSec"])
         XCTAssertNotNil(metrics["tcp.connections"]?.numberValue)
     }
 }

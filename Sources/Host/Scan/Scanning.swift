@@ -12,15 +12,17 @@ public enum Scanning {
                             dockerInput: () -> JSONValue = { DockerEngine.scannerInput() }) throws -> ScanSummary {
         let manifest = plugin.plan.bundle.manifest
         let input: JSONValue = manifest.scanner?.targets.contains("docker-engine") == true ? dockerInput() : .object([:])
-        let outcome: PluginInstance.CallOutcome
-        do { outcome = try plugin.call(method: "scanner/scan", input: Array(input.serialized().utf8)) } catch {
-            throw Failure(description: "\(manifest.id): \(error)")
-        }
-        guard case .result(let bytes) = outcome else {
-            if case .pluginError(let bytes) = outcome {
-                throw Failure(description: "\(manifest.id): \((try? JSONValue(parsing: bytes))?["message"]?.stringValue ?? "error")")
+        let bytes: [UInt8]
+        do {
+            switch try plugin.call(method: "scanner/scan", input: Array(input.serialized().utf8)) {
+            case .result(let answer): bytes = answer
+            case .pluginError(let error):
+                throw Failure(description: "\(manifest.id): \((try? JSONValue(parsing: error))?["message"]?.stringValue ?? "error")")
             }
-            fatalError("unreachable")
+        } catch let failure as Failure {
+            throw failure
+        } catch {
+            throw Failure(description: "\(manifest.id): \(error)")
         }
         let answer: JSONValue
         do { answer = try JSONValue(parsing: bytes) } catch { throw Failure(description: "\(manifest.id) answered invalid JSON: \(error)") }

@@ -46,25 +46,25 @@ public final class SpecialistRouter: @unchecked Sendable {
     func consult(caller: Manifest, _ request: ConsultRequest) -> PluginInstance.CallOutcome {
         let target = request.specialistID
         guard caller.specialist?.consults.contains(target) == true else {
-            return refuse("\(caller.id) may not consult \(target): it is not listed under specialist.consults in \(caller.id)'s manifest")
+            return .refusal("\(caller.id) may not consult \(target): it is not listed under specialist.consults in \(caller.id)'s manifest")
         }
         if Self.chain.contains(target) {
-            return refuse("\(caller.id) may not consult \(target): \(target) is already answering in this consult chain (\(Self.chain.joined(separator: " → ")))")
+            return .refusal("\(caller.id) may not consult \(target): \(target) is already answering in this consult chain (\(Self.chain.joined(separator: " → ")))")
         }
         let plugin: SupervisedPlugin
-        do { plugin = try self.plugin(target) } catch { return refuse("\(caller.id) cannot consult \(target): \(error)") }
+        do { plugin = try self.plugin(target) } catch { return .refusal("\(caller.id) cannot consult \(target): \(error)") }
         let manifest = plugin.plan.bundle.manifest
         guard manifest.kind == .specialist else {
-            return refuse("\(caller.id) may not consult \(target): it is a \(manifest.kind.rawValue), not a specialist")
+            return .refusal("\(caller.id) may not consult \(target): it is a \(manifest.kind.rawValue), not a specialist")
         }
         let from = DataFlow.End(id: caller.id, tier: caller.tier), to = DataFlow.End(id: manifest.id, tier: manifest.tier)
         if let refusal = DataFlow.refusal("the consult input", from: from, to: to) ?? DataFlow.refusal("the answer", from: to, to: from) {
-            return refuse("consult refused: \(refusal)")
+            return .refusal("consult refused: \(refusal)")
         }
         do {
             return try inChain(target) { try plugin.call(method: "specialist/consult", input: request.input) }
         } catch {
-            return refuse("consulted specialist \(target) failed: \(error)")
+            return .refusal("consulted specialist \(target) failed: \(error)")
         }
     }
 
@@ -78,9 +78,5 @@ public final class SpecialistRouter: @unchecked Sendable {
         Self.chain.append(id)
         defer { Self.chain.removeLast() }
         return try body()
-    }
-
-    private func refuse(_ message: String) -> PluginInstance.CallOutcome {
-        .pluginError(Array(JSONValue.object(["message": .string(message)]).serialized().utf8))
     }
 }

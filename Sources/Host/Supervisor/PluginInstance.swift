@@ -21,6 +21,11 @@ public final class PluginInstance: @unchecked Sendable {
         case result([UInt8])
         /// The plugin answered BRANE_ERROR with this payload (its error JSON).
         case pluginError([UInt8])
+
+        /// An error answer `{"message": …}` made by the host (a refused consult, for one).
+        public static func refusal(_ message: String) -> Self {
+            .pluginError(Array(JSONValue.object(["message": .string(message)]).serialized().utf8))
+        }
     }
 
     /// Answers a specialist's consult of another specialist; see `SpecialistRouter`.
@@ -96,8 +101,7 @@ public final class PluginInstance: @unchecked Sendable {
     private func answerConsult(_ frame: Frame) throws(ChannelError) -> Frame {
         let request: ConsultRequest
         do { request = try ConsultRequest(payload: frame.payload) } catch { throw .frame(error) }
-        let outcome = consultant?(plan.bundle.manifest, request)
-            ?? .pluginError(Array(JSONValue.object(["message": .string("this host does not route consults")]).serialized().utf8))
+        let outcome = consultant?(plan.bundle.manifest, request) ?? .refusal("this host does not route consults")
         switch outcome {
         case .result(let bytes): return Frame(type: .consultResult, requestID: frame.requestID, payload: bytes)
         case .pluginError(let bytes): return Frame(type: .consultError, requestID: frame.requestID, payload: bytes)

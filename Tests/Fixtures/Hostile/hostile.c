@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -112,6 +113,19 @@ static int invoke(const char *method, const uint8_t *input, size_t input_length,
         int error = errno;
         close(fd);
         return reply(output, length, "{\"rc\":%d,\"errno\":%d}", rc, rc < 0 ? error : 0);
+    }
+    if (strcmp(method, "attack/connect-unix") == 0 && input_string(input, input_length, "path", path, sizeof path)) {
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        struct sockaddr_un address = {.sun_family = AF_UNIX};
+        strncpy(address.sun_path, path, sizeof address.sun_path - 1);
+        return reply(output, length, "{\"rc\":%d}", connect(fd, (struct sockaddr *)&address, sizeof address));
+    }
+    /* Consults through the host (ABI 1.1): {"status": BRANE_OK or BRANE_ERROR, "answer": <the host's JSON>}. */
+    if (strcmp(method, "attack/consult") == 0 && input_string(input, input_length, "id", path, sizeof path)) {
+        const uint8_t *answer = NULL;
+        size_t answer_length = 0;
+        int status = host->consult(path, (const uint8_t *)"{}", 2, &answer, &answer_length);
+        return reply(output, length, "{\"status\":%d,\"answer\":%.*s}", status, (int)answer_length, (const char *)answer);
     }
     if (strcmp(method, "attack/socket-udp") == 0)
         return reply(output, length, "{\"fd\":%d}", socket(AF_INET, SOCK_DGRAM, 0));
