@@ -91,7 +91,9 @@ struct SensorCommand: ParsableCommand {
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func run() throws {
-            guard let age = parseAge(since) else { fail("--since expects a number and s, m, h or d, e.g. 1h; found \(since)", .invalidInput) }
+            guard let age = DurationText.milliseconds(since).map({ Double($0) / 1000 }) else {
+                fail("--since expects a duration such as 90s, 30m, 1h or 7d; found \(since)", .invalidInput)
+            }
             let id = FileManager.default.fileExists(atPath: "\(sensor)/manifest.yaml") ? try openBundle(sensor).manifest.id : sensor
             let readings = try openObservationStore().history(id, since: Date().addingTimeInterval(-age))
             if json {
@@ -134,13 +136,6 @@ private func makeScheduler(_ targets: [String], interval: Double? = nil) throws 
         return SensorScheduler.Sensor(plugin: SupervisedPlugin(plan: try makePlan(bundle), runner: runner, onLog: log.record), interval: interval)
     }
     return try SensorScheduler(sensors: sensors, store: try openObservationStore())
-}
-
-/// "90s", "30m", "1h", "7d" in seconds.
-func parseAge(_ text: String) -> Double? {
-    let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-    guard let unit = text.last.flatMap({ units[$0] }), let value = Double(text.dropLast()), value >= 0 else { return nil }
-    return value * unit
 }
 
 /// Metrics and states, one per line, names aligned.

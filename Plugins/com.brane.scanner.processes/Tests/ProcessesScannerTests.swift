@@ -7,10 +7,16 @@ final class ProcessesScannerTests: XCTestCase {
     func testListsProcessesWithParentAndUserAndRedactsSecrets() throws {
         let child = Process()
         child.executableURL = URL(fileURLWithPath: "/bin/sh")
-        child.arguments = ["-c", "sleep 30; true", "brane-test", "--token", "hunter2", "--password=swordfish", "API_KEY=abc123",
+        // A shell blocked in `read` on a pipe: no grandchild, and SIGTERM ends it at once.
+        child.arguments = ["-c", "read -r line", "brane-test", "--token", "hunter2", "--password=swordfish", "API_KEY=abc123",
                            "https://alice:s3cret@db.example/clinic", "--verbose"]
+        let stdin = Pipe()
+        child.standardInput = stdin
         try child.run()
-        addTeardownBlock { child.terminate() }
+        addTeardownBlock {  // reaped here, so no other test sees a stray child
+            child.terminate()
+            child.waitUntilExit()
+        }
         Thread.sleep(forTimeInterval: 0.1)
 
         let scan = try sandboxed(BundledPlugins.path("com.brane.scanner.processes"), for: self)
@@ -20,7 +26,7 @@ final class ProcessesScannerTests: XCTestCase {
         XCTAssertEqual(shell["properties"]?["ppid"]?.stringValue, String(getpid()))
         XCTAssertEqual(shell["properties"]?["user"]?.stringValue, NSUserName())
         XCTAssertEqual(shell["properties"]?["command"]?.stringValue,
-                       "/bin/sh -c sleep 30; true brane-test --token [redacted] --password=[redacted] API_KEY=[redacted] https://alice:[redacted]@db.example/clinic --verbose")
+                       "/bin/sh -c read -r line brane-test --token [redacted] --password=[redacted] API_KEY=[redacted] https://alice:[redacted]@db.example/clinic --verbose")
         XCTAssertFalse(String(decoding: bytes, as: UTF8.self).contains("hunter2"))
         XCTAssertGreaterThan(assets.count, 3)
     }

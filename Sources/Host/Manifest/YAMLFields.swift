@@ -144,17 +144,10 @@ struct YAMLFields {
         return nil
     }
 
-    /// "5s", "250ms", "2m" or a plain number of milliseconds; returns milliseconds.
+    /// "5s", "250ms", "2m" (`DurationText`) or a plain number of milliseconds; returns milliseconds.
     mutating func duration(_ node: Node, _ path: String) -> Int? {
         if node.tagName == .int, let milliseconds = node.int, milliseconds >= 0 { return milliseconds }
-        let units: [(String, Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000)]
-        if let text = node.string?.trimmingCharacters(in: .whitespaces) {
-            for (suffix, factor) in units where text.hasSuffix(suffix) {
-                let number = text.dropLast(suffix.count)
-                // "5ms" also ends in "s": only accept when what precedes the unit is a number.
-                if let value = Double(number), value >= 0 { return Int((value * factor).rounded()) }
-            }
-        }
+        if let text = node.string, let milliseconds = DurationText.milliseconds(text) { return milliseconds }
         error(node, path, "expected a duration such as 5s, 250ms or 2m, found \(describe(node))")
         return nil
     }

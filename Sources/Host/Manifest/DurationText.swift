@@ -1,0 +1,17 @@
+import Foundation
+
+/// Durations as people write them in manifests and on the command line: "250ms", "5s", "2m",
+/// "1h", "7d".
+public enum DurationText {
+    static let units: [(suffix: String, milliseconds: Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+
+    /// Milliseconds, or nil when `text` is not a non-negative number followed by a unit.
+    public static func milliseconds(_ text: String) -> Int? {
+        let text = text.trimmingCharacters(in: .whitespaces)
+        for unit in units where text.hasSuffix(unit.suffix) {
+            // "5ms" also ends in "s": accept only when what precedes the unit is a number.
+            if let value = Double(text.dropLast(unit.suffix.count)), value >= 0 { return Int((value * unit.milliseconds).rounded()) }
+        }
+        return nil
+    }
+}
