@@ -32,21 +32,21 @@ let testExcludes: [String: [String]] = [
 
 let bundledPlugins = [
     BundledPlugin(name: "BraneSysinfo", id: "com.brane.sysinfo", dependencies: ["PluginABI"], isC: true),
-    BundledPlugin(name: "BraneUnits", id: "com.brane.units", dependencies: ["BranePluginKit"]),
+    BundledPlugin(name: "BraneUnits", id: "com.brane.units", dependencies: ["BranePluginCodable"]),
     BundledPlugin(name: "BraneMedterms", id: "com.brane.medterms", dependencies: ["PluginABI"], isC: true,
                   dataExcludes: ["data", "glossary"], linkedLibraries: ["sqlite3"]),
-    BundledPlugin(name: "BraneFetch", id: "com.brane.fetch", dependencies: ["BranePluginKit", "CCurl"]),
+    BundledPlugin(name: "BraneFetch", id: "com.brane.fetch", dependencies: ["BranePluginCodable", "CCurl"]),
     BundledPlugin(name: "BraneSensorCompute", id: "com.brane.sensor.compute", dependencies: ["BranePluginKit", "BraneProcFS"]),
     BundledPlugin(name: "BraneSensorMemory", id: "com.brane.sensor.memory", dependencies: ["BranePluginKit", "BraneProcFS"]),
     BundledPlugin(name: "BraneSensorStorage", id: "com.brane.sensor.storage", dependencies: ["BranePluginKit", "BraneProcFS"]),
     BundledPlugin(name: "BraneSensorNetwork", id: "com.brane.sensor.network", dependencies: ["BranePluginKit", "BraneProcFS"]),
     BundledPlugin(name: "BraneSensorServices", id: "com.brane.sensor.services", dependencies: ["BranePluginKit", "BraneProcFS"]),
-    BundledPlugin(name: "BraneScannerMachine", id: "com.brane.scanner.machine", dependencies: ["BranePluginKit", "BraneProcFS"]),
-    BundledPlugin(name: "BraneScannerProcesses", id: "com.brane.scanner.processes", dependencies: ["BranePluginKit", "BraneProcFS"]),
-    BundledPlugin(name: "BraneScannerPorts", id: "com.brane.scanner.ports", dependencies: ["BranePluginKit", "BraneProcFS"]),
-    BundledPlugin(name: "BraneScannerContainers", id: "com.brane.scanner.containers", dependencies: ["BranePluginKit", "BraneProcFS"]),
-    BundledPlugin(name: "BraneNeuroscientist", id: "com.brane.neuroscientist", dependencies: ["BranePluginKit", "BraneBiometrics"]),
-    BundledPlugin(name: "BraneCoach", id: "com.brane.coach", dependencies: ["BranePluginKit", "BraneBiometrics"]),
+    BundledPlugin(name: "BraneScannerMachine", id: "com.brane.scanner.machine", dependencies: ["BranePluginCodable", "BraneProcFS"]),
+    BundledPlugin(name: "BraneScannerProcesses", id: "com.brane.scanner.processes", dependencies: ["BranePluginCodable", "BraneProcFS"]),
+    BundledPlugin(name: "BraneScannerPorts", id: "com.brane.scanner.ports", dependencies: ["BranePluginCodable", "BraneProcFS"]),
+    BundledPlugin(name: "BraneScannerContainers", id: "com.brane.scanner.containers", dependencies: ["BranePluginCodable", "BraneProcFS"]),
+    BundledPlugin(name: "BraneNeuroscientist", id: "com.brane.neuroscientist", dependencies: ["BranePluginCodable", "BraneBiometrics"]),
+    BundledPlugin(name: "BraneCoach", id: "com.brane.coach", dependencies: ["BranePluginCodable", "BraneBiometrics"]),
 ]
 
 let package = Package(
@@ -56,6 +56,7 @@ let package = Package(
         .executable(name: "brane", targets: ["brane"]),
         .executable(name: "brane-sandbox", targets: ["brane-sandbox"]),
         .library(name: "BranePluginKit", targets: ["BranePluginKit"]),
+        .library(name: "BranePluginCodable", targets: ["BranePluginCodable"]),
     ] + bundledPlugins.map { pluginLibrary($0.name) } + [
         pluginLibrary("HostileFixture"),
         pluginLibrary("HostileConstructorFixture"),
@@ -102,6 +103,7 @@ let package = Package(
                           path: "Sources/brane-bench"),
         // Swift helper that makes a Swift plugin a few lines.
         .target(name: "BranePluginKit", dependencies: ["PluginABI"], path: "Sources/PluginKit"),
+        .target(name: "BranePluginCodable", dependencies: ["BranePluginKit"], path: "Sources/PluginCodable"),
 
         // Shared by the two coaching specialists, linked statically into each.
         .target(name: "BraneBiometrics", path: "Plugins/Shared/Biometrics"),
@@ -117,6 +119,7 @@ let package = Package(
 
         // Helpers shared by the test targets.
         .target(name: "BraneTestSupport", dependencies: ["BraneHost"], path: "Tests/Support"),
+        .testTarget(name: "PluginKitTests", dependencies: ["BranePluginKit"], path: "Tests/PluginKitTests"),
         .testTarget(name: "BraneHostTests", dependencies: ["BraneHost", "BraneTestSupport"], path: "Tests/BraneHostTests"),
         .testTarget(name: "MarketplaceTests", dependencies: ["BraneHost", "BraneTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
                     path: "Tests/MarketplaceTests"),

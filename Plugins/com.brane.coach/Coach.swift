@@ -1,5 +1,5 @@
 import BraneBiometrics
-import BranePluginKit
+import BranePluginCodable
 
 /// com.brane.coach — load management from the same daily stream as the neuroscientist.
 ///

@@ -1,4 +1,4 @@
-import BranePluginKit
+import BranePluginCodable
 import CCurl
 import FoundationEssentials
 import Glibc

@@ -1,5 +1,5 @@
 import BraneBiometrics
-import BranePluginKit
+import BranePluginCodable
 
 /// com.brane.neuroscientist — a recovery specialist over daily HRV, resting HR, sleep and load.
 ///

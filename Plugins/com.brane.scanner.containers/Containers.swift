@@ -1,4 +1,4 @@
-import BranePluginKit
+import BranePluginCodable
 import BraneProcFS
 
 /// com.brane.scanner.containers — containers from the Docker Engine API. The host talks to the

@@ -1,4 +1,4 @@
-import BranePluginKit
+import BranePluginCodable
 import BraneProcFS
 
 /// com.brane.scanner.ports — listening TCP and bound UDP sockets from /proc/net/{tcp,udp}{,6}.

@@ -1,4 +1,4 @@
-import BranePluginKit
+import BranePluginCodable
 import BraneProcFS
 import Glibc
 

@@ -30,7 +30,7 @@ struct Compute: BranePlugin {
             metrics[cpu == "cpu" ? "cpu.percent" : "cpu.\(cpu.dropFirst(3)).percent"] = twoDecimals(value)
         }
         metrics["cpu.cores"] = Double((percent ?? [:]).count - 1)
-        return try encodeJSON(SensorReading(metrics: metrics))
+        return SensorReading(metrics: metrics).json
     }
 
     /// Busy share of each CPU line ("cpu" is all cores) since the previous call, 0–100.

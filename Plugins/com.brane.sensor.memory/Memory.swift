@@ -9,11 +9,6 @@ struct Memory: BranePlugin {
     static let version = "0.1.0"
     static let kind = PluginKind.sensor
 
-    struct Config: Decodable {
-        var leakMiBPerMinute: Double?
-        var trendSamples: Int?
-    }
-
     let leakMiBPerMinute: Double
     let trendSamples: Int
     let history = History()
@@ -21,9 +16,9 @@ struct Memory: BranePlugin {
     final class History { var samples: [(time: Double, usedMiB: Double)] = [] }
 
     init(host: PluginHost) throws {
-        let config = try decodeJSON(Config.self, from: host.configJSON)
-        leakMiBPerMinute = config.leakMiBPerMinute ?? 1
-        trendSamples = max(3, config.trendSamples ?? 10)
+        let config = try JSONValue(parsing: host.configJSON)
+        leakMiBPerMinute = config["leakMiBPerMinute"]?.number ?? 1
+        trendSamples = max(3, Int(config["trendSamples"]?.number ?? 10))
     }
 
     func invoke(method: String, input: [UInt8]) throws -> [UInt8] {
@@ -38,12 +33,12 @@ struct Memory: BranePlugin {
         if history.samples.count > trendSamples * 6 { history.samples.removeFirst() }
         let trend = Self.slope(history.samples.suffix(trendSamples))
         let rising = history.samples.count >= trendSamples && (trend?.perMinute ?? 0) > leakMiBPerMinute && (trend?.r2 ?? 0) >= 0.8
-        return try encodeJSON(SensorReading(
+        return SensorReading(
             metrics: ["memory.usedPercent": twoDecimals((total - available) / total * 100), "memory.usedMiB": twoDecimals(usedMiB),
                       "memory.availableMiB": twoDecimals(available / 1024), "memory.totalMiB": twoDecimals(total / 1024),
                       "swap.usedPercent": swapTotal > 0 ? twoDecimals(swapUsed / swapTotal * 100) : 0, "swap.usedMiB": twoDecimals(swapUsed / 1024),
                       "memory.trendMiBPerMinute": twoDecimals(trend?.perMinute ?? 0)],
-            states: ["memory.leakTrend": rising ? "rising" : "steady"]))
+            states: ["memory.leakTrend": rising ? "rising" : "steady"]).json
     }
 
     /// Least-squares slope (MiB per minute) and its R², or nil with fewer than two distinct times.

@@ -42,7 +42,7 @@ struct Network: BranePlugin {
         }
         for (state, count) in byState { reading.metrics["tcp.\(state)"] = count }
         reading.metrics["tcp.connections"] = byState.filter { $0.key != "listen" }.values.reduce(0, +)
-        return try encodeJSON(reading)
+        return reading.json
     }
 
     /// iface.NAME.{rxBytes,rxPackets,rxErrors,txBytes,txPackets,txErrors} from /proc/net/dev.

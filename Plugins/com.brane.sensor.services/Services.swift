@@ -10,18 +10,21 @@ struct Services: BranePlugin {
     static let version = "0.1.0"
     static let kind = PluginKind.sensor
 
-    struct Endpoint: Decodable {
+    struct Endpoint {
         var name: String
         var url: String
         var timeoutMs: Int?
     }
 
-    struct Config: Decodable { var endpoints: [Endpoint]? }
-
     let endpoints: [Endpoint]
 
     init(host: PluginHost) throws {
-        endpoints = try decodeJSON(Config.self, from: host.configJSON).endpoints ?? []
+        endpoints = try (JSONValue(parsing: host.configJSON)["endpoints"]?.array ?? []).enumerated().map { index, entry in
+            guard let name = entry["name"]?.string, let url = entry["url"]?.string else {
+                throw PluginError("config.endpoints[\(index)] needs a name and a url")
+            }
+            return Endpoint(name: name, url: url, timeoutMs: entry["timeoutMs"]?.number.map { Int($0) })
+        }
     }
 
     func invoke(method: String, input: [UInt8]) throws -> [UInt8] {
@@ -42,7 +45,7 @@ struct Services: BranePlugin {
                 reading.states["service.\(endpoint.name).error"] = why
             }
         }
-        return try encodeJSON(reading)
+        return reading.json
     }
 
     enum Outcome {

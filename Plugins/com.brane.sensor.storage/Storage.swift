@@ -40,7 +40,7 @@ struct Storage: BranePlugin {
             rates = io.rates(try diskCounters())
         }
         for (key, value) in rates ?? [:] { reading.metrics[key] = twoDecimals(value) }
-        return try encodeJSON(reading)
+        return reading.json
     }
 
     /// Bytes read and written so far per disk, from /proc/diskstats

@@ -1,4 +1,4 @@
-import BranePluginKit
+import BranePluginCodable
 
 /// com.brane.units — offline unit and dose conversion for health teams (mass, volume,
 /// temperature, length, energy, blood glucose). A tier-0 synapse tool in Swift.

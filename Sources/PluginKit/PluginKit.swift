@@ -1,8 +1,9 @@
-import FoundationEssentials
 import Glibc
 import PluginABI
 
 /// A plugin written in Swift: conform a type, export it with one `@_cdecl` line.
+/// This module stays free of Foundation so a plugin that needs little memory pays for little;
+/// `BranePluginCodable` adds Codable JSON for plugins that want it.
 ///
 ///     import BranePluginKit
 ///     struct Hello: BranePlugin {
@@ -68,26 +69,10 @@ public struct PluginHost {
         let status = input.withUnsafeBufferPointer { consult(specialistID, $0.baseAddress, $0.count, &output, &length) }
         let reply = output.map { Array(UnsafeBufferPointer(start: $0, count: length)) } ?? []
         guard status == Int32(BRANE_OK.rawValue) else {
-            struct Failure: Decodable { var message: String }
-            throw PluginError((try? JSONDecoder().decode(Failure.self, from: Data(reply)).message) ?? "consult of \(specialistID) failed")
+            throw PluginError((try? JSONValue(parsing: reply))?["message"]?.string ?? "consult of \(specialistID) failed")
         }
         return reply
     }
-}
-
-/// Codable helpers so a plugin's invoke is a decode, a computation and an encode.
-public func decodeJSON<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
-    do {
-        return try JSONDecoder().decode(type, from: Data(bytes))
-    } catch {
-        throw PluginError("invalid input: \(error)")
-    }
-}
-
-public func encodeJSON<T: Encodable>(_ value: T) throws -> [UInt8] {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys]
-    return Array(try encoder.encode(value))
 }
 
 // The descriptor and its function pointers are C, so they reach the plugin value through globals.
@@ -146,5 +131,5 @@ public func exportPlugin<P: BranePlugin>(_ type: P.Type) -> UnsafeRawPointer {
 private let pong = Array(#"{"pong":true}"#.utf8)
 
 private func errorJSON(_ message: String) -> [UInt8] {
-    (try? encodeJSON(["message": message])) ?? Array(#"{"message":"error"}"#.utf8)
+    JSONValue.object(["message": .string(message)]).serialized
 }

@@ -8,6 +8,7 @@ struct PluginCommand: ParsableCommand {
         abstract: "Install, inspect and run plugins.",
         discussion: """
             A plugin is named by its directory (a source checkout) or, once installed, by its id:
+
               brane plugin install com.brane.units@^0.1
               brane tool call com.brane.units convert_units --args '{"value":5,"from":"mg","to":"g"}'
             """,
@@ -67,8 +68,9 @@ struct ToolCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Validate arguments against the tool's inputSchema, then call it sandboxed.",
             discussion: """
-                Arguments that do not match the schema, and URLs (format: uri) to a host:port the
+                Arguments that do not match the schema, and URLs (format: uri) to a host:port the \
                 plugin's manifest does not declare, are refused before the plugin runs.
+
                 Example: brane tool call Plugins/com.brane.units convert_units --args '{"value":98.6,"from":"degF","to":"degC"}'
                 """)
 

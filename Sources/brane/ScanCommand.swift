@@ -7,9 +7,10 @@ struct ScanCommand: ParsableCommand {
         commandName: "scan",
         abstract: "Discover assets with scanners and record them in the asset catalog.",
         discussion: """
-            Each scanner runs in its own sandbox; what it finds goes into $BRANE_HOME/observations.sqlite with a
-            stable asset id, first and last seen, and what changed since the previous scan of that scanner.
+            Each scanner runs in its own sandbox; what it finds goes into $BRANE_HOME/observations.sqlite with a \
+            stable asset id, first and last seen, and what changed since the previous scan of that scanner. \
             With no scanner named, every installed scanner runs.
+
               brane scan
               brane scan Plugins/com.brane.scanner.ports com.brane.scanner.machine
               brane assets diff

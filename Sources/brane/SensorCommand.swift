@@ -7,9 +7,10 @@ struct SensorCommand: ParsableCommand {
         commandName: "sensor",
         abstract: "Sample system sensors, watch them live, and query what was stored.",
         discussion: """
-            Readings are stored in $BRANE_HOME/observations.sqlite only when they changed: a metric moved by
-            its threshold (manifest sensor.thresholds; host defaults CPU 5 points, memory 5 points, storage
+            Readings are stored in $BRANE_HOME/observations.sqlite only when they changed: a metric moved by \
+            its threshold (manifest sensor.thresholds; host defaults CPU 5 points, memory 5 points, storage \
             1 point, network 10 connections) or any state changed. Readings older than 7 days are pruned.
+
               brane sensor read com.brane.sensor.compute
               brane sensor watch Plugins/com.brane.sensor.compute Plugins/com.brane.sensor.memory
               brane sensor history com.brane.sensor.memory --since 1h --json
@@ -44,8 +45,8 @@ struct SensorCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Sample sensors on their schedule and show them live until interrupted.",
             discussion: """
-                On a terminal the table is redrawn in place; otherwise each stored (changed) reading is printed as
-                one line. Intervals adapt: a sensor that keeps reading the same is sampled less often (up to 4×
+                On a terminal the table is redrawn in place; otherwise each stored (changed) reading is printed as \
+                one line. Intervals adapt: a sensor that keeps reading the same is sampled less often (up to 4× \
                 its interval), one that fails backs off (up to 8×), and a change brings it back to half its interval.
                 """)
 

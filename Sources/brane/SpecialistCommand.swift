@@ -7,8 +7,9 @@ struct SpecialistCommand: ParsableCommand {
         commandName: "specialist",
         abstract: "Ask specialists for an assessment, or stream events through their rules.",
         discussion: """
-            A specialist is named by its directory or, once installed, by its id. Specialists it
+            A specialist is named by its directory or, once installed, by its id. Specialists it \
             consults (its manifest's specialist.consults) are found beside it, then among installed plugins.
+
               brane specialist consult Plugins/com.brane.coach --input readings.json
               brane specialist feed com.brane.neuroscientist --events days.jsonl
             """,
@@ -19,7 +20,7 @@ struct SpecialistCommand: ParsableCommand {
             abstract: "Send one request to a specialist (specialist/consult) and print its answer.",
             discussion: """
                 The input is the specialist's request JSON, e.g. {"readings": [{"date": "2026-03-01", "rmssd": 52.9, \
-                "restingHR": 57, "sleepHours": 7.4, "sleepQuality": 77, "load": 688}, …]}.
+                "restingHR": 57, "sleepHours": 7.4, "sleepQuality": 77, "load": 688}, …]}. \
                 Consults it makes of other specialists go through the host, which checks that they are declared and of the same tier.
                 """)
 
@@ -55,10 +56,11 @@ struct SpecialistCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Stream events (JSON lines) through a specialist's rules and print alerts as they fire.",
             discussion: """
-                Each line is one event, sent as specialist/event to one long-lived sandboxed instance, so
-                rules see the whole stream. Alerts print as soon as the event that fired them is processed.
-                A line that is not JSON, or that the specialist refuses, is reported with its line number and
+                Each line is one event, sent as specialist/event to one long-lived sandboxed instance, so \
+                rules see the whole stream. Alerts print as soon as the event that fired them is processed. \
+                A line that is not JSON, or that the specialist refuses, is reported with its line number and \
                 skipped; the exit status is then 2 (invalid input) after the whole stream is read.
+
                   brane specialist feed com.brane.neuroscientist --events Plugins/com.brane.neuroscientist/Tests/hrv-90-days.jsonl
                 """)
 

@@ -53,7 +53,7 @@ public enum ProcFS {
 
 /// What every sensor answers to sensor/sample: numbers the host's change detection compares
 /// against the manifest's thresholds, states where any change counts, and detail for people.
-public struct SensorReading: Encodable {
+public struct SensorReading {
     public var metrics: [String: Double]
     public var states: [String: String]
     public var detail: [String: [String: Double]]
@@ -62,6 +62,15 @@ public struct SensorReading: Encodable {
         self.metrics = metrics
         self.states = states
         self.detail = detail
+    }
+
+    /// The wire form, written without Foundation so a sensor process stays small.
+    public var json: [UInt8] {
+        JSONValue.object([
+            "metrics": .object(metrics.mapValues { .number($0) }),
+            "states": .object(states.mapValues { .string($0) }),
+            "detail": .object(detail.mapValues { .object($0.mapValues { .number($0) }) }),
+        ]).serialized
     }
 }
 

@@ -1,0 +1,252 @@
+/// A JSON document as a value, parsed and written without Foundation.
+///
+/// Why by hand: linking Foundation costs every plugin process about 3 MiB of resident pages,
+/// which sensors (sampled every second, one process each) cannot afford. Plugins that want
+/// Codable use BranePluginCodable instead; both speak the same wire.
+public enum JSONValue: Equatable, Sendable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    public subscript(key: String) -> JSONValue? {
+        if case .object(let members) = self { return members[key] }
+        return nil
+    }
+
+    public var string: String? { if case .string(let s) = self { return s }; return nil }
+    public var number: Double? { if case .number(let n) = self { return n }; return nil }
+    public var array: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
+
+    /// Parses a whole document; throws `PluginError` naming the byte offset of the first problem.
+    public init(parsing bytes: [UInt8]) throws {
+        var parser = Parser(bytes: bytes)
+        self = try parser.document()
+    }
+
+    /// Compact text with object keys sorted, so equal values give equal bytes.
+    /// Numbers that are whole print without a fraction; NaN and infinities become null.
+    public var serialized: [UInt8] {
+        var out: [UInt8] = []
+        write(into: &out)
+        return out
+    }
+
+    private func write(into out: inout [UInt8]) {
+        switch self {
+        case .null: out += Array("null".utf8)
+        case .bool(let b): out += Array((b ? "true" : "false").utf8)
+        case .number(let n):
+            if !n.isFinite { out += Array("null".utf8) }
+            else if n == n.rounded(), abs(n) < 1e15 { out += Array(String(Int64(n)).utf8) }
+            else { out += Array(n.description.utf8) }
+        case .string(let s): Self.quote(s, into: &out)
+        case .array(let items):
+            out.append(UInt8(ascii: "["))
+            for (i, item) in items.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                item.write(into: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let members):
+            out.append(UInt8(ascii: "{"))
+            for (i, key) in members.keys.sorted().enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                Self.quote(key, into: &out)
+                out.append(UInt8(ascii: ":"))
+                members[key]!.write(into: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    private static func quote(_ text: String, into out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out += Array(#"\""#.utf8)
+            case UInt8(ascii: "\\"): out += Array(#"\\"#.utf8)
+            case UInt8(ascii: "\n"): out += Array(#"\n"#.utf8)
+            case UInt8(ascii: "\r"): out += Array(#"\r"#.utf8)
+            case UInt8(ascii: "\t"): out += Array(#"\t"#.utf8)
+            case 0..<0x20:
+                let hex = Array("0123456789abcdef".utf8)
+                out += Array(#"\u00"#.utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0xf)]]
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
+    }
+}
+
+extension JSONValue: ExpressibleByStringLiteral, ExpressibleByFloatLiteral, ExpressibleByIntegerLiteral,
+    ExpressibleByBooleanLiteral, ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral {
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(floatLiteral value: Double) { self = .number(value) }
+    public init(integerLiteral value: Int) { self = .number(Double(value)) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
+    }
+}
+
+/// RFC 8259, recursive descent over the bytes.
+private struct Parser {
+    let bytes: [UInt8]
+    var at = 0
+    var depth = 0
+
+    init(bytes: [UInt8]) { self.bytes = bytes }
+
+    mutating func document() throws -> JSONValue {
+        let value = try self.value()
+        skipSpace()
+        guard at == bytes.count else { throw fail("unexpected text after the JSON value") }
+        return value
+    }
+
+    func fail(_ what: String) -> PluginError { PluginError("invalid JSON at byte \(at): \(what)") }
+
+    mutating func skipSpace() {
+        while at < bytes.count, [0x20, 0x09, 0x0a, 0x0d].contains(bytes[at]) { at += 1 }
+    }
+
+    mutating func expect(_ word: String) throws {
+        let w = Array(word.utf8)
+        guard bytes.count - at >= w.count, Array(bytes[at..<at + w.count]) == w else { throw fail("expected \(word)") }
+        at += w.count
+    }
+
+    mutating func value() throws -> JSONValue {
+        skipSpace()
+        guard at < bytes.count else { throw fail("unexpected end") }
+        switch bytes[at] {
+        case UInt8(ascii: "{"): return try nested { try $0.object() }
+        case UInt8(ascii: "["): return try nested { try $0.array() }
+        case UInt8(ascii: "\""): return .string(try string())
+        case UInt8(ascii: "t"): try expect("true"); return .bool(true)
+        case UInt8(ascii: "f"): try expect("false"); return .bool(false)
+        case UInt8(ascii: "n"): try expect("null"); return .null
+        default: return .number(try number())
+        }
+    }
+
+    /// Bounds nesting so a hostile document cannot exhaust the stack.
+    mutating func nested(_ parse: (inout Parser) throws -> JSONValue) throws -> JSONValue {
+        depth += 1
+        defer { depth -= 1 }
+        guard depth <= 256 else { throw fail("nested deeper than 256 levels") }
+        return try parse(&self)
+    }
+
+    mutating func object() throws -> JSONValue {
+        at += 1
+        var members: [String: JSONValue] = [:]
+        skipSpace()
+        if at < bytes.count, bytes[at] == UInt8(ascii: "}") { at += 1; return .object(members) }
+        while true {
+            skipSpace()
+            guard at < bytes.count, bytes[at] == UInt8(ascii: "\"") else { throw fail("expected a quoted key") }
+            let key = try string()
+            skipSpace()
+            try expect(":")
+            members[key] = try value()
+            skipSpace()
+            guard at < bytes.count else { throw fail("unterminated object") }
+            at += 1
+            if bytes[at - 1] == UInt8(ascii: "}") { return .object(members) }
+            guard bytes[at - 1] == UInt8(ascii: ",") else { at -= 1; throw fail("expected , or }") }
+        }
+    }
+
+    mutating func array() throws -> JSONValue {
+        at += 1
+        var items: [JSONValue] = []
+        skipSpace()
+        if at < bytes.count, bytes[at] == UInt8(ascii: "]") { at += 1; return .array(items) }
+        while true {
+            items.append(try value())
+            skipSpace()
+            guard at < bytes.count else { throw fail("unterminated array") }
+            at += 1
+            if bytes[at - 1] == UInt8(ascii: "]") { return .array(items) }
+            guard bytes[at - 1] == UInt8(ascii: ",") else { at -= 1; throw fail("expected , or ]") }
+        }
+    }
+
+    /// Collects the string's UTF-8 bytes, decoding escapes as it goes.
+    mutating func string() throws -> String {
+        at += 1
+        var utf8: [UInt8] = []
+        while at < bytes.count {
+            let byte = bytes[at]
+            at += 1
+            if byte == UInt8(ascii: "\"") { return String(decoding: utf8, as: UTF8.self) }
+            guard byte >= 0x20 else { at -= 1; throw fail("control character in string") }
+            guard byte == UInt8(ascii: "\\") else { utf8.append(byte); continue }
+            guard at < bytes.count else { break }
+            let escape = bytes[at]
+            at += 1
+            switch escape {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): utf8.append(escape)
+            case UInt8(ascii: "b"): utf8.append(0x08)
+            case UInt8(ascii: "f"): utf8.append(0x0C)
+            case UInt8(ascii: "n"): utf8.append(0x0A)
+            case UInt8(ascii: "r"): utf8.append(0x0D)
+            case UInt8(ascii: "t"): utf8.append(0x09)
+            case UInt8(ascii: "u"):
+                var code = try hex4()
+                if (0xD800..<0xDC00).contains(code) {  // a surrogate pair spells one scalar
+                    try expect("\\u")
+                    let low = try hex4()
+                    guard (0xDC00..<0xE000).contains(low) else { throw fail("unpaired surrogate") }
+                    code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                }
+                guard let scalar = Unicode.Scalar(code) else { throw fail("invalid \\u escape") }
+                utf8 += Array(String(Character(scalar)).utf8)
+            default: throw fail("invalid escape")
+            }
+        }
+        throw fail("unterminated string")
+    }
+
+    mutating func hex4() throws -> UInt32 {
+        guard bytes.count - at >= 4 else { throw fail("short \\u escape") }
+        var code: UInt32 = 0
+        for byte in bytes[at..<at + 4] {
+            guard let digit = Int(String(UnicodeScalar(byte)), radix: 16) else { throw fail("invalid \\u escape") }
+            code = code << 4 | UInt32(digit)
+        }
+        at += 4
+        return code
+    }
+
+    /// -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, checked before Swift converts it.
+    mutating func number() throws -> Double {
+        let start = at
+        func digits() -> Int {
+            let from = at
+            while at < bytes.count, (0x30...0x39).contains(bytes[at]) { at += 1 }
+            return at - from
+        }
+        func take(_ characters: String) -> Bool {
+            guard at < bytes.count, characters.utf8.contains(bytes[at]) else { return false }
+            at += 1
+            return true
+        }
+        _ = take("-")
+        let leadingZero = at < bytes.count && bytes[at] == UInt8(ascii: "0")
+        let whole = digits()
+        var valid = whole > 0 && !(leadingZero && whole > 1)
+        if valid, take(".") { valid = digits() > 0 }
+        if valid, take("eE") { _ = take("+-"); valid = digits() > 0 }
+        guard valid, let value = Double(String(decoding: bytes[start..<at], as: UTF8.self)), value.isFinite else {
+            at = start
+            throw fail("expected a value")
+        }
+        return value
+    }
+}
