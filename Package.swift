@@ -69,6 +69,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
     ],
     targets: [
         // The contract: the C header every plugin is built against, and the one ABI check.
@@ -93,7 +94,8 @@ let package = Package(
         .target(name: "BraneHost",
                 dependencies: ["PluginABI", "CBraneSystem", "CSeccomp", "COpenSSL", "CCurl", "Yams",
                                .product(name: "GRDB", package: "GRDB.swift"),
-                               .product(name: "SystemPackage", package: "swift-system")],
+                               .product(name: "SystemPackage", package: "swift-system"),
+                               .product(name: "MCP", package: "swift-sdk")],
                 path: "Sources/Host"),
         .executableTarget(name: "brane",
                           dependencies: ["BraneHost", .product(name: "ArgumentParser", package: "swift-argument-parser")],

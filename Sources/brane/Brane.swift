@@ -21,7 +21,7 @@ struct Brane: ParsableCommand {
               6  another brane process is changing the same plugin
              64  command-line usage error
             """,
-        subcommands: [PluginCommand.self, ToolCommand.self, SpecialistCommand.self, SensorCommand.self, ScanCommand.self, AssetsCommand.self, IndexCommand.self, MarketCommand.self,
+        subcommands: [PluginCommand.self, ToolCommand.self, NeuronCommand.self, MCPCommand.self, SpecialistCommand.self, SensorCommand.self, ScanCommand.self, AssetsCommand.self, IndexCommand.self, MarketCommand.self,
                       AuditCommand.self, DoctorCommand.self])
 }
 

@@ -11,6 +11,8 @@ public struct BraneHome: Sendable {
     public var auditKey: String { "\(root)/audit.key" }
     /// Sensor readings, alerts and the asset catalog.
     public var observations: String { "\(root)/observations.sqlite" }
+    /// Neuron files `brane neuron list` and `show` look in by default.
+    public var neurons: String { "\(root)/neurons" }
 
     public init(root: String) { self.root = root }
 

@@ -7,11 +7,15 @@ public struct PluginLocator: Sendable {
     public var explicit: [String: String]
     public var searchDirectories: [String]
     public var installed: (@Sendable (String) -> String?)?
+    /// The ids of installed plugins, for "did you mean" when an id is not found.
+    public var installedIDs: (@Sendable () -> [String])?
 
-    public init(explicit: [String: String] = [:], searchDirectories: [String] = [], installed: (@Sendable (String) -> String?)? = nil) {
+    public init(explicit: [String: String] = [:], searchDirectories: [String] = [], installed: (@Sendable (String) -> String?)? = nil,
+                installedIDs: (@Sendable () -> [String])? = nil) {
         self.explicit = explicit
         self.searchDirectories = searchDirectories
         self.installed = installed
+        self.installedIDs = installedIDs
     }
 
     public struct NotFound: Error, CustomStringConvertible {
@@ -33,4 +37,14 @@ public struct PluginLocator: Sendable {
     }
 
     public func bundle(_ id: String) throws -> PluginBundle { try PluginBundle.open(try directory(of: id)) }
+
+    /// Every id this locator can find, sorted.
+    public func availableIDs() -> [String] {
+        var ids = Set(explicit.keys).union(installedIDs?() ?? [])
+        for base in searchDirectories {
+            let children = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
+            ids.formUnion(children.filter { FileManager.default.fileExists(atPath: "\(base)/\($0)/manifest.yaml") })
+        }
+        return ids.sorted()
+    }
 }

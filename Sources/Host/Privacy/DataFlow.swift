@@ -12,7 +12,7 @@ public enum DataFlow {
         public var description: String { "\(id) (tier \(tier.rawValue))" }
     }
 
-    public static let rule = "data may only flow to a plugin of the same or a lower privacy tier"
+    public static let rule = "data may only flow to a plugin or model endpoint of the same or a lower privacy tier (a local endpoint counts as tier 0, any other as tier 2)"
 
     /// Why `what` may not pass from `source` to `destination`, naming both ends and the rule; nil when it may.
     public static func refusal(_ what: String, from source: End, to destination: End) -> String? {

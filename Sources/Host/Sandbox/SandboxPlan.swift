@@ -15,6 +15,8 @@ public struct SandboxPlan: Sendable {
     public let declared: Set<String>
     /// Handed to the plugin's init: the manifest's `config`, or what a neuron or test sets instead.
     public var config: JSONValue
+    /// The wall time one call may take: the manifest's callTimeout, or less when a neuron caps it.
+    public var callTimeoutMilliseconds: Int
     /// The largest CALL frame the runner accepts (the host validates arguments before that).
     public let callFrameLimit: UInt32 = 16 << 20
 
@@ -46,6 +48,7 @@ public struct SandboxPlan: Sendable {
         isolateNetwork = profile.brane.isolateNetwork && !manifest.network.observe
         declared = Set((manifest.filesystem.write.isEmpty ? [] : ["filesystem.write"]) + (manifest.filesystem.usage ? ["filesystem.usage"] : []))
         config = manifest.config
+        callTimeoutMilliseconds = r.callTimeoutMilliseconds
     }
 
     /// The SETUP frame payload, in the order the runner's read_setup takes it.

@@ -48,7 +48,7 @@ public struct SandboxReport: Encodable, Sendable {
         landlock = Landlock(abi: plan.landlock.abi, paths: plan.landlock.paths, tcpConnectPorts: plan.landlock.ports.map(\.port),
                             scopedSignalsAndAbstractSockets: plan.landlock.scoped != 0)
         rlimits = plan.rlimits
-        callTimeoutMilliseconds = m.resources.callTimeoutMilliseconds
+        callTimeoutMilliseconds = plan.callTimeoutMilliseconds
         maxOutputBytes = m.resources.maxOutputBytes
         network = Network(mode: m.network.mode.rawValue, endpoints: m.network.endpoints.map { "\($0.host):\($0.port)" },
                           emptyNamespace: plan.isolateNetwork)

@@ -72,7 +72,7 @@ public final class PluginInstance: @unchecked Sendable {
     /// One call. Throws `PluginDeath` when the instance died or was killed during it.
     public func call(method: String, input: [UInt8]) throws(PluginDeath) -> CallOutcome {
         if let death { throw death }
-        let timeout = plan.bundle.manifest.resources.callTimeoutMilliseconds
+        let timeout = plan.callTimeoutMilliseconds
         let deadline = ContinuousClock.now + .milliseconds(timeout)
         let requestID = nextRequestID
         nextRequestID &+= 1

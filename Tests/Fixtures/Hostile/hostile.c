@@ -296,6 +296,17 @@ static int invoke(const char *method, const uint8_t *input, size_t input_length,
     if (strcmp(method, "crash/abort") == 0)
         abort();
 
+    /* Its tools, as an MCP server or a model calls them: `crash` dies mid-call. */
+    if (strcmp(method, "tools/call") == 0 && input_string(input, input_length, "name", path, sizeof path)) {
+        if (strcmp(path, "crash") == 0) {
+            volatile int *null = NULL;
+            *null = 1;
+        }
+        if (strcmp(path, "slow") == 0) /* long enough that concurrent calls overlap */
+            usleep(300 * 1000);
+        return reply(output, length, "{\"ok\":true,\"pid\":%d}", (int)getpid());
+    }
+
     reply(output, length, "{\"message\":\"unknown method %s\"}", method);
     return BRANE_ERROR;
 }

@@ -1,0 +1,65 @@
+import Foundation
+import Logging
+import MCP
+
+/// MCP over newline-delimited JSON on two file descriptors, with a blocking read on its own
+/// thread. The SDK's `StdioTransport` sets stdin non-blocking and sleeps 10 ms whenever a read
+/// finds nothing, which adds up to 10 ms to every request; a thread parked in read(2) wakes as
+/// soon as the client writes (docs/performance.md measures both).
+public actor BlockingStdioTransport: Transport {
+    public nonisolated let logger = Logger(label: "brane.mcp.stdio", factory: { _ in SwiftLogNoOpLogHandler() })
+    private let input: Int32
+    private let output: Int32
+    private let messages: AsyncThrowingStream<Data, Swift.Error>
+    private let continuation: AsyncThrowingStream<Data, Swift.Error>.Continuation
+    private var reader: Thread?
+
+    public init(input: Int32 = STDIN_FILENO, output: Int32 = STDOUT_FILENO) {
+        self.input = input
+        self.output = output
+        (messages, continuation) = AsyncThrowingStream.makeStream()
+    }
+
+    public func connect() async throws {
+        guard reader == nil else { return }
+        let (fd, continuation) = (input, self.continuation)
+        let thread = Thread {
+            var pending: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { break }  // end of input (or an error): the client is gone
+                pending += buffer[..<count]
+                var start = 0
+                while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                    if newline > start { continuation.yield(Data(pending[start..<newline])) }
+                    start = newline + 1
+                }
+                pending.removeFirst(start)
+            }
+            continuation.finish()
+        }
+        thread.name = "mcp-stdin"
+        thread.start()
+        reader = thread
+    }
+
+    public func disconnect() async {
+        continuation.finish()
+    }
+
+    public func send(_ data: Data) async throws {
+        var line = Array(data)
+        line.append(UInt8(ascii: "\n"))
+        var offset = 0
+        while offset < line.count {
+            let written = line[offset...].withUnsafeBytes { write(output, $0.baseAddress, $0.count) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { throw MCPError.transportError(POSIXError(.init(rawValue: errno) ?? .EIO)) }
+            offset += written
+        }
+    }
+
+    public nonisolated func receive() -> AsyncThrowingStream<Data, Swift.Error> { messages }
+}

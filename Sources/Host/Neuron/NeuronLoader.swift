@@ -1,0 +1,300 @@
+import Foundation
+import Yams
+
+/// A neuron whose plugins were found and whose privacy rules hold: what `validate` accepts and
+/// `mcp serve`, `chat` and `run` start from.
+public struct ResolvedNeuron: Sendable {
+    public var config: NeuronConfig
+    public var file: String
+    /// Each enabled plugin's bundle, by id.
+    public var bundles: [String: PluginBundle]
+
+    public func bundle(_ id: String) -> PluginBundle { bundles[id]! }
+}
+
+/// Reads a neuron YAML file, finds its plugins, and checks the privacy rules, reporting every
+/// problem with file:line:column and field path (and "did you mean" for keys and plugin ids).
+public enum NeuronLoader {
+    public static func load(path: String, plugins: PluginLocator) throws -> (neuron: ResolvedNeuron, warnings: [Diagnostic]) {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ValidationFailure(diagnostics: [Diagnostic(.error, file: path, line: 1, column: 1, path: "",
+                                                             message: "cannot read the file: \(error.localizedDescription)")])
+        }
+        return try parse(text, file: path, plugins: plugins)
+    }
+
+    public static func parse(_ text: String, file: String, plugins: PluginLocator) throws -> (neuron: ResolvedNeuron, warnings: [Diagnostic]) {
+        var fields = YAMLFields(file: file)
+        var reader = Reader(plugins: plugins)
+        let config = fields.document(text).flatMap { reader.read(root: $0, &fields) }
+        guard let config, !fields.hasErrors else { throw ValidationFailure(diagnostics: fields.diagnostics) }
+        return (ResolvedNeuron(config: config, file: file, bundles: reader.bundles), fields.diagnostics)
+    }
+
+    static let topLevelKeys = ["apiVersion", "kind", "id", "name", "description", "privacyTier", "model", "instructions",
+                               "tools", "specialists", "sensors", "scanners", "limits", "memory"]
+    static let requiredKeys: Set<String> = ["apiVersion", "kind", "id", "name", "privacyTier", "model"]
+
+    /// The rule every tier refusal at validation quotes.
+    public static let tierRule = "a neuron of tier T may enable only plugins of tier T or lower"
+    public static let endpointRule = "a neuron of tier 0 or 1 may only use a model on loopback or a unix socket"
+
+    private struct Reader {
+        let plugins: PluginLocator
+        var bundles: [String: PluginBundle] = [:]
+        lazy var available: [String] = plugins.availableIDs()
+
+        init(plugins: PluginLocator) { self.plugins = plugins }
+
+        mutating func read(root: Node, _ f: inout YAMLFields) -> NeuronConfig? {
+            guard let top = f.mapping(root, "", known: topLevelKeys, required: requiredKeys) else { return nil }
+            if let node = top["apiVersion"], let value = f.string(node, "apiVersion"), value != NeuronConfig.apiVersion {
+                f.error(node, "apiVersion", "expected \(NeuronConfig.apiVersion), found \"\(value)\"")
+            }
+            if let node = top["kind"], let value = f.string(node, "kind"), value != "Neuron" {
+                let hint = value.lowercased() == "neuron" ? "; did you mean 'Neuron'?" : ""
+                f.error(node, "kind", "expected Neuron, found \"\(value)\"\(hint)")
+            }
+            let id = top["id"].flatMap { node -> String? in
+                guard let value = f.string(node, "id") else { return nil }
+                if value.range(of: #"^[a-z0-9][a-z0-9.-]*$"#, options: .regularExpression) == nil {
+                    f.error(node, "id", "expected lowercase letters, digits, dots and dashes (e.g. sports-medicine), found \"\(value)\"")
+                }
+                return value
+            }
+            let name = top["name"].flatMap { f.nonEmptyString($0, "name") }
+            let description = top["description"].flatMap { f.string($0, "description") } ?? ""
+            let tier = top["privacyTier"].flatMap { f.integer($0, "privacyTier", in: 0...2) }.flatMap(PrivacyTier.init)
+            let model = top["model"].flatMap { readModel($0, &f) }
+            let instructions = top["instructions"].flatMap { f.string($0, "instructions") } ?? ""
+            let tools = readUses(top["tools"], "tools", kind: .synapse, &f)
+            let specialists = readUses(top["specialists"], "specialists", kind: .specialist, &f)
+            let sensors = readUses(top["sensors"], "sensors", kind: .sensor, &f)
+            let scanners = readUses(top["scanners"], "scanners", kind: .scanner, &f)
+            let limits = top["limits"].flatMap { readLimits($0, &f) } ?? Limits()
+            let memory = top["memory"].flatMap { node -> Memory? in
+                guard let m = f.mapping(node, "memory", known: ["keepMessages"]) else { return nil }
+                var memory = Memory()
+                if let n = m["keepMessages"], let v = f.integer(n, "memory.keepMessages", in: 2...10_000) { memory.keepMessages = v }
+                return memory
+            } ?? Memory()
+
+            if let tier { checkPrivacy(neuron: "neuron \(id ?? "?") (tier \(tier.rawValue))", tier: tier, model: model, top: top,
+                                       uses: tools + specialists + sensors + scanners, &f) }
+            guard let id, let name, let tier, let model else { return nil }
+            return NeuronConfig(id: id, name: name, description: description, privacyTier: tier, model: model,
+                                instructions: instructions, tools: tools.map(\.use), specialists: specialists.map(\.use),
+                                sensors: sensors.map { SensorUse(plugin: $0.use, intervalSeconds: $0.interval, thresholds: $0.thresholds) },
+                                scanners: scanners.map(\.use), limits: limits, memory: memory)
+        }
+
+        func readModel(_ node: Node, _ f: inout YAMLFields) -> ModelSettings? {
+            let keys = ["provider", "model", "endpoint", "fallbackEndpoint", "apiKeyEnv", "toolCalling", "timeout"]
+            guard let m = f.mapping(node, "model", known: keys + ["apiKey"], required: ["provider", "model", "endpoint"]) else { return nil }
+            if let n = m["apiKey"] {
+                f.error(n, "model.apiKey", "secrets are never written in a neuron file; put the key in an environment variable and name it with apiKeyEnv: OPENAI_API_KEY")
+            }
+            let provider = m["provider"].flatMap { n -> ModelSettings.Provider? in
+                guard let text = f.string(n, "model.provider") else { return nil }
+                guard let provider = ModelSettings.Provider(rawValue: text) else {
+                    let hint = closestMatch(to: text, in: ModelSettings.Provider.allCases.map(\.rawValue)).map { "; did you mean '\($0)'?" } ?? ""
+                    f.error(n, "model.provider", "expected openai-compatible or ollama, found \"\(text)\"\(hint)")
+                    return nil
+                }
+                return provider
+            }
+            let model = m["model"].flatMap { f.nonEmptyString($0, "model.model") }
+            func endpoint(_ key: String) -> ModelEndpoint? {
+                guard let n = m[key], let text = f.string(n, "model.\(key)") else { return nil }
+                guard let endpoint = ModelEndpoint(text) else {
+                    f.error(n, "model.\(key)", "expected an http(s) URL or unix:///path/to.sock, found \"\(text)\"")
+                    return nil
+                }
+                return endpoint
+            }
+            let primary = endpoint("endpoint")
+            let fallback = endpoint("fallbackEndpoint")
+            let apiKeyEnv = m["apiKeyEnv"].flatMap { n -> String? in
+                guard let text = f.string(n, "model.apiKeyEnv") else { return nil }
+                if text.range(of: #"^[A-Za-z_][A-Za-z0-9_]*$"#, options: .regularExpression) == nil {
+                    f.error(n, "model.apiKeyEnv", "expected the name of an environment variable (e.g. OPENAI_API_KEY), found \"\(text.prefix(12))…\"; the key itself never goes in the file")
+                    return nil
+                }
+                return text
+            }
+            let toolCalling = m["toolCalling"].flatMap { n -> ModelSettings.ToolCalling? in
+                guard let text = f.string(n, "model.toolCalling") else { return nil }
+                guard let mode = ModelSettings.ToolCalling(rawValue: text) else {
+                    f.error(n, "model.toolCalling", "expected native or prompt, found \"\(text)\"")
+                    return nil
+                }
+                return mode
+            } ?? .native
+            let timeout = m["timeout"].flatMap { f.duration($0, "model.timeout") } ?? 120_000
+            guard let provider, let model, let primary else { return nil }
+            return ModelSettings(provider: provider, model: model, endpoint: primary, fallbackEndpoint: fallback,
+                                 apiKeyEnv: apiKeyEnv, toolCalling: toolCalling, timeoutMilliseconds: timeout)
+        }
+
+        struct ReadUse {
+            var use: PluginUse
+            var node: Node
+            var path: String
+            var interval: Double?
+            var thresholds: [String: Double] = [:]
+        }
+
+        /// A list of `{plugin: id, …}` entries; each plugin is found, and must be of `kind`.
+        mutating func readUses(_ node: Node?, _ path: String, kind: PluginKind, _ f: inout YAMLFields) -> [ReadUse] {
+            guard let node else { return [] }
+            guard let list = node.sequence else {
+                f.error(node, path, "expected a list of {plugin: id, …} entries, found \(f.describe(node))")
+                return []
+            }
+            var keys = ["plugin", "config"]
+            switch kind {
+            case .synapse: keys += ["tools", "pool"]
+            case .specialist: break
+            case .sensor: keys += ["interval", "thresholds"]
+            case .scanner: keys += ["interval"]
+            }
+            var uses: [ReadUse] = []
+            var seen: Set<String> = []
+            for (index, item) in list.enumerated() {
+                let itemPath = "\(path)[\(index)]"
+                guard let m = f.mapping(item, itemPath, known: keys, required: ["plugin"]),
+                      let idNode = m["plugin"], let id = f.string(idNode, "\(itemPath).plugin") else { continue }
+                if !seen.insert(id).inserted { f.error(idNode, "\(itemPath).plugin", "\(id) is listed twice under \(path)") }
+                var use = PluginUse(id: id)
+                var read = ReadUse(use: use, node: idNode, path: "\(itemPath).plugin")
+                guard let bundle = find(id, node: idNode, path: "\(itemPath).plugin", kind: kind, &f) else { continue }
+                if let n = m["tools"], let names = f.stringList(n, "\(itemPath).tools") {
+                    let declared = bundle.manifest.tools.map(\.name)
+                    for (position, toolName) in names.enumerated() where !declared.contains(toolName) {
+                        let hint = closestMatch(to: toolName, in: declared).map { "; did you mean '\($0)'?" } ?? ""
+                        f.error(n.sequence?[position], "\(itemPath).tools[\(position)]",
+                                "\(id) has no tool '\(toolName)'\(hint) (it declares: \(declared.joined(separator: ", ")))")
+                    }
+                    use.allowedTools = names
+                }
+                if let n = m["config"] {
+                    if n.mapping == nil { f.error(n, "\(itemPath).config", "expected a mapping, found \(f.describe(n))") }
+                    else { use.config = f.json(n, "\(itemPath).config") }
+                }
+                if let n = m["pool"], let size = f.integer(n, "\(itemPath).pool", in: 1...16) { use.pool = size }
+                if let n = m["interval"], let ms = f.duration(n, "\(itemPath).interval") {
+                    if ms < 250 { f.error(n, "\(itemPath).interval", "must be at least 250ms") } else { read.interval = Double(ms) / 1000 }
+                }
+                if kind == .scanner { use.intervalSeconds = read.interval }
+                if let n = m["thresholds"] {
+                    if let members = f.mapping(n, "\(itemPath).thresholds", known: n.mapping?.keys.compactMap(\.string) ?? []) {
+                        for (key, value) in members {
+                            if let number = f.number(value, "\(itemPath).thresholds.\(key)") { read.thresholds[key] = number }
+                        }
+                    }
+                }
+                read.use = use
+                uses.append(read)
+            }
+            return uses
+        }
+
+        mutating func find(_ id: String, node: Node, path: String, kind: PluginKind, _ f: inout YAMLFields) -> PluginBundle? {
+            if let known = bundles[id] { return known }
+            let bundle: PluginBundle
+            do {
+                bundle = try plugins.bundle(id)
+            } catch is PluginLocator.NotFound {
+                let hint = closestMatch(to: id, in: available).map { "; did you mean '\($0)'?" } ?? ""
+                f.error(node, path, "no plugin '\(id)' is installed or in a --plugins directory\(hint) (`brane plugin list` shows what is; `brane plugin install \(id)` adds it)")
+                return nil
+            } catch {
+                f.error(node, path, "plugin \(id) cannot be loaded: \(error)")
+                return nil
+            }
+            guard bundle.manifest.kind == kind else {
+                let section = ["synapse": "tools", "specialist": "specialists", "sensor": "sensors", "scanner": "scanners"][bundle.manifest.kind.rawValue]!
+                f.error(node, path, "\(id) is a \(bundle.manifest.kind.rawValue), not a \(kind.rawValue); list it under \(section)")
+                return nil
+            }
+            bundles[id] = bundle
+            return bundle
+        }
+
+        /// The privacy rules: plugin tiers against the neuron's, the model endpoint against the
+        /// neuron's tier, and data flows through the model (every tool's output reaches the model,
+        /// and the model passes what it knows to every tool it calls).
+        func checkPrivacy(neuron: String, tier: PrivacyTier, model: ModelSettings?, top: [String: Node], uses: [ReadUse], _ f: inout YAMLFields) {
+            for use in uses {
+                guard let manifest = bundles[use.use.id]?.manifest, manifest.tier > tier else { continue }
+                f.error(use.node, use.path, "\(manifest.id) (tier \(manifest.tier.rawValue)) may not be enabled in \(neuron): \(tierRule)")
+            }
+            let endpoints = [("endpoint", model?.endpoint), ("fallbackEndpoint", model?.fallbackEndpoint)]
+            for (key, endpoint) in endpoints {
+                guard let endpoint, !endpoint.isLocal, tier < .external else { continue }
+                f.error(top["model"]?.mapping?["\(key)"], "model.\(key)",
+                        "model endpoint \(endpoint) is not on this machine and may not serve \(neuron): \(endpointRule)")
+            }
+            let callable = uses.filter { bundles[$0.use.id].map { [.synapse, .specialist].contains($0.manifest.kind) } ?? false }
+            for use in callable {
+                let source = DataFlow.End(id: use.use.id, tier: bundles[use.use.id]!.manifest.tier)
+                for (key, endpoint) in endpoints {
+                    guard let endpoint, let refusal = DataFlow.refusal("output", from: source, to: .init(id: "model endpoint \(endpoint)", tier: endpoint.tier)) else { continue }
+                    f.error(use.node, use.path, refusal + " (every tool result goes to the model, here at model.\(key))")
+                }
+                for other in callable {
+                    let destination = DataFlow.End(id: other.use.id, tier: bundles[other.use.id]!.manifest.tier)
+                    guard let refusal = DataFlow.refusal("output", from: source, to: destination) else { continue }
+                    f.error(other.node, other.path, refusal + " (the model passes what one tool returns to the tools it calls next)")
+                }
+            }
+        }
+    }
+
+    static func readLimits(_ node: Node, _ f: inout YAMLFields) -> Limits? {
+        guard let m = f.mapping(node, "limits", known: ["maxTurns", "callTimeout", "dailyTokenBudget"]) else { return nil }
+        var limits = Limits()
+        if let n = m["maxTurns"], let v = f.integer(n, "limits.maxTurns", in: 1...100) { limits.maxTurns = v }
+        if let n = m["callTimeout"], let v = f.duration(n, "limits.callTimeout") {
+            if v < 10 { f.error(n, "limits.callTimeout", "must be at least 10ms") } else { limits.callTimeoutMilliseconds = v }
+        }
+        if let n = m["dailyTokenBudget"], let v = f.integer(n, "limits.dailyTokenBudget", in: 1...1_000_000_000) { limits.dailyTokenBudget = v }
+        return limits
+    }
+}
+
+extension ResolvedNeuron {
+    /// The sandbox for one of the neuron's plugins: the manifest's, with the neuron's config
+    /// overlaid key by key and its per-call timeout cap applied.
+    public func plan(for use: PluginUse) throws -> SandboxPlan {
+        var plan = try SandboxPlan(bundle: bundle(use.id))
+        if case .object(let overlay)? = use.config, case .object(var base) = plan.config {
+            base.merge(overlay) { _, neuron in neuron }
+            plan.config = .object(base)
+        }
+        if let cap = config.limits.callTimeoutMilliseconds { plan.callTimeoutMilliseconds = min(plan.callTimeoutMilliseconds, cap) }
+        return plan
+    }
+
+    /// The tools the model and MCP clients may call: each tool plugin's allowed tools, and one
+    /// `consult_<id>` per specialist.
+    public var exposedTools: [ExposedTool] {
+        var tools: [ExposedTool] = []
+        for use in config.tools {
+            let manifest = bundle(use.id).manifest
+            for tool in manifest.tools where use.allowedTools?.contains(tool.name) ?? true {
+                tools.append(ExposedTool(name: tool.name, description: tool.description, inputSchema: tool.inputSchema,
+                                         use: use, tier: manifest.tier, target: .tool(tool.name)))
+            }
+        }
+        for use in config.specialists {
+            let manifest = bundle(use.id).manifest
+            tools.append(ExposedTool(name: ExposedTool.consultName(use.id), description: "Consult the \(use.id) specialist: \(manifest.description)",
+                                     inputSchema: ExposedTool.consultSchema, use: use, tier: manifest.tier, target: .consult))
+        }
+        return tools
+    }
+}

@@ -1,0 +1,158 @@
+import BraneHost
+import BraneTestSupport
+import Foundation
+import XCTest
+
+/// Neuron files: the shipped examples, precise diagnostics, and every privacy rule from both sides.
+final class NeuronConfigTests: XCTestCase {
+    let plugins = PluginLocator(searchDirectories: [BundledPlugins.directory])
+
+    func neuron(tier: Int, endpoint: String = "http://127.0.0.1:11434", fallback: String? = nil,
+                tools: [String] = [], specialists: [String] = [], sensors: [String] = []) -> String {
+        func list(_ key: String, _ ids: [String]) -> String {
+            ids.isEmpty ? "" : "\(key):\n" + ids.map { "  - plugin: \($0)\n" }.joined()
+        }
+        return """
+            apiVersion: brane.dev/v1
+            kind: Neuron
+            id: test-neuron
+            name: Test
+            privacyTier: \(tier)
+            model:
+              provider: ollama
+              model: m
+              endpoint: \(endpoint)
+            \(fallback.map { "  fallbackEndpoint: \($0)\n" } ?? "")\(list("tools", tools))\(list("specialists", specialists))\(list("sensors", sensors))
+            """
+    }
+
+    func errors(_ yaml: String) -> [Diagnostic] {
+        do {
+            _ = try NeuronLoader.parse(yaml, file: "n.yaml", plugins: plugins)
+            return []
+        } catch let failure as ValidationFailure {
+            return failure.errors
+        } catch {
+            XCTFail("\(error)")
+            return []
+        }
+    }
+
+    func testTheExampleNeuronsAreValid() throws {
+        let directory = BundledPlugins.repository.appendingPathComponent("examples/neurons").path
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".yaml") }
+        XCTAssertEqual(Set(files), ["sports-medicine.yaml", "legal-researcher.yaml", "finance-analyst.yaml"])
+        for file in files {
+            let (neuron, warnings) = try NeuronLoader.load(path: "\(directory)/\(file)", plugins: plugins)
+            XCTAssertEqual(warnings, [], file)
+            XCTAssertFalse(neuron.config.allPlugins.isEmpty, file)
+        }
+        let sports = try NeuronLoader.load(path: "\(directory)/sports-medicine.yaml", plugins: plugins).neuron
+        XCTAssertEqual(sports.config.privacyTier, .sensitive)
+        XCTAssertEqual(sports.exposedTools.map(\.name), ["lookup_medical_term", "search_medical_terms", "convert_units",
+                                                         "consult_com_brane_neuroscientist", "consult_com_brane_coach"])
+    }
+
+    func testEveryProblemIsReportedWithPositionPathAndSuggestion() {
+        let yaml = """
+            apiVersion: brane.dev/v1
+            kind: Neuron
+            id: typo
+            name: Typos
+            privacyTier: 0
+            modle: {}
+            model:
+              provider: olama
+              model: m
+              endpoint: http://127.0.0.1:11434
+              apiKey: sk-live-123
+            tools:
+              - plugin: com.brane.medterm
+              - plugin: com.brane.units
+                tools: [convert_unit]
+              - plugin: com.brane.sensor.compute
+            limits: {maxTurns: 0}
+            """
+        var diagnostics: [Diagnostic] = []
+        do { _ = try NeuronLoader.parse(yaml, file: "n.yaml", plugins: plugins) } catch let failure as ValidationFailure {
+            diagnostics = failure.diagnostics
+        } catch { XCTFail("\(error)") }
+        let text = diagnostics.map(\.description)
+        XCTAssertTrue(text.contains("n.yaml:6:1: warning: modle: unknown key 'modle' is ignored; did you mean 'model'?"), "\(text)")
+        XCTAssertTrue(text.contains("n.yaml:8:13: error: model.provider: expected openai-compatible or ollama, found \"olama\"; did you mean 'ollama'?"), "\(text)")
+        XCTAssertTrue(text.contains { $0.hasPrefix("n.yaml:11:11: error: model.apiKey: secrets are never written in a neuron file") && !$0.contains("sk-live") }, "\(text)")
+        XCTAssertTrue(text.contains { $0.hasPrefix("n.yaml:13:13: error: tools[0].plugin: no plugin 'com.brane.medterm' is installed") && $0.contains("did you mean 'com.brane.medterms'?") }, "\(text)")
+        XCTAssertTrue(text.contains { $0.hasPrefix("n.yaml:15:13: error: tools[1].tools[0]: com.brane.units has no tool 'convert_unit'; did you mean 'convert_units'?") }, "\(text)")
+        XCTAssertTrue(text.contains("n.yaml:16:13: error: tools[2].plugin: com.brane.sensor.compute is a sensor, not a synapse; list it under sensors"), "\(text)")
+        XCTAssertTrue(text.contains("n.yaml:17:20: error: limits.maxTurns: 0 is out of range; expected 1…100"), "\(text)")
+    }
+
+    func testValidateExitsNonZeroOnAnyErrorAndZeroWhenAllAreValid() throws {
+        let home = BraneHome(root: BundledPlugins.temporaryDirectory().path)
+        let directory = BundledPlugins.temporaryDirectory()
+        let good = directory.appendingPathComponent("good.yaml"), bad = directory.appendingPathComponent("bad.yaml")
+        try neuron(tier: 0, tools: ["com.brane.units"]).write(to: good, atomically: true, encoding: .utf8)
+        try neuron(tier: 0, tools: ["com.brane.fetch"]).write(to: bad, atomically: true, encoding: .utf8)
+        let ok = try CLI.run(["neuron", "validate", good.path, "--plugins", BundledPlugins.directory], home: home)
+        XCTAssertEqual(ok.status, 0, ok.stdout + ok.stderr)
+        let failed = try CLI.run(["neuron", "validate", good.path, bad.path, "--plugins", BundledPlugins.directory, "--json"], home: home)
+        XCTAssertEqual(failed.status, 2, failed.stdout + failed.stderr)
+        let report = try JSONValue(parsing: failed.stdout)
+        XCTAssertEqual(report.arrayValue?.map { $0["valid"] }, [.bool(true), .bool(false)])
+    }
+
+    // MARK: Privacy rules, each from both directions.
+
+    func testANeuronEnablesOnlyPluginsOfItsTierOrLower() {
+        let refused = errors(neuron(tier: 0, tools: ["com.brane.fetch"]))
+        XCTAssertEqual(refused.map(\.message), ["com.brane.fetch (tier 2) may not be enabled in neuron test-neuron (tier 0): \(NeuronLoader.tierRule)"])
+        XCTAssertEqual(errors(neuron(tier: 1, sensors: ["com.brane.sensor.services"])), [])
+        XCTAssertEqual(errors(neuron(tier: 0, sensors: ["com.brane.sensor.services"])).count, 1)
+        XCTAssertEqual(errors(neuron(tier: 2, endpoint: "https://models.example.com", tools: ["com.brane.fetch"])), [], "a higher-tier neuron may enable it")
+    }
+
+    func testTierZeroAndOneNeuronsUseOnlyALocalModel() {
+        for endpoint in ["https://api.openai.com/v1", "http://10.0.0.5:11434"] {
+            let refused = errors(neuron(tier: 0, endpoint: endpoint))
+            XCTAssertEqual(refused.map(\.path), ["model.endpoint"], endpoint)
+            XCTAssertTrue(refused.first?.message.contains("\(endpoint) is not on this machine and may not serve neuron test-neuron (tier 0): \(NeuronLoader.endpointRule)") == true, "\(refused)")
+        }
+        XCTAssertEqual(errors(neuron(tier: 1, endpoint: "http://127.0.0.1:8080/v1", fallback: "https://api.example.com")).map(\.path), ["model.fallbackEndpoint"])
+        for endpoint in ["http://127.0.0.1:11434", "http://localhost:8080/v1", "http://[::1]:11434", "unix:///run/ollama.sock"] {
+            XCTAssertEqual(errors(neuron(tier: 0, endpoint: endpoint)), [], endpoint)
+        }
+        XCTAssertEqual(errors(neuron(tier: 2, endpoint: "https://api.openai.com/v1")), [])
+    }
+
+    func testLowerTierOutputNeverReachesARemoteModel() {
+        let refused = errors(neuron(tier: 2, endpoint: "https://api.openai.com/v1", tools: ["com.brane.medterms"]))
+        XCTAssertEqual(refused.map(\.message), ["output of com.brane.medterms (tier 0) may not reach model endpoint https://api.openai.com/v1 (tier 2): \(DataFlow.rule) (every tool result goes to the model, here at model.endpoint)"])
+        let viaFallback = errors(neuron(tier: 2, fallback: "https://api.openai.com/v1", specialists: ["com.brane.neuroscientist"]))
+        XCTAssertEqual(viaFallback.count, 1)
+        XCTAssertTrue(viaFallback[0].message.hasPrefix("output of com.brane.neuroscientist (tier 0) may not reach model endpoint https://api.openai.com/v1"), viaFallback[0].message)
+        XCTAssertEqual(errors(neuron(tier: 2, endpoint: "https://api.openai.com/v1", tools: ["com.brane.fetch"])), [], "tier-2 output may")
+        XCTAssertEqual(errors(neuron(tier: 2, endpoint: "http://127.0.0.1:11434", tools: ["com.brane.medterms"])), [], "a local model may see tier 0")
+    }
+
+    func testLowerTierOutputNeverReachesAHigherTierToolThroughTheModel() {
+        let refused = errors(neuron(tier: 2, tools: ["com.brane.medterms", "com.brane.fetch"]))
+        XCTAssertEqual(refused.map(\.message), ["output of com.brane.medterms (tier 0) may not reach com.brane.fetch (tier 2): \(DataFlow.rule) (the model passes what one tool returns to the tools it calls next)"])
+        XCTAssertEqual(refused.first?.path, "tools[1].plugin")
+        XCTAssertEqual(errors(neuron(tier: 2, tools: ["com.brane.fetch"], sensors: ["com.brane.sensor.compute"])), [],
+                       "sensor readings go to storage, not to the model, so a tier-0 sensor may sit beside a tier-2 tool")
+    }
+
+    func testAtRunTimeConversationDataNeverReachesAHigherTierTool() throws {
+        let yaml = neuron(tier: 2, endpoint: "https://models.example.com", tools: ["com.brane.fetch"])
+        let dispatcher = try ToolDispatcher(neuron: try NeuronLoader.parse(yaml, file: "n.yaml", plugins: plugins).neuron,
+                                            runner: try ResourceLocator.current.runner())
+        defer { dispatcher.stop() }
+        let arguments = try JSONValue(parsing: #"{"url": "https://medlineplus.gov/hrv"}"#)
+        let refused = dispatcher.call("fetch_url", arguments: arguments, dataTier: .sensitive)
+        XCTAssertTrue(refused.isError)
+        XCTAssertEqual(refused.text, "fetch_url refused: data of the conversation of neuron test-neuron (tier 0) may not reach com.brane.fetch (tier 2): \(DataFlow.rule)")
+        // Same-tier data is dispatched: the sandboxed plugin runs (and, offline here, reports its own failure).
+        let dispatched = dispatcher.call("fetch_url", arguments: arguments, dataTier: .external)
+        XCTAssertFalse(dispatched.text.contains("refused: data of the conversation"), dispatched.text)
+    }
+}

@@ -1,0 +1,96 @@
+import BraneHost
+import BraneTestSupport
+import Foundation
+import XCTest
+
+/// `brane mcp serve`, driven by the official MCP Python SDK client (Tests/Scripts/mcp_session.py).
+final class NeuronMCPTests: XCTestCase {
+    /// A tier-0 neuron with the units tool (pool 1) and the hostile fixture's tools (pool 2).
+    func serveCommand() throws -> [String] {
+        let directory = BundledPlugins.temporaryDirectory()
+        let plugins = directory.appendingPathComponent("plugins")
+        try FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: plugins.appendingPathComponent("test.brane.hostile").path,
+                                                   withDestinationPath: BundledPlugins.repository.appendingPathComponent("Tests/Fixtures/Hostile").path)
+        let neuron = directory.appendingPathComponent("neuron.yaml")
+        try """
+            apiVersion: brane.dev/v1
+            kind: Neuron
+            id: mcp-test
+            name: MCP test
+            privacyTier: 0
+            model: {provider: ollama, model: m, endpoint: "http://127.0.0.1:11434"}
+            tools:
+              - plugin: com.brane.units
+              - plugin: test.brane.hostile
+                tools: [crash, slow]
+                pool: 2
+            specialists:
+              - plugin: com.brane.neuroscientist
+            """.write(to: neuron, atomically: true, encoding: .utf8)
+        let brane = URL(fileURLWithPath: try ResourceLocator.current.runner()).deletingLastPathComponent().appendingPathComponent("brane").path
+        return [brane, "mcp", "serve", "--neuron", neuron.path, "--plugins", plugins.path, "--plugins", BundledPlugins.directory]
+    }
+
+    func session(_ steps: String) throws -> JSONValue {
+        let python = BundledPlugins.repository.appendingPathComponent(".build/mcp-venv/bin/python").path
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            throw XCTSkip("the MCP Python SDK is not installed; scripts/ensure-packages installs it into .build/mcp-venv")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [BundledPlugins.repository.appendingPathComponent("Tests/Scripts/mcp_session.py").path, steps, "--"] + (try serveCommand())
+        process.environment = ProcessInfo.processInfo.environment.merging(["BRANE_HOME": BundledPlugins.temporaryDirectory().path]) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0, stderr)
+        return try JSONValue(parsing: Array(stdout))
+    }
+
+    func testAClientListsValidatesCallsSurvivesACrashAndCallsAgain() throws {
+        let report = try session("""
+            [["convert_units", {"value": 98.6, "from": "degF", "to": "degC"}],
+             ["convert_units", {"value": "warm", "from": "degF"}],
+             ["crash", {}],
+             ["convert_units", {"value": 70, "from": "kg", "to": "lb"}],
+             ["noop", {}],
+             ["consult_com_brane_neuroscientist", {"readings": []}]]
+            """)
+        XCTAssertEqual(report["tools"]?.objectValue.map { Set($0.keys) },
+                       ["convert_units", "crash", "slow", "consult_com_brane_neuroscientist"], "exactly the allowed tools")
+        XCTAssertEqual(report["tools"]?["convert_units"]?["required"], .array([.string("value"), .string("from"), .string("to")]),
+                       "the manifest's inputSchema")
+        let calls = report["calls"]?.arrayValue ?? []
+        XCTAssertEqual(calls.count, 6)
+        XCTAssertEqual(calls[0]["isError"], .bool(false))
+        XCTAssertEqual(try JSONValue(parsing: calls[0]["text"]?.stringValue ?? "")["value"], .number(37))
+        XCTAssertEqual(calls[1]["isError"], .bool(true))
+        XCTAssertEqual(calls[1]["text"]?.stringValue, """
+            invalid arguments for convert_units:
+              arguments: missing required property 'to'
+              arguments.value: expected number, found string "warm"
+            """)
+        XCTAssertEqual(calls[2]["isError"], .bool(true))
+        XCTAssertTrue(calls[2]["text"]?.stringValue?.contains("SIGSEGV") == true, "\(calls[2])")
+        XCTAssertTrue(calls[2]["text"]?.stringValue?.contains("the neuron keeps serving") == true, "\(calls[2])")
+        XCTAssertEqual(calls[3]["isError"], .bool(false), "served again after the crash")
+        XCTAssertEqual(calls[4]["protocolError"]?.stringValue, "Invalid params: unknown tool 'noop'", "not in the neuron's allow-list")
+        XCTAssertEqual(calls[5]["isError"], .bool(true), "the specialist answered its own error for an empty history")
+        XCTAssertFalse(calls[5]["text"]?.stringValue?.isEmpty ?? true)
+    }
+
+    func testConcurrentCallsAreServedByTheToolsInstancePool() throws {
+        let report = try session(#"[{"parallel": [["slow", {}], ["slow", {}]]}]"#)
+        let pids = try (report["calls"]?.arrayValue ?? []).map { call -> Double in
+            XCTAssertEqual(call["isError"], .bool(false), "\(call)")
+            return try JSONValue(parsing: call["text"]?.stringValue ?? "")["pid"]?.numberValue ?? 0
+        }
+        XCTAssertEqual(pids.count, 2)
+        XCTAssertEqual(Set(pids).count, 2, "two calls in flight at once are answered by two sandboxed instances")
+    }
+}

@@ -1,0 +1,52 @@
+"""Drives an MCP server over stdio with the official MCP Python SDK client and prints what it
+saw as JSON, for the Swift tests to assert on.
+
+usage: mcp_session.py STEPS_JSON -- COMMAND [ARGS...]
+STEPS_JSON is a list of steps run in order after initialize and tools/list: [tool, arguments] is
+one call; {"parallel": [[tool, arguments], ...]} sends several calls at once and waits for all.
+"""
+import asyncio
+import json
+import sys
+import time
+
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.shared.exceptions import McpError
+
+
+async def session(steps, command):
+    params = StdioServerParameters(command=command[0], args=command[1:])
+    report = {}
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as client:
+            started = time.perf_counter()
+            init = await client.initialize()
+            report["server"] = init.serverInfo.name
+            listed = await client.list_tools()
+            report["listSeconds"] = time.perf_counter() - started
+            report["tools"] = {tool.name: tool.inputSchema for tool in listed.tools}
+            report["calls"] = []
+            for step in steps:
+                calls = step["parallel"] if isinstance(step, dict) else [step]
+                report["calls"] += await asyncio.gather(*(call(client, name, arguments) for name, arguments in calls))
+    return report
+
+
+async def call(client, name, arguments):
+    try:
+        result = await client.call_tool(name, arguments)
+        text = "".join(part.text for part in result.content if part.type == "text")
+        return {"tool": name, "isError": bool(result.isError), "text": text}
+    except McpError as error:
+        return {"tool": name, "protocolError": error.error.message}
+
+
+def main():
+    split = sys.argv.index("--")
+    steps = json.loads(sys.argv[1])
+    print(json.dumps(asyncio.run(session(steps, sys.argv[split + 1:]))))
+
+
+if __name__ == "__main__":
+    main()
