@@ -53,6 +53,22 @@ final class NeuronConfigTests: XCTestCase {
                                                          "consult_com_brane_neuroscientist", "consult_com_brane_coach"])
     }
 
+    func testThePublishedSchemasAcceptTheShippedFilesAndRejectABadOne() throws {
+        let repository = BundledPlugins.repository.path
+        let examples = try FileManager.default.contentsOfDirectory(atPath: "\(repository)/examples/neurons").map { "\(repository)/examples/neurons/\($0)" }
+        let neurons = try PythonTools.run("check_schemas.py", ["\(repository)/docs/schemas/neuron.schema.json"] + examples)
+        XCTAssertEqual(neurons.status, 0, neurons.stdout + neurons.stderr)
+        let manifests = try FileManager.default.contentsOfDirectory(atPath: BundledPlugins.directory).filter { $0.hasPrefix("com.") }
+            .map { "\(BundledPlugins.directory)/\($0)/manifest.yaml" }
+        let plugins = try PythonTools.run("check_schemas.py", ["\(repository)/docs/schemas/manifest.schema.json"] + manifests)
+        XCTAssertEqual(plugins.status, 0, plugins.stdout + plugins.stderr)
+        let bad = BundledPlugins.temporaryDirectory().appendingPathComponent("bad.yaml")
+        try neuron(tier: 3).replacingOccurrences(of: "endpoint:", with: "apiKey: sk-1\n  endpoint:").write(to: bad, atomically: true, encoding: .utf8)
+        let refused = try PythonTools.run("check_schemas.py", ["\(repository)/docs/schemas/neuron.schema.json", bad.path])
+        XCTAssertEqual(refused.status, 1)
+        XCTAssertTrue(refused.stdout.contains("privacyTier") && refused.stdout.contains("apiKey"), refused.stdout)
+    }
+
     func testEveryProblemIsReportedWithPositionPathAndSuggestion() {
         let yaml = """
             apiVersion: brane.dev/v1

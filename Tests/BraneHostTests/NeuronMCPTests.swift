@@ -33,23 +33,10 @@ final class NeuronMCPTests: XCTestCase {
     }
 
     func session(_ steps: String) throws -> JSONValue {
-        let python = BundledPlugins.repository.appendingPathComponent(".build/mcp-venv/bin/python").path
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw XCTSkip("the MCP Python SDK is not installed; scripts/ensure-packages installs it into .build/mcp-venv")
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [BundledPlugins.repository.appendingPathComponent("Tests/Scripts/mcp_session.py").path, steps, "--"] + (try serveCommand())
-        process.environment = ProcessInfo.processInfo.environment.merging(["BRANE_HOME": BundledPlugins.temporaryDirectory().path]) { $1 }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationStatus, 0, stderr)
-        return try JSONValue(parsing: Array(stdout))
+        let run = try PythonTools.run("mcp_session.py", [steps, "--"] + (try serveCommand()),
+                                      environment: ["BRANE_HOME": BundledPlugins.temporaryDirectory().path])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        return try JSONValue(parsing: run.stdout)
     }
 
     func testAClientListsValidatesCallsSurvivesACrashAndCallsAgain() throws {
