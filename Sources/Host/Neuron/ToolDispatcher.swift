@@ -149,8 +149,5 @@ final class PluginPool: @unchecked Sendable {
         return try plugin.call(method: method, input: input)
     }
 
-    /// The pids of running instances (tests check none is left behind).
-    var pids: [Int32] { all.compactMap(\.pid) }
-
     func stop() { all.forEach { $0.stop() } }
 }
