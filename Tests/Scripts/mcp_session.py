@@ -7,6 +7,7 @@ one call; {"parallel": [[tool, arguments], ...]} sends several calls at once and
 """
 import asyncio
 import json
+import os
 import sys
 import time
 
@@ -16,7 +17,8 @@ from mcp.shared.exceptions import McpError
 
 
 async def session(steps, command):
-    params = StdioServerParameters(command=command[0], args=command[1:])
+    # The SDK passes a server only a few safe variables by default; BRANE_HOME must reach it too.
+    params = StdioServerParameters(command=command[0], args=command[1:], env=dict(os.environ))
     report = {}
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as client:

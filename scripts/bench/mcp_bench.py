@@ -19,7 +19,7 @@ ARGS = {"value": 98.6, "from": "degF", "to": "degC"}
 
 
 async def measure(command):
-    params = StdioServerParameters(command=command[0], args=command[1:])
+    params = StdioServerParameters(command=command[0], args=command[1:], env=dict(os.environ))
     started = time.perf_counter()
     async with stdio_client(params, errlog=open(os.devnull, "w")) as (read, write):
         async with ClientSession(read, write) as client:
