@@ -11,11 +11,16 @@ public enum CLI {
     }
 
     public static func run(_ arguments: [String], home: BraneHome, environment: [String: String] = [:]) throws -> Run {
-        let runner = try ResourceLocator.current.runner()
+        let brane = URL(fileURLWithPath: try ResourceLocator.current.runner()).deletingLastPathComponent().appendingPathComponent("brane")
+        return try capture(brane.path, arguments, environment: ["BRANE_HOME": home.root].merging(environment) { $1 })
+    }
+
+    /// Runs any program to completion with standard output and error captured.
+    public static func capture(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Run {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: runner).deletingLastPathComponent().appendingPathComponent("brane")
+        process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(["BRANE_HOME": home.root]) { $1 }.merging(environment) { $1 }
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

@@ -12,19 +12,9 @@ public enum PythonTools {
         return python
     }
 
-    /// Runs Tests/Scripts/`script` with `arguments`; returns the exit status and standard output.
-    public static func run(_ script: String, _ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try python())
-        process.arguments = [BundledPlugins.repository.appendingPathComponent("Tests/Scripts/\(script)").path] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    /// Runs Tests/Scripts/`script` with `arguments`.
+    public static func run(_ script: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CLI.Run {
+        try CLI.capture(try python(), [BundledPlugins.repository.appendingPathComponent("Tests/Scripts/\(script)").path] + arguments,
+                        environment: environment)
     }
 }
