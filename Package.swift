@@ -92,7 +92,7 @@ let package = Package(
                           linkerSettings: [.linkedLibrary("dl")]),
         // The host library: manifests, profiles, sandbox policy, supervisor, marketplace.
         .target(name: "BraneHost",
-                dependencies: ["PluginABI", "CBraneSystem", "CSeccomp", "COpenSSL", "CCurl", "Yams",
+                dependencies: ["PluginABI", "BraneJSON", "CBraneSystem", "CSeccomp", "COpenSSL", "CCurl", "Yams",
                                .product(name: "GRDB", package: "GRDB.swift"),
                                .product(name: "SystemPackage", package: "swift-system"),
                                .product(name: "MCP", package: "swift-sdk")],
@@ -104,7 +104,9 @@ let package = Package(
         .executableTarget(name: "brane-bench", dependencies: ["BraneHost", "PluginABI", "CBraneSystem"],
                           path: "Sources/brane-bench"),
         // Swift helper that makes a Swift plugin a few lines.
-        .target(name: "BranePluginKit", dependencies: ["PluginABI"], path: "Sources/PluginKit"),
+        // The JSON value type host and plugins share; no Foundation, so plugins stay small.
+        .target(name: "BraneJSON", path: "Sources/JSON"),
+        .target(name: "BranePluginKit", dependencies: ["PluginABI", "BraneJSON"], path: "Sources/PluginKit"),
         .target(name: "BranePluginCodable", dependencies: ["BranePluginKit"], path: "Sources/PluginCodable"),
 
         // Shared by the two coaching specialists, linked statically into each.
@@ -121,7 +123,7 @@ let package = Package(
 
         // Helpers shared by the test targets.
         .target(name: "BraneTestSupport", dependencies: ["BraneHost"], path: "Tests/Support"),
-        .testTarget(name: "PluginKitTests", dependencies: ["BranePluginKit"], path: "Tests/PluginKitTests"),
+        .testTarget(name: "BraneJSONTests", dependencies: ["BraneJSON"], path: "Tests/BraneJSONTests"),
         .testTarget(name: "BraneHostTests", dependencies: ["BraneHost", "BraneTestSupport"], path: "Tests/BraneHostTests"),
         .testTarget(name: "MarketplaceTests", dependencies: ["BraneHost", "BraneTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
                     path: "Tests/MarketplaceTests"),

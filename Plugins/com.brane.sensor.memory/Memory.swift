@@ -17,8 +17,8 @@ struct Memory: BranePlugin {
 
     init(host: PluginHost) throws {
         let config = try JSONValue(parsing: host.configJSON)
-        leakMiBPerMinute = config["leakMiBPerMinute"]?.number ?? 1
-        trendSamples = max(3, Int(config["trendSamples"]?.number ?? 10))
+        leakMiBPerMinute = config["leakMiBPerMinute"]?.numberValue ?? 1
+        trendSamples = max(3, Int(config["trendSamples"]?.numberValue ?? 10))
     }
 
     func invoke(method: String, input: [UInt8]) throws -> [UInt8] {

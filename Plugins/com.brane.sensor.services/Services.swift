@@ -19,11 +19,11 @@ struct Services: BranePlugin {
     let endpoints: [Endpoint]
 
     init(host: PluginHost) throws {
-        endpoints = try (JSONValue(parsing: host.configJSON)["endpoints"]?.array ?? []).enumerated().map { index, entry in
-            guard let name = entry["name"]?.string, let url = entry["url"]?.string else {
+        endpoints = try (JSONValue(parsing: host.configJSON)["endpoints"]?.arrayValue ?? []).enumerated().map { index, entry in
+            guard let name = entry["name"]?.stringValue, let url = entry["url"]?.stringValue else {
                 throw PluginError("config.endpoints[\(index)] needs a name and a url")
             }
-            return Endpoint(name: name, url: url, timeoutMs: entry["timeoutMs"]?.number.map { Int($0) })
+            return Endpoint(name: name, url: url, timeoutMs: entry["timeoutMs"]?.numberValue.map { Int($0) })
         }
     }
 

@@ -1,3 +1,4 @@
+@_exported import BraneJSON
 import Glibc
 import PluginABI
 
@@ -69,7 +70,7 @@ public struct PluginHost {
         let status = input.withUnsafeBufferPointer { consult(specialistID, $0.baseAddress, $0.count, &output, &length) }
         let reply = output.map { Array(UnsafeBufferPointer(start: $0, count: length)) } ?? []
         guard status == Int32(BRANE_OK.rawValue) else {
-            throw PluginError((try? JSONValue(parsing: reply))?["message"]?.string ?? "consult of \(specialistID) failed")
+            throw PluginError((try? JSONValue(parsing: reply))?["message"]?.stringValue ?? "consult of \(specialistID) failed")
         }
         return reply
     }
@@ -131,5 +132,5 @@ public func exportPlugin<P: BranePlugin>(_ type: P.Type) -> UnsafeRawPointer {
 private let pong = Array(#"{"pong":true}"#.utf8)
 
 private func errorJSON(_ message: String) -> [UInt8] {
-    JSONValue.object(["message": .string(message)]).serialized
+    JSONValue.object(["message": .string(message)]).bytes
 }

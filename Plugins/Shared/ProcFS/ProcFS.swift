@@ -70,7 +70,7 @@ public struct SensorReading {
             "metrics": .object(metrics.mapValues { .number($0) }),
             "states": .object(states.mapValues { .string($0) }),
             "detail": .object(detail.mapValues { .object($0.mapValues { .number($0) }) }),
-        ]).serialized
+        ]).bytes
     }
 }
 

@@ -19,7 +19,7 @@ extension Value {
 }
 
 extension JSONValue {
-    init(_ value: Value) {
+    init(_ value: MCP.Value) {
         switch value {
         case .null: self = .null
         case .bool(let b): self = .bool(b)

@@ -1,15 +1,15 @@
-import BranePluginKit
+import BraneJSON
 import Foundation
 import XCTest
 
 /// JSONValue is hand-written (see its header for why), so it is checked against Foundation's
-/// JSONSerialization on the same documents.
+/// JSONSerialization and JSONEncoder on the same documents.
 final class JSONValueTests: XCTestCase {
     func testParsesWhatFoundationParses() throws {
         let document = #"{"a": [1, -2.5, 3e2, true, false, null], "s": "q\"b\\s\/n\n t\t \u00e9 \ud83d\ude00 ü", "o": {}, "e": []}"#
         let value = try JSONValue(parsing: Array(document.utf8))
         let reference = try JSONSerialization.jsonObject(with: Data(document.utf8)) as! [String: Any]
-        XCTAssertEqual(value["s"]?.string, reference["s"] as? String)
+        XCTAssertEqual(value["s"]?.stringValue, reference["s"] as? String)
         XCTAssertEqual(value["a"], [1, -2.5, 300, true, false, .null])
         XCTAssertEqual(value["o"], .object([:]))
         XCTAssertEqual(value["e"], .array([]))
@@ -17,25 +17,48 @@ final class JSONValueTests: XCTestCase {
 
     func testSerializesSortedCompactAndRoundTrips() throws {
         let value: JSONValue = ["z": 1, "a": ["x\n\u{1}\"", 2.25, 1e20, .null], "m": .number(.nan)]
-        let text = String(decoding: value.serialized, as: UTF8.self)
+        let text = String(decoding: value.bytes, as: UTF8.self)
         XCTAssertEqual(text, #"{"a":["x\n\u0001\"",2.25,1e+20,null],"m":null,"z":1}"#)
-        let back = try JSONSerialization.jsonObject(with: Data(value.serialized)) as! [String: Any]
+        let back = try JSONSerialization.jsonObject(with: Data(value.bytes)) as! [String: Any]
         XCTAssertEqual((back["a"] as! [Any])[0] as? String, "x\n\u{1}\"")
-        XCTAssertEqual(try JSONValue(parsing: value.serialized)["a"], value["a"])
+        XCTAssertEqual(try JSONValue(parsing: value.bytes)["a"], value["a"])
     }
 
     func testRejectsMalformedDocumentsWithTheOffset() {
         for (document, offset) in [("{\"a\" 1}", 5), ("[1,]", 3), ("\"open", 5), ("{} x", 3), ("[01x]", 1), ("\"\\ud800\\u0041\"", 13), ("", 0)] {
             XCTAssertThrowsError(try JSONValue(parsing: Array(document.utf8)), document) { error in
-                XCTAssertTrue((error as! PluginError).message.hasPrefix("invalid JSON at byte \(offset):"), "\(document): \(error)")
+                XCTAssertTrue((error as! JSONValue.ParseError).description.hasPrefix("invalid JSON at byte \(offset):"), "\(document): \(error)")
             }
         }
+    }
+
+    func testPrettyTextIsTheSameValueIndented() throws {
+        let value: JSONValue = ["b": [1, ["c": .null]], "a": "x", "e": .object([:])]
+        XCTAssertEqual(value.serialized(pretty: true), """
+            {
+              "a": "x",
+              "b": [
+                1,
+                {
+                  "c": null
+                }
+              ],
+              "e": {}
+            }
+            """)
+        XCTAssertEqual(try JSONValue(parsing: value.serialized(pretty: true)), value)
+    }
+
+    func testCodableAgreesWithTheHandWrittenCoder() throws {
+        let value: JSONValue = ["n": 3, "f": 2.5, "s": "é\n", "l": [true, .null]]
+        XCTAssertEqual(try JSONDecoder().decode(JSONValue.self, from: Data(value.bytes)), value)
+        XCTAssertEqual(try JSONValue(parsing: Array(JSONEncoder().encode(value))), value)
     }
 
     func testBoundsNestingSoHostileInputCannotExhaustTheStack() {
         let deep = Array(repeating: UInt8(ascii: "["), count: 100_000)
         XCTAssertThrowsError(try JSONValue(parsing: deep)) { error in
-            XCTAssertTrue((error as! PluginError).message.contains("nested deeper than 256"), "\(error)")
+            XCTAssertTrue((error as! JSONValue.ParseError).description.contains("nested deeper than 256"), "\(error)")
         }
     }
 }

@@ -1,9 +1,9 @@
-/// A JSON document as a value, parsed and written without Foundation.
+/// A JSON document as plain data: tool arguments, schemas, plugin configs and answers.
 ///
-/// Why by hand: linking Foundation costs every plugin process about 3 MiB of resident pages,
-/// which sensors (sampled every second, one process each) cannot afford. Plugins that want
-/// Codable use BranePluginCodable instead; both speak the same wire.
-public enum JSONValue: Equatable, Sendable {
+/// One type for the host and for plugins, parsed and written without Foundation: linking
+/// Foundation costs every plugin process about 3 MiB of resident pages, which sensors (one
+/// process each, sampled every second) cannot afford (docs/performance.md).
+public enum JSONValue: Equatable, Hashable, Sendable {
     case null
     case bool(Bool)
     case number(Double)
@@ -11,53 +11,91 @@ public enum JSONValue: Equatable, Sendable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    public subscript(key: String) -> JSONValue? {
-        if case .object(let members) = self { return members[key] }
-        return nil
+    /// Where and why a document is not JSON.
+    public struct ParseError: Error, Sendable, CustomStringConvertible {
+        public var offset: Int
+        public var problem: String
+        public var description: String { "invalid JSON at byte \(offset): \(problem)" }
     }
 
-    public var string: String? { if case .string(let s) = self { return s }; return nil }
-    public var number: Double? { if case .number(let n) = self { return n }; return nil }
-    public var array: [JSONValue]? { if case .array(let a) = self { return a }; return nil }
-
-    /// Parses a whole document; throws `PluginError` naming the byte offset of the first problem.
-    public init(parsing bytes: [UInt8]) throws {
-        var parser = Parser(bytes: bytes)
+    /// Parses a whole document (RFC 8259); throws `ParseError`.
+    public init(parsing bytes: some Collection<UInt8>) throws {
+        var parser = Parser(bytes: Array(bytes))
         self = try parser.document()
     }
 
-    /// Compact text with object keys sorted, so equal values give equal bytes.
-    /// Numbers that are whole print without a fraction; NaN and infinities become null.
-    public var serialized: [UInt8] {
+    public init(parsing text: String) throws { try self.init(parsing: Array(text.utf8)) }
+
+    public subscript(key: String) -> JSONValue? {
+        if case .object(let members) = self { members[key] } else { nil }
+    }
+
+    public var stringValue: String? { if case .string(let s) = self { s } else { nil } }
+    public var numberValue: Double? { if case .number(let n) = self { n } else { nil } }
+    public var objectValue: [String: JSONValue]? { if case .object(let o) = self { o } else { nil } }
+    public var arrayValue: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
+
+    /// The JSON Schema type name (`integer` for whole numbers JSON can carry exactly).
+    public var typeName: String {
+        switch self {
+        case .null: "null"
+        case .bool: "boolean"
+        case .number(let n): Self.isExactInteger(n) ? "integer" : "number"
+        case .string: "string"
+        case .array: "array"
+        case .object: "object"
+        }
+    }
+
+    static func isExactInteger(_ n: Double) -> Bool { n.rounded() == n && abs(n) < 9_007_199_254_740_992 }
+
+    /// Compact UTF-8 with object keys sorted, so equal values give equal bytes.
+    public var bytes: [UInt8] {
         var out: [UInt8] = []
-        write(into: &out)
+        write(into: &out, indent: nil)
         return out
     }
 
-    private func write(into out: inout [UInt8]) {
+    /// The same as text; `pretty` indents by two spaces for people.
+    public func serialized(pretty: Bool = false) -> String {
+        var out: [UInt8] = []
+        write(into: &out, indent: pretty ? 0 : nil)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Whole numbers print without a fraction; NaN and infinities, which JSON lacks, as null.
+    private func write(into out: inout [UInt8], indent: Int?) {
+        func newline(_ level: Int) {
+            out.append(UInt8(ascii: "\n"))
+            out += Array(repeating: UInt8(ascii: " "), count: level * 2)
+        }
         switch self {
         case .null: out += Array("null".utf8)
         case .bool(let b): out += Array((b ? "true" : "false").utf8)
         case .number(let n):
             if !n.isFinite { out += Array("null".utf8) }
-            else if n == n.rounded(), abs(n) < 1e15 { out += Array(String(Int64(n)).utf8) }
+            else if Self.isExactInteger(n) { out += Array(String(Int64(n)).utf8) }
             else { out += Array(n.description.utf8) }
         case .string(let s): Self.quote(s, into: &out)
         case .array(let items):
             out.append(UInt8(ascii: "["))
             for (i, item) in items.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
-                item.write(into: &out)
+                if let indent { newline(indent + 1) }
+                item.write(into: &out, indent: indent.map { $0 + 1 })
             }
+            if let indent, !items.isEmpty { newline(indent) }
             out.append(UInt8(ascii: "]"))
         case .object(let members):
             out.append(UInt8(ascii: "{"))
             for (i, key) in members.keys.sorted().enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
+                if let indent { newline(indent + 1) }
                 Self.quote(key, into: &out)
-                out.append(UInt8(ascii: ":"))
-                members[key]!.write(into: &out)
+                out += indent == nil ? [UInt8(ascii: ":")] : Array(": ".utf8)
+                members[key]!.write(into: &out, indent: indent.map { $0 + 1 })
             }
+            if let indent, !members.isEmpty { newline(indent) }
             out.append(UInt8(ascii: "}"))
         }
     }
@@ -93,6 +131,37 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByFloatLiteral, Expr
     }
 }
 
+extension JSONValue: Codable {
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() {
+            self = .null
+        } else if let bool = try? container.decode(Bool.self) {
+            self = .bool(bool)
+        } else if let number = try? container.decode(Double.self) {
+            self = .number(number)
+        } else if let string = try? container.decode(String.self) {
+            self = .string(string)
+        } else if let array = try? container.decode([JSONValue].self) {
+            self = .array(array)
+        } else {
+            self = .object(try container.decode([String: JSONValue].self))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let b): try container.encode(b)
+        case .number(let n): if Self.isExactInteger(n) { try container.encode(Int64(n)) } else { try container.encode(n) }
+        case .string(let s): try container.encode(s)
+        case .array(let a): try container.encode(a)
+        case .object(let o): try container.encode(o)
+        }
+    }
+}
+
 /// RFC 8259, recursive descent over the bytes.
 private struct Parser {
     let bytes: [UInt8]
@@ -108,7 +177,7 @@ private struct Parser {
         return value
     }
 
-    func fail(_ what: String) -> PluginError { PluginError("invalid JSON at byte \(at): \(what)") }
+    func fail(_ what: String) -> JSONValue.ParseError { JSONValue.ParseError(offset: at, problem: what) }
 
     mutating func skipSpace() {
         while at < bytes.count, [0x20, 0x09, 0x0a, 0x0d].contains(bytes[at]) { at += 1 }
