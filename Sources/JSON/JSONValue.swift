@@ -49,6 +49,17 @@ public enum JSONValue: Equatable, Hashable, Sendable {
 
     static func isExactInteger(_ n: Double) -> Bool { n.rounded() == n && abs(n) < 9_007_199_254_740_992 }
 
+    /// `patch` applied as a JSON Merge Patch (RFC 7386): objects merge key by key, recursively;
+    /// a null removes the key; anything else replaces. How a neuron adjusts a plugin's config.
+    public func merging(_ patch: JSONValue) -> JSONValue {
+        guard case .object(let changes) = patch else { return patch }
+        var members = objectValue ?? [:]
+        for (key, change) in changes {
+            members[key] = change == .null ? nil : (members[key] ?? .null).merging(change)
+        }
+        return .object(members)
+    }
+
     /// Compact UTF-8 with object keys sorted, so equal values give equal bytes.
     public var bytes: [UInt8] {
         var out: [UInt8] = []

@@ -158,6 +158,27 @@ final class NeuronConfigTests: XCTestCase {
                        "sensor readings go to storage, not to the model, so a tier-0 sensor may sit beside a tier-2 tool")
     }
 
+    func testANeuronsConfigReachesItsSpecialists() throws {
+        let yaml = neuron(tier: 0) + """
+            specialists:
+              - plugin: com.brane.coach
+              - plugin: com.brane.neuroscientist
+                config: {hrvDrop: {consecutiveDays: 2}}
+            """
+        let dispatcher = try ToolDispatcher(neuron: try NeuronLoader.parse(yaml, file: "n.yaml", plugins: plugins).neuron,
+                                            runner: try ResourceLocator.current.runner())
+        defer { dispatcher.stop() }
+        let lines = try String(contentsOfFile: BundledPlugins.path("com.brane.neuroscientist") + "/Tests/hrv-90-days.jsonl", encoding: .utf8)
+        // Up to the overreaching episode (2026-03-03/04 in the dataset), so its alerts are recent.
+        let readings = try lines.split(separator: "\n").map { try JSONValue(parsing: String($0)) }
+            .filter { ($0["date"]?.stringValue ?? "") <= "2026-03-04" }
+        let history = JSONValue.object(["readings": .array(readings)])
+        let answer = dispatcher.call("consult_com_brane_neuroscientist", arguments: history)
+        XCTAssertFalse(answer.isError, answer.text)
+        XCTAssertTrue(answer.text.contains("for 2 days in a row"), "the neuron's hrvDrop overlay must reach the sandboxed specialist: \(answer.text)")
+        XCTAssertFalse(answer.text.contains("for 3 days in a row"), answer.text)
+    }
+
     func testAtRunTimeConversationDataNeverReachesAHigherTierTool() throws {
         let yaml = neuron(tier: 2, endpoint: "https://models.example.com", tools: ["com.brane.fetch"])
         let dispatcher = try ToolDispatcher(neuron: try NeuronLoader.parse(yaml, file: "n.yaml", plugins: plugins).neuron,

@@ -55,6 +55,13 @@ final class JSONValueTests: XCTestCase {
         XCTAssertEqual(try JSONValue(parsing: Array(JSONEncoder().encode(value))), value)
     }
 
+    func testMergePatchFollowsRFC7386() throws {
+        let base = try JSONValue(parsing: #"{"a": {"b": 1, "c": 2}, "d": [1, 2], "e": 5}"#)
+        let patch = try JSONValue(parsing: #"{"a": {"c": 3, "x": {"y": true}}, "d": [9], "e": null}"#)
+        XCTAssertEqual(base.merging(patch), try JSONValue(parsing: #"{"a": {"b": 1, "c": 3, "x": {"y": true}}, "d": [9]}"#))
+        XCTAssertEqual(base.merging("replaced"), "replaced")
+    }
+
     func testBoundsNestingSoHostileInputCannotExhaustTheStack() {
         let deep = Array(repeating: UInt8(ascii: "["), count: 100_000)
         XCTAssertThrowsError(try JSONValue(parsing: deep)) { error in

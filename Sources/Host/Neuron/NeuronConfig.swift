@@ -86,7 +86,7 @@ public struct PluginUse: Sendable, Codable, Equatable {
     public var id: String
     /// For tools: the tools the model may call (nil: every tool the plugin declares).
     public var allowedTools: [String]?
-    /// Overlaid on the manifest's `config`, key by key.
+    /// Merged into the manifest's `config` as a JSON Merge Patch (RFC 7386).
     public var config: JSONValue?
     /// Instances kept for concurrent calls (MCP serving).
     public var pool: Int

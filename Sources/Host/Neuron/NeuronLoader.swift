@@ -267,14 +267,16 @@ public enum NeuronLoader {
 }
 
 extension ResolvedNeuron {
-    /// The sandbox for one of the neuron's plugins: the manifest's, with the neuron's config
-    /// overlaid key by key and its per-call timeout cap applied.
-    public func plan(for use: PluginUse) throws -> SandboxPlan {
-        var plan = try SandboxPlan(bundle: bundle(use.id))
-        if case .object(let overlay)? = use.config, case .object(var base) = plan.config {
-            base.merge(overlay) { _, neuron in neuron }
-            plan.config = .object(base)
-        }
+    public func plan(for use: PluginUse) throws -> SandboxPlan { try plan(for: bundle(use.id)) }
+
+    /// The sandbox a plugin gets inside this neuron: its manifest's, with the neuron's config for
+    /// it (when the neuron lists it) merged in as a JSON Merge Patch, and the neuron's per-call
+    /// timeout cap.
+    /// Specialists a listed one consults get the cap too.
+    public func plan(for bundle: PluginBundle) throws -> SandboxPlan {
+        var plan = try SandboxPlan(bundle: bundle)
+        let use = config.allPlugins.first { $0.id == bundle.manifest.id }
+        if let patch = use?.config { plan.config = plan.config.merging(patch) }
         if let cap = config.limits.callTimeoutMilliseconds { plan.callTimeoutMilliseconds = min(plan.callTimeoutMilliseconds, cap) }
         return plan
     }

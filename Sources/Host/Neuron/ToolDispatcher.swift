@@ -61,7 +61,7 @@ public final class ToolDispatcher: @unchecked Sendable {
         // Specialists and the ones they consult: the neuron's own bundles first, then installed ones.
         let explicit = neuron.bundles.mapValues(\.directory)
         specialists = SpecialistRouter(locator: PluginLocator(explicit: explicit, installed: { id in try? Marketplace().installedDirectory(id) }),
-                                       runner: runner, onLog: onLog)
+                                       runner: runner, onLog: onLog, plan: neuron.plan(for:))
     }
 
     public func tool(named name: String) -> ExposedTool? { tools.first { $0.name == name } }

@@ -9,12 +9,16 @@ public final class SpecialistRouter: @unchecked Sendable {
     private let locator: PluginLocator
     private let runner: String
     private let onLog: @Sendable (String, PluginLogLine) -> Void
+    private let plan: @Sendable (PluginBundle) throws -> SandboxPlan
     private let lock = NSLock()
     private var plugins: [String: SupervisedPlugin] = [:]
     private static let chainKey = "brane.consultChain"
 
-    public init(locator: PluginLocator, runner: String, onLog: @escaping @Sendable (String, PluginLogLine) -> Void = { _, _ in }) {
+    /// `plan` builds each specialist's sandbox (a neuron overlays its config and caps call time).
+    public init(locator: PluginLocator, runner: String, onLog: @escaping @Sendable (String, PluginLogLine) -> Void = { _, _ in },
+                plan: @escaping @Sendable (PluginBundle) throws -> SandboxPlan = { try SandboxPlan(bundle: $0) }) {
         self.locator = locator
+        self.plan = plan
         self.runner = runner
         self.onLog = onLog
     }
@@ -23,7 +27,7 @@ public final class SpecialistRouter: @unchecked Sendable {
     public func plugin(_ id: String) throws -> SupervisedPlugin {
         try lock.withLock {
             if let plugin = plugins[id] { return plugin }
-            let plugin = SupervisedPlugin(plan: try SandboxPlan(bundle: try locator.bundle(id)), runner: runner, onLog: onLog,
+            let plugin = SupervisedPlugin(plan: try plan(try locator.bundle(id)), runner: runner, onLog: onLog,
                                           consultant: { [unowned self] caller, request in consult(caller: caller, request) })
             plugins[id] = plugin
             return plugin
