@@ -62,11 +62,6 @@ public struct ModelEndpoint: Sendable, Codable, Equatable, CustomStringConvertib
         return parsed.path
     }
 
-    /// The HTTP base URL requests are built on (a unix socket carries plain http://localhost).
-    public var httpBase: String {
-        unixSocketPath == nil ? (url.hasSuffix("/") ? String(url.dropLast()) : url) : "http://localhost"
-    }
-
     /// On this machine: a unix socket or a loopback address. Only these may see tier-0 data.
     public var isLocal: Bool {
         if unixSocketPath != nil { return true }
@@ -90,7 +85,8 @@ public struct PluginUse: Sendable, Codable, Equatable {
     public var config: JSONValue?
     /// Instances kept for concurrent calls (MCP serving).
     public var pool: Int
-    /// For scanners: how often `neuron run` scans (nil: once at start).
+    /// For sensors, overrides the manifest's sampling interval; for scanners, how often
+    /// `neuron run` rescans (nil: once at start).
     public var intervalSeconds: Double?
 
     public init(id: String, allowedTools: [String]? = nil, config: JSONValue? = nil, pool: Int = 1, intervalSeconds: Double? = nil) {
@@ -104,8 +100,6 @@ public struct PluginUse: Sendable, Codable, Equatable {
 
 public struct SensorUse: Sendable, Codable, Equatable {
     public var plugin: PluginUse
-    /// Overrides the manifest's sampling interval.
-    public var intervalSeconds: Double?
     /// Overlaid on the manifest's thresholds.
     public var thresholds: [String: Double]
 }

@@ -87,7 +87,7 @@ public enum NeuronLoader {
             guard let id, let name, let tier, let model else { return nil }
             return NeuronConfig(id: id, name: name, description: description, privacyTier: tier, model: model,
                                 instructions: instructions, tools: tools.map(\.use), specialists: specialists.map(\.use),
-                                sensors: sensors.map { SensorUse(plugin: $0.use, intervalSeconds: $0.interval, thresholds: $0.thresholds) },
+                                sensors: sensors.map { SensorUse(plugin: $0.use, thresholds: $0.thresholds) },
                                 scanners: scanners.map(\.use), limits: limits, memory: memory)
         }
 
@@ -143,8 +143,7 @@ public enum NeuronLoader {
             var use: PluginUse
             var node: Node
             var path: String
-            var interval: Double?
-            var thresholds: [String: Double] = [:]
+            var thresholds: [String: Double]
         }
 
         /// A list of `{plugin: id, …}` entries; each plugin is found, and must be of `kind`.
@@ -169,7 +168,7 @@ public enum NeuronLoader {
                       let idNode = m["plugin"], let id = f.string(idNode, "\(itemPath).plugin") else { continue }
                 if !seen.insert(id).inserted { f.error(idNode, "\(itemPath).plugin", "\(id) is listed twice under \(path)") }
                 var use = PluginUse(id: id)
-                var read = ReadUse(use: use, node: idNode, path: "\(itemPath).plugin")
+                var thresholds: [String: Double] = [:]
                 guard let bundle = find(id, node: idNode, path: "\(itemPath).plugin", kind: kind, &f) else { continue }
                 if let n = m["tools"], let names = f.stringList(n, "\(itemPath).tools") {
                     let declared = bundle.manifest.tools.map(\.name)
@@ -186,18 +185,19 @@ public enum NeuronLoader {
                 }
                 if let n = m["pool"], let size = f.integer(n, "\(itemPath).pool", in: 1...16) { use.pool = size }
                 if let n = m["interval"], let ms = f.duration(n, "\(itemPath).interval") {
-                    if ms < 250 { f.error(n, "\(itemPath).interval", "must be at least 250ms") } else { read.interval = Double(ms) / 1000 }
+                    if ms < 250 { f.error(n, "\(itemPath).interval", "must be at least 250ms") } else { use.intervalSeconds = Double(ms) / 1000 }
                 }
-                if kind == .scanner { use.intervalSeconds = read.interval }
                 if let n = m["thresholds"] {
-                    if let members = f.mapping(n, "\(itemPath).thresholds", known: n.mapping?.keys.compactMap(\.string) ?? []) {
+                    if let members = n.mapping {
                         for (key, value) in members {
-                            if let number = f.number(value, "\(itemPath).thresholds.\(key)") { read.thresholds[key] = number }
+                            let name = key.string ?? ""
+                            if let number = f.number(value, "\(itemPath).thresholds.\(name)") { thresholds[name] = number }
                         }
+                    } else {
+                        f.error(n, "\(itemPath).thresholds", "expected a mapping of metric names to numbers, found \(f.describe(n))")
                     }
                 }
-                read.use = use
-                uses.append(read)
+                uses.append(ReadUse(use: use, node: idNode, path: "\(itemPath).plugin", thresholds: thresholds))
             }
             return uses
         }
