@@ -22,8 +22,7 @@ struct NeuronCommand: ParsableCommand {
         var directories: [String] = []
 
         var locator: PluginLocator {
-            PluginLocator(searchDirectories: directories, installed: { id in try? Marketplace().installedDirectory(id) },
-                          installedIDs: { ((try? Marketplace().registry.receipts()) ?? []).map(\.pluginID) })
+            .includingInstalled(searchDirectories: directories)
         }
     }
 

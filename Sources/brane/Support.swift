@@ -39,8 +39,7 @@ func pluginLocator(for bundles: [PluginBundle]) -> PluginLocator {
         let parent = URL(fileURLWithPath: bundle.directory).deletingLastPathComponent().path
         if !siblings.contains(parent) { siblings.append(parent) }
     }
-    return PluginLocator(explicit: explicit, searchDirectories: siblings,
-                         installed: { id in try? Marketplace().installedDirectory(id) })
+    return .includingInstalled(explicit: explicit, searchDirectories: siblings)
 }
 
 func runnerPath() -> String {

@@ -60,7 +60,7 @@ public final class ToolDispatcher: @unchecked Sendable {
         self.pools = pools
         // Specialists and the ones they consult: the neuron's own bundles first, then installed ones.
         let explicit = neuron.bundles.mapValues(\.directory)
-        specialists = SpecialistRouter(locator: PluginLocator(explicit: explicit, installed: { id in try? Marketplace().installedDirectory(id) }),
+        specialists = SpecialistRouter(locator: .includingInstalled(explicit: explicit),
                                        runner: runner, onLog: onLog, plan: neuron.plan(for:))
     }
 

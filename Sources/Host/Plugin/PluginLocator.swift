@@ -48,3 +48,14 @@ public struct PluginLocator: Sendable {
         return ids.sorted()
     }
 }
+
+extension PluginLocator {
+    /// `explicit` directories, then `searchDirectories`, then the plugins installed under
+    /// BRANE_HOME — whose registry is opened once, not per lookup.
+    public static func includingInstalled(explicit: [String: String] = [:], searchDirectories: [String] = []) -> PluginLocator {
+        let marketplace = try? Marketplace()
+        return PluginLocator(explicit: explicit, searchDirectories: searchDirectories,
+                             installed: { id in try? marketplace?.installedDirectory(id) },
+                             installedIDs: { ((try? marketplace?.registry.receipts()) ?? []).map(\.pluginID) })
+    }
+}
