@@ -179,6 +179,20 @@ final class NeuronConfigTests: XCTestCase {
         XCTAssertFalse(answer.text.contains("for 3 days in a row"), answer.text)
     }
 
+    func testTheNeuronsCallTimeoutCapsEveryPluginCall() throws {
+        let hostile = BundledPlugins.repository.appendingPathComponent("Tests/Fixtures/Hostile").path
+        let locator = PluginLocator(explicit: ["test.brane.hostile": hostile], searchDirectories: [BundledPlugins.directory])
+        let yaml = neuron(tier: 0, tools: ["test.brane.hostile"]) + "limits: {callTimeout: 100ms}\n"
+        let resolved = try NeuronLoader.parse(yaml, file: "n.yaml", plugins: locator).neuron
+        XCTAssertEqual(try resolved.plan(for: resolved.config.tools[0]).callTimeoutMilliseconds, 100, "the manifest says 3s; the neuron caps it")
+        let dispatcher = try ToolDispatcher(neuron: resolved, runner: try ResourceLocator.current.runner())
+        defer { dispatcher.stop() }
+        let slow = dispatcher.call("slow", arguments: .object([:]))  // sleeps 300 ms
+        XCTAssertTrue(slow.isError)
+        XCTAssertTrue(slow.text.contains("call timed out after 100 ms; killed by the host"), slow.text)
+        XCTAssertFalse(dispatcher.call("noop", arguments: .object([:])).isError, "a fresh instance serves the next call")
+    }
+
     func testAtRunTimeConversationDataNeverReachesAHigherTierTool() throws {
         let yaml = neuron(tier: 2, endpoint: "https://models.example.com", tools: ["com.brane.fetch"])
         let dispatcher = try ToolDispatcher(neuron: try NeuronLoader.parse(yaml, file: "n.yaml", plugins: plugins).neuron,
