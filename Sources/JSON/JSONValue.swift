@@ -191,13 +191,14 @@ private struct Parser {
     func fail(_ what: String) -> JSONValue.ParseError { JSONValue.ParseError(offset: at, problem: what) }
 
     mutating func skipSpace() {
-        while at < bytes.count, [0x20, 0x09, 0x0a, 0x0d].contains(bytes[at]) { at += 1 }
+        while at < bytes.count, bytes[at] == 0x20 || bytes[at] == 0x0a || bytes[at] == 0x0d || bytes[at] == 0x09 { at += 1 }
     }
 
-    mutating func expect(_ word: String) throws {
-        let w = Array(word.utf8)
-        guard bytes.count - at >= w.count, Array(bytes[at..<at + w.count]) == w else { throw fail("expected \(word)") }
-        at += w.count
+    mutating func expect(_ word: StaticString) throws {
+        let count = word.utf8CodeUnitCount
+        guard bytes.count - at >= count,
+              word.withUTF8Buffer({ $0.elementsEqual(bytes[at..<at + count]) }) else { throw fail("expected \(word)") }
+        at += count
     }
 
     mutating func value() throws -> JSONValue {

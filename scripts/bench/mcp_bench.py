@@ -6,7 +6,7 @@ usage: scripts/bench-mcp   (builds release, then runs this with the SDK's venv)
 import asyncio
 import json
 import os
-import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +38,30 @@ async def measure(command):
     return ready, samples[len(samples) // 2], samples[int(len(samples) * 0.99)]
 
 
+def raw_round_trips(command):
+    """The server alone: newline-delimited JSON-RPC written and read directly, no client SDK."""
+    server = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+
+    def rpc(number, method, params):
+        server.stdin.write((json.dumps({"jsonrpc": "2.0", "id": number, "method": method, "params": params}) + "\n").encode())
+        return server.stdout.readline()
+
+    rpc(0, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}})
+    server.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+    medians = {}
+    for method, params in [("ping", {}), ("tools/call", {"name": "convert_units", "arguments": ARGS})]:
+        samples = []
+        for number in range(1, CALLS + 51):
+            started = time.perf_counter()
+            rpc(number, method, params)
+            samples.append(time.perf_counter() - started)
+        samples = sorted(samples[50:])
+        medians[method] = samples[len(samples) // 2]
+    server.stdin.close()
+    server.wait()
+    return medians
+
+
 def main():
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     with tempfile.TemporaryDirectory() as home:
@@ -52,11 +76,14 @@ def main():
         python = [sys.executable, os.path.join(repo, "scripts/bench/python_units_server.py")]
         rows = [("brane mcp serve → sandboxed com.brane.units (Swift plugin)", asyncio.run(measure(brane))),
                 ("Python MCP server (mcp low-level Server), same tool in-process", asyncio.run(measure(python)))]
+        raw = raw_round_trips(brane)
     print(f"| server | start → tools/list answered | tools/call p50 | tools/call p99 |")
     print(f"|---|---|---|---|")
     for name, (ready, p50, p99) in rows:
         print(f"| {name} | {ready * 1000:.1f} ms | {p50 * 1000:.3f} ms | {p99 * 1000:.3f} ms |")
     print(f"\n{CALLS} calls each after 50 warm-up calls; client: MCP Python SDK over stdio.")
+    print(f"\nThe brane server alone (raw JSON-RPC lines, no client SDK), p50: ping {raw['ping'] * 1000:.3f} ms, "
+          f"tools/call {raw['tools/call'] * 1000:.3f} ms.")
 
 
 if __name__ == "__main__":

@@ -51,11 +51,27 @@ public struct PluginLocator: Sendable {
 
 extension PluginLocator {
     /// `explicit` directories, then `searchDirectories`, then the plugins installed under
-    /// BRANE_HOME — whose registry is opened once, not per lookup.
+    /// BRANE_HOME — whose registry is opened on the first lookup that gets that far, and once.
     public static func includingInstalled(explicit: [String: String] = [:], searchDirectories: [String] = []) -> PluginLocator {
-        let marketplace = try? Marketplace()
+        let registry = InstalledRegistry()
         return PluginLocator(explicit: explicit, searchDirectories: searchDirectories,
-                             installed: { id in try? marketplace?.installedDirectory(id) },
-                             installedIDs: { ((try? marketplace?.registry.receipts()) ?? []).map(\.pluginID) })
+                             installed: { id in try? registry.marketplace?.installedDirectory(id) },
+                             installedIDs: { ((try? registry.marketplace?.registry.receipts()) ?? []).map(\.pluginID) })
+    }
+}
+
+/// Opens the marketplace when first asked, so a locator that finds everything in source
+/// directories never touches BRANE_HOME.
+private final class InstalledRegistry: @unchecked Sendable {
+    private let lock = NSLock()
+    private var opened: Marketplace??
+
+    var marketplace: Marketplace? {
+        lock.withLock {
+            if let opened { return opened }
+            let marketplace = try? Marketplace()
+            opened = .some(marketplace)
+            return marketplace
+        }
     }
 }
