@@ -53,6 +53,25 @@ final class SupervisorTests: XCTestCase {
         XCTAssertEqual(childrenOfThisProcess().filter { $0 != pid }.count, 0, "no child left behind: \(childrenOfThisProcess())")
     }
 
+    /// PR_SET_PDEATHSIG follows the spawning thread; an instance started from a thread that has
+    /// since exited (a Dispatch worker, in `mcp serve`) must keep serving.
+    func testAnInstanceOutlivesTheThreadThatStartedIt() throws {
+        let plugin = try Harness.hostile(self)
+        let started = expectation(description: "started on a short-lived thread")
+        let thread = Thread {
+            _ = try? plugin.start()
+            started.fulfill()
+        }
+        thread.start()
+        wait(for: [started], timeout: 10)
+        while !thread.isFinished { usleep(1000) }
+        usleep(200_000)  // time for a parent-death signal to arrive, if one were sent
+        let pid = try XCTUnwrap(plugin.pid)
+        XCTAssertEqual(try plugin.callJSON("ping"), .object(["pong": .bool(true)]))
+        XCTAssertEqual(plugin.pid, pid, "the same instance answered")
+        XCTAssertEqual(plugin.deaths.map(\.cause), [])
+    }
+
     func testPluginsDieWithTheHost() throws {
         // A real host process (the CLI) running a plugin that sleeps; SIGKILL the host.
         let brane = URL(fileURLWithPath: try Harness.runner()).deletingLastPathComponent().appendingPathComponent("brane")

@@ -1,4 +1,5 @@
 import CBraneSystem
+import Foundation
 import Glibc
 import SystemPackage
 
@@ -31,11 +32,13 @@ func spawn(executable: String, arguments: [String], environment: [String], inher
     let flags = Int32(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF) | Int32(brane_spawn_flag_setsid())
     posix_spawnattr_setflags(&attributes, Int16(flags))
 
-    var pid: pid_t = 0
     let argv = ([executable] + arguments).map { strdup($0) } + [nil]
     let envp = environment.map { strdup($0) } + [nil]
     defer { (argv + envp).forEach { free($0) } }
-    let rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
+    let (rc, pid) = SpawnThread.shared.perform {
+        var pid: pid_t = 0
+        return (posix_spawn(&pid, executable, &actions, &attributes, argv, envp), pid)
+    }
     guard rc == 0 else { throw Errno(rawValue: rc) }
     do {
         return try ChildProcess(pid: pid)
@@ -45,3 +48,43 @@ func spawn(executable: String, arguments: [String], environment: [String], inher
         throw error
     }
 }
+
+/// The runner sets PR_SET_PDEATHSIG so plugins die with the host, but the kernel sends it when
+/// the *thread* that spawned the child exits, not the process. Hosts call from short-lived
+/// threads (Dispatch workers reaped after a few idle seconds, tasks), which killed idle
+/// instances; so every spawn happens on this one thread, which lives as long as the process.
+private final class SpawnThread: @unchecked Sendable {
+    static let shared = SpawnThread()
+    private let condition = NSCondition()
+    private var jobs: [() -> Void] = []
+
+    private init() {
+        let thread = Thread { [self] in
+            while true {
+                condition.lock()
+                while jobs.isEmpty { condition.wait() }
+                let job = jobs.removeFirst()
+                condition.unlock()
+                job()
+            }
+        }
+        thread.name = "brane-spawn"
+        thread.start()
+    }
+
+    /// Runs `body` on the spawn thread and waits for its result.
+    func perform<T>(_ body: @escaping () -> T) -> T {
+        let result = ResultBox<T>(), done = DispatchSemaphore(value: 0)
+        condition.lock()
+        jobs.append {
+            result.value = body()
+            done.signal()
+        }
+        condition.signal()
+        condition.unlock()
+        done.wait()
+        return result.value!
+    }
+}
+
+private final class ResultBox<T>: @unchecked Sendable { var value: T? }
