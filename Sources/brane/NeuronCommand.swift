@@ -15,7 +15,7 @@ struct NeuronCommand: ParsableCommand {
               brane neuron show examples/neurons/sports-medicine.yaml
               brane mcp serve --neuron examples/neurons/sports-medicine.yaml
             """,
-        subcommands: [Validate.self, List.self, Show.self])
+        subcommands: [Validate.self, List.self, Show.self, Chat.self, Run.self])
 
     struct PluginSearch: ParsableArguments {
         @Option(name: .customLong("plugins"), help: "A directory of plugin directories to search before installed plugins (repeatable).")

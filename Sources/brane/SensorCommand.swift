@@ -60,8 +60,8 @@ struct SensorCommand: ParsableCommand {
             defer { scheduler.stop() }
             let end = duration.map { Date().addingTimeInterval($0) }
             let live = isatty(STDOUT_FILENO) == 1
-            Interrupt.install()
-            scheduler.run(shouldStop: { Interrupt.requested || end.map { Date() >= $0 } ?? false }) { event in
+            Signals.install()
+            scheduler.run(shouldStop: { Signals.stopRequested || end.map { Date() >= $0 } ?? false }) { event in
                 if live {
                     var screen = "\u{1B}[H\u{1B}[2J"
                     for sensor in scheduler.sensors {
@@ -145,14 +145,4 @@ func readingTable(_ reading: BraneHost.SensorReading) -> String {
         + reading.states.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
     let width = rows.map(\.0.count).max() ?? 0
     return rows.map { "  " + $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
-}
-
-/// SIGINT/SIGTERM end a long-running command cleanly (plugins stopped, nothing half-written).
-enum Interrupt {
-    nonisolated(unsafe) static var requested = false
-
-    static func install() {
-        signal(SIGINT) { _ in Interrupt.requested = true }
-        signal(SIGTERM) { _ in Interrupt.requested = true }
-    }
 }

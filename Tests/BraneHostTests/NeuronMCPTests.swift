@@ -5,8 +5,9 @@ import XCTest
 
 /// `brane mcp serve`, driven by the official MCP Python SDK client (Tests/Scripts/mcp_session.py).
 final class NeuronMCPTests: XCTestCase {
-    /// A tier-0 neuron with the units tool (pool 1) and the hostile fixture's tools (pool 2).
-    func serveCommand() throws -> [String] {
+    /// Serves a tier-0 neuron with the units tool (pool 1), the hostile fixture's tools (pool 2) and
+    /// a sensor: with `brane mcp serve`, or with `brane neuron run --mcp` when `run` is set.
+    func serveCommand(run: Bool = false) throws -> [String] {
         let directory = BundledPlugins.temporaryDirectory()
         let plugins = directory.appendingPathComponent("plugins")
         try FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: true)
@@ -27,16 +28,20 @@ final class NeuronMCPTests: XCTestCase {
                 pool: 2
             specialists:
               - plugin: com.brane.neuroscientist
+            sensors:
+              - {plugin: com.brane.sensor.memory, interval: 1s}
             """.write(to: neuron, atomically: true, encoding: .utf8)
         let brane = URL(fileURLWithPath: try ResourceLocator.current.runner()).deletingLastPathComponent().appendingPathComponent("brane").path
-        return [brane, "mcp", "serve", "--neuron", neuron.path, "--plugins", plugins.path, "--plugins", BundledPlugins.directory]
+        let command = run ? ["neuron", "run", neuron.path, "--mcp"] : ["mcp", "serve", "--neuron", neuron.path]
+        return [brane] + command + ["--plugins", plugins.path, "--plugins", BundledPlugins.directory]
     }
 
-    func session(_ steps: String) throws -> JSONValue {
-        let run = try PythonTools.run("mcp_session.py", [steps, "--"] + (try serveCommand()),
-                                      environment: ["BRANE_HOME": BundledPlugins.temporaryDirectory().path])
-        XCTAssertEqual(run.status, 0, run.stderr)
-        return try JSONValue(parsing: run.stdout)
+    /// The client's report, and what the server wrote to standard error.
+    func session(_ steps: String, run: Bool = false) throws -> (report: JSONValue, serverLog: String) {
+        let session = try PythonTools.run("mcp_session.py", [steps, "--"] + (try serveCommand(run: run)),
+                                          environment: ["BRANE_HOME": BundledPlugins.temporaryDirectory().path])
+        XCTAssertEqual(session.status, 0, session.stderr)
+        return (try JSONValue(parsing: session.stdout), session.stderr)
     }
 
     func testAClientListsValidatesCallsSurvivesACrashAndCallsAgain() throws {
@@ -47,7 +52,7 @@ final class NeuronMCPTests: XCTestCase {
              ["convert_units", {"value": 70, "from": "kg", "to": "lb"}],
              ["noop", {}],
              ["consult_com_brane_neuroscientist", {"readings": []}]]
-            """)
+            """).report
         XCTAssertEqual(report["tools"]?.objectValue.map { Set($0.keys) },
                        ["convert_units", "crash", "slow", "consult_com_brane_neuroscientist"], "exactly the allowed tools")
         XCTAssertEqual(report["tools"]?["convert_units"]?["required"], .array([.string("value"), .string("from"), .string("to")]),
@@ -72,12 +77,23 @@ final class NeuronMCPTests: XCTestCase {
     }
 
     func testConcurrentCallsAreServedByTheToolsInstancePool() throws {
-        let report = try session(#"[{"parallel": [["slow", {}], ["slow", {}]]}]"#)
+        let report = try session(#"[{"parallel": [["slow", {}], ["slow", {}]]}]"#).report
         let pids = try (report["calls"]?.arrayValue ?? []).map { call -> Double in
             XCTAssertEqual(call["isError"], .bool(false), "\(call)")
             return try JSONValue(parsing: call["text"]?.stringValue ?? "")["pid"]?.numberValue ?? 0
         }
         XCTAssertEqual(pids.count, 2)
         XCTAssertEqual(Set(pids).count, 2, "two calls in flight at once are answered by two sandboxed instances")
+    }
+
+    func testNeuronRunServesItsToolsWhileItsSensorsRunAndStopsWhenTheClientLeaves() throws {
+        let (report, serverLog) = try session(#"[["convert_units", {"value": 1, "from": "kg", "to": "lb"}], {"sleep": 1.5}, ["crash", {}]]"#, run: true)
+        let calls = report["calls"]?.arrayValue ?? []
+        XCTAssertEqual(calls.map { $0["isError"] }, [false, true], "\(calls)")
+        XCTAssertTrue(serverLog.contains("com.brane.sensor.memory: stored (first)"), "the sensor runs while tools are served: \(serverLog)")
+        XCTAssertTrue(serverLog.contains("== neuron mcp-test at tier 0 (sensitive: no network): the MCP client disconnected"), serverLog)
+        XCTAssertTrue(serverLog.contains("MCP: 2 tool calls, 1 answered with an error"), serverLog)
+        XCTAssertTrue(serverLog.contains("plugin deaths (killed and reported; the host kept running):\n    plugin test.brane.hostile"), serverLog)
+        XCTAssertTrue(serverLog.contains("every plugin process stopped"), serverLog)
     }
 }

@@ -3,7 +3,8 @@ saw as JSON, for the Swift tests to assert on.
 
 usage: mcp_session.py STEPS_JSON -- COMMAND [ARGS...]
 STEPS_JSON is a list of steps run in order after initialize and tools/list: [tool, arguments] is
-one call; {"parallel": [[tool, arguments], ...]} sends several calls at once and waits for all.
+one call; {"parallel": [[tool, arguments], ...]} sends several calls at once and waits for all;
+{"sleep": seconds} keeps the session open (a server that runs more than tools meanwhile).
 """
 import asyncio
 import json
@@ -30,6 +31,9 @@ async def session(steps, command):
             report["tools"] = {tool.name: tool.inputSchema for tool in listed.tools}
             report["calls"] = []
             for step in steps:
+                if isinstance(step, dict) and "sleep" in step:
+                    await asyncio.sleep(step["sleep"])
+                    continue
                 calls = step["parallel"] if isinstance(step, dict) else [step]
                 report["calls"] += await asyncio.gather(*(call(client, name, arguments) for name, arguments in calls))
     return report

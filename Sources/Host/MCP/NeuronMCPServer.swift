@@ -28,7 +28,7 @@ public enum NeuronMCPServer {
             let result = await withCheckedContinuation { continuation in
                 calls.async { continuation.resume(returning: dispatcher.call(params.name, arguments: arguments)) }
             }
-            return CallTool.Result(content: [.text(result.text)],
+            return CallTool.Result(content: [.text(text: result.text, annotations: nil, _meta: nil)],
                                    structuredContent: result.structured.map(Value.init),
                                    isError: result.isError)
         }

@@ -11,6 +11,10 @@ public struct BraneHome: Sendable {
     public var auditKey: String { "\(root)/audit.key" }
     /// Sensor readings, alerts and the asset catalog.
     public var observations: String { "\(root)/observations.sqlite" }
+    /// Tokens each neuron spent on its model, per day (the daily budget).
+    public var usage: String { "\(root)/usage.sqlite" }
+    /// Events waiting for a running neuron's specialists: `inbox/<neuron>/<event kind>/*.jsonl`.
+    public var inbox: String { "\(root)/inbox" }
     /// Neuron files `brane neuron list` and `show` look in by default.
     public var neurons: String { "\(root)/neurons" }
 

@@ -49,6 +49,11 @@ public final class ToolDispatcher: @unchecked Sendable {
     public let tools: [ExposedTool]
     private let pools: [String: PluginPool]
     private let specialists: SpecialistRouter
+    private let tallyLock = NSLock()
+    private var callTally = (calls: 0, errors: 0)
+
+    /// Calls answered so far, and how many of them were errors (refusals, crashes, timeouts).
+    public var tally: (calls: Int, errors: Int) { tallyLock.withLock { callTally } }
 
     public init(neuron: ResolvedNeuron, runner: String, onLog: @escaping @Sendable (String, PluginLogLine) -> Void = { _, _ in }) throws {
         self.neuron = neuron
@@ -70,6 +75,15 @@ public final class ToolDispatcher: @unchecked Sendable {
     /// carry (a chat's conversation so far); a tool of a higher tier is refused. MCP clients pass
     /// nil: what they send is theirs.
     public func call(_ name: String, arguments: JSONValue, dataTier: PrivacyTier? = nil) -> ToolResult {
+        let result = dispatch(name, arguments: arguments, dataTier: dataTier)
+        tallyLock.withLock {
+            callTally.calls += 1
+            if result.isError { callTally.errors += 1 }
+        }
+        return result
+    }
+
+    private func dispatch(_ name: String, arguments: JSONValue, dataTier: PrivacyTier?) -> ToolResult {
         guard let tool = tool(named: name) else {
             let names = tools.map(\.name)
             let hint = closestMatch(to: name, in: names).map { "; did you mean '\($0)'?" } ?? ""
@@ -116,6 +130,9 @@ public final class ToolDispatcher: @unchecked Sendable {
         }
     }
 
+    /// Every plugin instance it has (specialists once started), for reports.
+    public var plugins: [SupervisedPlugin] { pools.values.flatMap(\.all) + specialists.running }
+
     public func stop() {
         for pool in pools.values { pool.stop() }
         specialists.stopAll()
@@ -128,7 +145,7 @@ public final class ToolDispatcher: @unchecked Sendable {
 final class PluginPool: @unchecked Sendable {
     private let condition = NSCondition()
     private var idle: [SupervisedPlugin]
-    private let all: [SupervisedPlugin]
+    let all: [SupervisedPlugin]
 
     init(plan: SandboxPlan, size: Int, runner: String, onLog: @escaping @Sendable (String, PluginLogLine) -> Void) {
         all = (0..<size).map { _ in SupervisedPlugin(plan: plan, runner: runner, onLog: onLog) }

@@ -2,8 +2,8 @@ import Foundation
 import GRDB
 
 /// What Brane observed, in `$BRANE_HOME/observations.sqlite` (WAL): sensor readings kept when
-/// they changed, and the asset catalog scanners build. Separate from the registry so that a
-/// busy sensor never contends with an install.
+/// they changed, the alerts specialists raised, and the asset catalog scanners build. Separate
+/// from the registry so that a busy sensor never contends with an install.
 public final class ObservationStore: @unchecked Sendable {
     let database: DatabasePool
 
@@ -54,6 +54,17 @@ public final class ObservationStore: @unchecked Sendable {
                 t.column("detail", .text).notNull()     // JSON: changed properties, old → new
             }
             try db.create(index: "asset_changes_by_scan", on: "assetChanges", columns: ["scanID"])
+        }
+        migrator.registerMigration("v2: alerts") { db in
+            try db.create(table: "alerts") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("neuron", .text).notNull()
+                t.column("specialist", .text).notNull()
+                t.column("rule", .text).notNull()
+                t.column("raisedAt", .double).notNull()  // when the host received it, seconds since 1970
+                t.column("alert", .text).notNull()       // the specialist's JSON (date, trigger, message…)
+            }
+            try db.create(index: "alerts_by_neuron_time", on: "alerts", columns: ["neuron", "raisedAt"])
         }
         return migrator
     }

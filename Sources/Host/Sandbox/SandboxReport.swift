@@ -54,6 +54,15 @@ public struct SandboxReport: Encodable, Sendable {
                           emptyNamespace: plan.isolateNetwork)
     }
 
+    /// The sandbox in one line, for run reports.
+    public var summary: String {
+        let network = network.mode == "none" ? "no network" + (self.network.emptyNamespace ? " (empty namespace)" : "")
+            : "network \(network.mode) → \(network.endpoints.joined(separator: ", "))"
+        let files = landlock.abi.map { _ in "Landlock \(landlock.paths.count) paths" } ?? "no Landlock"
+        return "seccomp \(seccomp.allowedSyscalls) syscalls (else \(seccomp.defaultAction)), \(files), \(network), "
+            + "\(rlimits.addressSpaceBytes >> 20) MiB, no capabilities"
+    }
+
     public var text: String {
         var lines = [
             "\(plugin.id) \(plugin.version) — \(plugin.kind), ABI \(plugin.abi)",

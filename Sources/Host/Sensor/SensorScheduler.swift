@@ -79,16 +79,19 @@ public final class SensorScheduler: @unchecked Sendable {
         return event
     }
 
+    /// Samples every sensor that is due at `now`.
+    public func sampleDue(now: Date = Date()) -> [Event] {
+        sensors.filter { $0.due <= now }.map { sample($0, now: now) }
+    }
+
+    /// When the next sensor is due (distant future without sensors).
+    public var nextDue: Date { sensors.map(\.due).min() ?? .distantFuture }
+
     /// Samples each sensor when it is due until `shouldStop` says so (checked at least every 200 ms).
     public func run(shouldStop: () -> Bool, onEvent: (Event) -> Void) {
         while !shouldStop() {
-            let now = Date()
-            if let next = sensors.min(by: { $0.due < $1.due }), next.due <= now {
-                onEvent(sample(next, now: now))
-                continue
-            }
-            let wait = sensors.map { $0.due.timeIntervalSince(now) }.min() ?? 0.2
-            Thread.sleep(forTimeInterval: min(0.2, max(0.001, wait)))
+            sampleDue().forEach(onEvent)
+            Thread.sleep(forTimeInterval: min(0.2, max(0.001, nextDue.timeIntervalSinceNow)))
         }
     }
 

@@ -40,6 +40,9 @@ public final class SpecialistRouter: @unchecked Sendable {
         return try inChain(id) { try plugin.call(method: method, input: input) }
     }
 
+    /// The specialists started so far.
+    public var running: [SupervisedPlugin] { lock.withLock { Array(plugins.values) } }
+
     public func stopAll() {
         lock.withLock {
             for plugin in plugins.values { plugin.stop() }

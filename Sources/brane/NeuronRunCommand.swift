@@ -1,0 +1,201 @@
+import ArgumentParser
+import BraneHost
+import Foundation
+
+extension NeuronCommand {
+    struct Run: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run a neuron: its sensors, scanners and specialist rules, and its tools over MCP with --mcp.",
+            discussion: """
+                Sensors are sampled at their intervals (readings stored when they change), scanners scan at \
+                start and every interval, and event files dropped into the inbox are fed through the \
+                specialists' rules — alerts print as they fire. Readings, assets and alerts go to \
+                $BRANE_HOME/observations.sqlite. Every plugin runs in its own sandbox.
+
+                Inbox: $BRANE_HOME/inbox/<neuron>/<event kind>/*.jsonl, one JSON event per line; the kind is \
+                one a specialist consumes (its manifest's specialist.consumes). Write a file under another \
+                name and rename it in; once read it moves to done/ (failed/ if a specialist died on it).
+
+                SIGINT or SIGTERM stops every plugin process and prints a report; SIGHUP reloads the \
+                neuron file, keeping the running configuration when the new one is invalid. With --mcp \
+                the neuron's tools are served on standard input and output (logs and the report go to \
+                standard error), and the run ends when the client disconnects.
+
+                  brane neuron run examples/neurons/sports-medicine.yaml --duration 10s
+                  brane neuron run sports-medicine --mcp        # from an MCP client's config
+                """)
+
+        @Argument(help: "A neuron file, or the id of a neuron in $BRANE_HOME/neurons.") var neuron: String
+        @OptionGroup var search: NeuronCommand.PluginSearch
+        @Flag(help: "Also serve the neuron's tools over MCP on standard input and output.") var mcp = false
+        @Option(help: "Stop after this long: 30s, 10m, 2h (default: until SIGINT/SIGTERM, or the MCP client leaves).")
+        var duration: String?
+        @Option(help: "The inbox root (default: $BRANE_HOME/inbox).") var inbox: String?
+        @Flag(help: "Print the final report as JSON.") var json = false
+
+        func run() throws {
+            let locator = search.locator
+            var resolved = loadNeuron(neuron, locator)
+            let deadline = try duration.map { text -> Date in
+                guard let milliseconds = DurationText.milliseconds(text) else {
+                    throw ValidationError("--duration expects a duration such as 30s, 10m or 2h; found \(text)")
+                }
+                return Date().addingTimeInterval(Double(milliseconds) / 1000)
+            }
+            let output = Output(toStandardError: mcp)
+            let store = try openObservationStore()
+            let runner = runnerPath()
+            let inboxRoot = inbox ?? BraneHome.current.inbox
+            let log: @Sendable (String, PluginLogLine) -> Void = { id, line in output.error("[\(id)] \(line.level): \(line.message)") }
+            func start(_ neuron: ResolvedNeuron) -> NeuronRunner {
+                do { return try NeuronRunner(neuron: neuron, runner: runner, store: store, inboxRoot: inboxRoot, onLog: log) } catch {
+                    fail("cannot start neuron \(neuron.config.id): \(error)", .hostProblem)
+                }
+            }
+            var current = start(resolved)
+            Signals.install(reload: true)
+            let started = Date()
+            output.line(header(current))
+
+            var dispatcher: ToolDispatcher?
+            let clientLeft = DispatchSemaphore(value: 0)
+            if mcp {
+                let tools: ToolDispatcher
+                do { tools = try ToolDispatcher(neuron: resolved, runner: runner, onLog: log) } catch { fail("\(error)", .hostProblem) }
+                dispatcher = tools
+                Task {
+                    do { try await NeuronMCPServer.serve(tools, transport: BlockingStdioTransport()) } catch { output.error("MCP server stopped: \(error)") }
+                    clientLeft.signal()
+                }
+            }
+
+            var ending = "stopped by a signal"
+            while true {
+                if Signals.stopRequested { break }
+                if let deadline, Date() >= deadline { ending = "ran for its --duration"; break }
+                if mcp, clientLeft.wait(timeout: .now()) == .success { ending = "the MCP client disconnected"; break }
+                if Signals.reloadRequested {
+                    Signals.reloadRequested = false
+                    if let reloaded = reload(resolved.file, locator, output) {
+                        current.stop()
+                        resolved = reloaded
+                        current = start(reloaded)
+                        output.line("reloaded \(resolved.file)\(mcp ? " (MCP clients keep the tools the run started with)" : "")")
+                        output.line(header(current))
+                    }
+                }
+                for event in current.step() { show(event, output) }
+                Thread.sleep(forTimeInterval: min(0.2, max(0.005, current.nextWake.timeIntervalSinceNow)))
+            }
+            let plugins = current.plugins + (dispatcher?.plugins ?? [])
+            current.stop()
+            dispatcher?.stop()
+            report(current, plugins: plugins, mcpCalls: dispatcher?.tally, seconds: Date().timeIntervalSince(started), ending: ending, output)
+        }
+
+        /// The changed neuron file, or nil (with every diagnostic shown) when it is invalid.
+        private func reload(_ file: String, _ locator: PluginLocator, _ output: Output) -> ResolvedNeuron? {
+            do {
+                let (neuron, warnings) = try NeuronLoader.load(path: file, plugins: locator)
+                for warning in warnings { output.error("\(warning)") }
+                return neuron
+            } catch {
+                output.error("reload refused, still running the previous configuration: \(file) is invalid:\n\(error)")
+                return nil
+            }
+        }
+
+        private func header(_ runner: NeuronRunner) -> String {
+            let c = runner.neuron.config
+            var lines = ["running neuron \(c.id) at tier \(c.privacyTier): \(c.sensors.count) sensors, \(c.scanners.count) scanners, "
+                         + "\(c.specialists.count) specialists, \(c.tools.count) tool plugins"]
+            for use in c.allPlugins {
+                let manifest = runner.neuron.bundle(use.id).manifest
+                let sandbox = (try? runner.neuron.plan(for: use)).map { SandboxReport(plan: $0).summary } ?? "no sandbox plan"
+                lines.append("  \(manifest.id)  \(manifest.kind.rawValue), tier \(manifest.tier.rawValue): \(sandbox)")
+            }
+            for (kind, specialists) in runner.eventKinds {
+                lines.append("  inbox \(runner.inbox.folder(kind))/*.jsonl → \(specialists.joined(separator: ", "))")
+            }
+            return lines.joined(separator: "\n")
+        }
+
+        private func show(_ event: NeuronRunner.Event, _ output: Output) {
+            let time = Date().formatted(.iso8601.time(includingFractionalSeconds: false))
+            switch event {
+            case .sensor(.stored(let stored)): output.line("\(time)  \(stored.sensor): stored (\(stored.changed.joined(separator: ", ")))")
+            case .sensor(.failed(let sensor, let message)): output.error("\(time)  \(sensor) failed: \(message)")
+            case .sensor(.unchanged): break
+            case .scanned(let summary):
+                output.line("\(time)  \(summary.scanner): \(summary.assets) assets, \(summary.changes.count) changes (scan \(summary.scanID))")
+            case .scanFailed(let scanner, let message): output.error("\(time)  \(scanner) failed: \(message)")
+            case .alert(let alert):
+                let fields = ["date", "trigger", "message"].map { alert.alert[$0]?.stringValue ?? "-" }
+                output.line("\(time)  ALERT \(alert.specialist) \(alert.rule): " + fields.joined(separator: "  "))
+            case .fed(let file, let events, let alerts, let problems):
+                output.line("\(time)  inbox \(file): \(events) events, \(alerts) alerts")
+                for problem in problems { output.error("  \(problem)") }
+            }
+        }
+
+        private func report(_ runner: NeuronRunner, plugins: [SupervisedPlugin], mcpCalls: (calls: Int, errors: Int)?,
+                            seconds: Double, ending: String, _ output: Output) {
+            let c = runner.neuron.config, t = runner.tally
+            let deaths = plugins.flatMap(\.deaths).map(\.description)
+            let leftover = childProcesses()
+            if json {
+                var object: [String: JSONValue] = [
+                    "neuron": .string(c.id), "tier": .number(Double(c.privacyTier.rawValue)), "seconds": .number(seconds),
+                    "ending": .string(ending),
+                    "plugins": .array(c.allPlugins.map { use in
+                        let m = runner.neuron.bundle(use.id).manifest
+                        return ["id": .string(m.id), "kind": .string(m.kind.rawValue), "tier": .number(Double(m.tier.rawValue))]
+                    }),
+                    "sensorSamples": .number(Double(t.sensorSamples)), "readingsStored": .number(Double(t.readingsStored)),
+                    "sensorFailures": .number(Double(t.sensorFailures)), "scans": .number(Double(t.scans)), "assets": .number(Double(t.assets)),
+                    "events": .number(Double(t.events)), "alerts": .number(Double(t.alerts)), "eventsSkipped": .number(Double(t.eventsSkipped)),
+                    "pluginDeaths": .array(deaths.map(JSONValue.string)), "pluginProcessesLeft": .number(Double(leftover.count)),
+                ]
+                if let mcpCalls { object["mcp"] = ["calls": .number(Double(mcpCalls.calls)), "errors": .number(Double(mcpCalls.errors))] }
+                return output.line(JSONValue.object(object).serialized(pretty: true))
+            }
+            var lines = [
+                "== neuron \(c.id) at tier \(c.privacyTier): \(ending) after \(String(format: "%.1f", seconds)) s",
+                "  sensors: \(c.sensors.count), sampled \(t.sensorSamples) times, \(t.readingsStored) readings stored, \(t.sensorFailures) failures",
+                "  scans: \(t.scans), \(t.assets) assets seen",
+                "  specialist rules: \(t.events) events from the inbox → \(t.alerts) alerts stored\(t.eventsSkipped > 0 ? ", \(t.eventsSkipped) lines skipped" : "")",
+            ]
+            if let mcpCalls { lines.append("  MCP: \(mcpCalls.calls) tool calls, \(mcpCalls.errors) answered with an error (refused or failed)") }
+            lines.append(deaths.isEmpty ? "  plugin deaths: none" : "  plugin deaths (killed and reported; the host kept running):")
+            lines += deaths.map { "    \($0)" }
+            lines.append(leftover.isEmpty ? "  every plugin process stopped" : "  plugin processes still running: \(leftover.map(String.init).joined(separator: ", "))")
+            output.line(lines.joined(separator: "\n"))
+        }
+    }
+}
+
+/// Pids of this process's children still alive (a clean stop leaves none).
+private func childProcesses() -> [Int32] {
+    let me = getpid()
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap(Int32.init).filter { pid in
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        // After "comm)": state, then the parent's pid.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        return fields.count > 1 && Int32(fields[1]) == me
+    }
+}
+
+/// Where a run's lines go: standard output, or standard error when standard output carries MCP.
+private struct Output: Sendable {
+    var toStandardError: Bool
+
+    func line(_ text: String) {
+        if toStandardError { return error(text) }
+        print(text)
+        fflush(nil)
+    }
+
+    func error(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
+}

@@ -1,0 +1,108 @@
+import BraneHost
+import BraneTestSupport
+import Foundation
+import XCTest
+
+/// `brane neuron run`: sensors, scanners and specialist rules writing to SQLite, a clean stop
+/// that leaves no plugin process, and SIGHUP reloads that keep the old config when the new one is bad.
+final class NeuronRunTests: XCTestCase {
+    let plugins = PluginLocator(searchDirectories: [BundledPlugins.directory])
+    let dataset = BundledPlugins.path("com.brane.neuroscientist") + "/Tests/hrv-90-days.jsonl"
+    var directory: URL!
+
+    override func setUp() { directory = BundledPlugins.temporaryDirectory() }
+    override func tearDown() { try? FileManager.default.removeItem(at: directory) }
+
+    func neuronYAML(sensors: [String] = ["com.brane.sensor.memory"]) -> String {
+        """
+        apiVersion: brane.dev/v1
+        kind: Neuron
+        id: run-test
+        name: Run test
+        privacyTier: 0
+        model: {provider: ollama, model: m, endpoint: "http://127.0.0.1:11434"}
+        specialists:
+          - plugin: com.brane.neuroscientist
+        sensors:
+        \(sensors.map { "  - {plugin: \($0), interval: 1s}\n" }.joined())scanners:
+          - plugin: com.brane.scanner.machine
+        """
+    }
+
+    func testARunSamplesScansFeedsTheRulesAndStoresWhatHappened() throws {
+        let neuron = try NeuronLoader.parse(neuronYAML(sensors: ["com.brane.sensor.memory", "com.brane.sensor.compute"]),
+                                            file: "run-test.yaml", plugins: plugins).neuron
+        let store = try ObservationStore(path: directory.appendingPathComponent("observations.sqlite").path)
+        let inboxRoot = directory.appendingPathComponent("inbox").path
+        let runner = try NeuronRunner(neuron: neuron, runner: try ResourceLocator.current.runner(), store: store, inboxRoot: inboxRoot)
+        defer { runner.stop() }
+        XCTAssertEqual(runner.eventKinds.map(\.kind), ["biometrics.daily"])
+        let folder = runner.inbox.folder("biometrics.daily")
+        try FileManager.default.copyItem(atPath: dataset, toPath: "\(folder)/a-hrv.jsonl")
+        try "{\"date\": \"2026-04-05\", \"rmssd\": 50}\nnot json\n".write(toFile: "\(folder)/b-bad.jsonl", atomically: true, encoding: .utf8)
+
+        var events: [NeuronRunner.Event] = []
+        let end = Date().addingTimeInterval(1.5)
+        while Date() < end {
+            events += runner.step()
+            Thread.sleep(forTimeInterval: min(0.1, max(0.005, runner.nextWake.timeIntervalSinceNow)))
+        }
+        let pids = runner.plugins.compactMap(\.pid)
+        XCTAssertEqual(pids.count, 3, "two sensors and the specialist are running (the scanner stops after its scan)")
+
+        XCTAssertEqual(Set(try store.latestReadings().map(\.sensor)), ["com.brane.sensor.memory", "com.brane.sensor.compute"])
+        XCTAssertGreaterThanOrEqual(runner.tally.sensorSamples, 4, "each sensor sampled at start and again after its 1 s interval")
+        XCTAssertEqual(runner.tally.scans, 1)
+        XCTAssertEqual(try store.assets(kind: "machine").count, 1)
+        let alerts = try store.alerts(neuron: "run-test")
+        XCTAssertEqual(alerts.map { $0.alert["date"]?.stringValue ?? "" }, ["2026-03-03", "2026-03-04"], "the HRV-drop episode in the dataset")
+        XCTAssertEqual(Set(alerts.map(\.rule)), ["hrv-drop"])
+        XCTAssertEqual(alerts.map(\.specialist), ["com.brane.neuroscientist", "com.brane.neuroscientist"])
+
+        let fed = events.compactMap { event -> (String, Int, [String])? in
+            if case .fed(let file, let count, _, let problems) = event { (URL(fileURLWithPath: file).lastPathComponent, count, problems) } else { nil }
+        }
+        XCTAssertEqual(fed.map(\.0), ["a-hrv.jsonl", "b-bad.jsonl"])
+        XCTAssertEqual(fed.map(\.1), [90, 1])
+        // Each bad line is named by file and line, and skipped: one the specialist refuses, one that is not JSON.
+        XCTAssertEqual(fed[1].2.count, 2, "\(fed[1].2)")
+        XCTAssertTrue(fed[1].2[0].hasPrefix("\(folder)/b-bad.jsonl:1: com.brane.neuroscientist refused the event: invalid input"), fed[1].2[0])
+        XCTAssertEqual(fed[1].2[1], "\(folder)/b-bad.jsonl:2: not a JSON object; skipped")
+        XCTAssertEqual(runner.inbox.pending("biometrics.daily"), [], "read files leave the inbox")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(folder)/done/a-hrv.jsonl"))
+
+        runner.stop()
+        XCTAssertEqual(pids.filter(ProcessTable.isAlive), [], "stop ends every plugin process")
+    }
+
+    func testSIGHUPReloadsOrKeepsTheOldConfigAndSIGTERMLeavesNoPluginBehind() throws {
+        let file = directory.appendingPathComponent("run-test.yaml")
+        try neuronYAML().write(to: file, atomically: true, encoding: .utf8)
+        let home = BraneHome(root: directory.appendingPathComponent("home").path)
+        let run = try RunningProcess.brane(["neuron", "run", file.path, "--plugins", BundledPlugins.directory], home: home)
+        defer { if run.process.isRunning { run.signal(SIGKILL) } }
+        XCTAssertTrue(run.waitFor("com.brane.sensor.memory: stored (first)"), run.stdout + run.stderr)
+        var pids = Set(run.children)
+        XCTAssertFalse(pids.isEmpty)
+
+        // A broken file: the reload is refused with the file's diagnostics, and the old config keeps running.
+        try neuronYAML().replacingOccurrences(of: "privacyTier: 0", with: "privacyTier: zero").write(to: file, atomically: true, encoding: .utf8)
+        run.signal(SIGHUP)
+        XCTAssertTrue(run.waitFor("reload refused, still running the previous configuration"), run.stderr)
+        XCTAssertTrue(run.stderr.contains("\(file.path):5:14: error: privacyTier"), run.stderr)
+        XCTAssertTrue(run.process.isRunning)
+
+        // A valid change: the new config runs (now two sensors).
+        try neuronYAML(sensors: ["com.brane.sensor.memory", "com.brane.sensor.compute"]).write(to: file, atomically: true, encoding: .utf8)
+        run.signal(SIGHUP)
+        XCTAssertTrue(run.waitFor("reloaded \(file.path)"), run.stdout + run.stderr)
+        XCTAssertTrue(run.waitFor("com.brane.sensor.compute: stored (first)"), run.stdout + run.stderr)
+        pids.formUnion(run.children)
+
+        run.signal(SIGTERM)
+        XCTAssertEqual(run.exitStatus(), 0, run.stderr)
+        XCTAssertTrue(run.stdout.contains("== neuron run-test at tier 0 (sensitive: no network): stopped by a signal"), run.stdout)
+        XCTAssertTrue(run.stdout.contains("every plugin process stopped"), run.stdout)
+        XCTAssertEqual(pids.filter(ProcessTable.isAlive), [], "no plugin process outlives the run")
+    }
+}
