@@ -13,9 +13,12 @@ struct NeuronCommand: ParsableCommand {
 
               brane neuron validate examples/neurons/*.yaml
               brane neuron show examples/neurons/sports-medicine.yaml
+              brane neuron chat examples/neurons/sports-medicine.yaml
+              brane neuron run examples/neurons/sports-medicine.yaml --duration 1h
+              brane neuron alerts sports-medicine
               brane mcp serve --neuron examples/neurons/sports-medicine.yaml
             """,
-        subcommands: [Validate.self, List.self, Show.self, Chat.self, Run.self])
+        subcommands: [Validate.self, List.self, Show.self, Chat.self, Run.self, Alerts.self])
 
     struct PluginSearch: ParsableArguments {
         @Option(name: .customLong("plugins"), help: "A directory of plugin directories to search before installed plugins (repeatable).")

@@ -107,8 +107,8 @@ extension NeuronCommand {
 
         private func header(_ runner: NeuronRunner) -> String {
             let c = runner.neuron.config
-            var lines = ["running neuron \(c.id) at tier \(c.privacyTier): \(c.sensors.count) sensors, \(c.scanners.count) scanners, "
-                         + "\(c.specialists.count) specialists, \(c.tools.count) tool plugins"]
+            var lines = ["running neuron \(c.id) at tier \(c.privacyTier): " + [counted(c.sensors.count, "sensor"), counted(c.scanners.count, "scanner"),
+                         counted(c.specialists.count, "specialist"), counted(c.tools.count, "tool plugin")].joined(separator: ", ")]
             for use in c.allPlugins {
                 let manifest = runner.neuron.bundle(use.id).manifest
                 let sandbox = (try? runner.neuron.plan(for: use)).map { SandboxReport(plan: $0).summary } ?? "no sandbox plan"
@@ -159,10 +159,16 @@ extension NeuronCommand {
                 if let mcpCalls { object["mcp"] = ["calls": .number(Double(mcpCalls.calls)), "errors": .number(Double(mcpCalls.errors))] }
                 return output.line(JSONValue.object(object).serialized(pretty: true))
             }
+            let ran = c.allPlugins.map { use in
+                let manifest = runner.neuron.bundle(use.id).manifest
+                return "\(manifest.id) (\(manifest.kind.rawValue), tier \(manifest.tier.rawValue))"
+            }
             var lines = [
                 "== neuron \(c.id) at tier \(c.privacyTier): \(ending) after \(String(format: "%.1f", seconds)) s",
-                "  sensors: \(c.sensors.count), sampled \(t.sensorSamples) times, \(t.readingsStored) readings stored, \(t.sensorFailures) failures",
-                "  scans: \(t.scans), \(t.assets) assets seen",
+                "  plugins, each in its own sandbox: \(ran.joined(separator: ", "))",
+                "  sensors: \(c.sensors.count), sampled \(t.sensorSamples) times, \(counted(t.readingsStored, "reading")) stored "
+                    + "(only changes are), \(counted(t.sensorFailures, "failure"))",
+                "  scans: \(t.scans), \(counted(t.assets, "asset")) seen",
                 "  specialist rules: \(t.events) events from the inbox → \(t.alerts) alerts stored\(t.eventsSkipped > 0 ? ", \(t.eventsSkipped) lines skipped" : "")",
             ]
             if let mcpCalls { lines.append("  MCP: \(mcpCalls.calls) tool calls, \(mcpCalls.errors) answered with an error (refused or failed)") }
@@ -173,6 +179,9 @@ extension NeuronCommand {
         }
     }
 }
+
+/// "1 sensor", "2 sensors".
+private func counted(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
 
 /// Pids of this process's children still alive (a clean stop leaves none).
 private func childProcesses() -> [Int32] {

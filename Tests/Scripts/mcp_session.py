@@ -1,7 +1,8 @@
 """Drives an MCP server over stdio with the official MCP Python SDK client and prints what it
 saw as JSON, for the Swift tests to assert on.
 
-usage: mcp_session.py STEPS_JSON -- COMMAND [ARGS...]
+usage: mcp_session.py [--human] STEPS_JSON -- COMMAND [ARGS...]
+--human prints one line per tool listed and per call instead of the JSON report.
 STEPS_JSON is a list of steps run in order after initialize and tools/list: [tool, arguments] is
 one call; {"parallel": [[tool, arguments], ...]} sends several calls at once and waits for all;
 {"sleep": seconds} keeps the session open (a server that runs more than tools meanwhile).
@@ -48,10 +49,23 @@ async def call(client, name, arguments):
         return {"tool": name, "protocolError": error.error.message}
 
 
+def show(report):
+    print(f"{report['server']}: {len(report['tools'])} tools listed in {report['listSeconds'] * 1000:.0f} ms: {', '.join(report['tools'])}")
+    for call in report["calls"]:
+        outcome = f"protocol error: {call['protocolError']}" if "protocolError" in call else \
+            ("error: " if call["isError"] else "ok: ") + " ".join(call["text"].split())[:150]
+        print(f"  {call['tool']} → {outcome}")
+
+
 def main():
+    human = sys.argv[1] == "--human"
     split = sys.argv.index("--")
-    steps = json.loads(sys.argv[1])
-    print(json.dumps(asyncio.run(session(steps, sys.argv[split + 1:]))))
+    steps = json.loads(sys.argv[2 if human else 1])
+    report = asyncio.run(session(steps, sys.argv[split + 1:]))
+    if human:
+        show(report)
+    else:
+        print(json.dumps(report))
 
 
 if __name__ == "__main__":
