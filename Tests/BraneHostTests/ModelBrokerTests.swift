@@ -185,6 +185,19 @@ final class ModelBrokerTests: XCTestCase {
         XCTAssertEqual(fallback.requests.count, 0, "a fallback cannot fix a bad request")
     }
 
+    func testAStreamThatBreaksTheWireFormatIsStoppedAndReported() throws {
+        let model = try FakeModelServer(path: "/v1")
+        let garbage = "data: {\"choices\": [{\"delta\": {\"content\": \"Hel\"}}]}\n\ndata: <html>502 Bad Gateway</html>\n\n"
+        model.enqueue(FakeModelServer.Response(status: 200, contentType: "text/event-stream", body: garbage + String(repeating: "data: [DONE]\n\n", count: 50)))
+        let (chat, dispatcher, _) = try session(neuronYAML(endpoint: model.url))
+        defer { dispatcher.stop() }
+        XCTAssertThrowsError(try chat.send("hi")) { error in
+            XCTAssertEqual((error as! ModelError).reason, .malformed)
+            XCTAssertEqual("\(error)", "the model's stream sent an event that is not JSON: <html>502 Bad Gateway</html>")
+        }
+        XCTAssertEqual(chat.history, [])
+    }
+
     /// The conversation carries the tier of its most sensitive data: after a tier-0 tool result
     /// it may not fail over to a remote endpoint, though before that result it may. (Validation
     /// forbids this neuron; the fallback is added afterwards to prove the run-time check.)

@@ -10,6 +10,12 @@ public final class FakeModelServer: @unchecked Sendable {
         public var contentType: String
         public var body: String
 
+        public init(status: Int, contentType: String, body: String) {
+            self.status = status
+            self.contentType = contentType
+            self.body = body
+        }
+
         public static let exchanges = BundledPlugins.repository.appendingPathComponent("Tests/Fixtures/ModelExchanges").path
 
         /// A recorded response: `.sse` files are OpenAI event streams, `.ndjson` Ollama JSON lines, `.json` a whole body.
@@ -91,7 +97,8 @@ public final class FakeModelServer: @unchecked Sendable {
         let bytes = Array(text.utf8)
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            // MSG_NOSIGNAL: a client that hung up mid-stream must not kill the test process with SIGPIPE.
+            let n = bytes.withUnsafeBytes { send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
             if n <= 0 { return }
             offset += n
         }

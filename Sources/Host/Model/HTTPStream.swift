@@ -10,6 +10,8 @@ struct HTTPStream {
     var headers: [String] = []
     var timeoutMilliseconds: Int
     var connectTimeoutMilliseconds = 5000
+    /// A longer answer is cut off: no model answer is this large, an endless stream is an attack.
+    var maximumBytes = 32 << 20
 
     /// An HTTP status of 400 or more, with the body the server sent (its error message).
     struct StatusFailure: Error {
@@ -20,20 +22,25 @@ struct HTTPStream {
     /// State shared with libcurl's write callback.
     private final class Transfer {
         let curl: UnsafeMutableRawPointer
-        let onChunk: ([UInt8]) -> Void
+        let onChunk: ([UInt8]) -> Bool
+        let maximumBytes: Int
+        var received = 0
         var status = 0
         var errorBody: [UInt8] = []
-        init(curl: UnsafeMutableRawPointer, onChunk: @escaping ([UInt8]) -> Void) { (self.curl, self.onChunk) = (curl, onChunk) }
+        init(curl: UnsafeMutableRawPointer, maximumBytes: Int, onChunk: @escaping ([UInt8]) -> Bool) {
+            (self.curl, self.maximumBytes, self.onChunk) = (curl, maximumBytes, onChunk)
+        }
     }
 
     private static let curlReady: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
 
-    /// Posts `body`; `onChunk` gets the response body piece by piece when the status is 2xx.
-    /// Throws `StatusFailure` for an error status and `ModelError(.unavailable)` when no answer came.
-    func post(_ body: [UInt8], onChunk: @escaping ([UInt8]) -> Void) throws {
+    /// Posts `body`; `onChunk` gets the response body piece by piece when the status is 2xx, and
+    /// returns false to stop the transfer. Throws `StatusFailure` for an error status and
+    /// `ModelError(.unavailable)` when no whole answer came.
+    func post(_ body: [UInt8], onChunk: @escaping ([UInt8]) -> Bool) throws {
         guard Self.curlReady, let curl = curl_easy_init() else { throw ModelError(.unavailable, "libcurl could not start") }
         defer { curl_easy_cleanup(curl) }
-        let transfer = Transfer(curl: curl, onChunk: onChunk)
+        let transfer = Transfer(curl: curl, maximumBytes: maximumBytes, onChunk: onChunk)
         let context = Unmanaged.passRetained(transfer)
         defer { context.release() }
         var headerList: UnsafeMutablePointer<curl_slist>?
@@ -59,10 +66,11 @@ struct HTTPStream {
             let transfer = Unmanaged<Transfer>.fromOpaque(opaque!).takeUnretainedValue()
             let bytes = Array(UnsafeRawBufferPointer(start: data, count: size * count))
             if transfer.status == 0 { transfer.status = brane_curl_response_code(transfer.curl) }
+            transfer.received += bytes.count
             if transfer.status >= 400 {
                 if transfer.errorBody.count < 64 * 1024 { transfer.errorBody += bytes }
-            } else {
-                transfer.onChunk(bytes)
+            } else if transfer.received > transfer.maximumBytes || !transfer.onChunk(bytes) {
+                return 0   // makes libcurl stop with CURLE_WRITE_ERROR
             }
             return size * count
         }
@@ -74,6 +82,7 @@ struct HTTPStream {
         }
         let status = Int(brane_curl_response_code(curl))
         if status >= 400 { throw StatusFailure(status: status, body: transfer.errorBody) }
+        if transfer.received > maximumBytes { throw ModelError(.malformed, "the answer passed \(maximumBytes >> 20) MiB; stopped") }
         guard code == CURLE_OK else {
             let detail = String(cString: errorBuffer)
             throw ModelError(.unavailable, detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail)

@@ -122,14 +122,15 @@ public final class ModelBroker: @unchecked Sendable {
         var decodeError: Error?
         do {
             try http.post(body) { chunk in
-                guard decodeError == nil else { return }
                 do { try decoder.feed(chunk, onText: show) } catch { decodeError = error }
+                return decodeError == nil
             }
         } catch let failure as HTTPStream.StatusFailure {
             let message = "HTTP \(failure.status): \(wire.errorMessage(failure.body))"
             throw ModelError(failure.status >= 500 || failure.status == 429 ? .unavailable : .rejected, message)
+        } catch {
+            throw decodeError ?? error   // the decoder stopped the transfer: its reason, not libcurl's
         }
-        if let decodeError { throw decodeError }
         var decoded = try decoder.finish()
         if promptMode {
             if let call = PromptToolProtocol.toolCall(in: decoded.text, number: messages.count) {

@@ -63,7 +63,10 @@ struct LineSplitter {
     }
 }
 
-func parseErrorMessage(_ body: [UInt8]) -> String? {
-    guard let json = try? JSONValue(parsing: body) else { return nil }
-    return json["error"]?["message"]?.stringValue ?? json["error"]?.stringValue ?? json["message"]?.stringValue
+extension ModelWire {
+    /// OpenAI sends `{"error": {"message": …}}`, Ollama `{"error": "…"}`; anything else is shown as sent.
+    func errorMessage(_ body: [UInt8]) -> String {
+        let json = try? JSONValue(parsing: body)
+        return json?["error"]?["message"]?.stringValue ?? json?["error"]?.stringValue ?? String(decoding: body.prefix(500), as: UTF8.self)
+    }
 }

@@ -33,8 +33,6 @@ struct OpenAIWire: ModelWire {
 
     func makeDecoder() -> any AnswerDecoder { Decoder() }
 
-    func errorMessage(_ body: [UInt8]) -> String { parseErrorMessage(body) ?? String(decoding: body.prefix(500), as: UTF8.self) }
-
     struct Decoder: AnswerDecoder {
         private var lines = LineSplitter()
         private var answer = DecodedAnswer()
