@@ -47,12 +47,11 @@ extension NeuronCommand {
             let runner = runnerPath()
             let inboxRoot = inbox ?? BraneHome.current.inbox
             let log: @Sendable (String, PluginLogLine) -> Void = { id, line in output.error("[\(id)] \(line.level): \(line.message)") }
-            func start(_ neuron: ResolvedNeuron) -> NeuronRunner {
-                do { return try NeuronRunner(neuron: neuron, runner: runner, store: store, inboxRoot: inboxRoot, onLog: log) } catch {
-                    fail("cannot start neuron \(neuron.config.id): \(error)", .hostProblem)
-                }
+            func makeRunner(_ neuron: ResolvedNeuron) throws -> NeuronRunner {
+                try NeuronRunner(neuron: neuron, runner: runner, store: store, inboxRoot: inboxRoot, onLog: log)
             }
-            var current = start(resolved)
+            var current: NeuronRunner
+            do { current = try makeRunner(resolved) } catch { fail("cannot start neuron \(resolved.config.id): \(error)", .hostProblem) }
             Signals.install(reload: true)
             let started = Date()
             output.line(header(current))
@@ -70,18 +69,26 @@ extension NeuronCommand {
             }
 
             var ending = "stopped by a signal"
+            var earlier = NeuronRunner.Tally(), deaths: [String] = []   // of configurations a reload replaced
             while true {
                 if Signals.stopRequested { break }
                 if let deadline, Date() >= deadline { ending = "ran for its --duration"; break }
                 if mcp, clientLeft.wait(timeout: .now()) == .success { ending = "the MCP client disconnected"; break }
                 if Signals.reloadRequested {
                     Signals.reloadRequested = false
+                    // The new runner is built before the old one stops (building starts no process), so a failure keeps the old.
                     if let reloaded = reload(resolved.file, locator, output) {
-                        current.stop()
-                        resolved = reloaded
-                        current = start(reloaded)
-                        output.line("reloaded \(resolved.file)\(mcp ? " (MCP clients keep the tools the run started with)" : "")")
-                        output.line(header(current))
+                        do {
+                            let next = try makeRunner(reloaded)
+                            earlier = earlier + current.tally
+                            deaths += current.plugins.flatMap(\.deaths).map(\.description)
+                            current.stop()
+                            (resolved, current) = (reloaded, next)
+                            output.line("reloaded \(resolved.file)\(mcp ? " (MCP clients keep the tools the run started with)" : "")")
+                            output.line(header(current))
+                        } catch {
+                            output.error("reload refused, still running the previous configuration: cannot start neuron \(reloaded.config.id): \(error)")
+                        }
                     }
                 }
                 for event in current.step() { show(event, output) }
@@ -90,7 +97,8 @@ extension NeuronCommand {
             let plugins = current.plugins + (dispatcher?.plugins ?? [])
             current.stop()
             dispatcher?.stop()
-            report(current, plugins: plugins, mcpCalls: dispatcher?.tally, seconds: Date().timeIntervalSince(started), ending: ending, output)
+            report(current, tally: earlier + current.tally, deaths: deaths + plugins.flatMap(\.deaths).map(\.description),
+                   mcpCalls: dispatcher?.tally, seconds: Date().timeIntervalSince(started), ending: ending, output)
         }
 
         /// The changed neuron file, or nil (with every diagnostic shown) when it is invalid.
@@ -138,10 +146,9 @@ extension NeuronCommand {
             }
         }
 
-        private func report(_ runner: NeuronRunner, plugins: [SupervisedPlugin], mcpCalls: (calls: Int, errors: Int)?,
+        private func report(_ runner: NeuronRunner, tally t: NeuronRunner.Tally, deaths: [String], mcpCalls: (calls: Int, errors: Int)?,
                             seconds: Double, ending: String, _ output: Output) {
-            let c = runner.neuron.config, t = runner.tally
-            let deaths = plugins.flatMap(\.deaths).map(\.description)
+            let c = runner.neuron.config
             let leftover = childProcesses()
             if json {
                 var object: [String: JSONValue] = [

@@ -24,6 +24,22 @@ public final class NeuronRunner: @unchecked Sendable {
         public var events = 0
         public var alerts = 0
         public var eventsSkipped = 0
+
+        public init() {}
+
+        /// Two runs' tallies together (a run and the one its reload replaced).
+        public static func + (lhs: Self, rhs: Self) -> Self {
+            var sum = lhs
+            sum.sensorSamples += rhs.sensorSamples
+            sum.readingsStored += rhs.readingsStored
+            sum.sensorFailures += rhs.sensorFailures
+            sum.scans += rhs.scans
+            sum.assets += rhs.assets
+            sum.events += rhs.events
+            sum.alerts += rhs.alerts
+            sum.eventsSkipped += rhs.eventsSkipped
+            return sum
+        }
     }
 
     public let neuron: ResolvedNeuron
