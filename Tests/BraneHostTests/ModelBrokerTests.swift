@@ -35,12 +35,15 @@ final class ModelBrokerTests: XCTestCase {
     }
 
     /// A chat over `yaml`'s neuron, with its own token ledger; the caller stops the dispatcher.
-    func session(_ yaml: String, ledger: TokenLedger? = nil, edit: (inout ResolvedNeuron) -> Void = { _ in }) throws -> (ChatSession, ToolDispatcher, TokenLedger) {
+    func session(_ yaml: String, ledger: TokenLedger? = nil, maximumAnswerBytes: Int = 32 << 20,
+                 edit: (inout ResolvedNeuron) -> Void = { _ in }) throws -> (ChatSession, ToolDispatcher, TokenLedger) {
         var neuron = try NeuronLoader.parse(yaml, file: "chat-test.yaml", plugins: plugins).neuron
         edit(&neuron)
         let ledger = try ledger ?? TokenLedger(path: directory.appendingPathComponent("usage.sqlite").path)
         let dispatcher = try ToolDispatcher(neuron: neuron, runner: try ResourceLocator.current.runner())
-        return (ChatSession(neuron: neuron, broker: ModelBroker(neuron: neuron.config, ledger: ledger), dispatcher: dispatcher), dispatcher, ledger)
+        let broker = ModelBroker(neuron: neuron.config, ledger: ledger)
+        broker.maximumAnswerBytes = maximumAnswerBytes
+        return (ChatSession(neuron: neuron, broker: broker, dispatcher: dispatcher), dispatcher, ledger)
     }
 
     func testOpenAIToolCallingRunsTheSandboxedToolAndStreamsTheAnswer() throws {
@@ -196,6 +199,17 @@ final class ModelBrokerTests: XCTestCase {
             XCTAssertEqual("\(error)", "the model's stream sent an event that is not JSON: <html>502 Bad Gateway</html>")
         }
         XCTAssertEqual(chat.history, [])
+    }
+
+    func testAnEndlessAnswerIsCutOff() throws {
+        let model = try FakeModelServer(path: "/v1")
+        model.enqueue(FakeModelServer.Response(status: 200, contentType: "text/event-stream", body: "data: " + String(repeating: "x", count: 3 << 20)))
+        let (chat, dispatcher, _) = try session(neuronYAML(endpoint: model.url), maximumAnswerBytes: 2 << 20)
+        defer { dispatcher.stop() }
+        XCTAssertThrowsError(try chat.send("hi")) { error in
+            XCTAssertEqual((error as! ModelError).reason, .malformed)
+            XCTAssertEqual("\(error)", "the answer passed 2 MiB; stopped")
+        }
     }
 
     /// The conversation carries the tier of its most sensitive data: after a tier-0 tool result

@@ -9,9 +9,9 @@ struct HTTPStream {
     var unixSocketPath: String?
     var headers: [String] = []
     var timeoutMilliseconds: Int
+    /// A longer response body is cut off.
+    var maximumBytes: Int
     var connectTimeoutMilliseconds = 5000
-    /// A longer answer is cut off: no model answer is this large, an endless stream is an attack.
-    var maximumBytes = 32 << 20
 
     /// An HTTP status of 400 or more, with the body the server sent (its error message).
     struct StatusFailure: Error {

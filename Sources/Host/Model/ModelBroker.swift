@@ -18,6 +18,8 @@ public final class ModelBroker: @unchecked Sendable {
     public let neuronID: String
     public let settings: ModelSettings
     public let dailyTokenBudget: Int?
+    /// A longer answer is cut off: no model answer is this large, an endless stream is an attack.
+    public var maximumAnswerBytes = 32 << 20
     private let ledger: TokenLedger
     private let environment: [String: String]
     private let breakers: [String: CircuitBreaker]
@@ -106,7 +108,7 @@ public final class ModelBroker: @unchecked Sendable {
         let body = Array(wire.requestBody(model: settings.model, messages: sent, tools: promptMode ? [] : tools).serialized().utf8)
         let base = endpoint.unixSocketPath == nil ? endpoint.url.trimmingSuffix("/") : (settings.provider == .ollama ? "http://localhost" : "http://localhost/v1")
         let http = HTTPStream(url: base + wire.chatPath, unixSocketPath: endpoint.unixSocketPath, headers: headers,
-                              timeoutMilliseconds: settings.timeoutMilliseconds)
+                              timeoutMilliseconds: settings.timeoutMilliseconds, maximumBytes: maximumAnswerBytes)
 
         // In prompt mode the answer may be a tool call, which is not for the user: hold text back until it cannot be one.
         var held = "", holding = promptMode

@@ -44,15 +44,20 @@ extension ExposedTool {
 struct LineSplitter {
     private var pending: [UInt8] = []
 
+    /// The lines `bytes` completes. Only the new bytes are searched, so a long line arriving in
+    /// many pieces costs linear time.
     mutating func lines(_ bytes: [UInt8]) -> [String] {
+        var searchFrom = pending.count, lineStart = 0
         pending += bytes
         var lines: [String] = []
-        while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
-            var line = pending[..<newline]
+        while let newline = pending[searchFrom...].firstIndex(of: UInt8(ascii: "\n")) {
+            var line = pending[lineStart..<newline]
             if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
             lines.append(String(decoding: line, as: UTF8.self))
-            pending.removeSubrange(...newline)
+            lineStart = newline + 1
+            searchFrom = lineStart
         }
+        pending.removeFirst(lineStart)
         return lines
     }
 
