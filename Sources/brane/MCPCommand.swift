@@ -36,7 +36,7 @@ struct MCPCommand: ParsableCommand {
             let finished = DispatchSemaphore(value: 0)
             nonisolated(unsafe) var failure: Error?
             Task {
-                do { try await NeuronMCPServer.serve(dispatcher, transport: BlockingStdioTransport()) } catch { failure = error }
+                do { try await NeuronMCPServer.serve(dispatcher) } catch { failure = error }
                 finished.signal()
             }
             finished.wait()

@@ -63,7 +63,7 @@ extension NeuronCommand {
                 do { tools = try ToolDispatcher(neuron: resolved, runner: runner, onLog: log) } catch { fail("\(error)", .hostProblem) }
                 dispatcher = tools
                 Task {
-                    do { try await NeuronMCPServer.serve(tools, transport: BlockingStdioTransport()) } catch { output.error("MCP server stopped: \(error)") }
+                    do { try await NeuronMCPServer.serve(tools) } catch { output.error("MCP server stopped: \(error)") }
                     clientLeft.signal()
                 }
             }

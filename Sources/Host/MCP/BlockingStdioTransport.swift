@@ -5,24 +5,28 @@ import MCP
 /// MCP over newline-delimited JSON on two file descriptors, with a blocking read on its own
 /// thread. The SDK's `StdioTransport` sets stdin non-blocking and sleeps 10 ms whenever a read
 /// finds nothing, which adds up to 10 ms to every request; a thread parked in read(2) wakes as
-/// soon as the client writes (docs/performance.md measures both).
+/// soon as the client writes (docs/performance.md measures both). `intercept` sees each line
+/// first and may answer it itself (through `writer`) instead of handing it to the SDK.
 public actor BlockingStdioTransport: Transport {
     public nonisolated let logger = Logger(label: "brane.mcp.stdio", factory: { _ in SwiftLogNoOpLogHandler() })
     private let input: Int32
-    private let output: Int32
+    private let writer: LineWriter
+    private let intercept: @Sendable ([UInt8]) -> Bool
     private let messages: AsyncThrowingStream<Data, Swift.Error>
     private let continuation: AsyncThrowingStream<Data, Swift.Error>.Continuation
     private var reader: Thread?
 
-    public init(input: Int32 = STDIN_FILENO, output: Int32 = STDOUT_FILENO) {
+    public init(input: Int32 = STDIN_FILENO, writer: LineWriter = LineWriter(STDOUT_FILENO),
+                intercept: @escaping @Sendable ([UInt8]) -> Bool = { _ in false }) {
         self.input = input
-        self.output = output
+        self.writer = writer
+        self.intercept = intercept
         (messages, continuation) = AsyncThrowingStream.makeStream()
     }
 
     public func connect() async throws {
         guard reader == nil else { return }
-        let (fd, continuation) = (input, self.continuation)
+        let (fd, continuation, intercept) = (input, self.continuation, self.intercept)
         let thread = Thread {
             var pending: [UInt8] = []
             var buffer = [UInt8](repeating: 0, count: 65536)
@@ -33,7 +37,8 @@ public actor BlockingStdioTransport: Transport {
                 pending += buffer[..<count]
                 var start = 0
                 while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
-                    if newline > start { continuation.yield(Data(pending[start..<newline])) }
+                    let line = Array(pending[start..<newline])
+                    if !line.isEmpty && !intercept(line) { continuation.yield(Data(line)) }
                     start = newline + 1
                 }
                 pending.removeFirst(start)
@@ -50,16 +55,31 @@ public actor BlockingStdioTransport: Transport {
     }
 
     public func send(_ data: Data) async throws {
-        var line = Array(data)
-        line.append(UInt8(ascii: "\n"))
-        var offset = 0
-        while offset < line.count {
-            let written = line[offset...].withUnsafeBytes { write(output, $0.baseAddress, $0.count) }
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else { throw MCPError.transportError(POSIXError(.init(rawValue: errno) ?? .EIO)) }
-            offset += written
-        }
+        try writer.write(Array(data))
     }
 
     public nonisolated func receive() -> AsyncThrowingStream<Data, Swift.Error> { messages }
+}
+
+/// Writes whole lines to a file descriptor, one writer at a time: the SDK's messages and answers
+/// written from other threads never interleave.
+public final class LineWriter: @unchecked Sendable {
+    private let output: Int32
+    private let lock = NSLock()
+
+    public init(_ output: Int32) { self.output = output }
+
+    public func write(_ message: [UInt8]) throws {
+        var line = message
+        line.append(UInt8(ascii: "\n"))
+        try lock.withLock {
+            var offset = 0
+            while offset < line.count {
+                let written = line[offset...].withUnsafeBytes { Foundation.write(output, $0.baseAddress, $0.count) }
+                if written < 0 && errno == EINTR { continue }
+                guard written > 0 else { throw MCPError.transportError(POSIXError(.init(rawValue: errno) ?? .EIO)) }
+                offset += written
+            }
+        }
+    }
 }

@@ -1,9 +1,9 @@
 import Foundation
 import MCP
 
-// Direct conversions between the host's JSONValue and the SDK's Value. Going through Codable
-// instead (encode one, decode the other) costs a regular-expression match per string, since the
-// SDK's Value decoder checks every string for a data: URL — most of a tools/call's time.
+// The host's JSONValue as the SDK's Value (tool schemas for tools/list), converted directly:
+// going through Codable costs a regular-expression match per string, since the SDK's Value
+// decoder checks every string for a data: URL.
 
 extension Value {
     init(_ json: JSONValue) {
@@ -14,21 +14,6 @@ extension Value {
         case .string(let s): self = .string(s)
         case .array(let items): self = .array(items.map(Value.init))
         case .object(let members): self = .object(members.mapValues(Value.init))
-        }
-    }
-}
-
-extension JSONValue {
-    init(_ value: MCP.Value) {
-        switch value {
-        case .null: self = .null
-        case .bool(let b): self = .bool(b)
-        case .int(let i): self = .number(Double(i))
-        case .double(let d): self = .number(d)
-        case .string(let s): self = .string(s)
-        case .data(let mimeType, let data): self = .string("data:\(mimeType ?? "application/octet-stream");base64,\(data.base64EncodedString())")
-        case .array(let items): self = .array(items.map(JSONValue.init))
-        case .object(let members): self = .object(members.mapValues(JSONValue.init))
         }
     }
 }
