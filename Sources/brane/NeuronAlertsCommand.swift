@@ -25,8 +25,7 @@ extension NeuronCommand {
             }
             if alerts.isEmpty { return print("no alerts from neuron \(neuron) in the last \(since)") }
             for alert in alerts {
-                let fields = ["date", "trigger", "message"].map { alert.alert[$0]?.stringValue ?? "-" }
-                print("\(alert.raisedAt.formatted(.iso8601))  \(alert.specialist) \(alert.rule)  " + fields.joined(separator: "  "))
+                print("\(alert.raisedAt.formatted(.iso8601))  \(alert.specialist) \(alert.rule)  \(alert.text)")
             }
         }
     }

@@ -138,8 +138,7 @@ extension NeuronCommand {
                 output.line("\(time)  \(summary.scanner): \(summary.assets) assets, \(summary.changes.count) changes (scan \(summary.scanID))")
             case .scanFailed(let scanner, let message): output.error("\(time)  \(scanner) failed: \(message)")
             case .alert(let alert):
-                let fields = ["date", "trigger", "message"].map { alert.alert[$0]?.stringValue ?? "-" }
-                output.line("\(time)  ALERT \(alert.specialist) \(alert.rule): " + fields.joined(separator: "  "))
+                output.line("\(time)  ALERT \(alert.specialist) \(alert.rule): \(alert.text)")
             case .fed(let file, let events, let alerts, let problems):
                 output.line("\(time)  inbox \(file): \(events) events, \(alerts) alerts")
                 for problem in problems { output.error("  \(problem)") }
@@ -149,7 +148,7 @@ extension NeuronCommand {
         private func report(_ runner: NeuronRunner, tally t: NeuronRunner.Tally, deaths: [String], mcpCalls: (calls: Int, errors: Int)?,
                             seconds: Double, ending: String, _ output: Output) {
             let c = runner.neuron.config
-            let leftover = childProcesses()
+            let leftover = ProcessTable.children(of: getpid()).filter(ProcessTable.isAlive)
             if json {
                 var object: [String: JSONValue] = [
                     "neuron": .string(c.id), "tier": .number(Double(c.privacyTier.rawValue)), "seconds": .number(seconds),
@@ -189,19 +188,6 @@ extension NeuronCommand {
 
 /// "1 sensor", "2 sensors".
 private func counted(_ count: Int, _ noun: String) -> String { "\(count) \(noun)\(count == 1 ? "" : "s")" }
-
-/// Pids of this process's children still alive (a clean stop leaves none).
-private func childProcesses() -> [Int32] {
-    let me = getpid()
-    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-    return entries.compactMap(Int32.init).filter { pid in
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return false }
-        // After "comm)": state, then the parent's pid.
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        return fields.count > 1 && Int32(fields[1]) == me
-    }
-}
 
 /// Where a run's lines go: standard output, or standard error when standard output carries MCP.
 private struct Output: Sendable {

@@ -47,7 +47,7 @@ struct SpecialistCommand: ParsableCommand {
                 else { print(jsonOrText(bytes).serialized(pretty: true)) }
             case .pluginError(let bytes):
                 if json { print(encodeJSON(RunEnvelope(ok: false, error: jsonOrText(bytes), pluginLog: log.lines))) }
-                fail("\(bundle.manifest.id): \(errorMessage(bytes))", .pluginError)
+                fail("\(bundle.manifest.id): \(PluginInstance.CallOutcome.errorMessage(bytes))", .pluginError)
             }
         }
     }
@@ -97,7 +97,7 @@ struct SpecialistCommand: ParsableCommand {
                 switch outcome {
                 case .pluginError(let bytes):
                     counts.rejected += 1
-                    warn("\(events):\(number): \(errorMessage(bytes)); skipped")
+                    warn("\(events):\(number): \(PluginInstance.CallOutcome.errorMessage(bytes)); skipped")
                 case .result(let bytes):
                     for alert in jsonOrText(bytes)["alerts"]?.arrayValue ?? [] {
                         counts.alerts += 1

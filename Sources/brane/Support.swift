@@ -124,12 +124,6 @@ struct RunEnvelope: Encodable {
     var pluginLog: [String]
 }
 
-/// The `message` of a plugin's error JSON, or the reply itself.
-func errorMessage(_ bytes: [UInt8]) -> String {
-    let reply = jsonOrText(bytes)
-    return reply["message"]?.stringValue ?? reply.serialized()
-}
-
 func warn(_ message: String) {
     FileHandle.standardError.write(Data("\(message)\n".utf8))
 }

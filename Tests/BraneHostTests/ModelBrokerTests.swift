@@ -14,7 +14,7 @@ final class ModelBrokerTests: XCTestCase {
 
     func neuronYAML(tier: Int = 0, provider: String = "openai-compatible", endpoint: String, fallback: String? = nil,
                     toolCalling: String = "native", tools: [String] = ["com.brane.units", "com.brane.medterms"],
-                    maxTurns: Int = 4, budget: Int? = nil) -> String {
+                    maxTurns: Int = 4, budget: Int? = nil, apiKeyEnv: String? = nil) -> String {
         """
         apiVersion: brane.dev/v1
         kind: Neuron
@@ -25,7 +25,7 @@ final class ModelBrokerTests: XCTestCase {
           provider: \(provider)
           model: \(provider == "ollama" ? "llama3.1:8b" : "test-model")
           endpoint: \(endpoint)
-        \(fallback.map { "  fallbackEndpoint: \($0)\n" } ?? "")  toolCalling: \(toolCalling)
+        \(fallback.map { "  fallbackEndpoint: \($0)\n" } ?? "")\(apiKeyEnv.map { "  apiKeyEnv: \($0)\n" } ?? "")  toolCalling: \(toolCalling)
         instructions: You help athletes with units and terms.
         tools:
         \(tools.map { "  - plugin: \($0)\n" }.joined())limits:
@@ -35,13 +35,13 @@ final class ModelBrokerTests: XCTestCase {
     }
 
     /// A chat over `yaml`'s neuron, with its own token ledger; the caller stops the dispatcher.
-    func session(_ yaml: String, ledger: TokenLedger? = nil, maximumAnswerBytes: Int = 32 << 20,
+    func session(_ yaml: String, ledger: TokenLedger? = nil, maximumAnswerBytes: Int = 32 << 20, environment: [String: String] = [:],
                  edit: (inout ResolvedNeuron) -> Void = { _ in }) throws -> (ChatSession, ToolDispatcher, TokenLedger) {
         var neuron = try NeuronLoader.parse(yaml, file: "chat-test.yaml", plugins: plugins).neuron
         edit(&neuron)
         let ledger = try ledger ?? TokenLedger(path: directory.appendingPathComponent("usage.sqlite").path)
         let dispatcher = try ToolDispatcher(neuron: neuron, runner: try ResourceLocator.current.runner())
-        let broker = ModelBroker(neuron: neuron.config, ledger: ledger)
+        let broker = ModelBroker(neuron: neuron.config, ledger: ledger, environment: environment)
         broker.maximumAnswerBytes = maximumAnswerBytes
         return (ChatSession(neuron: neuron, broker: broker, dispatcher: dispatcher), dispatcher, ledger)
     }
@@ -174,6 +174,27 @@ final class ModelBrokerTests: XCTestCase {
         XCTAssertEqual(reply.endpoint.url, fallback.url)
         XCTAssertEqual(primary.requests.count, 3, "after three failures in a row the breaker skips the primary")
         XCTAssertEqual(fallback.requests.count, 4)
+    }
+
+    func testTheAPIKeyComesFromTheEnvironmentAndGoesOnlyToThePrimary() throws {
+        let primary = try FakeModelServer(path: "/v1"), fallback = try FakeModelServer(path: "/v1")
+        primary.enqueue(.recorded("openai-answer.sse"), .recorded("openai-error-503.json", status: 503))
+        fallback.enqueue(.recorded("openai-answer.sse"), .recorded("openai-answer.sse"))
+        let yaml = neuronYAML(endpoint: primary.url, fallback: fallback.url, apiKeyEnv: "TEST_MODEL_KEY")
+        let (chat, dispatcher, _) = try session(yaml, environment: ["TEST_MODEL_KEY": "sk-test-123"])
+        defer { dispatcher.stop() }
+        _ = try chat.send("one")
+        _ = try chat.send("two")   // the primary answers 503: the fallback gets the request, without the key
+        XCTAssertEqual(primary.requests.map { $0.headers["authorization"] }, ["Bearer sk-test-123", "Bearer sk-test-123"])
+        XCTAssertEqual(fallback.requests.map { $0.headers["authorization"] }, [nil])
+
+        // The variable unset: the primary is not asked without its key; the fallback answers, with a notice.
+        let (unkeyed, unkeyedDispatcher, _) = try session(yaml, environment: [:])
+        defer { unkeyedDispatcher.stop() }
+        var notices: [String] = []
+        XCTAssertEqual(try unkeyed.send("three") { if case .notice(let text) = $0 { notices.append(text) } }.endpoint.url, fallback.url)
+        XCTAssertEqual(primary.requests.count, 2)
+        XCTAssertTrue(notices.first?.contains("model.apiKeyEnv names TEST_MODEL_KEY, which is not set in the environment") == true, "\(notices)")
     }
 
     func testAClientErrorIsReportedNotFailedOver() throws {

@@ -83,7 +83,7 @@ final class SupervisorTests: XCTestCase {
         var runner: Int32?
         let deadline = Date().addingTimeInterval(5)
         while runner == nil && Date() < deadline {
-            runner = children(of: host.processIdentifier).first
+            runner = ProcessTable.children(of: host.processIdentifier).first
             if runner == nil { Thread.sleep(forTimeInterval: 0.01) }
         }
         let pluginPID = try XCTUnwrap(runner, "the host never started its plugin")
@@ -100,12 +100,4 @@ func processExists(_ pid: Int32) -> Bool {
     FileManager.default.fileExists(atPath: "/proc/\(pid)")
 }
 
-func children(of pid: Int32) -> [Int32] {
-    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
-    return tasks.flatMap { task in
-        ((try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/children", encoding: .utf8)) ?? "")
-            .split(separator: " ").compactMap { Int32($0) }
-    }
-}
-
-func childrenOfThisProcess() -> [Int32] { children(of: getpid()) }
+func childrenOfThisProcess() -> [Int32] { ProcessTable.children(of: getpid()) }

@@ -66,29 +66,3 @@ public final class RunningProcess: @unchecked Sendable {
     /// The pids of its children now (its sandboxed plugins).
     public var children: [Int32] { ProcessTable.children(of: process.processIdentifier) }
 }
-
-/// Reads parent–child relations from /proc.
-public enum ProcessTable {
-    public static func children(of parent: Int32) -> [Int32] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap(Int32.init).filter { parentOf($0) == parent }
-    }
-
-    /// Whether `pid` is a live process (not gone, not a zombie).
-    public static func isAlive(_ pid: Int32) -> Bool {
-        guard let state = stat(pid)?.first else { return false }
-        return state != "Z" && state != "X"
-    }
-
-    static func parentOf(_ pid: Int32) -> Int32? {
-        guard let fields = stat(pid), fields.count > 1 else { return nil }
-        return Int32(fields[1])
-    }
-
-    /// The fields of /proc/PID/stat after the command name: state, parent pid, …
-    static func stat(_ pid: Int32) -> [Substring]? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return nil }
-        return text[text.index(after: close)...].split(separator: " ")
-    }
-}

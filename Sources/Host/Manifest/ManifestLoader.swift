@@ -287,17 +287,7 @@ public enum ManifestLoader {
         guard let m = f.mapping(node, "sensor", known: ["interval", "thresholds"], required: ["interval"]),
               let interval = m["interval"].flatMap({ f.duration($0, "sensor.interval") })
         else { return nil }
-        var thresholds: [String: Double] = [:]
-        if let n = m["thresholds"] {
-            if let mapping = n.mapping {
-                for (key, value) in mapping {
-                    let name = key.string ?? ""
-                    if let number = f.number(value, "sensor.thresholds.\(name)") { thresholds[name] = number }
-                }
-            } else {
-                f.error(n, "sensor.thresholds", "expected a mapping of name to number, found \(f.describe(n))")
-            }
-        }
+        let thresholds = m["thresholds"].map { f.numbers($0, "sensor.thresholds") } ?? [:]
         return SensorSettings(intervalSeconds: Double(interval) / 1000, thresholds: thresholds)
     }
 }

@@ -120,6 +120,20 @@ struct YAMLFields {
         return value
     }
 
+    /// A mapping of names to numbers (sensor thresholds); each bad value is reported at its own path.
+    mutating func numbers(_ node: Node, _ path: String) -> [String: Double] {
+        guard let members = node.mapping else {
+            error(node, path, "expected a mapping of metric names to numbers, found \(describe(node))")
+            return [:]
+        }
+        var numbers: [String: Double] = [:]
+        for (key, value) in members {
+            let name = key.string ?? ""
+            if let number = number(value, "\(path).\(name)") { numbers[name] = number }
+        }
+        return numbers
+    }
+
     mutating func stringList(_ node: Node, _ path: String) -> [String]? {
         guard let sequence = node.sequence else {
             error(node, path, "expected a list of strings, found \(describe(node))")

@@ -39,8 +39,6 @@ public struct TokenUsage: Sendable, Equatable {
     public var completionTokens: Int
     public var estimated: Bool
 
-    public var total: Int { promptTokens + completionTokens }
-
     public init(promptTokens: Int, completionTokens: Int, estimated: Bool) {
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens

@@ -187,16 +187,7 @@ public enum NeuronLoader {
                 if let n = m["interval"], let ms = f.duration(n, "\(itemPath).interval") {
                     if ms < 250 { f.error(n, "\(itemPath).interval", "must be at least 250ms") } else { use.intervalSeconds = Double(ms) / 1000 }
                 }
-                if let n = m["thresholds"] {
-                    if let members = n.mapping {
-                        for (key, value) in members {
-                            let name = key.string ?? ""
-                            if let number = f.number(value, "\(itemPath).thresholds.\(name)") { thresholds[name] = number }
-                        }
-                    } else {
-                        f.error(n, "\(itemPath).thresholds", "expected a mapping of metric names to numbers, found \(f.describe(n))")
-                    }
-                }
+                if let n = m["thresholds"] { thresholds = f.numbers(n, "\(itemPath).thresholds") }
                 uses.append(ReadUse(use: use, node: idNode, path: "\(itemPath).plugin", thresholds: thresholds))
             }
             return uses

@@ -129,7 +129,7 @@ public final class NeuronRunner: @unchecked Sendable {
                 do {
                     switch try specialists.call(id, method: "specialist/event", input: Array(line.utf8)) {
                     case .pluginError(let bytes):
-                        let message = (try? JSONValue(parsing: bytes))?["message"]?.stringValue ?? String(decoding: bytes, as: UTF8.self)
+                        let message = PluginInstance.CallOutcome.errorMessage(bytes)
                         problems.append("\(file):\(index + 1): \(id) refused the event: \(message); skipped")
                     case .result(let bytes):
                         for alert in (try? JSONValue(parsing: bytes))?["alerts"]?.arrayValue ?? [] {

@@ -125,7 +125,7 @@ public final class ToolDispatcher: @unchecked Sendable {
             let structured = if case .object? = json { json } else { JSONValue?.none }
             return ToolResult(isError: false, text: String(decoding: bytes, as: UTF8.self), structured: structured, tier: tier)
         case .pluginError(let bytes):
-            let message = (try? JSONValue(parsing: bytes))?["message"]?.stringValue ?? String(decoding: bytes, as: UTF8.self)
+            let message = PluginInstance.CallOutcome.errorMessage(bytes)
             return ToolResult(isError: true, text: message, structured: nil, tier: tier)
         }
     }

@@ -17,6 +17,11 @@ public struct StoredAlert: Sendable, Equatable {
         self.raisedAt = raisedAt
         self.alert = alert
     }
+
+    /// The alert's date, trigger and message, for a line of text.
+    public var text: String {
+        ["date", "trigger", "message"].map { alert[$0]?.stringValue ?? "-" }.joined(separator: "  ")
+    }
 }
 
 /// Alerts in the observation store.

@@ -17,7 +17,7 @@ public enum Scanning {
             switch try plugin.call(method: "scanner/scan", input: Array(input.serialized().utf8)) {
             case .result(let answer): bytes = answer
             case .pluginError(let error):
-                throw Failure(description: "\(manifest.id): \((try? JSONValue(parsing: error))?["message"]?.stringValue ?? "error")")
+                throw Failure(description: "\(manifest.id): \(PluginInstance.CallOutcome.errorMessage(error))")
             }
         } catch let failure as Failure {
             throw failure

@@ -49,7 +49,7 @@ public final class SensorScheduler: @unchecked Sendable {
         do {
             switch try sensor.plugin.call(method: "sensor/sample", input: Array("{}".utf8)) {
             case .pluginError(let bytes):
-                let message = (try? JSONValue(parsing: bytes))?["message"]?.stringValue ?? String(decoding: bytes, as: UTF8.self)
+                let message = PluginInstance.CallOutcome.errorMessage(bytes)
                 sensor.interval.failed()
                 event = .failed(sensor: sensor.id, message)
             case .result(let bytes):

@@ -22,6 +22,11 @@ public final class PluginInstance: @unchecked Sendable {
         /// The plugin answered BRANE_ERROR with this payload (its error JSON).
         case pluginError([UInt8])
 
+        /// The message of an error answer: its `message` field, or the payload as sent.
+        public static func errorMessage(_ bytes: [UInt8]) -> String {
+            (try? JSONValue(parsing: bytes))?["message"]?.stringValue ?? String(decoding: bytes, as: UTF8.self)
+        }
+
         /// An error answer `{"message": …}` made by the host (a refused consult, for one).
         public static func refusal(_ message: String) -> Self {
             .pluginError(Array(JSONValue.object(["message": .string(message)]).serialized().utf8))
