@@ -55,6 +55,7 @@ let package = Package(
     products: [
         .executable(name: "brane", targets: ["brane"]),
         .executable(name: "brane-sandbox", targets: ["brane-sandbox"]),
+        .executable(name: "fault-wrapper", targets: ["fault-wrapper"]),
         .library(name: "BranePluginKit", targets: ["BranePluginKit"]),
         .library(name: "BranePluginCodable", targets: ["BranePluginCodable"]),
     ] + bundledPlugins.map { pluginLibrary($0.name) } + [
@@ -63,6 +64,8 @@ let package = Package(
         pluginLibrary("BadMagicFixture"),
         pluginLibrary("MissingEntryFixture"),
         pluginLibrary("FutureABIFixture"),
+        pluginLibrary("UnitsAt0_2_0"),
+        pluginLibrary("UnitsAt1_0_0"),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -120,6 +123,11 @@ let package = Package(
         .target(name: "BadMagicFixture", dependencies: ["PluginABI"], path: "Tests/Fixtures/BadMagic", publicHeadersPath: "."),
         .target(name: "MissingEntryFixture", path: "Tests/Fixtures/MissingEntry", publicHeadersPath: "."),
         .target(name: "FutureABIFixture", dependencies: ["PluginABI"], path: "Tests/Fixtures/FutureABI", publicHeadersPath: "."),
+        // Runs brane, or the runner alone, on a "kernel" without Landlock or namespaces (fail-closed tests).
+        .executableTarget(name: "fault-wrapper", path: "Tests/Fixtures/FaultWrapper"),
+        // com.brane.units built at the versions the marketplace tests upgrade to.
+        .target(name: "UnitsAt0_2_0", dependencies: ["BranePluginCodable"], path: "Tests/Fixtures/UnitsAt0_2_0"),
+        .target(name: "UnitsAt1_0_0", dependencies: ["BranePluginCodable"], path: "Tests/Fixtures/UnitsAt1_0_0"),
 
         // Helpers shared by the test targets.
         .target(name: "BraneTestSupport", dependencies: ["BraneHost"], path: "Tests/Support"),

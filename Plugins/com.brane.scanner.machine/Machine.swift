@@ -29,7 +29,9 @@ struct Machine: BranePlugin {
         let memory = ProcFS.keyedNumbers(try ProcFS.read("/proc/meminfo"))["MemTotal"] ?? 0
         let bootTime = ProcFS.table(try ProcFS.read("/proc/stat")).first { $0.first == "btime" }.flatMap { $0.count > 1 ? String($0[1]) : nil } ?? "0"
         let machineID = ((try? ProcFS.read("/etc/machine-id")) ?? "").split(separator: "\n").first.map(String.init)
-        let hostname = field(system.nodename)
+        // Every instance has its own UTS namespace (uname says "brane-sandbox"): the machine's
+        // name comes from /etc/hostname, which the manifest declares.
+        let hostname = ((try? ProcFS.read("/etc/hostname")) ?? "").split(separator: "\n").first.map(String.init) ?? field(system.nodename)
         let virtualization = hypervisorFlag ? (vendor.isEmpty ? "virtual machine" : "virtual machine (\(vendor)\(product.isEmpty ? "" : " \(product)"))") : "none detected"
         return try encodeJSON(ScanResult(assets: [Asset(
             kind: "machine", key: machineID ?? hostname, name: hostname,

@@ -4,7 +4,6 @@ import BranePluginCodable
 /// temperature, length, energy, blood glucose). A tier-0 synapse tool in Swift.
 struct Units: BranePlugin {
     static let id = "com.brane.units"
-    static let version = "0.1.0"
     static let kind = PluginKind.synapse
 
     init(host: PluginHost) {}

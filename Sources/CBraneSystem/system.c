@@ -8,7 +8,11 @@
 #include <linux/landlock.h>
 #include <linux/seccomp.h>
 #include <sched.h>
+#include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,17 +27,51 @@ int brane_pidfd_send_signal(int pidfd, int signal) {
     return (int)syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0);
 }
 
-int brane_wait_pidfd(int pidfd, int options, int *code, int *status) {
+int brane_wait_pidfd(int pidfd, int options, int *code, int *status, uint64_t *cpu_microseconds) {
     siginfo_t info = {0};
-    int rc;
+    struct rusage usage = {0};
+    long rc;
+    /* The raw syscall: glibc's waitid has no rusage argument. */
     do {
-        rc = waitid((idtype_t)P_PIDFD, (id_t)pidfd, &info, options);
+        rc = syscall(SYS_waitid, P_PIDFD, pidfd, &info, options, &usage);
     } while (rc < 0 && errno == EINTR);
     if (rc < 0)
         return -1;
     *code = info.si_pid == 0 ? 0 : info.si_code;
     *status = info.si_status;
+    *cpu_microseconds = (uint64_t)(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1000000u +
+                        (uint64_t)(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
     return 0;
+}
+
+int brane_pidfd_getfd(int pidfd, int target_fd) { return (int)syscall(SYS_pidfd_getfd, pidfd, target_fd, 0); }
+
+int brane_seccomp_receive(int listener, brane_seccomp_event *event) {
+    struct seccomp_notif notification;
+    memset(&notification, 0, sizeof notification); /* the kernel refuses a buffer that is not zeroed */
+    int rc;
+    do {
+        rc = ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &notification);
+    } while (rc < 0 && errno == EINTR);
+    if (rc < 0)
+        return -1;
+    event->id = notification.id;
+    event->pid = notification.pid;
+    event->nr = notification.data.nr;
+    event->arch = notification.data.arch;
+    for (int i = 0; i < 6; i++)
+        event->args[i] = notification.data.args[i];
+    return 0;
+}
+
+int brane_seccomp_user_notification_available(void) {
+    uint32_t action = SECCOMP_RET_USER_NOTIF;
+    return syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action) == 0;
+}
+
+long brane_read_process_memory(pid_t pid, uint64_t address, void *into, size_t length) {
+    struct iovec local = {into, length}, remote = {(void *)(uintptr_t)address, length};
+    return (long)process_vm_readv(pid, &local, 1, &remote, 1, 0);
 }
 
 int brane_spawn_add_closefrom(posix_spawn_file_actions_t *actions, int lowest_fd) {
@@ -67,6 +105,9 @@ static int probe_unshare(int flags) {
 
 int brane_can_unshare_network(void) { return probe_unshare(CLONE_NEWNET); }
 int brane_can_unshare_user(void) { return probe_unshare(CLONE_NEWUSER); }
+int brane_can_unshare_namespaces(void) {
+    return probe_unshare(CLONE_NEWNET | CLONE_NEWUTS) || probe_unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWUTS);
+}
 
 int brane_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 

@@ -111,19 +111,35 @@ public enum JSONValue: Equatable, Hashable, Sendable {
         }
     }
 
+    /// Escapes what JSON requires and, beyond it, DEL, the C1 controls (U+0080–U+009F, among them
+    /// the 8-bit CSI) and U+2028/2029, so printed JSON carries no byte a terminal would act on.
     private static func quote(_ text: String, into out: inout [UInt8]) {
+        let hex = Array("0123456789abcdef".utf8)
+        func escape(_ code: UInt32) {
+            out += Array(#"\u"#.utf8) + (0..<4).reversed().map { hex[Int((code >> (4 * UInt32($0))) & 0xf)] }
+        }
         out.append(UInt8(ascii: "\""))
-        for byte in text.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out += Array(#"\""#.utf8)
-            case UInt8(ascii: "\\"): out += Array(#"\\"#.utf8)
-            case UInt8(ascii: "\n"): out += Array(#"\n"#.utf8)
-            case UInt8(ascii: "\r"): out += Array(#"\r"#.utf8)
-            case UInt8(ascii: "\t"): out += Array(#"\t"#.utf8)
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out += Array(#"\u00"#.utf8) + [hex[Int(byte >> 4)], hex[Int(byte & 0xf)]]
-            default: out.append(byte)
+        var text = text
+        text.withUTF8 { bytes in
+            var at = 0
+            while at < bytes.count {
+                let byte = bytes[at]
+                at += 1
+                switch byte {
+                case UInt8(ascii: "\""): out += Array(#"\""#.utf8)
+                case UInt8(ascii: "\\"): out += Array(#"\\"#.utf8)
+                case UInt8(ascii: "\n"): out += Array(#"\n"#.utf8)
+                case UInt8(ascii: "\r"): out += Array(#"\r"#.utf8)
+                case UInt8(ascii: "\t"): out += Array(#"\t"#.utf8)
+                case 0..<0x20, 0x7f: escape(UInt32(byte))
+                case 0xc2 where at < bytes.count && (0x80...0x9f).contains(bytes[at]):
+                    escape(UInt32(bytes[at]))
+                    at += 1
+                case 0xe2 where at + 1 < bytes.count && bytes[at] == 0x80 && (bytes[at + 1] == 0xa8 || bytes[at + 1] == 0xa9):
+                    escape(bytes[at + 1] == 0xa8 ? 0x2028 : 0x2029)
+                    at += 2
+                default: out.append(byte)
+                }
             }
         }
         out.append(UInt8(ascii: "\""))

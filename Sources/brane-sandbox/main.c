@@ -21,6 +21,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -101,9 +102,12 @@ typedef struct setup {
     uint32_t flags;
     uint32_t call_frame_limit;
     uint64_t rlimits[BRANE_RLIMIT_COUNT];
+    uint32_t uid, gid;
     landlock_policy landlock;
     const uint8_t *seccomp_program;
     uint32_t seccomp_instructions;
+    uint8_t *serve_program;
+    uint32_t serve_instructions;
     char *library;
     char *expected_id;
     char *directory;
@@ -119,34 +123,58 @@ static setup read_setup(void) {
     s.call_frame_limit = take_u32(&c);
     for (int i = 0; i < BRANE_RLIMIT_COUNT; i++)
         s.rlimits[i] = take_u64(&c);
+    s.uid = take_u32(&c);
+    s.gid = take_u32(&c);
+    s.landlock.abi = (int32_t)take_u32(&c);
     s.landlock.handled_fs = take_u64(&c);
     s.landlock.handled_net = take_u64(&c);
     s.landlock.scoped = take_u64(&c);
     s.landlock.path_count = take_u32(&c);
     s.landlock.paths = calloc(s.landlock.path_count + 1, sizeof *s.landlock.paths);
-    for (uint32_t i = 0; i < s.landlock.path_count; i++) {
+    for (uint32_t i = 0; s.landlock.paths && i < s.landlock.path_count; i++) {
         s.landlock.paths[i].access = take_u64(&c);
+        s.landlock.paths[i].flags = take_u32(&c);
         s.landlock.paths[i].path = take_string(&c);
     }
     s.landlock.port_count = take_u32(&c);
     s.landlock.ports = calloc(s.landlock.port_count + 1, sizeof *s.landlock.ports);
-    for (uint32_t i = 0; i < s.landlock.port_count; i++) {
+    for (uint32_t i = 0; s.landlock.ports && i < s.landlock.port_count; i++) {
         s.landlock.ports[i].access = take_u64(&c);
         s.landlock.ports[i].port = take_u64(&c);
     }
     s.seccomp_instructions = take_u32(&c);
-    /* The frame buffer is reused by the next read; the program is installed before that. */
+    /* The frame buffer is reused by the next read; the load program is installed before that. */
     s.seccomp_program = take_bytes(&c, (size_t)s.seccomp_instructions * 8u);
+    s.serve_instructions = take_u32(&c);
+    s.serve_program = malloc((size_t)s.serve_instructions * 8u + 1);
+    if (s.serve_program)
+        memcpy(s.serve_program, take_bytes(&c, (size_t)s.serve_instructions * 8u), (size_t)s.serve_instructions * 8u);
     s.library = take_string(&c);
     s.expected_id = take_string(&c);
     plugin_config_length = take_u32(&c);
     plugin_config = malloc(plugin_config_length + 1);
-    if (s.landlock.paths == NULL || s.landlock.ports == NULL || plugin_config == NULL)
+    if (s.landlock.paths == NULL || s.landlock.ports == NULL || s.serve_program == NULL || plugin_config == NULL)
         fail_step(BRANE_STEP_SETUP_FRAME, ENOMEM, "out of memory reading the setup frame");
     memcpy(plugin_config, take_bytes(&c, plugin_config_length), plugin_config_length);
     plugin_config[plugin_config_length] = 0;
     s.directory = take_string(&c);
     return s;
+}
+
+/* Hands the seccomp listener to the host (it takes a copy with pidfd_getfd), with what was
+ * applied — reported now, before any plugin code can run in this process — and waits until
+ * the host holds it. The runner's own copy is closed: the plugin must never answer for itself. */
+static void hand_over_listener(int listener, uint32_t applied, int32_t landlock) {
+    uint8_t payload[12];
+    uint32_t fd = (uint32_t)listener;
+    memcpy(payload, &fd, 4);
+    memcpy(payload + 4, &applied, 4);
+    memcpy(payload + 8, &landlock, 4);
+    frame f;
+    if (wire_write(BRANE_FRAME_FILTERED, 0, payload, sizeof payload, NULL, 0) < 0 || wire_read(&f, 0) < 0 ||
+        f.type != BRANE_FRAME_LISTENING)
+        _exit(BRANE_EXIT_PROTOCOL);
+    close(listener);
 }
 
 static void load_plugin(const setup *s) {
@@ -205,36 +233,52 @@ static _Noreturn void serve(uint32_t call_frame_limit) {
 int main(int argc, char **argv) {
     /* Die with the host. The check after it closes the race where the host died first. */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    if (argc != 2 || getppid() != (pid_t)strtol(argv[1], NULL, 10))
+    pid_t host = argc == 2 ? (pid_t)strtol(argv[1], NULL, 10) : 0;
+    if (argc != 2 || getppid() != host)
         _exit(BRANE_EXIT_PROTOCOL);
 
     setup s = read_setup();
+    bool allow_weaker = s.flags & BRANE_SETUP_ALLOW_WEAKER;
     /* The plugin finds its data/ relative to its own directory (Landlock lets it read there). */
-    if (chdir(s.directory) != 0)
+    int plugin_directory = open(s.directory, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (plugin_directory < 0 || fchdir(plugin_directory) != 0)
         fail_step(BRANE_STEP_SETUP_FRAME, errno, "cannot enter the plugin directory");
     apply_rlimits(s.rlimits);
-    brane_netns_state netns = BRANE_NETNS_NOT_REQUESTED;
-    if (s.flags & BRANE_SETUP_ISOLATE_NETWORK)
-        netns = isolate_network();
+    uint32_t applied = isolate_namespaces(s.flags & BRANE_SETUP_ISOLATE_NETWORK, allow_weaker);
+    drop_bounding_and_ambient();
+    /* Paths are opened while the runner may still traverse every directory on the way. */
+    int ruleset = build_landlock_ruleset(&s.landlock, plugin_directory, allow_weaker);
+    close(plugin_directory);
+    if (s.flags & BRANE_SETUP_SWITCH_IDENTITY) {
+        switch_identity(s.uid, s.gid, host);
+        applied |= BRANE_APPLIED_IDENTITY;
+    }
     forbid_new_privileges();
-    drop_capabilities();
-    int32_t landlock = landlock_abi();
-    restrict_filesystem_and_network(&s.landlock);
-    install_seccomp(s.seccomp_program, s.seccomp_instructions);
+    clear_capabilities();
+    if (ruleset >= 0) {
+        enforce_landlock(ruleset);
+        applied |= BRANE_APPLIED_LANDLOCK;
+    }
+    int listener = install_seccomp_with_listener(s.seccomp_program, s.seccomp_instructions);
+    hand_over_listener(listener, applied, ruleset >= 0 ? s.landlock.abi : 0);
 
     consult_frame_limit = s.call_frame_limit;
     load_plugin(&s);
     if (plugin->init(&host_api) != BRANE_OK)
         fail_step(BRANE_STEP_INIT, 0, "the plugin's init returned an error");
+    install_serve_filter(s.serve_program, s.serve_instructions);
 
-    uint8_t ready[16];
-    uint32_t netns_word = netns, kind = plugin->kind;
-    memcpy(ready, &landlock, 4);
-    memcpy(ready + 4, &netns_word, 4);
-    memcpy(ready + 8, &kind, 4);
-    memcpy(ready + 12, &plugin->abi_major, 2);
-    memcpy(ready + 14, &plugin->abi_minor, 2);
-    if (wire_write(BRANE_FRAME_READY, 0, ready, sizeof ready, NULL, 0) < 0)
+    uint8_t ready[8];
+    uint32_t kind = plugin->kind;
+    memcpy(ready, &kind, 4);
+    memcpy(ready + 4, &plugin->abi_major, 2);
+    memcpy(ready + 6, &plugin->abi_minor, 2);
+    size_t version_length = strnlen(plugin->version, METHOD_LIMIT);
+    uint16_t version_word = (uint16_t)version_length;
+    uint8_t version[2 + METHOD_LIMIT];
+    memcpy(version, &version_word, 2);
+    memcpy(version + 2, plugin->version, version_length);
+    if (wire_write(BRANE_FRAME_READY, 0, ready, sizeof ready, version, 2 + version_length) < 0)
         _exit(BRANE_EXIT_PROTOCOL);
     serve(s.call_frame_limit);
 }

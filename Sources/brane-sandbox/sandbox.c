@@ -1,7 +1,8 @@
 /*
  * The sandbox steps, each applied once, in the order main() calls them. Every
  * step either succeeds or reports itself through fail_step and exits: a runner
- * never goes on with a weaker sandbox than the host asked for.
+ * never goes on with a weaker sandbox than the host asked for, unless the host
+ * set the development opt-out, and then READY says what was really applied.
  */
 #define _GNU_SOURCE
 #include "sandbox.h"
@@ -11,13 +12,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/filter.h>
+#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/capability.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -39,13 +45,23 @@ void apply_rlimits(const uint64_t limits[BRANE_RLIMIT_COUNT]) {
     }
 }
 
-brane_netns_state isolate_network(void) {
-    if (unshare(CLONE_NEWNET) == 0)
-        return BRANE_NETNS_ISOLATED;
+uint32_t isolate_namespaces(bool network, bool allow_weaker) {
+    int flags = CLONE_NEWUTS | (network ? CLONE_NEWNET : 0);
+    int rc = unshare(flags);
     /* Without CAP_SYS_ADMIN, a user namespace lets an unprivileged host do the same. */
-    if (errno == EPERM && unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0)
-        return BRANE_NETNS_ISOLATED;
-    return BRANE_NETNS_UNAVAILABLE; /* seccomp still forbids every network syscall */
+    if (rc < 0 && errno == EPERM)
+        rc = unshare(CLONE_NEWUSER | flags);
+    if (rc < 0) {
+        if (allow_weaker)
+            return 0;
+        fail_step(network ? BRANE_STEP_NETWORK_NAMESPACE : BRANE_STEP_UTS_NAMESPACE, errno,
+                  network ? "cannot create an empty network namespace: the plugin would share the host's network"
+                          : "cannot create a UTS namespace: the plugin would see the host's name");
+    }
+    static const char name[] = "brane-sandbox";
+    if (sethostname(name, sizeof name - 1) < 0 && !allow_weaker)
+        fail_step(BRANE_STEP_UTS_NAMESPACE, errno, "sethostname in the new UTS namespace failed");
+    return BRANE_APPLIED_UTS_NAMESPACE | (network ? BRANE_APPLIED_NETWORK_NAMESPACE : 0);
 }
 
 void forbid_new_privileges(void) {
@@ -53,7 +69,7 @@ void forbid_new_privileges(void) {
         fail_step(BRANE_STEP_NO_NEW_PRIVS, errno, "PR_SET_NO_NEW_PRIVS failed");
 }
 
-void drop_capabilities(void) {
+void drop_bounding_and_ambient(void) {
     if (cap_reset_ambient() < 0)
         fail_step(BRANE_STEP_CAPABILITIES, errno, "clearing the ambient capability set failed");
     cap_flag_value_t may_drop_bound = CAP_CLEAR;
@@ -69,6 +85,19 @@ void drop_capabilities(void) {
             if (CAP_IS_SUPPORTED(cap) && cap_drop_bound(cap) < 0)
                 fail_step(BRANE_STEP_CAPABILITIES, errno, "dropping the bounding set failed");
     }
+}
+
+void switch_identity(uid_t uid, gid_t gid, pid_t host) {
+    if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+        fail_step(BRANE_STEP_IDENTITY_SWITCH, errno, "cannot switch to the instance's own uid and gid");
+    /* What one instance writes into the plugin's (set-gid) write paths, the next can read. */
+    umask(007);
+    /* A change of credentials clears the parent-death signal: arm it again, then close the race. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != host)
+        _exit(BRANE_EXIT_PROTOCOL);
+}
+
+void clear_capabilities(void) {
     cap_t empty = cap_init();
     if (empty == NULL || cap_set_proc(empty) < 0)
         fail_step(BRANE_STEP_CAPABILITIES, errno, "clearing effective/permitted/inheritable failed");
@@ -79,9 +108,34 @@ int landlock_abi(void) {
     return (int)syscall(SYS_landlock_create_ruleset, NULL, 0, 1U /* LANDLOCK_CREATE_RULESET_VERSION */);
 }
 
-void restrict_filesystem_and_network(const landlock_policy *policy) {
-    if (policy->handled_fs == 0)
-        return; /* the host found no Landlock on this kernel and said so in `brane doctor` */
+/* A manifest entry cannot be widened by a link: a relative one is opened beneath the plugin
+ * directory and a writable one anywhere without following any symlink; an absolute read-only
+ * one (a system file such as /etc/os-release, which the plugin's archive cannot plant) may
+ * follow ordinary links but never /proc's magic ones (fd/N, root, cwd, exe). */
+static int open_rule_path(const landlock_path_rule *rule, int plugin_directory) {
+    if (!(rule->flags & BRANE_PATH_DECLARED))
+        return open(rule->path, O_PATH | O_CLOEXEC);
+    bool relative = rule->path[0] != '/';
+    bool writable = rule->access & BRANE_LANDLOCK_FS_WRITE_FILE;
+    struct open_how how = {
+        .flags = O_PATH | O_CLOEXEC,
+        .resolve = RESOLVE_NO_MAGICLINKS | (relative || writable ? RESOLVE_NO_SYMLINKS : 0) | (relative ? RESOLVE_BENEATH : 0),
+    };
+    return (int)syscall(SYS_openat2, relative ? plugin_directory : AT_FDCWD, rule->path, &how, sizeof how);
+}
+
+int build_landlock_ruleset(const landlock_policy *policy, int plugin_directory, bool allow_weaker) {
+    if (policy->abi == 0)
+        return -1; /* the host planned without Landlock, under the development opt-out */
+    int offered = landlock_abi();
+    if (offered < policy->abi) {
+        if (allow_weaker)
+            return -1;
+        char message[160];
+        snprintf(message, sizeof message, "the kernel offers Landlock ABI %d, the plan needs %d: file access would not be confined",
+                 offered < 0 ? 0 : offered, policy->abi);
+        fail_step(BRANE_STEP_LANDLOCK, offered < 0 ? errno : 0, message);
+    }
     struct brane_landlock_ruleset_attr attr = {
         .handled_access_fs = policy->handled_fs,
         .handled_access_net = policy->handled_net,
@@ -91,14 +145,19 @@ void restrict_filesystem_and_network(const landlock_policy *policy) {
     int ruleset = (int)syscall(SYS_landlock_create_ruleset, &attr, attr_size, 0U);
     if (ruleset < 0)
         fail_step(BRANE_STEP_LANDLOCK, errno, "landlock_create_ruleset failed");
+    char message[320];
     for (uint32_t i = 0; i < policy->path_count; i++) {
-        int fd = open(policy->paths[i].path, O_PATH | O_CLOEXEC);
-        if (fd < 0)
-            continue; /* a declared path that does not exist grants nothing */
-        struct brane_landlock_path_beneath_attr rule = {
-            .allowed_access = policy->paths[i].access,
-            .parent_fd = fd,
-        };
+        const landlock_path_rule *path = &policy->paths[i];
+        int fd = open_rule_path(path, plugin_directory);
+        if (fd < 0 && errno == ENOENT)
+            continue; /* a path that does not exist grants nothing */
+        if (fd < 0) {
+            snprintf(message, sizeof message, "filesystem entry %.200s %s", path->path,
+                     errno == ELOOP || errno == EXDEV ? "is or passes through a symbolic link, or leaves the plugin directory"
+                                                      : "cannot be opened");
+            fail_step(BRANE_STEP_LANDLOCK, errno, message);
+        }
+        struct brane_landlock_path_beneath_attr rule = {.allowed_access = path->access, .parent_fd = fd};
         /* A file (not a directory) takes only file rights; the host sends both and the
          * kernel answers EINVAL, so retry with the file subset. */
         long rc = syscall(SYS_landlock_add_rule, ruleset, BRANE_LANDLOCK_RULE_PATH_BENEATH, &rule, 0U);
@@ -110,8 +169,7 @@ void restrict_filesystem_and_network(const landlock_policy *policy) {
         }
         close(fd);
         if (rc < 0) {
-            char message[256];
-            snprintf(message, sizeof message, "landlock_add_rule failed for %s", policy->paths[i].path);
+            snprintf(message, sizeof message, "landlock_add_rule failed for %.200s", path->path);
             fail_step(BRANE_STEP_LANDLOCK, errno, message);
         }
     }
@@ -123,18 +181,32 @@ void restrict_filesystem_and_network(const landlock_policy *policy) {
         if (syscall(SYS_landlock_add_rule, ruleset, BRANE_LANDLOCK_RULE_NET_PORT, &rule, 0U) < 0)
             fail_step(BRANE_STEP_LANDLOCK, errno, "landlock_add_rule failed for a TCP port");
     }
+    return ruleset;
+}
+
+void enforce_landlock(int ruleset) {
     if (syscall(SYS_landlock_restrict_self, ruleset, 0U) < 0)
         fail_step(BRANE_STEP_LANDLOCK, errno, "landlock_restrict_self failed");
     close(ruleset);
 }
 
-void install_seccomp(const uint8_t *instructions, uint32_t count) {
-    struct sock_fprog program = {
-        .len = (unsigned short)count,
-        .filter = (struct sock_filter *)(uintptr_t)instructions,
-    };
+static struct sock_fprog program_of(const uint8_t *instructions, uint32_t count, brane_setup_step step) {
     if (count == 0 || count > BPF_MAXINSNS)
-        fail_step(BRANE_STEP_SECCOMP, EINVAL, "the seccomp program is empty or too long");
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0U, &program) < 0)
-        fail_step(BRANE_STEP_SECCOMP, errno, "seccomp(SECCOMP_SET_MODE_FILTER) failed");
+        fail_step(step, EINVAL, "the seccomp program is empty or too long");
+    return (struct sock_fprog){.len = (unsigned short)count, .filter = (struct sock_filter *)(uintptr_t)instructions};
+}
+
+int install_seccomp_with_listener(const uint8_t *instructions, uint32_t count) {
+    struct sock_fprog program = program_of(instructions, count, BRANE_STEP_SECCOMP);
+    int listener = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &program);
+    if (listener < 0)
+        fail_step(BRANE_STEP_SECCOMP, errno, "seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER) failed");
+    return listener;
+}
+
+void install_serve_filter(const uint8_t *instructions, uint32_t count) {
+    struct sock_fprog program = program_of(instructions, count, BRANE_STEP_SERVE_PHASE);
+    /* TSYNC: threads the plugin started during init get the narrower filter too. */
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &program) != 0)
+        fail_step(BRANE_STEP_SERVE_PHASE, errno, "installing the serve-phase seccomp filter failed");
 }

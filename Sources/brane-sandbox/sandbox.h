@@ -2,10 +2,13 @@
 #ifndef RUNNER_SANDBOX_H
 #define RUNNER_SANDBOX_H
 #include "brane_wire.h"
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef struct landlock_path_rule {
     uint64_t access;
+    uint32_t flags; /* BRANE_PATH_* */
     char *path;
 } landlock_path_rule;
 
@@ -15,18 +18,32 @@ typedef struct landlock_port_rule {
 } landlock_port_rule;
 
 typedef struct landlock_policy {
+    int32_t abi; /* the ABI the plan was made for; 0 only under the development opt-out */
     uint64_t handled_fs, handled_net, scoped;
     uint32_t path_count, port_count;
     landlock_path_rule *paths;
     landlock_port_rule *ports;
 } landlock_policy;
 
+/* Each step applies fully or reports itself through fail_step and exits; `allow_weaker`
+ * (the development opt-out) turns "the kernel cannot do this" into a skipped step, which the
+ * returned or READY-reported state then shows. */
 void apply_rlimits(const uint64_t limits[BRANE_RLIMIT_COUNT]);
-brane_netns_state isolate_network(void);
+/* Empty network and UTS namespaces; returns the BRANE_APPLIED_* bits it achieved. */
+uint32_t isolate_namespaces(bool network, bool allow_weaker);
 void forbid_new_privileges(void);
-void drop_capabilities(void);
+/* Bounding and ambient sets first (they need CAP_SETPCAP), then the process's own sets. */
+void drop_bounding_and_ambient(void);
+void switch_identity(uid_t uid, gid_t gid, pid_t host);
+void clear_capabilities(void);
 int landlock_abi(void);
-void restrict_filesystem_and_network(const landlock_policy *policy);
-void install_seccomp(const uint8_t *instructions, uint32_t count);
+/* Opens every rule's path (declared ones without following symlinks) and builds the ruleset,
+ * before the identity switch. Returns the ruleset fd, or -1 when skipped under the opt-out. */
+int build_landlock_ruleset(const landlock_policy *policy, int plugin_directory, bool allow_weaker);
+void enforce_landlock(int ruleset);
+/* Installs the load-phase filter with a user-notification listener and returns the listener's fd. */
+int install_seccomp_with_listener(const uint8_t *instructions, uint32_t count);
+/* Installs the narrower serve-phase filter on every thread, after init. */
+void install_serve_filter(const uint8_t *instructions, uint32_t count);
 
 #endif

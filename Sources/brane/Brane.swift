@@ -1,7 +1,20 @@
 import ArgumentParser
+import BraneHost
 
 @main
 struct Brane: ParsableCommand {
+    /// `--allow-weaker-sandbox` may stand anywhere before `--`, on any command that starts plugins.
+    static func main() {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        let end = arguments.firstIndex(of: "--") ?? arguments.endIndex
+        if let flag = arguments[..<end].firstIndex(of: "--\(SandboxSettings.optOutName)") {
+            arguments.remove(at: flag)
+            SandboxSettings.commandLineOptOut = true
+        }
+        reportSandboxEvents()
+        main(arguments)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "brane",
         abstract: "Run privacy-first AI agent plugins in per-plugin sandboxes.",
@@ -20,6 +33,12 @@ struct Brane: ParsableCommand {
                  `plugin verify` / `audit verify` found a mismatch
               6  another brane process is changing the same plugin
              64  command-line usage error
+
+            A plugin never runs under a weaker sandbox than its tier requires: where this kernel \
+            cannot give it (no Landlock, no namespaces), the plugin is refused with exit 4 and \
+            `brane doctor` says what is missing. For development only, --allow-weaker-sandbox \
+            (or BRANE_ALLOW_WEAKER_SANDBOX=1, or `allow-weaker-sandbox: true` in \
+            $BRANE_HOME/host.yaml) runs it anyway, warning on every start and writing an audit entry.
             """,
         subcommands: [PluginCommand.self, ToolCommand.self, NeuronCommand.self, MCPCommand.self, SpecialistCommand.self, SensorCommand.self, ScanCommand.self, AssetsCommand.self, IndexCommand.self, MarketCommand.self,
                       AuditCommand.self, DoctorCommand.self])

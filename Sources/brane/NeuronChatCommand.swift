@@ -118,6 +118,6 @@ extension NeuronCommand {
             return "\(budget - left) of \(budget) tokens spent today (UTC)"
         }
 
-        private func note(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
+        private func note(_ text: String) { warn(text) }
     }
 }

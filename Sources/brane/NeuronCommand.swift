@@ -174,7 +174,7 @@ func loadNeuron(_ target: String, _ locator: PluginLocator) -> ResolvedNeuron {
     }
     do {
         let (neuron, warnings) = try NeuronLoader.load(path: file, plugins: locator)
-        for warning in warnings { FileHandle.standardError.write(Data("\(warning)\n".utf8)) }
+        for warning in warnings { warn("\(warning)") }
         return neuron
     } catch let failure as ValidationFailure {
         fail("invalid neuron:\n\(failure)", .invalidInput)

@@ -199,5 +199,5 @@ private struct Output: Sendable {
         fflush(nil)
     }
 
-    func error(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
+    func error(_ text: String) { warn(text) }
 }

@@ -63,7 +63,9 @@ struct SensorCommand: ParsableCommand {
             Signals.install()
             scheduler.run(shouldStop: { Signals.stopRequested || end.map { Date() >= $0 } ?? false }) { event in
                 if live {
-                    var screen = "\u{1B}[H\u{1B}[2J"
+                    // The clear-screen codes are the host's; everything after them is sanitised.
+                    Swift.print("\u{1B}[H\u{1B}[2J", terminator: "")
+                    var screen = ""
                     for sensor in scheduler.sensors {
                         screen += "\(sensor.id)  (every \(String(format: "%.1f", sensor.interval.current)) s)\n"
                         screen += sensor.latest.map(readingTable) ?? "  (no reading yet)"
@@ -141,8 +143,9 @@ private func makeScheduler(_ targets: [String], interval: Double? = nil) throws 
 
 /// Metrics and states, one per line, names aligned.
 func readingTable(_ reading: BraneHost.SensorReading) -> String {
-    let rows = reading.metrics.sorted { $0.key < $1.key }.map { ($0.key, String(format: "%.2f", $0.value)) }
-        + reading.states.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+    // Metric names and states come from the plugin: one line each, whatever they hold.
+    let rows = reading.metrics.sorted { $0.key < $1.key }.map { (UntrustedText.sanitized($0.key), String(format: "%.2f", $0.value)) }
+        + reading.states.sorted { $0.key < $1.key }.map { (UntrustedText.sanitized($0.key), UntrustedText.sanitized($0.value)) }
     let width = rows.map(\.0.count).max() ?? 0
     return rows.map { "  " + $0.0.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + $0.1 }.joined(separator: "\n")
 }

@@ -104,7 +104,7 @@ struct SpecialistCommand: ParsableCommand {
                         if json {
                             print(alert.serialized())
                         } else {
-                            let fields = ["date", "rule", "trigger", "message"].map { alert[$0]?.stringValue ?? "-" }
+                            let fields = ["date", "rule", "trigger", "message"].map { UntrustedText.sanitized(alert[$0]?.stringValue ?? "-") }
                             print(fields.joined(separator: "  "))
                         }
                         fflush(nil)  // every stream: alerts must reach a pipe as they fire

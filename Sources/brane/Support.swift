@@ -4,8 +4,57 @@ import Foundation
 
 /// Prints to standard error and exits with one of the documented codes.
 func fail(_ message: String, _ status: ExitCode) -> Never {
-    FileHandle.standardError.write(Data("brane: \(message)\n".utf8))
+    warn("brane: \(message)")
     Foundation.exit(status.rawValue)
+}
+
+/// Everything the CLI prints passes the one sanitiser: plugin, index and manifest text can hold
+/// ESC, C1 or CR. (Single-line fields are also sanitised where they enter the host, so a
+/// newline in them cannot forge a line.) This shadows the standard library's `print` here.
+func print(_ items: Any..., separator: String = " ", terminator: String = "\n") {
+    let text = items.map { "\($0)" }.joined(separator: separator)
+    Swift.print(UntrustedText.sanitized(text, singleLine: false), terminator: terminator)
+}
+
+/// Text for standard error, through the same sanitiser.
+func warn(_ message: String, terminator: String = "\n") {
+    FileHandle.standardError.write(Data((UntrustedText.sanitized(message, singleLine: false) + terminator).utf8))
+}
+
+/// Sends plugin deaths and starts under the development opt-out to the audit log, and warns
+/// about the latter on every start.
+func reportSandboxEvents() {
+    let audit = AuditSink()
+    SandboxEvents.install { event in
+        switch event {
+        case .weakerStart(let id, let neuron, let shortfalls, let source):
+            let missing = shortfalls.map(\.description).joined(separator: "; ")
+            warn("brane: WARNING: \(id) runs with a WEAKER sandbox than tier requires (\(source)): \(missing)")
+            audit.record("sandbox-weaker", id, (neuron.map { "neuron \($0): " } ?? "") + "\(source): \(missing)")
+        case .death(let death, let neuron):
+            audit.record("plugin-death", death.pluginID, (neuron.map { "neuron \($0): " } ?? "") + "\(death.cause) [\(death.termination)]")
+        }
+    }
+}
+
+/// The audit log, opened on first use; a failure to write it is said once, never fatal.
+private final class AuditSink: @unchecked Sendable {
+    private let lock = NSLock()
+    private var marketplace: Marketplace?
+    private var failed = false
+
+    func record(_ action: String, _ plugin: String, _ detail: String) {
+        lock.withLock {
+            guard !failed else { return }
+            do {
+                if marketplace == nil { marketplace = try Marketplace() }
+                try marketplace!.record(action: action, plugin: plugin, detail: detail)
+            } catch {
+                failed = true
+                warn("brane: cannot write the audit log: \(error)")
+            }
+        }
+    }
 }
 
 /// A plugin directory, or the id of an installed plugin.
@@ -20,7 +69,7 @@ func openBundle(_ target: String) throws -> PluginBundle {
     }
     do {
         let bundle = try PluginBundle.open(directory)
-        for warning in bundle.warnings { FileHandle.standardError.write(Data("\(warning)\n".utf8)) }
+        for warning in bundle.warnings { warn("\(warning)") }
         return bundle
     } catch let failure as ValidationFailure {
         fail("invalid manifest:\n\(failure)", .invalidInput)
@@ -104,9 +153,9 @@ func invoke(bundle: PluginBundle, method: String, input: [UInt8], json: Bool) th
     } else if let result = envelope.result {
         print(result.serialized(pretty: true))
     } else if let error = envelope.error {
-        FileHandle.standardError.write(Data("brane: plugin \(bundle.manifest.id) answered an error: \(error.serialized())\n".utf8))
+        warn("brane: plugin \(bundle.manifest.id) answered an error: \(error.serialized())")
     } else if let death = envelope.death {
-        FileHandle.standardError.write(Data("brane: \(death)\n".utf8))
+        warn("brane: \(death)")
     }
     if status != .success { throw status }
 }
@@ -124,24 +173,29 @@ struct RunEnvelope: Encodable {
     var pluginLog: [String]
 }
 
-func warn(_ message: String) {
-    FileHandle.standardError.write(Data("\(message)\n".utf8))
-}
-
-/// Collects plugin log lines; echoes them to standard error for people, keeps them for --json.
+/// Collects plugin log lines; echoes them to standard error for people, keeps the latest
+/// `kept` for --json (a long `sensor watch` must not grow without bound).
 final class PluginLogCollector: @unchecked Sendable {
+    static let kept = 1000
     private let echo: Bool
     private let lock = NSLock()
     private var stored: [String] = []
+    private var dropped = 0
 
     init(echo: Bool) { self.echo = echo }
 
-    var lines: [String] { lock.withLock { stored } }
+    var lines: [String] { lock.withLock { (dropped > 0 ? ["[\(dropped) earlier lines not kept]"] : []) + stored } }
 
     func record(_ pluginID: String, _ line: PluginLogLine) {
         let text = "[\(pluginID)] \(line.level): \(line.message)"
-        lock.withLock { stored.append(text) }
-        if echo { FileHandle.standardError.write(Data((text + "\n").utf8)) }
+        lock.withLock {
+            if stored.count == Self.kept {
+                stored.removeFirst()
+                dropped += 1
+            }
+            stored.append(text)
+        }
+        if echo { warn(text) }
     }
 }
 
@@ -181,6 +235,7 @@ func progressPrinter(enabled: Bool) -> (@Sendable (String, InstallStep) -> Void)
         case .activated: "  \(plugin): moved into place\n"
         case .recorded: "  \(plugin): receipt recorded\n"
         }
+        // Raw: the carriage return redraws the progress line; the id passed the id grammar.
         FileHandle.standardError.write(Data(line.utf8))
     }
 }

@@ -34,6 +34,17 @@ enum Harness {
         return SupervisedPlugin(plan: try SandboxPlan(bundle: bundle), runner: try runner(), policy: policy)
     }
 
+    /// A plugin directory holding the hostile fixture's library copied as `library` (its
+    /// descriptor reads its own file name: "Specialist", "LyingVersion", "FutureMinor", "OldMinor")
+    /// and the hostile manifest, edited.
+    static func hostileCopy(_ test: XCTestCase, library: String, edit: (String) -> String = { $0 }) throws -> String {
+        let manifest = edit(hostileManifest.replacingOccurrences(of: "libHostileFixture.so", with: library))
+        let directory = pluginDirectory(test, manifest: manifest)
+        let built = URL(fileURLWithPath: try runner()).deletingLastPathComponent().appendingPathComponent("libHostileFixture.so")
+        try FileManager.default.copyItem(atPath: built.path, toPath: directory + "/" + library)
+        return directory
+    }
+
     static let quickRestarts = {
         var policy = SupervisedPlugin.Policy()
         policy.initialBackoff = .milliseconds(1)

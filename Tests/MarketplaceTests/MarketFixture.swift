@@ -37,6 +37,12 @@ final class MarketFixture {
         let manifest = try String(contentsOfFile: "\(source)/manifest.yaml", encoding: .utf8)
             .replacingOccurrences(of: "version: 0.1.0", with: "version: \(version)")
         try manifest.write(toFile: "\(directory)/manifest.yaml", atomically: true, encoding: .utf8)
+        // The descriptor must agree with the manifest: other versions come from their own builds.
+        if id == MarketFixture.id && version != "0.1.0" {
+            let built = URL(fileURLWithPath: try ResourceLocator.current.runner()).deletingLastPathComponent()
+                .appendingPathComponent("libUnitsAt\(version.replacingOccurrences(of: ".", with: "_")).so")
+            try FileManager.default.copyItem(atPath: built.path, toPath: "\(directory)/libBraneUnits.so")
+        }
         return directory
     }
 

@@ -135,12 +135,12 @@ final class MarketplaceAttackTests: XCTestCase {
 
     func testAnotherABIMajorIsRefused() throws {
         // Declared in the signed index: refused before the archive is fetched.
-        try assertRefused(.incompatible, mentioning: "major versions differ") { f in
+        try assertRefused(.incompatible, mentioning: "newer major version") { f in
             try f.publishCrafted(version: "0.2.0", abi: "2.0",
                                  entries: try f.unitsEntries(version: "0.2.0") { $0.replacingOccurrences(of: "abi: \"1.0\"", with: "abi: \"2.0\"") })
         }
         // Hidden in the manifest only: refused when the manifest is validated.
-        try assertRefused(.incompatible, mentioning: "major versions differ") { f in
+        try assertRefused(.incompatible, mentioning: "newer major version") { f in
             try f.publishCrafted(version: "0.2.0",
                                  entries: try f.unitsEntries(version: "0.2.0") { $0.replacingOccurrences(of: "abi: \"1.0\"", with: "abi: \"2.0\"") })
         }

@@ -12,9 +12,27 @@
 
 int brane_pidfd_open(pid_t pid);
 int brane_pidfd_send_signal(int pidfd, int signal);
-/* waitid(P_PIDFD, ...): fills `code` (CLD_EXITED, CLD_KILLED, CLD_DUMPED, …) and `status`
- * (exit code or signal). With WNOHANG and nothing to reap, returns 0 and sets code to 0. */
-int brane_wait_pidfd(int pidfd, int options, int *code, int *status);
+/* waitid(P_PIDFD, ...): fills `code` (CLD_EXITED, CLD_KILLED, CLD_DUMPED, …), `status`
+ * (exit code or signal) and the child's user + system CPU time in microseconds.
+ * With WNOHANG and nothing to reap, returns 0 and sets code to 0. */
+int brane_wait_pidfd(int pidfd, int options, int *code, int *status, uint64_t *cpu_microseconds);
+/* A duplicate of `target_fd` in the process behind `pidfd`, close-on-exec. */
+int brane_pidfd_getfd(int pidfd, int target_fd);
+
+/* One seccomp user notification: the syscall a filtered process is blocked in. */
+typedef struct brane_seccomp_event {
+    uint64_t id;
+    uint32_t pid;
+    int32_t nr;
+    uint32_t arch;
+    uint64_t args[6];
+} brane_seccomp_event;
+/* Receives the next notification from `listener` (SECCOMP_IOCTL_NOTIF_RECV). */
+int brane_seccomp_receive(int listener, brane_seccomp_event *event);
+/* 1 when the kernel offers seccomp user notification (SECCOMP_RET_USER_NOTIF). */
+int brane_seccomp_user_notification_available(void);
+/* Reads up to `length` bytes at `address` in process `pid` (a string argument of a forbidden call). */
+long brane_read_process_memory(pid_t pid, uint64_t address, void *into, size_t length);
 
 int brane_spawn_add_closefrom(posix_spawn_file_actions_t *actions, int lowest_fd);
 short brane_spawn_flag_setsid(void);
@@ -26,6 +44,8 @@ int brane_seccomp_kill_process_available(void);
 /* 1 when this process could create an empty network namespace (probed in a child thread). */
 int brane_can_unshare_network(void);
 int brane_can_unshare_user(void);
+/* 1 when this process could give a child empty network and UTS namespaces (the runner's two attempts). */
+int brane_can_unshare_namespaces(void);
 
 
 

@@ -25,10 +25,19 @@ typedef enum brane_frame_type {
     BRANE_FRAME_CONSULT = 9,         /* runner -> host: u16 specialist id length, id, input bytes */
     BRANE_FRAME_CONSULT_RESULT = 10, /* host -> runner: the consulted specialist's output */
     BRANE_FRAME_CONSULT_ERROR = 11,  /* host -> runner: {"message": "..."} (refused or failed) */
+    /* Start-up, between SETUP and READY: */
+    BRANE_FRAME_FILTERED = 12,  /* runner -> host: u32 fd of the seccomp listener, for pidfd_getfd */
+    BRANE_FRAME_LISTENING = 13, /* host -> runner: the host holds the listener; the runner closes its copy */
 } brane_frame_type;
 
 /* Setup flags. */
-#define BRANE_SETUP_ISOLATE_NETWORK 1u /* enter an empty network namespace */
+#define BRANE_SETUP_ISOLATE_NETWORK 1u   /* enter an empty network namespace */
+#define BRANE_SETUP_ALLOW_WEAKER 2u      /* development opt-out: a step the kernel cannot give is skipped, not fatal */
+#define BRANE_SETUP_SWITCH_IDENTITY 4u   /* run as the setup frame's uid/gid (a root host) */
+
+/* Landlock path rule flag: a manifest entry, opened without following any symlink — beneath the
+ * plugin directory when relative (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS). */
+#define BRANE_PATH_DECLARED 1u
 
 /* The order of rlimits in the setup frame. */
 enum { BRANE_RLIMIT_AS, BRANE_RLIMIT_CPU, BRANE_RLIMIT_NOFILE, BRANE_RLIMIT_FSIZE, BRANE_RLIMIT_NPROC,
@@ -49,6 +58,9 @@ typedef enum brane_setup_step {
     BRANE_STEP_ABI_CHECK = 10,
     BRANE_STEP_IDENTITY = 11,
     BRANE_STEP_INIT = 12,
+    BRANE_STEP_IDENTITY_SWITCH = 13,
+    BRANE_STEP_UTS_NAMESPACE = 14,
+    BRANE_STEP_SERVE_PHASE = 15,
 } brane_setup_step;
 
 /* Runner exit status: 0 after SHUTDOWN, 64 + step after a failed setup step,
@@ -56,11 +68,11 @@ typedef enum brane_setup_step {
 #define BRANE_EXIT_STEP_BASE 64
 #define BRANE_EXIT_PROTOCOL 90
 
-/* Network-namespace outcome reported in READY. */
-typedef enum brane_netns_state {
-    BRANE_NETNS_NOT_REQUESTED = 0,
-    BRANE_NETNS_ISOLATED = 1,
-    BRANE_NETNS_UNAVAILABLE = 2,
-} brane_netns_state;
+/* What READY reports applied, as bits: the host compares them with the plan. */
+#define BRANE_APPLIED_NETWORK_NAMESPACE 1u
+#define BRANE_APPLIED_UTS_NAMESPACE 2u
+#define BRANE_APPLIED_IDENTITY 4u
+#define BRANE_APPLIED_LANDLOCK 8u
+#define BRANE_APPLIED_SERVE_PHASE 16u
 
 #endif

@@ -27,18 +27,29 @@ public struct DoctorReport: Encodable, Sendable {
                             meaning: landlock.map { abi in
                                 "plugins see only allow-listed paths" + (abi >= 4 ? "; TCP connect limited to declared ports" : "; TCP ports NOT restricted (needs ABI 4)")
                                     + (abi >= 6 ? "; no signals or abstract sockets outside the sandbox" : "")
-                            } ?? "file access of plugins is not confined; do not run untrusted plugins here"))
+                            } ?? "file access of plugins would not be confined: Brane refuses to start them (--\(SandboxSettings.optOutName) for development)"))
+        let notify = HostCapabilities.seccompUserNotification
+        checks.append(Check(name: "seccomp user notification", ok: notify, required: true,
+                            detail: notify ? "SECCOMP_RET_USER_NOTIF, listener held by the host" : "unavailable (kernel < 5.0)",
+                            meaning: notify ? "a forbidden call is stopped before it runs and reported by name, e.g. socket(AF_INET6, SOCK_STREAM, IPPROTO_MPTCP)"
+                                : "Brane refuses to run plugins here"))
         let netns = HostCapabilities.networkNamespaces
-        let userns = HostCapabilities.userNamespaces
-        checks.append(Check(name: "network namespaces", ok: netns || userns, required: false,
-                            detail: netns ? "can create (privileged)" : userns ? "through a user namespace" : "unavailable",
-                            meaning: netns || userns ? "tier-0 plugins get an empty network namespace on top of the seccomp ban"
-                                : "tier-0 plugins rely on seccomp alone for having no network"))
+        let namespaces = HostCapabilities.namespaces
+        checks.append(Check(name: "namespaces", ok: namespaces, required: true,
+                            detail: !namespaces ? "unavailable" : netns ? "can create (privileged)" : "through a user namespace",
+                            meaning: namespaces ? "every plugin gets its own UTS namespace; tier-0 plugins an empty network namespace"
+                                : "plugins would share the host's network and hostname: Brane refuses to start them (--\(SandboxSettings.optOutName) for development)"))
         let caps = HostCapabilities.effectiveCapabilities ?? 0
         checks.append(Check(name: "host privileges", ok: true, required: false,
                             detail: getuid() == 0 ? "root (capabilities \(String(caps, radix: 16)))" : "unprivileged user",
                             meaning: "every plugin drops all capabilities, including the bounding set, and sets no_new_privs"
-                                + (getuid() == 0 ? "; RLIMIT_NPROC is not enforced for root, seccomp's ban on new processes is" : "")))
+                                + (getuid() == 0 ? "; each instance runs under its own uid from \(SandboxSettings.current.identityBase), so resources.threads is enforced"
+                                    : "; instances run as this user: resources.threads bounds the user's processes (RLIMIT_NPROC), not each instance's")))
+        if SandboxSettings.current.allowWeaker {
+            checks.append(Check(name: "development opt-out", ok: false, required: false,
+                                detail: "set (\(SandboxSettings.current.optOutSource ?? SandboxSettings.optOutName))",
+                                meaning: "plugins start even where the sandbox is weaker than their tier requires; every such start warns and is audited"))
+        }
         let runner = try? locator.runner()
         checks.append(Check(name: "sandbox runner", ok: runner != nil, required: true, detail: runner ?? "not found",
                             meaning: runner != nil ? "plugins can be started" : "build it with `swift build` or set BRANE_SANDBOX_RUNNER"))

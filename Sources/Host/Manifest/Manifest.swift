@@ -87,14 +87,13 @@ public struct ABIVersion: Sendable, Codable, Equatable, CustomStringConvertible 
         self.init(major: major, minor: minor)
     }
 
-    /// Why this host cannot load a plugin built for this ABI, or nil when it can: the major
-    /// versions must match and the plugin's minor may not be newer than the host's.
+    /// Why this host cannot load a plugin built for this ABI, or nil when it can — the one rule
+    /// of brane_plugin.h (`brane_abi_problem`), which the runner applies to descriptors too.
     public var incompatibilityWithHost: String? {
-        if major != Self.host.major {
-            return "plugin ABI \(self) is incompatible with this host's ABI \(Self.host) (the major versions differ)"
+        guard let major = UInt16(exactly: major), let minor = UInt16(exactly: minor) else {
+            return "plugin ABI \(self) is out of range"
         }
-        if minor > Self.host.minor { return "plugin ABI \(self) is newer than this host's ABI \(Self.host); upgrade Brane" }
-        return nil
+        return brane_abi_problem(major, minor).map { "plugin ABI \(self), host ABI \(Self.host): " + String(cString: $0) }
     }
 }
 

@@ -162,12 +162,33 @@ public enum ManifestLoader {
         }
         access.read = m["read"].flatMap { f.stringList($0, "filesystem.read") } ?? []
         access.write = m["write"].flatMap { f.stringList($0, "filesystem.write") } ?? []
+        let pluginDirectory = (f.file as NSString).deletingLastPathComponent
         for (key, paths) in [("read", access.read), ("write", access.write)] {
-            for (index, path) in paths.enumerated() where path.split(separator: "/").contains("..") {
-                f.error(m[key]?.sequence?[index], "filesystem.\(key)[\(index)]", "paths may not contain '..': \"\(path)\"")
+            for (index, path) in paths.enumerated() {
+                let node = m[key]?.sequence?[index], field = "filesystem.\(key)[\(index)]"
+                if path.isEmpty || path.split(separator: "/").contains("..") {
+                    f.error(node, field, "paths may not be empty or contain '..': \"\(path)\"")
+                } else if let link = symbolicLink(in: path, base: path.hasPrefix("/") ? nil : pluginDirectory, writable: key == "write") {
+                    f.error(node, field, "\(link) is a symbolic link; entries are opened without following links "
+                        + (path.hasPrefix("/") ? "(a writable one nowhere on its path)" : "(a relative one nowhere beneath the plugin directory)"))
+                }
             }
         }
         return access
+    }
+
+    /// The first symbolic link on an entry's path that the runner would refuse to follow: any
+    /// component of a relative entry (it must stay inside the plugin's own tree), any component
+    /// of a writable absolute one. The runner checks again with openat2 when it starts the plugin.
+    private static func symbolicLink(in path: String, base: String?, writable: Bool) -> String? {
+        guard base != nil || writable else { return nil }
+        var prefix = base ?? ""
+        for component in path.split(separator: "/") where component != "." {
+            prefix += "/" + component
+            var info = stat()
+            if lstat(prefix, &info) == 0 && (info.st_mode & S_IFMT) == S_IFLNK { return prefix }
+        }
+        return nil
     }
 
     private static func readNetwork(_ node: Node, _ f: inout YAMLFields) -> NetworkAccess? {

@@ -22,7 +22,8 @@ public enum ArchiveUnpacker {
                 try makeDirectories(root, path)
             case .file:
                 try makeDirectories(root, parent(of: path))
-                try writeFile("\(root)/\(path)", entry.contents, mode: entry.mode & 0o755, entry: entry.path)
+                // Readable by all: each instance runs under its own uid (code is not secret; stores are 0600).
+                try writeFile("\(root)/\(path)", entry.contents, mode: entry.mode & 0o755 | 0o444, entry: entry.path)
                 written.append(path)
             case .symlink(let target):
                 // Without `..` a chain of links can only descend, so no chain can leave the root;

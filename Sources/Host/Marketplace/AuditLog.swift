@@ -77,3 +77,11 @@ extension Marketplace {
         try registry.read { try AuditEntry.order(Column("sequence")).fetchAll($0) }
     }
 }
+
+extension Marketplace {
+    /// Appends one entry that records no change of the registry: a plugin death, a start under
+    /// the development opt-out. The detail is sanitised: it carries plugin-originated text.
+    public func record(action: String, plugin: String, detail: String) throws {
+        try registry.write { try audit.append($0, action: action, plugin: plugin, detail: UntrustedText.sanitized(detail, limit: 2048)) }
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 
 /// The host's own data: `$BRANE_HOME`, by default `$XDG_DATA_HOME/brane` or `~/.local/share/brane`.
 /// Plugins never see it (it is outside every Landlock allow-list).
@@ -17,6 +18,8 @@ public struct BraneHome: Sendable {
     public var inbox: String { "\(root)/inbox" }
     /// Neuron files `brane neuron list` and `show` look in by default.
     public var neurons: String { "\(root)/neurons" }
+    /// Host settings (`allow-weaker-sandbox`, `sandbox-id-base`); see `SandboxSettings`.
+    public var hostSettings: String { "\(root)/host.yaml" }
 
     public init(root: String) { self.root = root }
 
@@ -28,12 +31,16 @@ public struct BraneHome: Sendable {
         return BraneHome(root: "\(data)/brane")
     }
 
-    /// Creates the directories, private to the user.
+    /// Creates the directories. The root and `plugins/` are traversable but not listable (0711):
+    /// a root host runs each plugin under its own uid, which must reach its installed tree; every
+    /// store in the root is created 0600 (`ensurePrivateFile`), staging and locks stay 0700.
     public func prepare() throws {
-        for directory in [root, plugins, staging, locks] {
+        for (directory, mode) in [(root, 0o711), (plugins, 0o711), (staging, 0o700), (locks, 0o700)] {
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                        attributes: [.posixPermissions: 0o700])
+                                                        attributes: [.posixPermissions: mode])
+                // An existing directory keeps what it had; bring it to the mode this layout needs.
+                guard chmod(directory, mode_t(mode)) == 0 else { throw Errno(rawValue: errno) }
             } catch {
                 throw MarketplaceError(.io, "cannot create \(directory): \(error.localizedDescription)")
             }

@@ -70,6 +70,7 @@ public final class Registry: Sendable {
         configuration.busyMode = .timeout(10)
         configuration.foreignKeysEnabled = true
         do {
+            ensurePrivateFile(path)
             database = try DatabasePool(path: path, configuration: configuration)
             try Self.migrator.migrate(database)
         } catch {

@@ -18,9 +18,9 @@ public struct StoredAlert: Sendable, Equatable {
         self.alert = alert
     }
 
-    /// The alert's date, trigger and message, for a line of text.
+    /// The alert's date, trigger and message, for a line of text (the plugin wrote them: sanitised).
     public var text: String {
-        ["date", "trigger", "message"].map { alert[$0]?.stringValue ?? "-" }.joined(separator: "  ")
+        ["date", "trigger", "message"].map { UntrustedText.sanitized(alert[$0]?.stringValue ?? "-") }.joined(separator: "  ")
     }
 }
 

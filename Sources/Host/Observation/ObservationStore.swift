@@ -10,6 +10,7 @@ public final class ObservationStore: @unchecked Sendable {
     public init(path: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
+        ensurePrivateFile(path)
         database = try DatabasePool(path: path, configuration: configuration)
         try Self.migrator.migrate(database)
     }

@@ -4,9 +4,28 @@ import CBraneSystem
 /// ABI knows is handled (so denied unless a rule grants it), and each path gets only what it needs.
 public struct LandlockPlan: Sendable, Equatable {
     public struct PathRule: Sendable, Equatable, Codable {
+        /// Absolute, as people read it.
         public var path: String
         public var writable: Bool
         public var access: UInt64
+        /// A manifest entry: the runner opens it without following any symlink, and a relative
+        /// entry (`entry`) only beneath the plugin directory.
+        public var declared: Bool = false
+        public var entry: String? = nil
+
+        /// What the runner opens: the relative entry as written, or the absolute path.
+        var wirePath: String { entry ?? path }
+    }
+
+    /// A filesystem entry as the plan receives it: the absolute path, and for a manifest's own
+    /// entries, the entry as written.
+    public struct Entry: Sendable {
+        public var path: String
+        public var declared: String?
+        public init(path: String, declared: String? = nil) {
+            self.path = path
+            self.declared = declared
+        }
     }
 
     public struct PortRule: Sendable, Equatable, Codable {
@@ -14,7 +33,8 @@ public struct LandlockPlan: Sendable, Equatable {
         public var access: UInt64
     }
 
-    /// nil when the kernel has no Landlock (the plan is then empty and `brane doctor` says so).
+    /// nil when the kernel has no Landlock: the plan is then empty, and no instance starts
+    /// unless the development opt-out is set (`SandboxPlan.shortfalls`).
     public var abi: Int?
     public var handledFilesystem: UInt64 = 0
     public var handledNetwork: UInt64 = 0
@@ -27,7 +47,7 @@ public struct LandlockPlan: Sendable, Equatable {
         | UInt64(BRANE_LANDLOCK_FS_REMOVE_FILE) | UInt64(BRANE_LANDLOCK_FS_MAKE_DIR) | UInt64(BRANE_LANDLOCK_FS_MAKE_REG)
         | UInt64(BRANE_LANDLOCK_FS_TRUNCATE)
 
-    public init(abi: Int?, read: [String], write: [String], connectPorts: [Int]) {
+    public init(abi: Int?, read: [Entry], write: [Entry], connectPorts: [Int]) {
         guard let abi, abi >= 1 else { return }
         self.abi = abi
         handledFilesystem = (1 << 13) - 1  // ABI 1: EXECUTE … MAKE_SYM
@@ -38,8 +58,11 @@ public struct LandlockPlan: Sendable, Equatable {
         if abi >= 6 { scoped = UInt64(BRANE_LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET) | UInt64(BRANE_LANDLOCK_SCOPE_SIGNAL) }
         let readRights = Self.readAccess & handledFilesystem
         let writeRights = (Self.readAccess | Self.writeAccess) & handledFilesystem
-        paths = read.map { PathRule(path: $0, writable: false, access: readRights) }
-            + write.map { PathRule(path: $0, writable: true, access: writeRights) }
+        func rule(_ entry: Entry, writable: Bool) -> PathRule {
+            PathRule(path: entry.path, writable: writable, access: writable ? writeRights : readRights,
+                     declared: entry.declared != nil, entry: entry.declared)
+        }
+        paths = read.map { rule($0, writable: false) } + write.map { rule($0, writable: true) }
         if handledNetwork != 0 {
             ports = Set(connectPorts).sorted().map { PortRule(port: UInt64($0), access: UInt64(BRANE_LANDLOCK_NET_CONNECT_TCP)) }
         }

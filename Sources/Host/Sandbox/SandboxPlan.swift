@@ -1,9 +1,12 @@
 import CBraneSystem
 import Foundation
+import Glibc
 
 /// Everything the runner applies for one plugin: the tier's profile, the Landlock ruleset,
-/// the rlimits and the network namespace — derived from the manifest, the profile and the
-/// kernel, and shown to people by `brane plugin inspect` before anything runs.
+/// the rlimits, the namespaces and the instance's identity — derived from the manifest, the
+/// profile and the kernel, and shown to people by `brane plugin inspect` before anything runs.
+/// The plan is fail-closed: what the kernel cannot give is a `shortfall`, and no instance
+/// starts with one unless the development opt-out (`SandboxSettings`) is set.
 public struct SandboxPlan: Sendable {
     public let bundle: PluginBundle
     public let profilePath: String
@@ -11,12 +14,19 @@ public struct SandboxPlan: Sendable {
     public let landlock: LandlockPlan
     public let rlimits: RLimits
     public let isolateNetwork: Bool
+    /// A root host runs each instance under its own uid and gid (`SandboxSettings.identityBase` + pid).
+    public let switchesIdentity: Bool
+    /// Protections the tier requires that this kernel or process cannot give, each with its meaning.
+    public let shortfalls: [Shortfall]
+    public let settings: SandboxSettings
     /// Manifest facts that switch on `braneWhen` rules in the profile.
     public let declared: Set<String>
     /// Handed to the plugin's init: the manifest's `config`, or what a neuron or test sets instead.
     public var config: JSONValue
     /// The wall time one call may take: the manifest's callTimeout, or less when a neuron caps it.
     public var callTimeoutMilliseconds: Int
+    /// The neuron this plugin runs for, named in audit entries.
+    public var neuron: String?
     /// The largest CALL frame the runner accepts (the host validates arguments before that).
     public let callFrameLimit: UInt32 = 16 << 20
 
@@ -28,58 +38,172 @@ public struct SandboxPlan: Sendable {
         public var processes: UInt64
     }
 
-    public init(bundle: PluginBundle, locator: ResourceLocator = .current, landlockABI: Int? = HostCapabilities.landlockABI) throws {
+    public struct Shortfall: Sendable, Codable, Equatable, CustomStringConvertible {
+        /// What is missing, e.g. "Landlock".
+        public var missing: String
+        /// What running without it would mean for this plugin.
+        public var meaning: String
+        public var description: String { "\(missing): \(meaning)" }
+    }
+
+    public init(bundle: PluginBundle, locator: ResourceLocator = .current, landlockABI: Int? = HostCapabilities.landlockABI,
+                settings: SandboxSettings = .current) throws {
         let manifest = bundle.manifest
         self.bundle = bundle
+        self.settings = settings
         profilePath = try locator.profilePath(for: manifest.tier)
         profile = try SecurityProfile.load(path: profilePath)
         guard profile.brane.tier == manifest.tier.rawValue else {
             throw SandboxError.badProfile(path: profilePath, reason: "its brane.tier is \(profile.brane.tier), expected \(manifest.tier.rawValue)")
         }
-        let read = profile.brane.landlock.read + Self.swiftRuntimeDirectory.map { [$0] }.orEmpty
-            + [bundle.directory, bundle.libraryPath] + manifest.filesystem.read.map(bundle.absolute)
-        let write = manifest.filesystem.write.map(bundle.absolute)
-        landlock = LandlockPlan(abi: landlockABI, read: read, write: write,
-                                connectPorts: manifest.network.endpoints.map(\.port))
+        typealias Entry = LandlockPlan.Entry
+        let system = (profile.brane.landlock.read + Self.swiftRuntimeDirectory.map { [$0] }.orEmpty).map { Entry(path: $0) }
+        // The library is opened like a declared entry when it lives in the plugin's own tree.
+        let library = bundle.libraryPath.hasPrefix(bundle.directory + "/")
+            ? Entry(path: bundle.libraryPath, declared: String(bundle.libraryPath.dropFirst(bundle.directory.count + 1)))
+            : Entry(path: bundle.libraryPath)
+        let read = system + [Entry(path: bundle.directory), library]
+            + manifest.filesystem.read.map { Entry(path: bundle.absolute($0), declared: $0) }
+        let write = manifest.filesystem.write.map { Entry(path: bundle.absolute($0), declared: $0) }
+        let ports = manifest.network.endpoints.map(\.port)
+        landlock = LandlockPlan(abi: landlockABI, read: read, write: write, connectPorts: ports)
         let r = manifest.resources
         rlimits = RLimits(addressSpaceBytes: r.memoryBytes, cpuSeconds: r.cpuSeconds, openFiles: r.openFiles,
                           fileSizeBytes: r.maxFileSizeBytes, processes: r.threads)
         // Seccomp still forbids sockets at tier 0; observing only keeps /proc/net showing the machine.
         isolateNetwork = profile.brane.isolateNetwork && !manifest.network.observe
+        switchesIdentity = geteuid() == 0
         declared = Set((manifest.filesystem.write.isEmpty ? [] : ["filesystem.write"]) + (manifest.filesystem.usage ? ["filesystem.usage"] : []))
         config = manifest.config
         callTimeoutMilliseconds = r.callTimeoutMilliseconds
+
+        var shortfalls: [Shortfall] = []
+        if landlockABI == nil {
+            shortfalls.append(Shortfall(missing: "Landlock (unavailable on this kernel)",
+                                        meaning: "the plugin could read and write every file the host's user can, ~/.ssh and $BRANE_HOME included"))
+        } else if let abi = landlockABI, !ports.isEmpty, abi < 4 {
+            shortfalls.append(Shortfall(missing: "Landlock ABI 4 (this kernel offers \(abi))",
+                                        meaning: "TCP connects would not be limited to the declared ports \(Set(ports).sorted())"))
+        }
+        if !HostCapabilities.namespaces {
+            shortfalls.append(Shortfall(missing: "namespaces (unshare is refused here, and so are user namespaces)",
+                                        meaning: isolateNetwork ? "the plugin would share the host's network and see its hostname"
+                                            : "the plugin would see the host's hostname"))
+        }
+        if !HostCapabilities.seccompUserNotification {
+            shortfalls.append(Shortfall(missing: "seccomp user notification (kernel 5.0+)",
+                                        meaning: "the sandbox filter cannot be installed; Brane needs it to stop and name forbidden calls"))
+        }
+        self.shortfalls = shortfalls
+    }
+
+    /// Refuses to start when the sandbox would be weaker than the tier requires, unless the
+    /// development opt-out is set; then it says so through `SandboxEvents` on every start.
+    func checkStrength() throws {
+        guard !shortfalls.isEmpty else { return }
+        guard settings.allowWeaker else {
+            throw SandboxError.weakerThanRequired(pluginID: bundle.manifest.id, tier: bundle.manifest.tier, shortfalls: shortfalls)
+        }
+        SandboxEvents.report(.weakerStart(pluginID: bundle.manifest.id, neuron: neuron, shortfalls: shortfalls,
+                                          source: settings.optOutSource ?? SandboxSettings.optOutName))
+    }
+
+    /// What the runner reported it did not apply, checked against the plan — and, for the network
+    /// namespace, against /proc, so not even a runner bug can leave the host's network shared.
+    /// Nil when the instance got everything (or the development opt-out accepts less).
+    func missingProtections(_ applied: AppliedSandbox, pid: pid_t) -> String? {
+        guard !settings.allowWeaker else { return nil }
+        var missing: [String] = []
+        let sharesNetwork = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net"))
+            == (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net"))
+        if isolateNetwork && (!applied.contains(.networkNamespace) || sharesNetwork) { missing.append("an empty network namespace") }
+        if !applied.contains(.utsNamespace) { missing.append("a UTS namespace") }
+        if landlock.abi != nil && !applied.contains(.landlock) { missing.append("Landlock") }
+        if switchesIdentity && !applied.contains(.identity) { missing.append("its own uid and gid") }
+        return missing.isEmpty ? nil : "the instance started without " + missing.joined(separator: ", ")
+    }
+
+    /// Where the descriptor the library returned contradicts the manifest (kind, version, ABI):
+    /// the manifest is what was reviewed and signed, so a plugin that says otherwise does not run.
+    func descriptorMismatch(_ ready: ReadyReport) -> String? {
+        let m = bundle.manifest
+        var lies: [String] = []
+        if ready.kind != m.kind { lies.append("kind \(ready.kind?.rawValue ?? "unknown") (the manifest says \(m.kind.rawValue))") }
+        if ready.version != m.version.description { lies.append("version \(ready.version) (the manifest says \(m.version))") }
+        if let problem = ready.abi.incompatibilityWithHost {
+            lies.append(problem)
+        } else if ready.abi.minor < m.abi.minor {
+            lies.append("ABI \(ready.abi), older than the \(m.abi) the manifest declares")
+        }
+        return lies.isEmpty ? nil : "the library's descriptor reports " + lies.joined(separator: "; ")
+    }
+
+    /// The uid and gid of the instance with this runner pid, on a root host: the uid is the
+    /// instance's own (base + pid, unique while it lives), so RLIMIT_NPROC bounds its threads and
+    /// no two instances can signal or trace each other; the gid is the plugin's (base + a hash of
+    /// its id), so its instances share what they write into its declared write paths.
+    func identity(runnerPID: pid_t) -> (uid: UInt32, gid: UInt32)? {
+        guard switchesIdentity else { return nil }
+        let range = SandboxSettings.identityRangeSize
+        let hash = bundle.manifest.id.utf8.reduce(UInt32(2_166_136_261)) { ($0 ^ UInt32($1)) &* 16_777_619 }  // FNV-1a
+        return (settings.identityBase + UInt32(runnerPID) % range, settings.identityBase + hash % range)
+    }
+
+    /// Lets the plugin's gid write its declared write paths: each that exists, is no symlink and
+    /// belongs to the host's user becomes group-owned by the gid, group-writable, and (a
+    /// directory) set-gid so what an instance creates stays shared with the next one.
+    func grantWritePaths(gid: UInt32) {
+        for rule in landlock.paths where rule.writable {
+            var info = stat()
+            guard lstat(rule.path, &info) == 0, info.st_uid == geteuid() else { continue }
+            let isDirectory = (info.st_mode & S_IFMT) == S_IFDIR
+            guard isDirectory || (info.st_mode & S_IFMT) == S_IFREG else { continue }
+            let fd = open(rule.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (isDirectory ? O_DIRECTORY : 0))
+            guard fd >= 0 else { continue }
+            _ = fchown(fd, uid_t.max, gid)
+            _ = fchmod(fd, (info.st_mode & 0o7777) | (isDirectory ? 0o2070 : 0o060))
+            close(fd)
+        }
     }
 
     /// The SETUP frame payload, in the order the runner's read_setup takes it.
-    func setupPayload(seccompProgram: [UInt8]) -> [UInt8] {
+    func setupPayload(seccompProgram: [UInt8], serveProgram: [UInt8], identity: (uid: UInt32, gid: UInt32)?) -> [UInt8] {
         var bytes = [UInt8]()
-        bytes.appendLittleEndian(isolateNetwork ? UInt32(BRANE_SETUP_ISOLATE_NETWORK) : 0)
+        var flags: UInt32 = isolateNetwork ? UInt32(BRANE_SETUP_ISOLATE_NETWORK) : 0
+        if settings.allowWeaker { flags |= UInt32(BRANE_SETUP_ALLOW_WEAKER) }
+        if identity != nil { flags |= UInt32(BRANE_SETUP_SWITCH_IDENTITY) }
+        bytes.appendLittleEndian(flags)
         bytes.appendLittleEndian(callFrameLimit)
         for limit in [rlimits.addressSpaceBytes, rlimits.cpuSeconds, rlimits.openFiles, rlimits.fileSizeBytes, rlimits.processes] {
             bytes.appendLittleEndian(limit)
         }
+        bytes.appendLittleEndian(identity?.uid ?? 0)
+        bytes.appendLittleEndian(identity?.gid ?? 0)
+        bytes.appendLittleEndian(Int32(landlock.abi ?? 0))
         bytes.appendLittleEndian(landlock.handledFilesystem)
         bytes.appendLittleEndian(landlock.handledNetwork)
         bytes.appendLittleEndian(landlock.scoped)
         bytes.appendLittleEndian(UInt32(landlock.paths.count))
         for rule in landlock.paths {
             bytes.appendLittleEndian(rule.access)
-            bytes.appendShortString(rule.path)
+            bytes.appendLittleEndian(rule.declared ? UInt32(BRANE_PATH_DECLARED) : 0)
+            bytes.appendShortString(rule.wirePath)
         }
         bytes.appendLittleEndian(UInt32(landlock.ports.count))
         for rule in landlock.ports {
             bytes.appendLittleEndian(rule.access)
             bytes.appendLittleEndian(rule.port)
         }
-        bytes.appendLittleEndian(UInt32(seccompProgram.count / 8))
-        bytes += seccompProgram
+        for program in [seccompProgram, serveProgram] {
+            bytes.appendLittleEndian(UInt32(program.count / 8))
+            bytes += program
+        }
         bytes.appendShortString(bundle.libraryPath)
         bytes.appendShortString(bundle.manifest.id)
         let config = Array(config.serialized().utf8)
         bytes.appendLittleEndian(UInt32(config.count))
         bytes += config
-        bytes.appendShortString(URL(fileURLWithPath: bundle.directory).standardizedFileURL.path)
+        bytes.appendShortString(bundle.directory)
         return bytes
     }
 

@@ -33,6 +33,11 @@ public struct SandboxReport: Encodable, Sendable {
     public var callTimeoutMilliseconds: Int
     public var maxOutputBytes: Int
     public var network: Network
+    /// "own uid and gid per instance (from N)" on a root host, else the host's user.
+    public var identity: String
+    /// What this kernel cannot give; the plugin starts only under the development opt-out.
+    public var shortfalls: [SandboxPlan.Shortfall]
+    public var weakerSandboxAllowed: Bool
 
     public init(plan: SandboxPlan) {
         let m = plan.bundle.manifest
@@ -51,16 +56,22 @@ public struct SandboxReport: Encodable, Sendable {
         callTimeoutMilliseconds = plan.callTimeoutMilliseconds
         maxOutputBytes = m.resources.maxOutputBytes
         network = Network(mode: m.network.mode.rawValue, endpoints: m.network.endpoints.map { "\($0.host):\($0.port)" },
-                          emptyNamespace: plan.isolateNetwork)
+                          emptyNamespace: plan.isolateNetwork && HostCapabilities.namespaces)
+        identity = plan.switchesIdentity
+            ? "its own uid (\(plan.settings.identityBase) + runner pid) and the plugin's gid; no supplementary groups"
+            : "the host's user (unprivileged host: threads are bounded by RLIMIT_NPROC of that user, not per instance)"
+        shortfalls = plan.shortfalls
+        weakerSandboxAllowed = plan.settings.allowWeaker
     }
 
     /// The sandbox in one line, for run reports.
     public var summary: String {
         let network = network.mode == "none" ? "no network" + (self.network.emptyNamespace ? " (empty namespace)" : "")
             : "network \(network.mode) → \(network.endpoints.joined(separator: ", "))"
-        let files = landlock.abi.map { _ in "Landlock \(landlock.paths.count) paths" } ?? "no Landlock"
+        let files = landlock.abi.map { _ in "Landlock \(landlock.paths.count) paths" } ?? "NO Landlock"
+        let weaker = shortfalls.isEmpty ? "" : "; WEAKER than tier requires: " + shortfalls.map(\.missing).joined(separator: ", ")
         return "seccomp \(seccomp.allowedSyscalls) syscalls (else \(seccomp.defaultAction)), \(files), \(network), "
-            + "\(rlimits.addressSpaceBytes >> 20) MiB, no capabilities"
+            + "\(rlimits.addressSpaceBytes >> 20) MiB, no capabilities" + weaker
     }
 
     public var text: String {
@@ -74,10 +85,13 @@ public struct SandboxReport: Encodable, Sendable {
             "",
             "Sandbox (privacy tier \(PrivacyTier(rawValue: plugin.tier)!))",
             "  seccomp: \(seccomp.allowedSyscalls) syscalls allowed (\(seccomp.conditionalRules) rules check arguments), "
-                + "\(seccomp.errnoSyscalls.joined(separator: ", ")) answer ENOSYS, everything else: \(seccomp.defaultAction)",
+                + "\(seccomp.errnoSyscalls.joined(separator: ", ")) answer ENOSYS, everything else: \(seccomp.defaultAction) "
+                + "(stopped in the kernel; the host names the call and kills the plugin)",
+            "           after init: no new executable mappings, no further filters (EPERM)",
             "           profile \(seccomp.profile)",
             "  network: mode \(network.mode)" + (network.endpoints.isEmpty ? "" : " → \(network.endpoints.joined(separator: ", "))")
                 + (network.emptyNamespace ? "; empty network namespace" : ""),
+            "  identity: \(identity); own UTS namespace (hostname brane-sandbox)",
         ]
         if let abi = landlock.abi {
             lines.append("  landlock (ABI \(abi)): only these paths, everything else EACCES"
@@ -91,6 +105,12 @@ public struct SandboxReport: Encodable, Sendable {
             }
         } else {
             lines.append("  landlock: NOT AVAILABLE on this kernel — file access is not confined (see brane doctor)")
+        }
+        if !shortfalls.isEmpty {
+            lines.append(weakerSandboxAllowed
+                ? "  WEAKER THAN TIER \(plugin.tier) REQUIRES — runs only because --\(SandboxSettings.optOutName) is set:"
+                : "  WILL NOT START: this host cannot give the sandbox tier \(plugin.tier) requires:")
+            lines += shortfalls.map { "    missing \($0.missing): \($0.meaning)" }
         }
         let r = rlimits
         lines += [

@@ -22,8 +22,8 @@ public enum SeccompCompiler {
             throw SeccompError.libseccomp(call: "seccomp_init", code: -ENOMEM)
         }
         defer { seccomp_release(context) }
-        // A syscall from another ABI (i386, x32) on this arch must die like any unknown one.
-        try check(seccomp_attr_set(context, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS), "seccomp_attr_set")
+        // A syscall from another ABI (i386, x32) on this arch is stopped and named like any unknown one.
+        try check(seccomp_attr_set(context, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_NOTIFY), "seccomp_attr_set")
 
         for rule in profile.syscalls where rule.braneWhen.map(options.declared.contains) ?? true {
             let ruleAction = try action(rule.action, errno: rule.errnoRet)
@@ -40,6 +40,23 @@ public enum SeccompCompiler {
                 }, "seccomp_rule_add(\(name))")
             }
         }
+        return try export(context)
+    }
+
+    /// The serve phase, installed on every thread after init: no new executable mappings (the
+    /// loader is done; a parser bug cannot stage code) and no further filters. Each answers EPERM.
+    /// Writable+executable requests are left to the load filter, which stops and names them: an
+    /// ERRNO here would take precedence over its notification.
+    public static func compileServePhase() throws -> [UInt8] {
+        guard let context = seccomp_init(SCMP_ACT_ALLOW) else { throw SeccompError.libseccomp(call: "seccomp_init", code: -ENOMEM) }
+        defer { seccomp_release(context) }
+        let denied = 0x0005_0000 | UInt32(EPERM)
+        let executable = UInt64(PROT_EXEC), writable = UInt64(PROT_WRITE)
+        var executableOnly = [scmp_arg_cmp(arg: 2, op: SCMP_CMP_MASKED_EQ, datum_a: executable | writable, datum_b: executable)]
+        for name in ["mmap", "mprotect", "pkey_mprotect"] {
+            try check(seccomp_rule_add_array(context, denied, seccomp_syscall_resolve_name(name), 1, &executableOnly), "seccomp_rule_add(\(name))")
+        }
+        try check(seccomp_rule_add_array(context, denied, seccomp_syscall_resolve_name("seccomp"), 0, nil), "seccomp_rule_add(seccomp)")
         return try export(context)
     }
 
@@ -69,6 +86,8 @@ public enum SeccompCompiler {
         case "SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD": return SCMP_ACT_KILL_THREAD
         case "SCMP_ACT_ALLOW": return SCMP_ACT_ALLOW
         case "SCMP_ACT_LOG": return SCMP_ACT_LOG
+        // The host holds the listener: it names the call and kills the instance; it never answers CONTINUE.
+        case "SCMP_ACT_NOTIFY": return SCMP_ACT_NOTIFY
         case "SCMP_ACT_ERRNO": return 0x0005_0000 | ((errno ?? UInt32(EPERM)) & 0xffff)  // SCMP_ACT_ERRNO(x)
         default: throw SeccompError.unsupportedAction(name)
         }

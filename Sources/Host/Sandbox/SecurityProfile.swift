@@ -56,6 +56,7 @@ public enum SandboxError: Error, CustomStringConvertible {
     case profileNotFound(tier: PrivacyTier, searched: [String])
     case runnerNotFound(searched: [String])
     case libraryNotFound(name: String, searched: [String])
+    case weakerThanRequired(pluginID: String, tier: PrivacyTier, shortfalls: [SandboxPlan.Shortfall])
 
     public var description: String {
         switch self {
@@ -66,6 +67,11 @@ public enum SandboxError: Error, CustomStringConvertible {
             "brane-sandbox not found; looked in \(searched.joined(separator: ", ")) (build it with `swift build`, or set BRANE_SANDBOX_RUNNER)"
         case .libraryNotFound(let name, let searched):
             "plugin library \(name) not found; looked in \(searched.joined(separator: ", ")) (build the plugin, or set BRANE_LIBRARY_PATH)"
+        case .weakerThanRequired(let id, let tier, let shortfalls):
+            "refusing to start \(id): this host cannot give it the sandbox tier \(tier.rawValue) requires:\n"
+                + shortfalls.map { "  - missing \($0.missing): \($0.meaning)" }.joined(separator: "\n")
+                + "\nRun `brane doctor` for details. For development only, --\(SandboxSettings.optOutName) "
+                + "(or \(SandboxSettings.optOutVariable)=1) runs it anyway, with a warning on every start and an audit entry."
         }
     }
 }

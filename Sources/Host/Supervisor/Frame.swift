@@ -4,6 +4,7 @@ import CBraneSystem
 public enum FrameType: UInt16, Sendable {
     case setup = 1, ready, call, result, error, log, shutdown, failed
     case consult, consultResult, consultError
+    case filtered, listening
 }
 
 /// One frame: a 12-byte little-endian header (length, request id, type, reserved) and its payload.

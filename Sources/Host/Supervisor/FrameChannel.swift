@@ -1,3 +1,4 @@
+import CBraneSystem
 import Glibc
 import SystemPackage
 
@@ -6,12 +7,17 @@ enum ChannelError: Error {
     case closed
     case frame(FrameError)
     case system(Errno)
+    /// The seccomp listener reported a forbidden call; the instance is blocked in it.
+    case forbidden(brane_seccomp_event)
 }
 
 /// The host's end of a plugin's socket: non-blocking, every wait bounded by a deadline,
 /// writes with MSG_NOSIGNAL so a plugin that closes its end cannot SIGPIPE the host.
 final class FrameChannel {
     let socket: FileDescriptor
+    /// The instance's seccomp listener, watched in the same poll as the socket, so a forbidden
+    /// call is seen the moment it is made, whatever the host is waiting for.
+    var listener: FileDescriptor?
     private var decoder: FrameDecoder
     private var readBuffer = [UInt8](repeating: 0, count: 65536)
 
@@ -21,7 +27,19 @@ final class FrameChannel {
         _ = fcntl(socket.rawValue, F_SETFL, fcntl(socket.rawValue, F_GETFL) | O_NONBLOCK)
     }
 
-    deinit { try? socket.close() }
+    deinit {
+        try? socket.close()
+        try? listener?.close()
+    }
+
+    /// A forbidden call already waiting on the listener, without blocking.
+    func pendingForbiddenCall() -> brane_seccomp_event? {
+        guard let listener else { return nil }
+        var descriptor = pollfd(fd: listener.rawValue, events: Int16(POLLIN), revents: 0)
+        guard Glibc.poll(&descriptor, 1, 0) == 1, descriptor.revents & Int16(POLLIN) != 0 else { return nil }
+        var event = brane_seccomp_event()
+        return brane_seccomp_receive(listener.rawValue, &event) == 0 ? event : nil
+    }
 
     func send(_ frame: Frame, deadline: ContinuousClock.Instant?) throws(ChannelError) {
         let bytes = frame.encoded()
@@ -74,11 +92,24 @@ final class FrameChannel {
                 let (seconds, attoseconds) = remaining.components
                 timeout = Int32(min(seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000, 1 << 30))
             }
-            var descriptor = pollfd(fd: socket.rawValue, events: events, revents: 0)
-            let ready = Glibc.poll(&descriptor, 1, timeout)
-            if ready > 0 { return }
-            if ready == 0 { continue }  // recompute: the deadline decides, not poll's rounding
-            if errno != EINTR { throw .system(Errno(rawValue: errno)) }
+            var descriptors = [pollfd(fd: socket.rawValue, events: events, revents: 0),
+                               pollfd(fd: listener?.rawValue ?? -1, events: Int16(POLLIN), revents: 0)]
+            let ready = Glibc.poll(&descriptors, 2, timeout)
+            if ready < 0 {
+                if errno != EINTR { throw .system(Errno(rawValue: errno)) }
+                continue
+            }
+            let notified = descriptors[1].revents
+            if notified & Int16(POLLIN) != 0, let listener {
+                var event = brane_seccomp_event()
+                if brane_seccomp_receive(listener.rawValue, &event) == 0 { throw .forbidden(event) }
+            } else if notified != 0 {
+                // Every filtered task is gone (POLLHUP): the socket's end of file tells the rest.
+                try? listener?.close()
+                listener = nil
+            }
+            if descriptors[0].revents != 0 { return }
+            // Otherwise recompute: the deadline decides, not poll's rounding.
         }
     }
 }

@@ -25,30 +25,55 @@ public struct ConsultRequest: Equatable, Sendable {
     }
 }
 
-/// What the runner reports once the sandbox is on and the plugin initialised.
-public struct ReadyReport: Equatable, Sendable {
-    /// The kernel's Landlock ABI as the runner saw it; nil without Landlock.
-    public var landlockABI: Int?
-    public var networkNamespace: NetworkNamespaceState
-    public var kind: PluginKind?
-    public var abiMajor: UInt16
-    public var abiMinor: UInt16
+/// FILTERED: sent by the runner once the seccomp filter is on and before any plugin code
+/// runs — so a plugin cannot forge it — with the listener's fd and what was really applied.
+struct FilteredReport: Equatable, Sendable {
+    var listenerFD: Int32
+    var applied: AppliedSandbox
+    /// The Landlock ABI the ruleset was built for; nil when none was enforced.
+    var landlockABI: Int?
 
     init(payload: [UInt8]) throws(FrameError) {
         var reader = ByteReader(payload)
-        guard let landlock = reader.i32(), let netns = reader.u32(), let kind = reader.u32(),
-              let major = reader.u16(), let minor = reader.u16()
-        else { throw .malformed(.ready, "\(payload.count) bytes, expected 16") }
+        guard let fd = reader.u32(), let applied = reader.u32(), let landlock = reader.i32(), fd < Int32.max
+        else { throw .malformed(.filtered, "\(payload.count) bytes, expected 12") }
+        listenerFD = Int32(fd)
+        self.applied = AppliedSandbox(rawValue: applied)
         landlockABI = landlock > 0 ? Int(landlock) : nil
-        networkNamespace = NetworkNamespaceState(rawValue: netns) ?? .unavailable
-        self.kind = PluginKind(abiValue: kind)
-        abiMajor = major
-        abiMinor = minor
     }
 }
 
-public enum NetworkNamespaceState: UInt32, Sendable, Codable {
-    case notRequested = 0, isolated = 1, unavailable = 2
+/// The protections an instance really got, as its runner reported them before loading the plugin.
+public struct AppliedSandbox: OptionSet, Sendable, Equatable, Codable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+    public static let networkNamespace = Self(rawValue: BRANE_APPLIED_NETWORK_NAMESPACE)
+    public static let utsNamespace = Self(rawValue: BRANE_APPLIED_UTS_NAMESPACE)
+    public static let identity = Self(rawValue: BRANE_APPLIED_IDENTITY)
+    public static let landlock = Self(rawValue: BRANE_APPLIED_LANDLOCK)
+}
+
+/// What the runner reports once the plugin initialised: the descriptor's own claims, which the
+/// host compares with the manifest (the descriptor is the manifest, or the plugin does not run).
+public struct ReadyReport: Equatable, Sendable {
+    public var kind: PluginKind?
+    public var abi: ABIVersion
+    public var version: String
+    /// What the sandbox really applied (from FILTERED).
+    public var applied: AppliedSandbox
+    public var landlockABI: Int?
+
+    init(payload: [UInt8], filtered: FilteredReport) throws(FrameError) {
+        var reader = ByteReader(payload)
+        guard let kind = reader.u32(), let major = reader.u16(), let minor = reader.u16(),
+              let length = reader.u16(), let version = reader.take(Int(length))
+        else { throw .malformed(.ready, "\(payload.count) bytes, expected a kind, an ABI and a version") }
+        self.kind = PluginKind(abiValue: kind)
+        abi = ABIVersion(major: Int(major), minor: Int(minor))
+        self.version = UntrustedText.sanitized(String(decoding: version, as: UTF8.self), limit: 64)
+        applied = filtered.applied
+        landlockABI = filtered.landlockABI
+    }
 }
 
 /// FAILED: the setup step the runner stopped at, its errno, and a message.
@@ -57,6 +82,12 @@ public struct SetupFailure: Equatable, Sendable, CustomStringConvertible {
     public var errno: Int32
     public var message: String
 
+    init(step: SetupStep, errno: Int32, message: String) {
+        self.step = step
+        self.errno = errno
+        self.message = message
+    }
+
     init(payload: [UInt8]) throws(FrameError) {
         var reader = ByteReader(payload)
         guard let step = reader.u32(), let error = reader.i32() else {
@@ -64,7 +95,8 @@ public struct SetupFailure: Equatable, Sendable, CustomStringConvertible {
         }
         self.step = SetupStep(rawValue: step) ?? .unknown
         errno = error
-        message = String(decoding: reader.remaining, as: UTF8.self)
+        // A plugin can write a FAILED frame itself: its text is capped and sanitised like a log line.
+        message = UntrustedText.sanitized(String(decoding: reader.remaining, as: UTF8.self), limit: 512)
     }
 
     public var description: String {
@@ -75,10 +107,15 @@ public struct SetupFailure: Equatable, Sendable, CustomStringConvertible {
 
 public enum SetupStep: UInt32, Sendable, CustomStringConvertible {
     case unknown = 0, setupFrame, rlimits, networkNamespace, noNewPrivs, capabilities, landlock, seccomp,
-        dlopen, entrySymbol, abiCheck, identity, initialize
+        dlopen, entrySymbol, abiCheck, identity, initialize, identitySwitch, utsNamespace, servePhase
 
-    /// Failures that a restart cannot fix: the library itself is wrong.
-    public var isPermanent: Bool { [.dlopen, .entrySymbol, .abiCheck, .identity].contains(self) }
+    /// Failures that a restart cannot fix: the library itself is wrong, or this host cannot sandbox it.
+    public var isPermanent: Bool { isSandboxStep || [.dlopen, .entrySymbol, .abiCheck, .identity].contains(self) }
+
+    /// A protection the kernel refused: the host cannot run the plugin as its tier requires (exit 4).
+    public var isSandboxStep: Bool {
+        [.rlimits, .networkNamespace, .noNewPrivs, .capabilities, .landlock, .seccomp, .identitySwitch, .utsNamespace, .servePhase].contains(self)
+    }
 
     public var description: String {
         switch self {
@@ -95,13 +132,18 @@ public enum SetupStep: UInt32, Sendable, CustomStringConvertible {
         case .abiCheck: "checking the plugin ABI"
         case .identity: "checking the plugin identity"
         case .initialize: "initialising the plugin"
+        case .identitySwitch: "switching to the instance's own uid and gid"
+        case .utsNamespace: "entering a UTS namespace"
+        case .servePhase: "narrowing the filter for the serve phase"
         }
     }
 }
 
-/// LOG: u32 level, message.
+/// LOG: u32 level, message — one line, at most `messageLimit` bytes, sanitised here, where it
+/// enters the host, whatever the runner did (a plugin can write frames to its socket itself).
 public struct PluginLogLine: Sendable {
     public enum Level: UInt32, Sendable { case debug = 0, info, warning, error }
+    public static let messageLimit = 4096
     public var level: Level
     public var message: String
 
@@ -109,6 +151,14 @@ public struct PluginLogLine: Sendable {
         var reader = ByteReader(payload)
         guard let level = reader.u32() else { throw .malformed(.log, "no level") }
         self.level = Level(rawValue: level) ?? .info
-        message = String(decoding: reader.remaining, as: UTF8.self)
+        let text = reader.remaining
+        message = UntrustedText.sanitized(String(decoding: text.prefix(Self.messageLimit), as: UTF8.self), limit: Self.messageLimit)
+            + (text.count > Self.messageLimit ? "… [\(text.count - Self.messageLimit) bytes cut]" : "")
+    }
+
+    /// A line the host adds to a plugin's log (dropped lines, for one).
+    init(hostNote: String) {
+        level = .warning
+        message = hostNote
     }
 }

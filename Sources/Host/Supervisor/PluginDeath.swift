@@ -3,10 +3,14 @@ import Glibc
 
 /// Why a plugin instance ended, named the way an operator needs to read it.
 public enum DeathCause: Sendable, Equatable, CustomStringConvertible {
-    /// SIGSYS: the seccomp filter killed it for a forbidden syscall.
-    case sandboxViolation
-    /// SIGXCPU, or SIGKILL from the kernel at the CPU hard limit.
+    /// The seccomp filter stopped a forbidden call and the host killed the instance; the call
+    /// never ran. Known only from the host's listener, so a plugin cannot forge it.
+    case sandboxViolation(ForbiddenCall)
+    /// SIGXCPU at the soft CPU limit, or SIGKILL at the hard one — told apart from a signal the
+    /// plugin raised itself by the CPU time it had really used.
     case cpuLimit
+    /// SIGSYS or SIGXCPU that neither the sandbox nor a limit sent: the plugin raised it itself.
+    case signaledItself(signal: Int32)
     /// SIGXFSZ: wrote past its maxFileSize.
     case fileSizeLimit
     /// The host killed it: a call ran past the manifest's callTimeout.
@@ -24,9 +28,14 @@ public enum DeathCause: Sendable, Equatable, CustomStringConvertible {
     /// It exited on its own.
     case exited(code: Int32)
 
+    /// The call the sandbox stopped, when that is how the instance ended.
+    public var forbiddenCall: ForbiddenCall? {
+        if case .sandboxViolation(let call) = self { call } else { nil }
+    }
+
     public var description: String {
         switch self {
-        case .sandboxViolation: "sandbox violation: killed by SIGSYS for a forbidden system call"
+        case .sandboxViolation(let call): "sandbox violation: \(call) is not allowed at tier \(call.tier); the call did not run and the host killed the plugin"
         case .cpuLimit: "CPU time limit reached"
         case .fileSizeLimit: "file size limit reached (SIGXFSZ)"
         case .callTimeout(let ms): "call timed out after \(ms) ms; killed by the host"
@@ -34,18 +43,23 @@ public enum DeathCause: Sendable, Equatable, CustomStringConvertible {
         case .closedSocket: "closed its socket; killed by the host"
         case .crashed(let signal): "crashed with \(signalName(signal))"
         case .killed(let signal): "killed by \(signalName(signal)) from outside the host (the OOM killer?)"
+        case .signaledItself(let signal): "killed by \(signalName(signal)) that the sandbox did not send (the plugin raised it itself)"
         case .setupFailed(let failure): "failed while \(failure)"
         case .exited(let code): "exited with status \(code)"
         }
     }
 
-    /// Classifies an ending the host did not cause itself.
-    init(termination: Termination) {
+    /// Classifies an ending the host did not cause itself. Forbidden calls never end this way
+    /// (the host kills those, having seen them); the CPU limit is believed only when the CPU
+    /// time the kernel accounted reached it.
+    init(termination: Termination, cpuTime: Duration?, cpuLimitSeconds: UInt64) {
+        let limit = Duration.seconds(Int64(clamping: cpuLimitSeconds))
+        let reached = { (bound: Duration) in (cpuTime ?? .zero) >= bound - .milliseconds(50) }
         switch termination {
-        case .signaled(SIGSYS, _): self = .sandboxViolation
-        case .signaled(SIGXCPU, _): self = .cpuLimit
+        case .signaled(SIGSYS, _): self = .signaledItself(signal: SIGSYS)
+        case .signaled(SIGXCPU, _): self = reached(limit) ? .cpuLimit : .signaledItself(signal: SIGXCPU)
         case .signaled(SIGXFSZ, _): self = .fileSizeLimit
-        case .signaled(SIGKILL, _): self = .killed(signal: SIGKILL)
+        case .signaled(SIGKILL, _): self = reached(limit + .seconds(1)) ? .cpuLimit : .killed(signal: SIGKILL)
         case .signaled(let signal, _) where [SIGSEGV, SIGABRT, SIGBUS, SIGILL, SIGTRAP, SIGFPE].contains(signal):
             self = .crashed(signal: signal)
         case .signaled(let signal, _): self = .killed(signal: signal)

@@ -1,3 +1,4 @@
+import CBraneSystem
 import Glibc
 import SystemPackage
 
@@ -24,7 +25,8 @@ public final class PluginInstance: @unchecked Sendable {
 
         /// The message of an error answer: its `message` field, or the payload as sent.
         public static func errorMessage(_ bytes: [UInt8]) -> String {
-            (try? JSONValue(parsing: bytes))?["message"]?.stringValue ?? String(decoding: bytes, as: UTF8.self)
+            UntrustedText.sanitized((try? JSONValue(parsing: bytes))?["message"]?.stringValue ?? String(decoding: bytes, as: UTF8.self),
+                                    limit: 4096)
         }
 
         /// An error answer `{"message": …}` made by the host (a refused consult, for one).
@@ -41,6 +43,7 @@ public final class PluginInstance: @unchecked Sendable {
         self.plan = plan
         self.onLog = onLog
         self.consultant = consultant
+        try plan.checkStrength()
         let pair = try makeSocketPair()
         channel = FrameChannel(socket: pair.host, limit: plan.bundle.manifest.resources.maxOutputBytes)
         do {
@@ -53,26 +56,70 @@ public final class PluginInstance: @unchecked Sendable {
         // Only the plugin may hold its end: its death must read as end-of-file here at once.
         try? pair.plugin.close()
         let deadline = ContinuousClock.now + Self.startupTimeout
-        let id = plan.bundle.manifest.id
-        var readyReport: ReadyReport?
         do {
-            let program = try SeccompCompiler.compile(plan.profile, options: .init(selfPID: process.pid, declared: plan.declared))
-            try channel.send(Frame(type: .setup, payload: plan.setupPayload(seccompProgram: program)), deadline: deadline)
-            let frame = try Self.receive(channel, deadline: deadline, id: id, onLog: onLog)
-            switch frame.type {
-            case .ready: readyReport = try ReadyReport(payload: frame.payload)
-            case .failed:
-                let failure = try SetupFailure(payload: frame.payload)
-                throw PluginDeath(pluginID: id, pid: process.pid, cause: .setupFailed(failure), termination: process.wait())
-            default: throw ChannelError.frame(.malformed(frame.type, "expected READY"))
+            ready = try Self.start(plan: plan, process: process, channel: channel, deadline: deadline, onLog: onLog)
+        } catch {
+            let death: PluginDeath = switch error {
+            case let death as PluginDeath: death
+            case let error as ChannelError:
+                Self.classify(error, process: process, channel: channel, plan: plan,
+                              timeoutMilliseconds: Int(Self.startupTimeout.components.seconds * 1000))
+            default: PluginDeath(pluginID: plan.bundle.manifest.id, pid: process.pid,
+                                 cause: .protocolViolation("\(error)"), termination: process.kill())
             }
-        } catch let death as PluginDeath {
+            SandboxEvents.report(.death(death, neuron: plan.neuron))
             throw death
-        } catch let error as ChannelError {
-            throw Self.classify(error, process: process, id: id, timeoutMilliseconds: Int(Self.startupTimeout.components.seconds * 1000))
         }
-        ready = readyReport!
     }
+
+    /// SETUP, then the listener hand-over (FILTERED/LISTENING), then READY — each step bounded by
+    /// `deadline`; a FAILED frame ends the instance at once, even if the process keeps running.
+    private static func start(plan: SandboxPlan, process: ChildProcess, channel: FrameChannel,
+                              deadline: ContinuousClock.Instant, onLog: (String, PluginLogLine) -> Void) throws -> ReadyReport {
+        let id = plan.bundle.manifest.id
+        var budget = LogBudget()
+        let program = try SeccompCompiler.compile(plan.profile, options: .init(selfPID: process.pid, declared: plan.declared))
+        let identity = plan.identity(runnerPID: process.pid)
+        if let identity { plan.grantWritePaths(gid: identity.gid) }
+        let setup = plan.setupPayload(seccompProgram: program, serveProgram: try servePhaseProgram.get(), identity: identity)
+        try channel.send(Frame(type: .setup, payload: setup), deadline: deadline)
+        var filtered: FilteredReport?
+        while true {
+            let frame = try receive(channel, deadline: deadline, id: id, budget: &budget, onLog: onLog)
+            switch (frame.type, filtered) {
+            case (.filtered, nil):
+                let report = try FilteredReport(payload: frame.payload)
+                let listener = brane_pidfd_getfd(process.pidfd.rawValue, report.listenerFD)
+                guard listener >= 0 else {
+                    throw failure(plan, process, .seccomp, errno, "the host could not take the seccomp listener (pidfd_getfd)")
+                }
+                channel.listener = FileDescriptor(rawValue: listener)
+                if let missing = plan.missingProtections(report.applied, pid: process.pid) {
+                    throw failure(plan, process, .networkNamespace, 0, missing)
+                }
+                filtered = report
+                try channel.send(Frame(type: .listening), deadline: deadline)
+            case (.ready, let report?):
+                let ready = try ReadyReport(payload: frame.payload, filtered: report)
+                if let lie = plan.descriptorMismatch(ready) { throw failure(plan, process, .identity, 0, lie) }
+                return ready
+            case (.failed, _):
+                let failure = try SetupFailure(payload: frame.payload)
+                throw PluginDeath(pluginID: id, pid: process.pid, cause: .setupFailed(failure), termination: process.kill())
+            default:
+                throw ChannelError.frame(.malformed(frame.type, filtered == nil ? "expected FILTERED" : "expected READY"))
+            }
+        }
+    }
+
+    /// A start-up step the host itself refused: the instance is killed and the step named.
+    private static func failure(_ plan: SandboxPlan, _ process: ChildProcess, _ step: SetupStep, _ error: Int32, _ message: String) -> PluginDeath {
+        PluginDeath(pluginID: plan.bundle.manifest.id, pid: process.pid,
+                    cause: .setupFailed(SetupFailure(step: step, errno: error, message: message)), termination: process.kill())
+    }
+
+    /// The serve-phase filter is the same for every plugin: compiled once.
+    private static let servePhaseProgram = Result { try SeccompCompiler.compileServePhase() }
 
     /// One call. Throws `PluginDeath` when the instance died or was killed during it.
     public func call(method: String, input: [UInt8]) throws(PluginDeath) -> CallOutcome {
@@ -81,22 +128,25 @@ public final class PluginInstance: @unchecked Sendable {
         let deadline = ContinuousClock.now + .milliseconds(timeout)
         let requestID = nextRequestID
         nextRequestID &+= 1
+        var budget = LogBudget()
+        defer { budget.reportDropped(plan.bundle.manifest.id, onLog) }
         do {
             try channel.send(Frame(type: .call, requestID: requestID, payload: callPayload(method: method, input: input)), deadline: deadline)
-            var frame = try Self.receive(channel, deadline: deadline, id: plan.bundle.manifest.id, onLog: onLog)
+            var frame = try Self.receive(channel, deadline: deadline, id: plan.bundle.manifest.id, budget: &budget, onLog: onLog)
             // A specialist may consult others before it answers; each consult is answered in turn.
             while frame.type == .consult && frame.requestID == requestID {
                 let reply = try answerConsult(frame)
                 try channel.send(reply, deadline: deadline)
-                frame = try Self.receive(channel, deadline: deadline, id: plan.bundle.manifest.id, onLog: onLog)
+                frame = try Self.receive(channel, deadline: deadline, id: plan.bundle.manifest.id, budget: &budget, onLog: onLog)
             }
             guard frame.requestID == requestID, frame.type == .result || frame.type == .error else {
                 throw ChannelError.frame(.malformed(frame.type, "unexpected reply to request \(requestID)"))
             }
             return frame.type == .result ? .result(frame.payload) : .pluginError(frame.payload)
         } catch let error as ChannelError {
-            let death = Self.classify(error, process: process, id: plan.bundle.manifest.id, timeoutMilliseconds: timeout)
+            let death = Self.classify(error, process: process, channel: channel, plan: plan, timeoutMilliseconds: timeout)
             self.death = death
+            SandboxEvents.report(.death(death, neuron: plan.neuron))
             throw death
         } catch {
             fatalError("unreachable: \(error)")
@@ -116,6 +166,13 @@ public final class PluginInstance: @unchecked Sendable {
     /// Asks the plugin to shut down, then kills it if it has not exited within `grace`.
     public func stop(grace: Duration = .milliseconds(500)) {
         guard death == nil else { return }
+        // A thread blocked in a forbidden call while the instance sat idle is still a violation.
+        if let event = channel.pendingForbiddenCall() {
+            let death = Self.classify(.forbidden(event), process: process, channel: channel, plan: plan, timeoutMilliseconds: 0)
+            self.death = death
+            SandboxEvents.report(.death(death, neuron: plan.neuron))
+            return
+        }
         try? channel.send(Frame(type: .shutdown), deadline: .now + grace)
         let deadline = ContinuousClock.now + grace
         while process.poll() == nil && ContinuousClock.now < deadline {
@@ -125,35 +182,43 @@ public final class PluginInstance: @unchecked Sendable {
         process.kill()
     }
 
-    /// Reads frames until one that is not a log line; log lines go to the handler.
-    private static func receive(_ channel: FrameChannel, deadline: ContinuousClock.Instant, id: String,
+    /// Reads frames until one that is not a log line; log lines go to the handler, within `budget`.
+    private static func receive(_ channel: FrameChannel, deadline: ContinuousClock.Instant, id: String, budget: inout LogBudget,
                                 onLog: (String, PluginLogLine) -> Void) throws(ChannelError) -> Frame {
         while true {
             let frame = try channel.receive(deadline: deadline)
             guard frame.type == .log else { return frame }
+            guard budget.admit(frame.payload.count) else { continue }
             do { onLog(id, try PluginLogLine(payload: frame.payload)) } catch { throw .frame(error) }
         }
     }
 
     /// Turns a channel failure into the instance's death: kill it if it still runs, reap it,
-    /// and name the cause — the host's own reason if the host killed it, the kernel's otherwise.
-    private static func classify(_ error: ChannelError, process: ChildProcess, id: String, timeoutMilliseconds: Int) -> PluginDeath {
+    /// and name the cause — the forbidden call the listener saw, the host's own reason if the
+    /// host killed it, the kernel's otherwise.
+    private static func classify(_ error: ChannelError, process: ChildProcess, channel: FrameChannel, plan: SandboxPlan,
+                                 timeoutMilliseconds: Int) -> PluginDeath {
+        let id = plan.bundle.manifest.id
         let hostReason: DeathCause?
         switch error {
+        case .forbidden(let event):
+            // Decoded before the kill: string arguments are read from the blocked process's memory.
+            hostReason = .sandboxViolation(ForbiddenCall(event, tier: plan.bundle.manifest.tier.rawValue))
         case .timedOut: hostReason = .callTimeout(milliseconds: timeoutMilliseconds)
         case .frame(let frameError): hostReason = .protocolViolation(frameError.description)
         case .system(let errno): hostReason = .protocolViolation("socket error: \(errno)")
-        case .closed: hostReason = nil
+        case .closed: hostReason = channel.pendingForbiddenCall().map { .sandboxViolation(ForbiddenCall($0, tier: plan.bundle.manifest.tier.rawValue)) }
         }
         if let hostReason {
             return PluginDeath(pluginID: id, pid: process.pid, cause: hostReason, termination: process.kill())
         }
         // End of file: the process is exiting or has closed its socket. Give it a moment to
-        // finish dying so the kernel's reason (SIGSYS, SIGSEGV, …) is what gets reported.
+        // finish dying so the kernel's reason (SIGSEGV, the CPU limit, …) is what gets reported.
         let deadline = ContinuousClock.now + .milliseconds(200)
         while ContinuousClock.now < deadline {
             if let termination = process.poll() {
-                return PluginDeath(pluginID: id, pid: process.pid, cause: DeathCause(termination: termination), termination: termination)
+                let cause = DeathCause(termination: termination, cpuTime: process.cpuTime, cpuLimitSeconds: plan.rlimits.cpuSeconds)
+                return PluginDeath(pluginID: id, pid: process.pid, cause: cause, termination: termination)
             }
             var descriptor = pollfd(fd: process.pidfd.rawValue, events: Int16(POLLIN), revents: 0)
             _ = poll(&descriptor, 1, 20)
@@ -162,4 +227,29 @@ public final class PluginInstance: @unchecked Sendable {
     }
 
     deinit { if death == nil { process.kill() } }
+}
+
+/// How much a plugin may log in one call (or its start-up): lines past the budget are counted,
+/// not kept, so a log flood costs the host a counter, not memory.
+struct LogBudget {
+    static let lines = 256
+    static let bytes = 256 << 10
+    private var admittedLines = 0, admittedBytes = 0
+    private(set) var dropped = 0
+
+    mutating func admit(_ size: Int) -> Bool {
+        guard admittedLines < Self.lines, admittedBytes + min(size, PluginLogLine.messageLimit) <= Self.bytes else {
+            dropped += 1
+            return false
+        }
+        admittedLines += 1
+        admittedBytes += min(size, PluginLogLine.messageLimit)
+        return true
+    }
+
+    func reportDropped(_ id: String, _ onLog: (String, PluginLogLine) -> Void) {
+        if dropped > 0 {
+            onLog(id, PluginLogLine(hostNote: "\(dropped) log lines dropped: a call may log at most \(Self.lines) lines or \(Self.bytes >> 10) KiB"))
+        }
+    }
 }

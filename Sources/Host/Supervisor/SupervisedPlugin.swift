@@ -106,6 +106,11 @@ public final class SupervisedPlugin: @unchecked Sendable {
             return started
         } catch let death as PluginDeath {
             recordFailure(death)
+            // The kernel refused a protection: no restart can help, and it is the host's problem.
+            if case .setupFailed(let failure) = death.cause, failure.step.isSandboxStep {
+                throw .hostFailure("cannot start \(plan.bundle.manifest.id) with the sandbox its tier requires: \(failure). "
+                    + "Run `brane doctor`; for development only, --\(SandboxSettings.optOutName) runs it anyway.")
+            }
             throw .died(death)
         } catch {
             throw .hostFailure("\(error)")

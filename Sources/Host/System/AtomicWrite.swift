@@ -13,3 +13,16 @@ func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) th
     fsync(fd)
     guard rename(temporary, path) == 0 else { throw MarketplaceError(.io, "cannot rename \(temporary) to \(path): \(String(cString: strerror(errno)))") }
 }
+
+/// Makes `path` (created empty if absent) and its -wal and -shm siblings mode 0600, so the store
+/// SQLite opens next is private to the host's user (new -wal/-shm files copy the mode):
+/// `$BRANE_HOME` itself is traversable (0711) for the instances' own uids to reach installed trees.
+func ensurePrivateFile(_ path: String) {
+    for (file, create) in [(path, true), (path + "-wal", false), (path + "-shm", false)] {
+        let fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0), 0o600)
+        if fd >= 0 {
+            fchmod(fd, 0o600)
+            close(fd)
+        }
+    }
+}

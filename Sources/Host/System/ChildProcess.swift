@@ -8,6 +8,8 @@ public final class ChildProcess: @unchecked Sendable {
     public let pid: pid_t
     let pidfd: FileDescriptor
     private var termination: Termination?
+    /// The user + system CPU time the kernel accounted to it, known once it is reaped.
+    public private(set) var cpuTime: Duration?
 
     init(pid: pid_t) throws(Errno) {
         // Safe against pid reuse: an unreaped child's pid cannot be recycled.
@@ -43,7 +45,9 @@ public final class ChildProcess: @unchecked Sendable {
 
     private func reap(options: Int32) -> Termination? {
         var code: Int32 = 0, status: Int32 = 0
-        guard brane_wait_pidfd(pidfd.rawValue, options, &code, &status) == 0, code != 0 else { return nil }
+        var cpuMicroseconds: UInt64 = 0
+        guard brane_wait_pidfd(pidfd.rawValue, options, &code, &status, &cpuMicroseconds) == 0, code != 0 else { return nil }
+        cpuTime = .microseconds(Int64(clamping: cpuMicroseconds))
         let result: Termination = switch code {
         case Int32(CLD_EXITED): .exited(code: status)
         default: .signaled(signal: status, coreDumped: code == Int32(CLD_DUMPED))

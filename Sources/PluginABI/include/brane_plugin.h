@@ -127,6 +127,11 @@ typedef struct brane_plugin_descriptor {
 typedef const brane_plugin_descriptor *(*brane_plugin_entry_fn)(void);
 BRANE_EXPORT const brane_plugin_descriptor *brane_plugin_entry(void);
 
+/* The one compatibility rule, for the host's C runner and its Swift side alike: a plugin built
+ * for ABI major.minor loads when the major equals BRANE_ABI_MAJOR and the minor is no newer
+ * than BRANE_ABI_MINOR. Returns NULL when compatible, or a static English sentence. */
+const char *brane_abi_problem(uint16_t major, uint16_t minor);
+
 /* Host side: checks a descriptor before anything in it is called. Returns
  * NULL when it is usable, or a static English sentence saying why not. */
 const char *brane_descriptor_problem(const brane_plugin_descriptor *descriptor);

@@ -21,15 +21,49 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/utsname.h>
+#include <dlfcn.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 extern char **environ;
 static const brane_host_api *host;
+/* Set by attack/in-release and attack/in-shutdown: the next release or the shutdown misbehaves. */
+static int attack_in_release, attack_in_shutdown;
 
+static void write_raw(const void *bytes, size_t length) {
+    if (write(3, bytes, length) < 0) {}
+}
+
+/* A raw frame on the runner's socket, bypassing the host API (header: length, request id, type). */
+static void write_frame(uint16_t type, const void *payload, uint32_t length) {
+    uint8_t header[12] = {0};
+    memcpy(header, &length, 4);
+    memcpy(header + 8, &type, 2);
+    write_raw(header, sizeof header);
+    write_raw(payload, length);
+}
+
+/* init attacks, chosen by the manifest's config {"initAttack": "..."}: every start-up phase is attacked too. */
 static int init(const brane_host_api *api) {
     host = api;
+    size_t length = 0;
+    const char *config = api->config(&length);
+    if (strstr(config, "\"failed-then-hang\"")) { /* a forged FAILED frame, then the process keeps running */
+        uint8_t failed[8 + 6] = {12, 0, 0, 0, 0, 0, 0, 0, 'f', 'o', 'r', 'g', 'e', 'd'};
+        write_frame(8, failed, sizeof failed);
+        for (;;)
+            sleep(3600);
+    }
+    if (strstr(config, "\"socket-in-init\""))
+        socket(AF_INET, SOCK_STREAM, 0);
+    if (strstr(config, "\"hang-in-init\""))
+        for (;;)
+            sleep(3600);
+    if (strstr(config, "\"log-flood-in-init\""))
+        for (int i = 0; i < 100000; i++)
+            api->log(BRANE_LOG_INFO, "flood", 5);
     return BRANE_OK;
 }
 
@@ -83,6 +117,12 @@ static long input_number(const uint8_t *input, size_t length, const char *key) {
     long value = at ? strtol(at + strlen(pattern), NULL, 10) : -1;
     free(text);
     return value;
+}
+
+static void *socket_thread(void *unused) {
+    (void)unused;
+    socket(AF_INET, SOCK_DGRAM, 0);
+    return NULL;
 }
 
 static void *sleeper(void *unused) {
@@ -218,6 +258,65 @@ static int invoke(const char *method, const uint8_t *input, size_t input_length,
         return reply(output, length, "{\"fd\":%d}", socket(AF_INET, SOCK_STREAM, 0));
     }
 
+    /* Signals it raises at itself must not pass for the sandbox or a limit. */
+    if (strcmp(method, "attack/raise-sigsys") == 0)
+        raise(SIGSYS);
+    if (strcmp(method, "attack/raise-sigxcpu") == 0)
+        raise(SIGXCPU);
+
+    /* Later phases: the next release, or the shutdown, makes a forbidden call. */
+    if (strcmp(method, "attack/in-release") == 0) {
+        attack_in_release = 1;
+        return reply(output, length, "{\"armed\":true}");
+    }
+    if (strcmp(method, "attack/in-shutdown") == 0) {
+        attack_in_shutdown = 1;
+        return reply(output, length, "{\"armed\":true}");
+    }
+    /* A forbidden call from a second thread while the main thread answers. */
+    if (strcmp(method, "attack/socket-from-thread") == 0) {
+        pthread_t thread;
+        pthread_create(&thread, NULL, socket_thread, NULL);
+        pthread_join(thread, NULL);
+        return reply(output, length, "{\"joined\":true}");
+    }
+
+    /* What the sandbox shows of the machine. */
+    if (strcmp(method, "inspect/uname") == 0) {
+        struct utsname name;
+        uname(&name);
+        return reply(output, length, "{\"nodename\":\"%s\"}", name.nodename);
+    }
+    if (strcmp(method, "inspect/ids") == 0)
+        return reply(output, length, "{\"uid\":%u,\"gid\":%u,\"euid\":%u}", getuid(), getgid(), geteuid());
+
+    /* Text meant to fool a terminal or a reader of the host's output. */
+    if (strcmp(method, "attack/log-escapes") == 0) {
+        static const char forged[] = "ok\x1b[2J\x1b]0;pwned\x07\rbrane: all plugins verified\n[brane] forged line\xc2\x9b" "31m";
+        host->log(BRANE_LOG_WARNING, forged, sizeof forged - 1);
+        return reply(output, length, "{\"note\":\"%s\"}", "\\u001b[31mred\\u009b");
+    }
+    if (strcmp(method, "attack/error-escapes") == 0) {
+        reply(output, length, "{\"message\":\"bad\\u001b[2J\\rbrane: fine\\nforged\"}");
+        return BRANE_ERROR;
+    }
+    if (strcmp(method, "attack/log-flood") == 0) {
+        long count = input_number(input, input_length, "lines");
+        char line[1024];
+        memset(line, 'L', sizeof line);
+        for (long i = 0; i < count; i++)
+            host->log(BRANE_LOG_INFO, line, sizeof line);
+        return reply(output, length, "{\"logged\":%ld}", count);
+    }
+    if (strcmp(method, "attack/raw-giant-log") == 0) { /* a LOG frame written straight to the socket, past the runner's cap */
+        size_t size = 60000;
+        uint8_t *payload = calloc(1, size);
+        memset(payload + 4, 'G', size - 4);
+        write_frame(6, payload, (uint32_t)size);
+        free(payload);
+        return reply(output, length, "{\"sent\":%zu}", size);
+    }
+
     /* What leaked in from the parent. */
     if (strcmp(method, "inspect/open-fds") == 0) {
         char list[4096] = "";
@@ -314,10 +413,19 @@ static int invoke(const char *method, const uint8_t *input, size_t input_length,
 static void release(uint8_t *output, size_t length) {
     (void)length;
     free(output);
+    if (attack_in_release)
+        socket(AF_INET6, SOCK_STREAM, IPPROTO_MPTCP);
 }
 
+static void shutdown_plugin(void) {
+    if (attack_in_shutdown)
+        socket(AF_PACKET, SOCK_RAW, 0);
+}
+
+/* One library, several descriptors: copied under another name it lies about itself, so the
+ * tests can check that the descriptor must agree with the manifest (and can be a specialist). */
 BRANE_EXPORT const brane_plugin_descriptor *brane_plugin_entry(void) {
-    static const brane_plugin_descriptor descriptor = {
+    static brane_plugin_descriptor descriptor = {
         BRANE_DESCRIPTOR_HEADER,
         .kind = BRANE_KIND_SYNAPSE,
         .id = "test.brane.hostile",
@@ -325,6 +433,17 @@ BRANE_EXPORT const brane_plugin_descriptor *brane_plugin_entry(void) {
         .init = init,
         .invoke = invoke,
         .release = release,
+        .shutdown = shutdown_plugin,
     };
+    Dl_info self;
+    const char *name = dladdr((void *)brane_plugin_entry, &self) && self.dli_fname ? self.dli_fname : "";
+    if (strstr(name, "Specialist"))
+        descriptor.kind = BRANE_KIND_SPECIALIST;
+    if (strstr(name, "LyingVersion"))
+        descriptor.version = "9.9.9";
+    if (strstr(name, "FutureMinor"))
+        descriptor.abi_minor = BRANE_ABI_MINOR + 1;
+    if (strstr(name, "OldMinor"))
+        descriptor.abi_minor = 0;
     return &descriptor;
 }

@@ -1,0 +1,51 @@
+import Foundation
+import Yams
+
+/// The host's sandbox settings: the development opt-out and the uid range for instances.
+/// Each has one name, spelled as a flag (`--allow-weaker-sandbox`), an environment variable
+/// (`BRANE_ALLOW_WEAKER_SANDBOX=1`) and a key in `$BRANE_HOME/host.yaml`
+/// (`allow-weaker-sandbox: true`).
+public struct SandboxSettings: Sendable, Equatable {
+    public static let optOutName = "allow-weaker-sandbox"
+    public static let optOutVariable = "BRANE_ALLOW_WEAKER_SANDBOX"
+    public static let identityBaseVariable = "BRANE_SANDBOX_ID_BASE"
+    /// The default first uid/gid of the range a root host gives instances: uid = base + the
+    /// runner's pid, unique while the instance lives. 2^22 ids (the largest pid_max) from
+    /// 0x6B000000, far above any range useradd, systemd or subuid files hand out by default.
+    public static let defaultIdentityBase: UInt32 = 0x6B00_0000
+    public static let identityRangeSize: UInt32 = 1 << 22
+
+    /// Runs plugins even when this kernel cannot give the sandbox their tier requires.
+    public var allowWeaker = false
+    public var identityBase = defaultIdentityBase
+    /// Where each setting came from, for the warning and the audit entry.
+    public var optOutSource: String?
+
+    public init(allowWeaker: Bool = false, identityBase: UInt32 = defaultIdentityBase) {
+        self.allowWeaker = allowWeaker
+        self.identityBase = identityBase
+    }
+
+    /// Set by the CLI when `--allow-weaker-sandbox` is on its command line.
+    nonisolated(unsafe) public static var commandLineOptOut = false
+
+    /// The settings in force: flag, then environment, then `$BRANE_HOME/host.yaml`.
+    public static let current: SandboxSettings = load(environment: ProcessInfo.processInfo.environment, home: .current)
+
+    static func load(environment: [String: String], home: BraneHome) -> SandboxSettings {
+        var settings = SandboxSettings()
+        let file = (try? String(contentsOfFile: home.hostSettings, encoding: .utf8))
+            .flatMap { try? Yams.load(yaml: $0) as? [String: Any] } ?? [:]
+        if commandLineOptOut {
+            settings.optOutSource = "--\(optOutName)"
+        } else if let value = environment[optOutVariable], ["1", "true", "yes"].contains(value.lowercased()) {
+            settings.optOutSource = "\(optOutVariable)=\(value)"
+        } else if file[optOutName] as? Bool == true {
+            settings.optOutSource = "\(optOutName): true in \(home.hostSettings)"
+        }
+        settings.allowWeaker = settings.optOutSource != nil
+        let base = environment[identityBaseVariable].flatMap { UInt32($0) } ?? (file["sandbox-id-base"] as? Int).flatMap { UInt32(exactly: $0) }
+        if let base, base >= 65536, base <= UInt32.max - identityRangeSize { settings.identityBase = base }
+        return settings
+    }
+}

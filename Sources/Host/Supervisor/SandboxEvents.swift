@@ -1,0 +1,22 @@
+import Foundation
+
+/// What an operator must be able to find later: every plugin death, and every start under the
+/// development opt-out. The CLI installs a sink that warns on the terminal and writes the
+/// audit log; a library user may install its own.
+public enum SandboxEvent: Sendable {
+    case death(PluginDeath, neuron: String?)
+    case weakerStart(pluginID: String, neuron: String?, shortfalls: [SandboxPlan.Shortfall], source: String)
+}
+
+public enum SandboxEvents {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var sink: (@Sendable (SandboxEvent) -> Void)?
+
+    public static func install(_ handler: @escaping @Sendable (SandboxEvent) -> Void) {
+        lock.withLock { sink = handler }
+    }
+
+    static func report(_ event: SandboxEvent) {
+        lock.withLock { sink }?(event)
+    }
+}

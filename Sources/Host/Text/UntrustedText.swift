@@ -1,0 +1,52 @@
+/// The one sanitiser for text that came from outside — plugin logs, answers and error
+/// messages, alert texts, metric names, index and manifest strings — on its way to a
+/// terminal, a log line or an audit row. A plugin must not be able to move the cursor,
+/// retitle the window, ring the bell, overwrite a line with CR, or print a line that looks
+/// like Brane's own; so every control character becomes a visible escape:
+/// C0 (ESC, BEL, CR, …), DEL, C1 (U+0080–U+009F, including the 8-bit CSI U+009B), the Unicode
+/// line and paragraph separators, and the bidirectional overrides that reorder what a reader sees.
+public enum UntrustedText {
+    /// `singleLine` escapes newlines and tabs too: a field shown on one line stays on one line.
+    public static func sanitized(_ text: String, singleLine: Bool = true) -> String {
+        guard text.unicodeScalars.contains(where: { needsEscape($0, singleLine: singleLine) }) else { return text }
+        var out = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            guard needsEscape(scalar, singleLine: singleLine) else {
+                out.append(scalar)
+                continue
+            }
+            let escape: String = switch scalar {
+            case "\n": "\\n"
+            case "\r": "\\r"
+            case "\t": "\\t"
+            case _ where scalar.value < 0x100: "\\x" + hex(scalar.value, digits: 2)
+            default: "\\u{" + hex(scalar.value, digits: 4) + "}"
+            }
+            out.append(contentsOf: escape.unicodeScalars)
+        }
+        return String(out)
+    }
+
+    /// `sanitized`, cut to at most `limit` UTF-8 bytes (on a character boundary) with a marker.
+    public static func sanitized(_ text: String, limit: Int) -> String {
+        let clean = sanitized(text)
+        guard clean.utf8.count > limit else { return clean }
+        var end = clean.utf8.index(clean.utf8.startIndex, offsetBy: limit)
+        while !clean.unicodeScalars.indices.contains(end) && end > clean.startIndex { end = clean.utf8.index(before: end) }
+        return String(clean[..<end]) + "… [\(clean.utf8.count - limit) bytes cut]"
+    }
+
+    static func needsEscape(_ scalar: Unicode.Scalar, singleLine: Bool) -> Bool {
+        switch scalar.value {
+        case 0x0a, 0x09: return singleLine
+        case 0..<0x20, 0x7f, 0x80...0x9f: return true
+        case 0x2028, 0x2029, 0x202a...0x202e, 0x2066...0x2069, 0x200e, 0x200f, 0x061c: return true
+        default: return false
+        }
+    }
+
+    private static func hex(_ value: UInt32, digits: Int) -> String {
+        let text = String(value, radix: 16, uppercase: true)
+        return String(repeating: "0", count: max(0, digits - text.count)) + text
+    }
+}

@@ -1,0 +1,1 @@
+../../../Plugins/com.brane.units/Units.swift
