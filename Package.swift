@@ -132,7 +132,7 @@ let package = Package(
         // Helpers shared by the test targets.
         .target(name: "BraneTestSupport", dependencies: ["BraneHost"], path: "Tests/Support"),
         .testTarget(name: "BraneJSONTests", dependencies: ["BraneJSON"], path: "Tests/BraneJSONTests"),
-        .testTarget(name: "BraneHostTests", dependencies: ["BraneHost", "BraneTestSupport"], path: "Tests/BraneHostTests"),
+        .testTarget(name: "BraneHostTests", dependencies: ["BraneHost", "BraneTestSupport", "CBraneSystem"], path: "Tests/BraneHostTests"),
         .testTarget(name: "MarketplaceTests", dependencies: ["BraneHost", "BraneTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
                     path: "Tests/MarketplaceTests"),
     ] + bundledPlugins.flatMap(\.targets)

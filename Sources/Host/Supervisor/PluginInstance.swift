@@ -78,6 +78,7 @@ public final class PluginInstance: @unchecked Sendable {
                               deadline: ContinuousClock.Instant, onLog: (String, PluginLogLine) -> Void) throws -> ReadyReport {
         let id = plan.bundle.manifest.id
         var budget = LogBudget()
+        defer { budget.reportDropped(id, onLog) }
         let program = try SeccompCompiler.compile(plan.profile, options: .init(selfPID: process.pid, declared: plan.declared))
         let identity = plan.identity(runnerPID: process.pid)
         if let identity { plan.grantWritePaths(gid: identity.gid) }
