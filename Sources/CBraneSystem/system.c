@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/landlock.h>
+#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <string.h>
@@ -107,6 +108,20 @@ int brane_can_unshare_network(void) { return probe_unshare(CLONE_NEWNET); }
 int brane_can_unshare_user(void) { return probe_unshare(CLONE_NEWUSER); }
 int brane_can_unshare_namespaces(void) {
     return probe_unshare(CLONE_NEWNET | CLONE_NEWUTS) || probe_unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWUTS);
+}
+
+int brane_open_without_links(const char *base, const char *path) {
+    int directory = base ? open(base, O_PATH | O_DIRECTORY | O_CLOEXEC) : AT_FDCWD;
+    if (base && directory < 0)
+        return -1;
+    struct open_how how = {
+        .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+        .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | (base ? RESOLVE_BENEATH : 0),
+    };
+    int fd = (int)syscall(SYS_openat2, directory, path, &how, sizeof how);
+    if (base)
+        close(directory);
+    return fd;
 }
 
 int brane_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

@@ -77,6 +77,12 @@ final class FailClosedTests: XCTestCase {
             let (inspect, _) = try brane(arguments + ["plugin", "inspect", Harness.hostileDirectory], fault: "landlock-enosys", environment: environment)
             XCTAssertTrue(inspect.stdout.contains("WEAKER THAN TIER 0 REQUIRES"), inspect.stdout)
         }
+        // The runner alone lacks Landlock: under the opt-out that start warns and is audited too.
+        let (runnerWeak, runnerHome) = try brane(["--allow-weaker-sandbox", "plugin", "run", Harness.hostileDirectory, "ping"],
+                                                 runnerFault: "landlock-enosys")
+        XCTAssertEqual(runnerWeak.status, 0, runnerWeak.stderr)
+        XCTAssertTrue(runnerWeak.stderr.contains("WEAKER sandbox") && runnerWeak.stderr.contains("started without Landlock"), runnerWeak.stderr)
+        XCTAssertEqual(try Marketplace(home: runnerHome).auditEntries().map(\.action), ["sandbox-weaker"])
         // The host setting, the third spelling.
         let home = BraneHome(root: Harness.temporaryDirectory(self).path)
         try "allow-weaker-sandbox: true\n".write(toFile: home.hostSettings, atomically: true, encoding: .utf8)
@@ -181,6 +187,13 @@ final class DeclaredPathTests: XCTestCase {
         }
     }
 
+    func testTheWholePluginDirectoryMayNotBeWritable() throws {
+        for entry in [".", "./", "./."] {
+            XCTAssertThrowsError(try PluginBundle.open(Harness.pluginDirectory(self, manifest: Harness.hostileManifest
+                + "filesystem:\n  write: [\"\(entry)\"]\n")), entry) { XCTAssertTrue("\($0)".contains("whole directory may not be writable"), "\($0)") }
+        }
+    }
+
     func testEmptyAndDotDotEntriesAreRefused() throws {
         for entry in ["\"\"", "../x", "a/../../b"] {
             XCTAssertThrowsError(try PluginBundle.open(Harness.pluginDirectory(self, manifest: Harness.hostileManifest
@@ -227,9 +240,22 @@ final class DeathReportTests: XCTestCase {
         let pid = try XCTUnwrap(plugin.pid)
         plugin.stop()
         XCTAssertFalse(ProcessTable.isAlive(pid), "stopped")
-        // The shutdown's call is seen only if it was made before the host gave up waiting; either
-        // way the plugin is gone, and nothing ran: a raw socket in an empty namespace.
-        if let death = deaths.all.first { assertStopped(death, call: "socket(AF_PACKET, SOCK_RAW, htons(0x0))") }
+        assertStopped(deaths.all.first, call: "socket(AF_PACKET, SOCK_RAW, htons(0x0))")
+    }
+
+    func testAForeignABISyscallInACallIsStoppedAndNamed() throws {
+        #if arch(x86_64)
+        try assertSandboxKillsAny(Harness.hostile(self), "attack/int80", call: "i386 syscall 5")
+        #endif
+    }
+
+    /// After the listener hand-over every sandbox step is done: a FAILED frame naming one is the
+    /// plugin's, and must not pass for "this host cannot sandbox it" (exit 4, opt-out advice).
+    func testAForgedSandboxStepFailureIsThePluginsNotTheHosts() throws {
+        let plugin = try Harness.hostile(self) { $0 + "config: {initAttack: failed-landlock}\n" }
+        guard case .setupFailed(let failure)? = plugin.expectDeath("ping")?.cause else { return XCTFail("a death, not a host failure") }
+        XCTAssertEqual(failure.step, .initialize)
+        XCTAssertTrue(failure.message.contains("a step already done"), failure.message)
     }
 
     func testAForgedFailedFrameFromAPluginThatKeepsRunningCannotHangTheHost() throws {
@@ -280,6 +306,9 @@ final class PluginTextTests: XCTestCase {
         for json in [false, true] {
             for method in ["attack/log-escapes", "attack/error-escapes"] {
                 let run = try CLI.run(["plugin", "run", Harness.hostileDirectory, method] + (json ? ["--json"] : []), home: home)
+                if json {
+                    XCTAssertNoThrow(try JSONValue(parsing: Array(run.stdout.utf8)), "--json stays valid JSON: \(run.stdout)")
+                }
                 for output in [run.stdout, run.stderr] {
                     XCTAssertFalse(output.unicodeScalars.contains { [0x1b, 0x07, 0x0d, 0x9b].contains($0.value) }, "\(method): \(output.debugDescription)")
                     XCTAssertFalse(output.split(separator: "\n").contains { $0.hasPrefix("brane: all plugins verified") || $0.hasPrefix("[brane] forged") || $0.hasPrefix("forged") },
@@ -291,7 +320,7 @@ final class PluginTextTests: XCTestCase {
 
     func testTheSanitiserEscapesEveryControlClass() {
         XCTAssertEqual(UntrustedText.sanitized("a\u{1B}[2Jb\u{07}c\rd\ne\u{9B}f\u{7F}g\u{202E}h"),
-                       "a\\x1B[2Jb\\x07c\\rd\\ne\\x9Bf\\x7Fg\\u{202E}h")
+                       "a\\u001B[2Jb\\u0007c\\rd\\ne\\u009Bf\\u007Fg\\u202Eh")
         XCTAssertEqual(UntrustedText.sanitized("two\nlines\tok", singleLine: false), "two\nlines\tok")
         XCTAssertEqual(UntrustedText.sanitized("plain ünïcode ✓"), "plain ünïcode ✓")
         XCTAssertEqual(JSONValue.string("\u{9B}31m\u{2028}\u{7F}").serialized(), #""\u009b31m\u2028\u007f""#)
@@ -337,6 +366,12 @@ final class DescriptorTests: XCTestCase {
         XCTAssertEqual(SetupStep.identitySwitch.rawValue, UInt32(BRANE_STEP_IDENTITY_SWITCH.rawValue))
         XCTAssertEqual(SetupStep.initialize.rawValue, UInt32(BRANE_STEP_INIT.rawValue))
     }
+}
+
+private func assertSandboxKillsAny(_ plugin: SupervisedPlugin, _ method: String, call: String,
+                                   file: StaticString = #filePath, line: UInt = #line) {
+    assertStopped(plugin.expectDeath(method, file: file, line: line), call: call, file: file, line: line)
+    plugin.assertServesAgain(file: file, line: line)
 }
 
 /// Thread-safe collectors for what the host reports.

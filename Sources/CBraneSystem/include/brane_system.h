@@ -49,6 +49,10 @@ int brane_can_unshare_namespaces(void);
 
 
 
+/* A directory opened O_RDONLY without following any symlink or magic link: beneath `base` when
+ * given (openat2 RESOLVE_BENEATH), else from the root. -1 with errno otherwise. */
+int brane_open_without_links(const char *base, const char *path);
+
 /* pipe2(O_CLOEXEC), which Swift's Glibc module does not expose. */
 int brane_pipe_cloexec(int fds[2]);
 /* The file of the loaded object that defines `symbol_name`, or NULL. */

@@ -168,6 +168,9 @@ public enum ManifestLoader {
                 let node = m[key]?.sequence?[index], field = "filesystem.\(key)[\(index)]"
                 if path.isEmpty || path.split(separator: "/").contains("..") {
                     f.error(node, field, "paths may not be empty or contain '..': \"\(path)\"")
+                } else if key == "write" && !path.hasPrefix("/") && path.split(separator: "/").allSatisfy({ $0 == "." }) {
+                    f.error(node, field, "the plugin's whole directory may not be writable (its manifest and library are there); "
+                        + "declare a subdirectory such as data/")
                 } else if let link = symbolicLink(in: path, base: path.hasPrefix("/") ? nil : pluginDirectory, writable: key == "write") {
                     f.error(node, field, "\(link) is a symbolic link; entries are opened without following links "
                         + (path.hasPrefix("/") ? "(a writable one nowhere on its path)" : "(a relative one nowhere beneath the plugin directory)"))

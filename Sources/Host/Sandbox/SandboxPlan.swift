@@ -110,9 +110,8 @@ public struct SandboxPlan: Sendable {
 
     /// What the runner reported it did not apply, checked against the plan — and, for the network
     /// namespace, against /proc, so not even a runner bug can leave the host's network shared.
-    /// Nil when the instance got everything (or the development opt-out accepts less).
+    /// Nil when the instance got everything; the caller refuses, or under the opt-out reports it.
     func missingProtections(_ applied: AppliedSandbox, pid: pid_t) -> String? {
-        guard !settings.allowWeaker else { return nil }
         var missing: [String] = []
         let sharesNetwork = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net"))
             == (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net"))
@@ -149,20 +148,20 @@ public struct SandboxPlan: Sendable {
         return (settings.identityBase + UInt32(runnerPID) % range, settings.identityBase + hash % range)
     }
 
-    /// Lets the plugin's gid write its declared write paths: each that exists, is no symlink and
-    /// belongs to the host's user becomes group-owned by the gid, group-writable, and (a
-    /// directory) set-gid so what an instance creates stays shared with the next one.
+    /// Lets the plugin's gid write its declared write directories: each is opened as the runner
+    /// will open it, without following any link (a tree changed after validation cannot redirect
+    /// this to another file), and, when it is a directory that belongs to the host's user, becomes
+    /// group-owned by the gid, group-writable and set-gid, so the plugin's instances share it.
+    /// Files are never changed: a declared file must already be writable by the gid.
     func grantWritePaths(gid: UInt32) {
         for rule in landlock.paths where rule.writable {
-            var info = stat()
-            guard lstat(rule.path, &info) == 0, info.st_uid == geteuid() else { continue }
-            let isDirectory = (info.st_mode & S_IFMT) == S_IFDIR
-            guard isDirectory || (info.st_mode & S_IFMT) == S_IFREG else { continue }
-            let fd = open(rule.path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (isDirectory ? O_DIRECTORY : 0))
+            let fd = brane_open_without_links(rule.entry.map { $0.hasPrefix("/") ? nil : bundle.directory } ?? nil, rule.wirePath)
             guard fd >= 0 else { continue }
+            defer { close(fd) }
+            var info = stat()
+            guard fstat(fd, &info) == 0, info.st_uid == geteuid(), (info.st_mode & S_IFMT) == S_IFDIR else { continue }
             _ = fchown(fd, uid_t.max, gid)
-            _ = fchmod(fd, (info.st_mode & 0o7777) | (isDirectory ? 0o2070 : 0o060))
-            close(fd)
+            _ = fchmod(fd, (info.st_mode & 0o7777) | 0o2070)
         }
     }
 

@@ -50,6 +50,8 @@ public enum SeccompCompiler {
     public static func compileServePhase() throws -> [UInt8] {
         guard let context = seccomp_init(SCMP_ACT_ALLOW) else { throw SeccompError.libseccomp(call: "seccomp_init", code: -ENOMEM) }
         defer { seccomp_release(context) }
+        // Another ABI's syscalls are the load filter's to stop and name (libseccomp's default would kill the thread).
+        try check(seccomp_attr_set(context, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_ALLOW), "seccomp_attr_set")
         let denied = 0x0005_0000 | UInt32(EPERM)
         let executable = UInt64(PROT_EXEC), writable = UInt64(PROT_WRITE)
         var executableOnly = [scmp_arg_cmp(arg: 2, op: SCMP_CMP_MASKED_EQ, datum_a: executable | writable, datum_b: executable)]

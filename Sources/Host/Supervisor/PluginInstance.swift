@@ -85,6 +85,7 @@ public final class PluginInstance: @unchecked Sendable {
         let setup = plan.setupPayload(seccompProgram: program, serveProgram: try servePhaseProgram.get(), identity: identity)
         try channel.send(Frame(type: .setup, payload: setup), deadline: deadline)
         var filtered: FilteredReport?
+        var loadFilters: Int?
         while true {
             let frame = try receive(channel, deadline: deadline, id: id, budget: &budget, onLog: onLog)
             switch (frame.type, filtered) {
@@ -96,16 +97,32 @@ public final class PluginInstance: @unchecked Sendable {
                 }
                 channel.listener = FileDescriptor(rawValue: listener)
                 if let missing = plan.missingProtections(report.applied, pid: process.pid) {
-                    throw failure(plan, process, .networkNamespace, 0, missing)
+                    guard plan.settings.allowWeaker else { throw failure(plan, process, .networkNamespace, 0, missing) }
+                    SandboxEvents.report(.weakerStart(pluginID: id, neuron: plan.neuron,
+                                                      shortfalls: [.init(missing: missing, meaning: "the runner could not apply it")],
+                                                      source: plan.settings.optOutSource ?? SandboxSettings.optOutName))
                 }
                 filtered = report
+                // Counted now, before plugin code runs: the load filter and any the host itself inherited.
+                loadFilters = seccompFilterCount(pid: process.pid)
                 try channel.send(Frame(type: .listening), deadline: deadline)
             case (.ready, let report?):
                 let ready = try ReadyReport(payload: frame.payload, filtered: report)
                 if let lie = plan.descriptorMismatch(ready) { throw failure(plan, process, .identity, 0, lie) }
+                // Plugin code has run: READY could be forged. The kernel's count says whether the serve
+                // filter is on and nothing else was added (a filter of the plugin's own could hide its calls).
+                let filters = seccompFilterCount(pid: process.pid)
+                guard let loadFilters, filters == loadFilters + 1 else {
+                    throw failure(plan, process, .servePhase, 0, "the instance has \(filters.map(String.init) ?? "an unknown number of") seccomp filters, "
+                        + "expected one more than before its code ran: it skipped the serve phase or installed its own")
+                }
                 return ready
-            case (.failed, _):
-                let failure = try SetupFailure(payload: frame.payload)
+            case (.failed, let report):
+                var failure = try SetupFailure(payload: frame.payload)
+                // Once the listener is handed over, every sandbox step is done: a FAILED naming one is the plugin's forgery.
+                if report != nil && failure.step.isSandboxStep && failure.step != .servePhase {
+                    failure = SetupFailure(step: .initialize, errno: 0, message: "the plugin sent a FAILED frame for \(failure.step), a step already done: \(failure.message)")
+                }
                 throw PluginDeath(pluginID: id, pid: process.pid, cause: .setupFailed(failure), termination: process.kill())
             default:
                 throw ChannelError.frame(.malformed(frame.type, filtered == nil ? "expected FILTERED" : "expected READY"))
@@ -177,8 +194,16 @@ public final class PluginInstance: @unchecked Sendable {
         try? channel.send(Frame(type: .shutdown), deadline: .now + grace)
         let deadline = ContinuousClock.now + grace
         while process.poll() == nil && ContinuousClock.now < deadline {
-            var descriptor = pollfd(fd: process.pidfd.rawValue, events: Int16(POLLIN), revents: 0)
-            _ = poll(&descriptor, 1, 10)
+            // A forbidden call in shutdown (or a thread) is stopped and reported, not waited out.
+            if let event = channel.pendingForbiddenCall() {
+                let death = Self.classify(.forbidden(event), process: process, channel: channel, plan: plan, timeoutMilliseconds: 0)
+                self.death = death
+                SandboxEvents.report(.death(death, neuron: plan.neuron))
+                return
+            }
+            var descriptors = [pollfd(fd: process.pidfd.rawValue, events: Int16(POLLIN), revents: 0),
+                               pollfd(fd: channel.listener?.rawValue ?? -1, events: Int16(POLLIN), revents: 0)]
+            _ = poll(&descriptors, 2, 10)
         }
         process.kill()
     }
@@ -228,6 +253,14 @@ public final class PluginInstance: @unchecked Sendable {
     }
 
     deinit { if death == nil { process.kill() } }
+}
+
+/// The number of seccomp filters on a process (`Seccomp_filters` in /proc/PID/status).
+private func seccompFilterCount(pid: pid_t) -> Int? {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Seccomp_filters:") })
+    else { return nil }
+    return Int(line.dropFirst("Seccomp_filters:".count).trimmingCharacters(in: .whitespaces))
 }
 
 /// How much a plugin may log in one call (or its start-up): lines past the budget are counted,

@@ -15,12 +15,12 @@ public enum UntrustedText {
                 out.append(scalar)
                 continue
             }
+            // JSON's own escapes, so text that is JSON (a --json envelope) stays valid JSON.
             let escape: String = switch scalar {
             case "\n": "\\n"
             case "\r": "\\r"
             case "\t": "\\t"
-            case _ where scalar.value < 0x100: "\\x" + hex(scalar.value, digits: 2)
-            default: "\\u{" + hex(scalar.value, digits: 4) + "}"
+            default: "\\u" + hex(scalar.value, digits: 4)
             }
             out.append(contentsOf: escape.unicodeScalars)
         }

@@ -56,6 +56,11 @@ static int init(const brane_host_api *api) {
         for (;;)
             sleep(3600);
     }
+    if (strstr(config, "\"failed-landlock\"")) { /* a forged FAILED naming a sandbox step: "the host cannot sandbox me" */
+        uint8_t failed[8 + 4] = {6, 0, 0, 0, 38, 0, 0, 0, 'f', 'a', 'k', 'e'};
+        write_frame(8, failed, sizeof failed);
+        _exit(70);
+    }
     if (strstr(config, "\"socket-in-init\""))
         socket(AF_INET, SOCK_STREAM, 0);
     if (strstr(config, "\"hang-in-init\""))
@@ -263,6 +268,17 @@ static int invoke(const char *method, const uint8_t *input, size_t input_length,
         raise(SIGSYS);
     if (strcmp(method, "attack/raise-sigxcpu") == 0)
         raise(SIGXCPU);
+
+    /* A syscall of another ABI: i386's open through int 0x80. */
+    if (strcmp(method, "attack/int80") == 0) {
+#if defined(__x86_64__)
+        long rc;
+        __asm__ volatile("int $0x80" : "=a"(rc) : "a"(5L), "b"(0L), "c"(0L) : "memory");
+        return reply(output, length, "{\"rc\":%ld}", rc);
+#else
+        return reply(output, length, "{\"skipped\":true}");
+#endif
+    }
 
     /* Later phases: the next release, or the shutdown, makes a forbidden call. */
     if (strcmp(method, "attack/in-release") == 0) {
