@@ -105,7 +105,6 @@ static int probe_unshare(int flags) {
 }
 
 int brane_can_unshare_network(void) { return probe_unshare(CLONE_NEWNET); }
-int brane_can_unshare_user(void) { return probe_unshare(CLONE_NEWUSER); }
 int brane_can_unshare_namespaces(void) {
     return probe_unshare(CLONE_NEWNET | CLONE_NEWUTS) || probe_unshare(CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWUTS);
 }

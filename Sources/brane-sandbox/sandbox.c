@@ -2,7 +2,7 @@
  * The sandbox steps, each applied once, in the order main() calls them. Every
  * step either succeeds or reports itself through fail_step and exits: a runner
  * never goes on with a weaker sandbox than the host asked for, unless the host
- * set the development opt-out, and then READY says what was really applied.
+ * set the development opt-out, and then FILTERED says what was really applied.
  */
 #define _GNU_SOURCE
 #include "sandbox.h"
@@ -152,10 +152,11 @@ int build_landlock_ruleset(const landlock_policy *policy, int plugin_directory, 
         if (fd < 0 && errno == ENOENT)
             continue; /* a path that does not exist grants nothing */
         if (fd < 0) {
+            /* The plugin's own tree or manifest is at fault, not this kernel. */
             snprintf(message, sizeof message, "filesystem entry %.200s %s", path->path,
                      errno == ELOOP || errno == EXDEV ? "is or passes through a symbolic link, or leaves the plugin directory"
                                                       : "cannot be opened");
-            fail_step(BRANE_STEP_LANDLOCK, errno, message);
+            fail_step(path->flags & BRANE_PATH_DECLARED ? BRANE_STEP_DECLARED_PATH : BRANE_STEP_LANDLOCK, errno, message);
         }
         struct brane_landlock_path_beneath_attr rule = {.allowed_access = path->access, .parent_fd = fd};
         /* A file (not a directory) takes only file rights; the host sends both and the

@@ -27,7 +27,7 @@ typedef struct landlock_policy {
 
 /* Each step applies fully or reports itself through fail_step and exits; `allow_weaker`
  * (the development opt-out) turns "the kernel cannot do this" into a skipped step, which the
- * returned or READY-reported state then shows. */
+ * returned state (reported in FILTERED) then shows. */
 void apply_rlimits(const uint64_t limits[BRANE_RLIMIT_COUNT]);
 /* Empty network and UTS namespaces; returns the BRANE_APPLIED_* bits it achieved. */
 uint32_t isolate_namespaces(bool network, bool allow_weaker);

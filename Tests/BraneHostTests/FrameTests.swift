@@ -32,9 +32,8 @@ final class FrameTests: XCTestCase {
 
     func testShortControlPayloadsAreMalformedNotCrashes() {
         XCTAssertThrowsError(try FilteredReport(payload: [1, 2, 3]))
-        let filtered = try! FilteredReport(payload: [3, 0, 0, 0, 0, 0, 0, 0, 7, 0, 0, 0])
-        XCTAssertThrowsError(try ReadyReport(payload: [1, 2, 3], filtered: filtered))
-        XCTAssertThrowsError(try ReadyReport(payload: [3, 0, 0, 0, 1, 0, 1, 0, 9, 0, 0x31], filtered: filtered), "version shorter than its length")
+        XCTAssertThrowsError(try ReadyReport(payload: [1, 2, 3]))
+        XCTAssertThrowsError(try ReadyReport(payload: [3, 0, 0, 0, 1, 0, 1, 0, 9, 0, 0x31]), "version shorter than its length")
         XCTAssertThrowsError(try SetupFailure(payload: [1]))
         XCTAssertThrowsError(try PluginLogLine(payload: []))
     }

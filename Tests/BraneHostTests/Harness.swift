@@ -89,6 +89,17 @@ extension SupervisedPlugin {
         try Harness.json(call(method: method, input: Array(input.utf8)))
     }
 
+    /// The plugin never starts: its first call ends in a setup failure at `step` naming `mentioning`,
+    /// and — a restart cannot heal it — the circuit opens at once.
+    func assertRefusedAtStart(step: SetupStep, mentioning: String, file: StaticString = #filePath, line: UInt = #line) {
+        guard case .setupFailed(let failure)? = expectDeath("ping", file: file, line: line)?.cause else {
+            return XCTFail("expected a setup failure", file: file, line: line)
+        }
+        XCTAssertEqual(failure.step, step, file: file, line: line)
+        XCTAssertTrue(failure.message.contains(mentioning), failure.message, file: file, line: line)
+        guard case .circuitOpen? = callError("ping") else { return XCTFail("the circuit should be open", file: file, line: line) }
+    }
+
     /// The host still serves this plugin: a restarted instance answers ping.
     func assertServesAgain(file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(try? callJSON("ping"), .object(["pong": .bool(true)]), "the plugin was not served again", file: file, line: line)

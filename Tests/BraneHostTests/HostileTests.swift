@@ -219,15 +219,7 @@ final class HostileTests: XCTestCase {
 
     private func assertRefusedAtLoad(library: String, step: SetupStep, message: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let plugin = try Harness.hostile(self) { $0.replacingOccurrences(of: "libHostileFixture.so", with: library) }
-        guard case .setupFailed(let failure)? = plugin.expectDeath("ping", file: file, line: line)?.cause else {
-            return XCTFail("expected a setup failure", file: file, line: line)
-        }
-        XCTAssertEqual(failure.step, step, file: file, line: line)
-        XCTAssertTrue(failure.message.contains(message), failure.message, file: file, line: line)
-        // A broken library cannot heal by restarting: the circuit opens at once.
-        guard case .circuitOpen? = plugin.callError("ping") else {
-            return XCTFail("the circuit should be open", file: file, line: line)
-        }
+        plugin.assertRefusedAtStart(step: step, mentioning: message, file: file, line: line)
     }
 
     func testMissingEntrySymbolIsRefused() throws {

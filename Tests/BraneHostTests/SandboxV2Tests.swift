@@ -94,6 +94,31 @@ final class FailClosedTests: XCTestCase {
     }
 }
 
+/// `$BRANE_HOME/host.yaml` is outside input too: a FIFO there must not hang the host, and a typo
+/// is named with file:line:column and a did-you-mean instead of silently ignored.
+final class HostSettingsTests: XCTestCase {
+    func testAFIFOInTheSettingsFileIsIgnoredAndMistakesAreNamed() throws {
+        let home = BraneHome(root: Harness.temporaryDirectory(self).path)
+        XCTAssertEqual(mkfifo(home.hostSettings, 0o600), 0)
+        let started = ContinuousClock.now
+        let fifo = try CLI.run(["doctor"], home: home)
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(10), "a FIFO as host.yaml does not hang the host")
+        XCTAssertFalse(fifo.stdout.contains("development opt-out"), fifo.stdout)
+        try FileManager.default.removeItem(atPath: home.hostSettings)
+
+        try "allow-weaker-sandox: true\nsandbox-id-base: 12\n".write(toFile: home.hostSettings, atomically: true, encoding: .utf8)
+        let typo = try CLI.run(["doctor"], home: home)
+        XCTAssertTrue(typo.stdout.contains("host.yaml:1:1: warning: allow-weaker-sandox: unknown key 'allow-weaker-sandox' is ignored; did you mean 'allow-weaker-sandbox'?"), typo.stdout)
+        XCTAssertTrue(typo.stdout.contains("host.yaml:2:18: error: sandbox-id-base: 12 is out of range"), typo.stdout)
+        XCTAssertFalse(typo.stdout.contains("development opt-out"), "a misspelt opt-out is not an opt-out")
+
+        try "allow-weaker-sandbox: yes please\n".write(toFile: home.hostSettings, atomically: true, encoding: .utf8)
+        let notABool = try CLI.run(["doctor"], home: home)
+        XCTAssertTrue(notABool.stdout.contains("allow-weaker-sandbox: expected true or false"), notABool.stdout)
+        XCTAssertFalse(notABool.stdout.contains("development opt-out"), notABool.stdout)
+    }
+}
+
 /// One identity per instance, its own hostname, and what that closes.
 final class InstanceIdentityTests: XCTestCase {
     private func ids(_ plugin: SupervisedPlugin) throws -> (uid: Double, gid: Double) {
@@ -174,8 +199,8 @@ final class DeclaredPathTests: XCTestCase {
         let plugin = SupervisedPlugin(plan: try SandboxPlan(bundle: try PluginBundle.open(directory)), runner: try Harness.runner())
         try FileManager.default.removeItem(atPath: directory + "/data")
         try FileManager.default.createSymbolicLink(atPath: directory + "/data", withDestinationPath: Harness.temporaryDirectory(self).path)
-        guard case .hostFailure(let why)? = plugin.callError("ping") else { return XCTFail("the plugin must not start") }
-        XCTAssertTrue(why.contains("filesystem entry data is or passes through a symbolic link"), why)
+        // The plugin's tree is at fault, not the host: a death (exit 3), never "try --allow-weaker-sandbox".
+        plugin.assertRefusedAtStart(step: .declaredPath, mentioning: "filesystem entry data is or passes through a symbolic link")
     }
 
     func testAWritableAbsoluteEntryThroughASymlinkIsRefused() throws {
@@ -329,15 +354,11 @@ final class PluginTextTests: XCTestCase {
 
 /// The descriptor is the manifest: a library that says otherwise does not run.
 final class DescriptorTests: XCTestCase {
-    private func assertRefused(library: String, manifestEdit: @escaping (String) -> String = { $0 }, mentioning: String,
-                               file: StaticString = #filePath, line: UInt = #line) throws {
+    private func assertRefused(library: String, manifestEdit: @escaping (String) -> String = { $0 }, step: SetupStep = .identity,
+                               mentioning: String, file: StaticString = #filePath, line: UInt = #line) throws {
         let directory = try Harness.hostileCopy(self, library: library, edit: manifestEdit)
         let plugin = SupervisedPlugin(plan: try SandboxPlan(bundle: try PluginBundle.open(directory)), runner: try Harness.runner())
-        guard case .setupFailed(let failure)? = plugin.expectDeath("ping", file: file, line: line)?.cause else {
-            return XCTFail("expected a refusal", file: file, line: line)
-        }
-        XCTAssertTrue(failure.message.contains(mentioning), failure.message, file: file, line: line)
-        guard case .circuitOpen? = plugin.callError("ping") else { return XCTFail("a lying library is not retried", file: file, line: line) }
+        plugin.assertRefusedAtStart(step: step, mentioning: mentioning, file: file, line: line)
     }
 
     func testALyingKindIsRefused() throws {
@@ -349,7 +370,8 @@ final class DescriptorTests: XCTestCase {
     }
 
     func testANewerMinorThanTheHostIsRefused() throws {
-        try assertRefused(library: "libHostileFutureMinor.so", mentioning: "newer minor version than this host")
+        // The runner's own descriptor check refuses it before init, by the one ABI rule.
+        try assertRefused(library: "libHostileFutureMinor.so", step: .abiCheck, mentioning: "newer minor version than this host")
     }
 
     func testAnOlderMinorThanTheManifestDeclaresIsRefused() throws {

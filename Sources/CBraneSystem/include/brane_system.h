@@ -43,11 +43,8 @@ int brane_landlock_abi(void);
 int brane_seccomp_kill_process_available(void);
 /* 1 when this process could create an empty network namespace (probed in a child thread). */
 int brane_can_unshare_network(void);
-int brane_can_unshare_user(void);
 /* 1 when this process could give a child empty network and UTS namespaces (the runner's two attempts). */
 int brane_can_unshare_namespaces(void);
-
-
 
 /* A directory opened O_RDONLY without following any symlink or magic link: beneath `base` when
  * given (openat2 RESOLVE_BENEATH), else from the root. -1 with errno otherwise. */

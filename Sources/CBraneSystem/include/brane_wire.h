@@ -26,7 +26,7 @@ typedef enum brane_frame_type {
     BRANE_FRAME_CONSULT_RESULT = 10, /* host -> runner: the consulted specialist's output */
     BRANE_FRAME_CONSULT_ERROR = 11,  /* host -> runner: {"message": "..."} (refused or failed) */
     /* Start-up, between SETUP and READY: */
-    BRANE_FRAME_FILTERED = 12,  /* runner -> host: u32 fd of the seccomp listener, for pidfd_getfd */
+    BRANE_FRAME_FILTERED = 12,  /* runner -> host: u32 listener fd (for pidfd_getfd), u32 BRANE_APPLIED_* bits, i32 Landlock ABI */
     BRANE_FRAME_LISTENING = 13, /* host -> runner: the host holds the listener; the runner closes its copy */
 } brane_frame_type;
 
@@ -61,6 +61,7 @@ typedef enum brane_setup_step {
     BRANE_STEP_IDENTITY_SWITCH = 13,
     BRANE_STEP_UTS_NAMESPACE = 14,
     BRANE_STEP_SERVE_PHASE = 15,
+    BRANE_STEP_DECLARED_PATH = 16, /* a manifest entry is a link, leaves the plugin dir, or cannot be opened */
 } brane_setup_step;
 
 /* Runner exit status: 0 after SHUTDOWN, 64 + step after a failed setup step,
@@ -68,11 +69,10 @@ typedef enum brane_setup_step {
 #define BRANE_EXIT_STEP_BASE 64
 #define BRANE_EXIT_PROTOCOL 90
 
-/* What READY reports applied, as bits: the host compares them with the plan. */
+/* What FILTERED reports applied, as bits, before plugin code runs: the host compares them with the plan. */
 #define BRANE_APPLIED_NETWORK_NAMESPACE 1u
 #define BRANE_APPLIED_UTS_NAMESPACE 2u
 #define BRANE_APPLIED_IDENTITY 4u
 #define BRANE_APPLIED_LANDLOCK 8u
-#define BRANE_APPLIED_SERVE_PHASE 16u
 
 #endif

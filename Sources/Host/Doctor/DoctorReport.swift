@@ -18,8 +18,8 @@ public struct DoctorReport: Encodable, Sendable {
         var checks: [Check] = []
         let seccomp = HostCapabilities.seccompKillProcess
         checks.append(Check(name: "seccomp", ok: seccomp, required: true,
-                            detail: seccomp ? "filters with SECCOMP_RET_KILL_PROCESS" : "unavailable",
-                            meaning: seccomp ? "a plugin that makes a forbidden syscall is killed (SIGSYS) before the call runs"
+                            detail: seccomp ? "filters available" : "unavailable",
+                            meaning: seccomp ? "each tier's filter narrows what a plugin may call (see seccomp user notification)"
                                 : "Brane cannot restrict system calls here and refuses to run plugins"))
         let landlock = HostCapabilities.landlockABI
         checks.append(Check(name: "landlock", ok: landlock != nil, required: true,
@@ -45,6 +45,11 @@ public struct DoctorReport: Encodable, Sendable {
                             meaning: "every plugin drops all capabilities, including the bounding set, and sets no_new_privs"
                                 + (getuid() == 0 ? "; each instance runs under its own uid from \(SandboxSettings.current.identityBase), so resources.threads is enforced"
                                     : "; instances run as this user: resources.threads bounds the user's processes (RLIMIT_NPROC), not each instance's")))
+        if !SandboxSettings.current.diagnostics.isEmpty {
+            checks.append(Check(name: "host settings", ok: false, required: false,
+                                detail: SandboxSettings.current.diagnostics.map(\.description).joined(separator: "; "),
+                                meaning: "the settings named there are ignored until the file is fixed"))
+        }
         if SandboxSettings.current.allowWeaker {
             checks.append(Check(name: "development opt-out", ok: false, required: false,
                                 detail: "set (\(SandboxSettings.current.optOutSource ?? SandboxSettings.optOutName))",

@@ -12,7 +12,6 @@ public enum HostCapabilities {
     /// The runner stops every forbidden call through a listener the host holds (kernel 5.0+).
     public static let seccompUserNotification = brane_seccomp_user_notification_available() == 1
     public static var networkNamespaces: Bool { brane_can_unshare_network() == 1 }
-    public static var userNamespaces: Bool { brane_can_unshare_user() == 1 }
     /// The runner can give an instance empty network and UTS namespaces, directly or through a
     /// user namespace — the same two attempts the runner makes. Probed once, in a child.
     public static let namespaces = brane_can_unshare_namespaces() == 1

@@ -110,16 +110,23 @@ public struct SandboxPlan: Sendable {
 
     /// What the runner reported it did not apply, checked against the plan — and, for the network
     /// namespace, against /proc, so not even a runner bug can leave the host's network shared.
-    /// Nil when the instance got everything; the caller refuses, or under the opt-out reports it.
-    func missingProtections(_ applied: AppliedSandbox, pid: pid_t) -> String? {
-        var missing: [String] = []
-        let sharesNetwork = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net"))
-            == (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net"))
-        if isolateNetwork && (!applied.contains(.networkNamespace) || sharesNetwork) { missing.append("an empty network namespace") }
-        if !applied.contains(.utsNamespace) { missing.append("a UTS namespace") }
-        if landlock.abi != nil && !applied.contains(.landlock) { missing.append("Landlock") }
-        if switchesIdentity && !applied.contains(.identity) { missing.append("its own uid and gid") }
-        return missing.isEmpty ? nil : "the instance started without " + missing.joined(separator: ", ")
+    /// Nil when the instance got everything; the caller refuses (naming the first missing step),
+    /// or under the opt-out reports it.
+    func missingProtections(_ applied: AppliedSandbox, pid: pid_t) -> (step: SetupStep, text: String)? {
+        var missing: [(SetupStep, String)] = []
+        if isolateNetwork && (!applied.contains(.networkNamespace) || Self.sharesHostNetwork(pid)) {
+            missing.append((.networkNamespace, "an empty network namespace"))
+        }
+        if !applied.contains(.utsNamespace) { missing.append((.utsNamespace, "a UTS namespace")) }
+        if landlock.abi != nil && !applied.contains(.landlock) { missing.append((.landlock, "Landlock")) }
+        if switchesIdentity && !applied.contains(.identity) { missing.append((.identitySwitch, "its own uid and gid")) }
+        guard let first = missing.first else { return nil }
+        return (first.0, "the instance started without " + missing.map(\.1).joined(separator: ", "))
+    }
+
+    private static let hostNetwork = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
+    private static func sharesHostNetwork(_ pid: pid_t) -> Bool {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net")) == hostNetwork
     }
 
     /// Where the descriptor the library returned contradicts the manifest (kind, version, ABI):
@@ -155,7 +162,8 @@ public struct SandboxPlan: Sendable {
     /// Files are never changed: a declared file must already be writable by the gid.
     func grantWritePaths(gid: UInt32) {
         for rule in landlock.paths where rule.writable {
-            let fd = brane_open_without_links(rule.entry.map { $0.hasPrefix("/") ? nil : bundle.directory } ?? nil, rule.wirePath)
+            let relative = rule.entry?.hasPrefix("/") == false
+            let fd = brane_open_without_links(relative ? bundle.directory : nil, rule.wirePath)
             guard fd >= 0 else { continue }
             defer { close(fd) }
             var info = stat()

@@ -1,11 +1,10 @@
 import Foundation
-import Yams
 
 /// The host's sandbox settings: the development opt-out and the uid range for instances.
 /// Each has one name, spelled as a flag (`--allow-weaker-sandbox`), an environment variable
 /// (`BRANE_ALLOW_WEAKER_SANDBOX=1`) and a key in `$BRANE_HOME/host.yaml`
 /// (`allow-weaker-sandbox: true`).
-public struct SandboxSettings: Sendable, Equatable {
+public struct SandboxSettings: Sendable {
     public static let optOutName = "allow-weaker-sandbox"
     public static let optOutVariable = "BRANE_ALLOW_WEAKER_SANDBOX"
     public static let identityBaseVariable = "BRANE_SANDBOX_ID_BASE"
@@ -32,19 +31,35 @@ public struct SandboxSettings: Sendable, Equatable {
     /// The settings in force: flag, then environment, then `$BRANE_HOME/host.yaml`.
     public static let current: SandboxSettings = load(environment: ProcessInfo.processInfo.environment, home: .current)
 
+    /// Problems in `$BRANE_HOME/host.yaml` (file:line:column, did-you-mean), shown by `brane doctor`.
+    public var diagnostics: [Diagnostic] = []
+
     static func load(environment: [String: String], home: BraneHome) -> SandboxSettings {
         var settings = SandboxSettings()
-        let file = (try? String(contentsOfFile: home.hostSettings, encoding: .utf8))
-            .flatMap { try? Yams.load(yaml: $0) as? [String: Any] } ?? [:]
+        var fileOptOut = false
+        var fileBase: Int?
+        if let bytes = readRegularFile(home.hostSettings, limit: 64 << 10) {
+            var f = YAMLFields(file: home.hostSettings)
+            if let node = f.document(String(decoding: bytes, as: UTF8.self)),
+               let keys = f.mapping(node, "", known: [optOutName, "sandbox-id-base"]) {
+                if let n = keys[optOutName] {
+                    if let flag = n.bool { fileOptOut = flag } else { f.error(n, optOutName, "expected true or false, found \(f.describe(n))") }
+                }
+                if let n = keys["sandbox-id-base"] {
+                    fileBase = f.integer(n, "sandbox-id-base", in: 65536...Int(UInt32.max - identityRangeSize))
+                }
+            }
+            settings.diagnostics = f.diagnostics
+        }
         if commandLineOptOut {
             settings.optOutSource = "--\(optOutName)"
         } else if let value = environment[optOutVariable], ["1", "true", "yes"].contains(value.lowercased()) {
             settings.optOutSource = "\(optOutVariable)=\(value)"
-        } else if file[optOutName] as? Bool == true {
+        } else if fileOptOut {
             settings.optOutSource = "\(optOutName): true in \(home.hostSettings)"
         }
         settings.allowWeaker = settings.optOutSource != nil
-        let base = environment[identityBaseVariable].flatMap { UInt32($0) } ?? (file["sandbox-id-base"] as? Int).flatMap { UInt32(exactly: $0) }
+        let base = environment[identityBaseVariable].flatMap { UInt32($0) } ?? fileBase.flatMap { UInt32(exactly: $0) }
         if let base, base >= 65536, base <= UInt32.max - identityRangeSize { settings.identityBase = base }
         return settings
     }

@@ -30,7 +30,7 @@ public struct ForbiddenCall: Sendable, Equatable, Codable, CustomStringConvertib
             name = "syscall \(event.nr)"
         }
         let args = withUnsafeBytes(of: event.args) { Array($0.bindMemory(to: UInt64.self)) }
-        arguments = Self.decode(name, args, pid: pid_t(event.pid))
+        arguments = Self.decode(name, args, pid: pid_t(truncatingIfNeeded: event.pid))
     }
 
     private static func architectureName(_ arch: UInt32) -> String? {
@@ -133,6 +133,7 @@ public struct ForbiddenCall: Sendable, Equatable, Codable, CustomStringConvertib
     private static let cloneFlags: [(UInt64, String)] = [
         (0x100, "CLONE_VM"), (0x200, "CLONE_FS"), (0x400, "CLONE_FILES"), (0x800, "CLONE_SIGHAND"), (0x10000, "CLONE_THREAD"),
         (0x20000, "CLONE_NEWNS"), (0x4000000, "CLONE_NEWUTS"), (0x8000000, "CLONE_NEWIPC"), (0x10000000, "CLONE_NEWUSER"),
-        (0x20000000, "CLONE_NEWPID"), (0x40000000, "CLONE_NEWNET"), (0x2000000, "CLONE_NEWCGROUP"), (0x11, "SIGCHLD"),
+        (0x20000000, "CLONE_NEWPID"), (0x40000000, "CLONE_NEWNET"), (0x2000000, "CLONE_NEWCGROUP"), (0x80000, "CLONE_SETTLS"),
+        (0x100000, "CLONE_PARENT_SETTID"), (0x200000, "CLONE_CHILD_CLEARTID"), (0x1000000, "CLONE_CHILD_SETTID"), (0x11, "SIGCHLD"),
     ]
 }

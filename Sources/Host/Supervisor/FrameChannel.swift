@@ -20,6 +20,8 @@ final class FrameChannel {
     var listener: FileDescriptor?
     private var decoder: FrameDecoder
     private var readBuffer = [UInt8](repeating: 0, count: 65536)
+    /// The socket and the listener, reused by every wait (no allocation on the call path).
+    private var pollSet = [pollfd](repeating: pollfd(fd: -1, events: 0, revents: 0), count: 2)
 
     init(socket: FileDescriptor, limit: Int) {
         self.socket = socket
@@ -92,14 +94,14 @@ final class FrameChannel {
                 let (seconds, attoseconds) = remaining.components
                 timeout = Int32(min(seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000, 1 << 30))
             }
-            var descriptors = [pollfd(fd: socket.rawValue, events: events, revents: 0),
-                               pollfd(fd: listener?.rawValue ?? -1, events: Int16(POLLIN), revents: 0)]
-            let ready = Glibc.poll(&descriptors, 2, timeout)
+            pollSet[0] = pollfd(fd: socket.rawValue, events: events, revents: 0)
+            pollSet[1] = pollfd(fd: listener?.rawValue ?? -1, events: Int16(POLLIN), revents: 0)
+            let ready = Glibc.poll(&pollSet, 2, timeout)
             if ready < 0 {
                 if errno != EINTR { throw .system(Errno(rawValue: errno)) }
                 continue
             }
-            let notified = descriptors[1].revents
+            let notified = pollSet[1].revents
             if notified & Int16(POLLIN) != 0, let listener {
                 var event = brane_seccomp_event()
                 if brane_seccomp_receive(listener.rawValue, &event) == 0 { throw .forbidden(event) }
@@ -108,7 +110,7 @@ final class FrameChannel {
                 try? listener?.close()
                 listener = nil
             }
-            if descriptors[0].revents != 0 { return }
+            if pollSet[0].revents != 0 { return }
             // Otherwise recompute: the deadline decides, not poll's rounding.
         }
     }

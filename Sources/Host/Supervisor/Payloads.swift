@@ -59,11 +59,8 @@ public struct ReadyReport: Equatable, Sendable {
     public var kind: PluginKind?
     public var abi: ABIVersion
     public var version: String
-    /// What the sandbox really applied (from FILTERED).
-    public var applied: AppliedSandbox
-    public var landlockABI: Int?
 
-    init(payload: [UInt8], filtered: FilteredReport) throws(FrameError) {
+    init(payload: [UInt8]) throws(FrameError) {
         var reader = ByteReader(payload)
         guard let kind = reader.u32(), let major = reader.u16(), let minor = reader.u16(),
               let length = reader.u16(), let version = reader.take(Int(length))
@@ -71,8 +68,6 @@ public struct ReadyReport: Equatable, Sendable {
         self.kind = PluginKind(abiValue: kind)
         abi = ABIVersion(major: Int(major), minor: Int(minor))
         self.version = UntrustedText.sanitized(String(decoding: version, as: UTF8.self), limit: 64)
-        applied = filtered.applied
-        landlockABI = filtered.landlockABI
     }
 }
 
@@ -107,10 +102,10 @@ public struct SetupFailure: Equatable, Sendable, CustomStringConvertible {
 
 public enum SetupStep: UInt32, Sendable, CustomStringConvertible {
     case unknown = 0, setupFrame, rlimits, networkNamespace, noNewPrivs, capabilities, landlock, seccomp,
-        dlopen, entrySymbol, abiCheck, identity, initialize, identitySwitch, utsNamespace, servePhase
+        dlopen, entrySymbol, abiCheck, identity, initialize, identitySwitch, utsNamespace, servePhase, declaredPath
 
     /// Failures that a restart cannot fix: the library itself is wrong, or this host cannot sandbox it.
-    public var isPermanent: Bool { isSandboxStep || [.dlopen, .entrySymbol, .abiCheck, .identity].contains(self) }
+    public var isPermanent: Bool { isSandboxStep || [.dlopen, .entrySymbol, .abiCheck, .identity, .declaredPath].contains(self) }
 
     /// A protection the kernel refused: the host cannot run the plugin as its tier requires (exit 4).
     public var isSandboxStep: Bool {
@@ -135,6 +130,7 @@ public enum SetupStep: UInt32, Sendable, CustomStringConvertible {
         case .identitySwitch: "switching to the instance's own uid and gid"
         case .utsNamespace: "entering a UTS namespace"
         case .servePhase: "narrowing the filter for the serve phase"
+        case .declaredPath: "opening a declared filesystem entry"
         }
     }
 }

@@ -97,23 +97,24 @@ public final class PluginInstance: @unchecked Sendable {
                 }
                 channel.listener = FileDescriptor(rawValue: listener)
                 if let missing = plan.missingProtections(report.applied, pid: process.pid) {
-                    guard plan.settings.allowWeaker else { throw failure(plan, process, .networkNamespace, 0, missing) }
+                    guard plan.settings.allowWeaker else { throw failure(plan, process, missing.step, 0, missing.text) }
                     SandboxEvents.report(.weakerStart(pluginID: id, neuron: plan.neuron,
-                                                      shortfalls: [.init(missing: missing, meaning: "the runner could not apply it")],
+                                                      shortfalls: [.init(missing: missing.text, meaning: "the runner could not apply it")],
                                                       source: plan.settings.optOutSource ?? SandboxSettings.optOutName))
                 }
                 filtered = report
                 // Counted now, before plugin code runs: the load filter and any the host itself inherited.
                 loadFilters = seccompFilterCount(pid: process.pid)
                 try channel.send(Frame(type: .listening), deadline: deadline)
-            case (.ready, let report?):
-                let ready = try ReadyReport(payload: frame.payload, filtered: report)
+            case (.ready, .some):
+                let ready = try ReadyReport(payload: frame.payload)
                 if let lie = plan.descriptorMismatch(ready) { throw failure(plan, process, .identity, 0, lie) }
                 // Plugin code has run: READY could be forged. The kernel's count says whether the serve
                 // filter is on and nothing else was added (a filter of the plugin's own could hide its calls).
                 let filters = seccompFilterCount(pid: process.pid)
                 guard let loadFilters, filters == loadFilters + 1 else {
-                    throw failure(plan, process, .servePhase, 0, "the instance has \(filters.map(String.init) ?? "an unknown number of") seccomp filters, "
+                    // The plugin's doing, not the kernel's: reported as its start-up failing.
+                    throw failure(plan, process, .initialize, 0, "the instance has \(filters.map(String.init) ?? "an unknown number of") seccomp filters, "
                         + "expected one more than before its code ran: it skipped the serve phase or installed its own")
                 }
                 return ready
@@ -183,29 +184,27 @@ public final class PluginInstance: @unchecked Sendable {
 
     /// Asks the plugin to shut down, then kills it if it has not exited within `grace`.
     public func stop(grace: Duration = .milliseconds(500)) {
-        guard death == nil else { return }
         // A thread blocked in a forbidden call while the instance sat idle is still a violation.
-        if let event = channel.pendingForbiddenCall() {
-            let death = Self.classify(.forbidden(event), process: process, channel: channel, plan: plan, timeoutMilliseconds: 0)
-            self.death = death
-            SandboxEvents.report(.death(death, neuron: plan.neuron))
-            return
-        }
+        guard death == nil, !endedByPendingViolation() else { return }
         try? channel.send(Frame(type: .shutdown), deadline: .now + grace)
         let deadline = ContinuousClock.now + grace
         while process.poll() == nil && ContinuousClock.now < deadline {
             // A forbidden call in shutdown (or a thread) is stopped and reported, not waited out.
-            if let event = channel.pendingForbiddenCall() {
-                let death = Self.classify(.forbidden(event), process: process, channel: channel, plan: plan, timeoutMilliseconds: 0)
-                self.death = death
-                SandboxEvents.report(.death(death, neuron: plan.neuron))
-                return
-            }
+            if endedByPendingViolation() { return }
             var descriptors = [pollfd(fd: process.pidfd.rawValue, events: Int16(POLLIN), revents: 0),
                                pollfd(fd: channel.listener?.rawValue ?? -1, events: Int16(POLLIN), revents: 0)]
             _ = poll(&descriptors, 2, 10)
         }
         process.kill()
+    }
+
+    /// Kills and reports the instance when a forbidden call waits on its listener.
+    private func endedByPendingViolation() -> Bool {
+        guard let event = channel.pendingForbiddenCall() else { return false }
+        let death = Self.classify(.forbidden(event), process: process, channel: channel, plan: plan, timeoutMilliseconds: 0)
+        self.death = death
+        SandboxEvents.report(.death(death, neuron: plan.neuron))
+        return true
     }
 
     /// Reads frames until one that is not a log line; log lines go to the handler, within `budget`.

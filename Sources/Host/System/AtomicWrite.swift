@@ -19,7 +19,8 @@ func writeAtomically(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) th
 /// `$BRANE_HOME` itself is traversable (0711) for the instances' own uids to reach installed trees.
 func ensurePrivateFile(_ path: String) {
     for (file, create) in [(path, true), (path + "-wal", false), (path + "-shm", false)] {
-        let fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (create ? O_CREAT : 0), 0o600)
+        // O_NONBLOCK: a FIFO planted in $BRANE_HOME must not hang the host here.
+        let fd = open(file, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | (create ? O_CREAT : 0), 0o600)
         if fd >= 0 {
             fchmod(fd, 0o600)
             close(fd)

@@ -1,0 +1,21 @@
+import Glibc
+import SystemPackage
+
+/// The bytes of `path` if it is a regular file of at most `limit` bytes, else nil: a FIFO, a
+/// device or a symlink planted where the host reads its own files must neither hang nor flood it.
+func readRegularFile(_ path: String, limit: Int) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size <= limit else { return nil }
+    var bytes = [UInt8](repeating: 0, count: limit + 1)
+    var count = 0
+    while count <= limit {
+        let n = try? syscallResult { bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, limit + 1 - count) } }
+        guard let n else { return nil }
+        if n == 0 { break }
+        count += n
+    }
+    return count <= limit ? Array(bytes[..<count]) : nil
+}
