@@ -90,13 +90,15 @@ extension SupervisedPlugin {
     }
 
     /// The plugin never starts: its first call ends in a setup failure at `step` naming `mentioning`,
-    /// and — a restart cannot heal it — the circuit opens at once.
-    func assertRefusedAtStart(step: SetupStep, mentioning: String, file: StaticString = #filePath, line: UInt = #line) {
+    /// and — when a restart cannot heal it (`permanent`) — the circuit opens at once.
+    func assertRefusedAtStart(step: SetupStep, mentioning: String, permanent: Bool = true,
+                              file: StaticString = #filePath, line: UInt = #line) {
         guard case .setupFailed(let failure)? = expectDeath("ping", file: file, line: line)?.cause else {
             return XCTFail("expected a setup failure", file: file, line: line)
         }
         XCTAssertEqual(failure.step, step, file: file, line: line)
         XCTAssertTrue(failure.message.contains(mentioning), failure.message, file: file, line: line)
+        guard permanent else { return }
         guard case .circuitOpen? = callError("ping") else { return XCTFail("the circuit should be open", file: file, line: line) }
     }
 

@@ -283,6 +283,13 @@ final class DeathReportTests: XCTestCase {
         XCTAssertTrue(failure.message.contains("a step already done"), failure.message)
     }
 
+    /// A filter of its own (the profile lets a plugin add one, for the serve phase) could answer
+    /// its forbidden calls with EPERM before the host's listener sees them: the host counts filters.
+    func testAPluginThatInstallsItsOwnFilterDoesNotStart() throws {
+        let plugin = try Harness.hostile(self) { $0 + "config: {initAttack: own-filter}\n" }
+        plugin.assertRefusedAtStart(step: .initialize, mentioning: "skipped the serve phase or installed its own", permanent: false)
+    }
+
     func testAForgedFailedFrameFromAPluginThatKeepsRunningCannotHangTheHost() throws {
         let plugin = try Harness.hostile(self) { $0 + "config: {initAttack: failed-then-hang}\n" }
         let started = ContinuousClock.now
