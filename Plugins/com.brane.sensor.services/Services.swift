@@ -4,10 +4,11 @@ import Glibc
 
 /// com.brane.sensor.services — HTTP health checks of the endpoints in its config: status code,
 /// response time and a state (`up`, `degraded` for a non-2xx/3xx answer, `down` when it cannot
-/// connect or times out). Tier 1: it may connect to the loopback ports its manifest declares.
+/// connect or times out). Tier 1: the host connects for it (ABI 1.2) to the loopback ports its
+/// manifest declares; it has no socket of its own.
 struct Services: BranePlugin {
     static let id = "com.brane.sensor.services"
-    static let version = "0.1.0"
+    static let version = "0.2.0"
     static let kind = PluginKind.sensor
 
     struct Endpoint {
@@ -17,8 +18,10 @@ struct Services: BranePlugin {
     }
 
     let endpoints: [Endpoint]
+    let host: PluginHost
 
     init(host: PluginHost) throws {
+        self.host = host
         endpoints = try (JSONValue(parsing: host.configJSON)["endpoints"]?.arrayValue ?? []).enumerated().map { index, entry in
             guard let name = entry["name"]?.stringValue, let url = entry["url"]?.stringValue else {
                 throw PluginError("config.endpoints[\(index)] needs a name and a url")
@@ -33,7 +36,7 @@ struct Services: BranePlugin {
         var reading = SensorReading()
         for endpoint in endpoints {
             let started = ProcFS.now()
-            let outcome = Self.check(endpoint)
+            let outcome = check(endpoint)
             let elapsed = twoDecimals((ProcFS.now() - started) * 1000)
             switch outcome {
             case .answered(let status):
@@ -53,23 +56,15 @@ struct Services: BranePlugin {
         case failed(String)
     }
 
-    /// A plain HTTP/1.0 GET over a TCP socket to an IPv4 http:// URL.
-    static func check(_ endpoint: Endpoint) -> Outcome {
-        guard let target = Target(endpoint.url) else { return .failed("only http://IPv4:port/path URLs are supported: \(endpoint.url)") }
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return .failed("socket: \(String(cString: strerror(errno)))") }
+    /// A plain HTTP/1.0 GET over the stream the host connects for it to an http://host:port URL.
+    func check(_ endpoint: Endpoint) -> Outcome {
+        guard let target = Target(endpoint.url) else { return .failed("only http://host:port/path URLs are supported: \(endpoint.url)") }
+        let fd: Int32
+        do { fd = try host.connect(host: target.host, port: target.port) } catch { return .failed("connect: \((error as? PluginError)?.message ?? "\(error)")") }
         defer { close(fd) }
         var timeout = timeval(tv_sec: (endpoint.timeoutMs ?? 2000) / 1000, tv_usec: ((endpoint.timeoutMs ?? 2000) % 1000) * 1000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = target.port.bigEndian
-        guard inet_pton(AF_INET, target.host, &address.sin_addr) == 1 else { return .failed("not an IPv4 address: \(target.host)") }
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { return .failed("connect: \(String(cString: strerror(errno)))") }
         let request = Array("GET \(target.path) HTTP/1.0\r\nHost: \(target.host)\r\nUser-Agent: brane-services/0.1\r\n\r\n".utf8)
         guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
             return .failed("send: \(String(cString: strerror(errno)))")

@@ -5,15 +5,23 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
 #include <linux/landlock.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
+#include <netdb.h>
 #include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -63,6 +71,43 @@ int brane_seccomp_receive(int listener, brane_seccomp_event *event) {
     for (int i = 0; i < 6; i++)
         event->args[i] = notification.data.args[i];
     return 0;
+}
+
+int brane_seccomp_answer_reconnect(int listener, int pidfd, const brane_seccomp_event *event) {
+#if defined(__x86_64__)
+    const uint32_t native = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+    const uint32_t native = AUDIT_ARCH_AARCH64;
+#endif
+    if (event->arch != native || event->nr != SYS_connect || event->args[2] == 0 || event->args[2] > sizeof(struct sockaddr_storage))
+        return 0;
+    int fd = brane_pidfd_getfd(pidfd, (int)event->args[0]);
+    if (fd < 0)
+        return 0;
+    struct sockaddr_storage peer, asked;
+    socklen_t peer_length = sizeof peer;
+    int type = 0;
+    socklen_t type_length = sizeof type;
+    int same = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_length) == 0 && type == SOCK_STREAM &&
+               getpeername(fd, (struct sockaddr *)&peer, &peer_length) == 0 &&
+               brane_read_process_memory((pid_t)event->pid, event->args[1], &asked, (size_t)event->args[2]) == (long)event->args[2] &&
+               asked.ss_family == peer.ss_family;
+    close(fd);
+    if (same && peer.ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const void *)&asked, *p = (const void *)&peer;
+        same = event->args[2] >= sizeof *a && a->sin_port == p->sin_port && a->sin_addr.s_addr == p->sin_addr.s_addr;
+    } else if (same && peer.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const void *)&asked, *p = (const void *)&peer;
+        same = event->args[2] >= sizeof *a && a->sin6_port == p->sin6_port && memcmp(&a->sin6_addr, &p->sin6_addr, sizeof a->sin6_addr) == 0;
+    } else {
+        same = 0; /* unix streams are handed over to plugins that do not re-connect them */
+    }
+    /* The memory read must have been the blocked call's own: the notification is still pending. */
+    uint64_t id = event->id;
+    if (!same || ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) != 0)
+        return 0;
+    struct seccomp_notif_resp response = {.id = event->id, .val = 0, .error = 0, .flags = 0};
+    return ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &response) == 0;
 }
 
 int brane_seccomp_user_notification_available(void) {
@@ -141,4 +186,90 @@ int brane_pin_to_cpu(pid_t pid, int cpu) {
         if (cpu < 0 || c == cpu)
             CPU_SET(c, &set);
     return sched_setaffinity(pid, sizeof set, &set);
+}
+
+ssize_t brane_send_with_descriptor(int socket, const void *bytes, size_t length, int descriptor) {
+    union {
+        struct cmsghdr align;
+        char bytes[CMSG_SPACE(sizeof(int))];
+    } control = {0};
+    struct iovec part = {(void *)bytes, length};
+    struct msghdr message = {.msg_iov = &part, .msg_iovlen = 1, .msg_control = control.bytes,
+                             .msg_controllen = sizeof control.bytes};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&message);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &descriptor, sizeof descriptor);
+    return sendmsg(socket, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+/* A lookup and everything it points at, in one allocation the resolver may outlive us with. */
+struct pending_lookup {
+    struct gaicb request;
+    struct addrinfo hints;
+    char name[];
+};
+
+int brane_resolve(const char *host, int timeout_ms, struct addrinfo **result) {
+    size_t length = strlen(host);
+    struct pending_lookup *lookup = calloc(1, sizeof *lookup + length + 1);
+    if (lookup == NULL)
+        return EAI_MEMORY;
+    memcpy(lookup->name, host, length + 1);
+    lookup->hints.ai_family = AF_UNSPEC;
+    lookup->hints.ai_socktype = SOCK_STREAM;
+    lookup->request.ar_name = lookup->name;
+    lookup->request.ar_request = &lookup->hints;
+    struct gaicb *list[1] = {&lookup->request};
+    int rc = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
+    if (rc != 0) {
+        free(lookup);
+        return rc;
+    }
+    struct timespec now, deadline;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    while ((rc = gai_error(&lookup->request)) == EAI_INPROGRESS) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long long left = (long long)(deadline.tv_sec - now.tv_sec) * 1000000000LL + (deadline.tv_nsec - now.tv_nsec);
+        if (left <= 0)
+            break;
+        struct timespec wait = {(time_t)(left / 1000000000LL), (long)(left % 1000000000LL)};
+        gai_suspend((const struct gaicb *const *)list, 1, &wait);
+    }
+    if (rc == EAI_INPROGRESS) {
+        /* Still running: the resolver thread owns the lookup until it ends, so it is left to it (a few hundred bytes). */
+        if (gai_cancel(&lookup->request) == EAI_CANCELED)
+            free(lookup);
+        return BRANE_RESOLVE_TIMED_OUT;
+    }
+    *result = rc == 0 ? lookup->request.ar_result : NULL;
+    free(lookup);
+    return rc;
+}
+
+int brane_connect_unix_without_links(int socket, const char *path) {
+    struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+    int target = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how);
+    if (target < 0)
+        return -1;
+    struct stat info;
+    if (fstat(target, &info) != 0 || !S_ISSOCK(info.st_mode)) {
+        close(target);
+        errno = ENOTSOCK;
+        return -1;
+    }
+    struct sockaddr_un address = {.sun_family = AF_UNIX};
+    snprintf(address.sun_path, sizeof address.sun_path, "/proc/self/fd/%d", target);
+    int rc = connect(socket, (struct sockaddr *)&address, sizeof address);
+    int error = errno;
+    close(target);
+    errno = error;
+    return rc;
 }

@@ -1,4 +1,4 @@
-// libcurl for http(s) marketplace indexes. curl_easy_setopt and curl_easy_getinfo are variadic,
+// libcurl for http(s) marketplace indexes and com.brane.fetch. curl_easy_setopt and curl_easy_getinfo are variadic,
 // which Swift cannot call: one typed wrapper per argument type.
 #include <curl/curl.h>
 
@@ -19,9 +19,32 @@ static inline const char *brane_curl_string_info(CURL *curl, CURLINFO info) {
     const char *value = NULL;
     return curl_easy_getinfo(curl, info, &value) == CURLE_OK ? value : NULL;
 }
-/* The errno of the last failed connect (EACCES when Landlock refused it), or 0. */
+/* The errno of the last failed connect, or 0. */
 static inline long brane_curl_os_errno(CURL *curl) {
     long value = 0;
     curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &value);
     return value;
+}
+
+/* A sandboxed plugin creates no sockets: the host connects for it (ABI 1.2) and libcurl takes
+ * that stream instead of making one (once; *slot becomes -1 and libcurl closes it), and does not
+ * connect it again. */
+static curl_socket_t brane_curl_take_socket(void *slot, curlsocktype purpose, struct curl_sockaddr *address) {
+    (void)purpose;
+    (void)address;
+    int *given = slot;
+    int fd = *given;
+    *given = -1;
+    return fd < 0 ? CURL_SOCKET_BAD : fd;
+}
+static int brane_curl_socket_is_connected(void *context, curl_socket_t fd, curlsocktype purpose) {
+    (void)context;
+    (void)fd;
+    (void)purpose;
+    return CURL_SOCKOPT_ALREADY_CONNECTED;
+}
+static inline void brane_curl_use_connected_socket(CURL *curl, int *slot) {
+    curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, brane_curl_take_socket);
+    curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, slot);
+    curl_easy_setopt(curl, CURLOPT_SOCKOPTFUNCTION, brane_curl_socket_is_connected);
 }

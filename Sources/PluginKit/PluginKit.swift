@@ -61,8 +61,7 @@ public struct PluginHost {
     /// Asks another specialist through the host (ABI 1.1); throws its refusal or error message.
     /// Allowed only from within `invoke`, for ids the manifest lists under `specialist.consults`.
     public func consult(_ specialistID: String, input: [UInt8]) throws -> [UInt8] {
-        let offered = MemoryLayout<brane_host_api>.offset(of: \.consult)! + MemoryLayout<UnsafeRawPointer>.size
-        guard Int(api.pointee.struct_size) >= offered, let consult = api.pointee.consult else {
+        guard offers(\.consult), let consult = api.pointee.consult else {
             throw PluginError("this host predates ABI 1.1 and cannot route consults")
         }
         var output: UnsafePointer<UInt8>?
@@ -73,6 +72,27 @@ public struct PluginHost {
             throw PluginError((try? JSONValue(parsing: reply))?["message"]?.stringValue ?? "consult of \(specialistID) failed")
         }
         return reply
+    }
+
+    /// A connection the host opens for the plugin (ABI 1.2) — no plugin creates a socket: a
+    /// connected stream socket the plugin owns and closes. `host` is a name or address with a TCP
+    /// port, or a unix socket's path with port 0; the manifest must declare it under `network.connect`.
+    /// Throws the host's refusal or failure. Only from within `invoke`.
+    public func connect(host: String, port: UInt16) throws -> Int32 {
+        guard offers(\.connect), let connect = api.pointee.connect else {
+            throw PluginError("this host predates ABI 1.2 and cannot open connections")
+        }
+        var fd: Int32 = -1
+        var message: UnsafePointer<CChar>?
+        guard connect(host, port, &fd, &message) == Int32(BRANE_OK.rawValue) else {
+            throw PluginError(message.map { String(cString: $0) } ?? "the host could not connect to \(host):\(port)")
+        }
+        return fd
+    }
+
+    /// Whether the host's table has `field` (one added in a later minor version): BRANE_HOST_HAS.
+    private func offers<Field>(_ field: KeyPath<brane_host_api, Field>) -> Bool {
+        Int(api.pointee.struct_size) >= MemoryLayout<brane_host_api>.offset(of: field)! + MemoryLayout<Field>.size
     }
 }
 

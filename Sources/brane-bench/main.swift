@@ -74,7 +74,7 @@ func inProcessFloor(library: String) -> Stats {
     let entry = unsafeBitCast(dlsym(handle, "brane_plugin_entry")!, to: Entry.self)
     let descriptor = entry().assumingMemoryBound(to: brane_plugin_descriptor.self).pointee
     var host = brane_host_api(struct_size: UInt32(MemoryLayout<brane_host_api>.size), abi_major: 1, abi_minor: UInt16(BRANE_ABI_MINOR),
-                              log: { _, _, _ in }, config: { length in length?.pointee = 2; return UnsafePointer(strdup("{}")) }, consult: nil)
+                              log: { _, _, _ in }, config: { length in length?.pointee = 2; return UnsafePointer(strdup("{}")) }, consult: nil, connect: nil)
     _ = descriptor.`init`(&host)
     return roundTrips(calls) {
         var output: UnsafeMutablePointer<UInt8>?

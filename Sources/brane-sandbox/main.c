@@ -58,17 +58,37 @@ static const char *host_config(size_t *length) {
 }
 
 static uint32_t consult_frame_limit;
+/* Requests to the host (consult, connect) belong to the call in progress: only its thread may
+ * make them, while invoke runs, or two readers would split the host's replies between them. */
+static pthread_t serve_thread;
+static bool invoking;
 
-/* A consult is a request inside the current call: the host answers it before the call's
- * result, with the same request id. The reply has its own buffer so the call's input survives. */
+static bool may_ask_host(void) { return pthread_equal(pthread_self(), serve_thread) && invoking; }
+
+/* Sends a request inside the current call and reads the host's reply, which repeats the request
+ * id and is one of the two expected types; anything else breaks the protocol. The reply has its own
+ * buffer so the call's input survives. */
+static frame ask_host(uint16_t type, const void *part1, size_t length1, const void *part2, size_t length2,
+                      uint16_t answer, uint16_t refusal, uint32_t limit, int *descriptor) {
+    static wire_buffer reply_buffer;
+    pthread_mutex_lock(&write_lock);
+    int written = wire_write(type, current_request, part1, length1, part2, length2);
+    pthread_mutex_unlock(&write_lock);
+    frame f;
+    if (written < 0 || wire_read_into(&reply_buffer, &f, limit, descriptor) < 0 || f.request_id != current_request ||
+        (f.type != answer && f.type != refusal))
+        _exit(BRANE_EXIT_PROTOCOL);
+    return f;
+}
+
+/* A consult is a request inside the current call: the host answers it before the call's result. */
 static int host_consult(const char *specialist_id, const uint8_t *input, size_t input_length,
                         const uint8_t **output, size_t *output_length) {
-    static wire_buffer reply_buffer;
-    static const char refused[] = "{\"message\":\"consult needs a specialist id and an output pointer\"}";
+    static const char refused[] = "{\"message\":\"consult needs a specialist id and an output pointer, from within invoke on its thread\"}";
     if (output == NULL || output_length == NULL)
         return BRANE_ERROR;
     size_t id_length = specialist_id ? strlen(specialist_id) : 0;
-    if (id_length == 0 || id_length > METHOD_LIMIT || (input == NULL && input_length > 0)) {
+    if (id_length == 0 || id_length > METHOD_LIMIT || (input == NULL && input_length > 0) || !may_ask_host()) {
         *output = (const uint8_t *)refused;
         *output_length = sizeof refused - 1;
         return BRANE_ERROR;
@@ -77,16 +97,58 @@ static int host_consult(const char *specialist_id, const uint8_t *input, size_t 
     uint16_t length_word = (uint16_t)id_length;
     memcpy(header, &length_word, 2);
     memcpy(header + 2, specialist_id, id_length);
-    pthread_mutex_lock(&write_lock);
-    int written = wire_write(BRANE_FRAME_CONSULT, current_request, header, 2 + id_length, input, input_length);
-    pthread_mutex_unlock(&write_lock);
-    frame f;
-    if (written < 0 || wire_read_into(&reply_buffer, &f, consult_frame_limit) < 0 || f.request_id != current_request ||
-        (f.type != BRANE_FRAME_CONSULT_RESULT && f.type != BRANE_FRAME_CONSULT_ERROR))
-        _exit(BRANE_EXIT_PROTOCOL);
+    frame f = ask_host(BRANE_FRAME_CONSULT, header, 2 + id_length, input, input_length, BRANE_FRAME_CONSULT_RESULT,
+                       BRANE_FRAME_CONSULT_ERROR, consult_frame_limit, NULL);
     *output = f.payload;
     *output_length = f.length;
     return f.type == BRANE_FRAME_CONSULT_RESULT ? BRANE_OK : BRANE_ERROR;
+}
+
+#define HOST_NAME_LIMIT 1024u
+#define CONNECT_MESSAGE_LIMIT 4096u
+
+/* The host connects for the plugin and hands over the stream with SCM_RIGHTS. */
+static int host_connect(const char *host, uint16_t port, int *fd, const char **message) {
+    static char reason[CONNECT_MESSAGE_LIMIT + 1];
+    const char *refusal = NULL;
+    size_t host_length = host ? strnlen(host, HOST_NAME_LIMIT + 1) : 0;
+    if (fd == NULL)
+        refusal = "connect needs a place for the descriptor";
+    else if (host_length == 0 || host_length > HOST_NAME_LIMIT)
+        refusal = "connect needs a host name, address or unix socket path of 1 to 1024 bytes";
+    else if (!may_ask_host())
+        refusal = "connect is only allowed from within invoke, on its thread";
+    if (fd)
+        *fd = -1;
+    if (refusal) {
+        if (message)
+            *message = refusal;
+        return BRANE_ERROR;
+    }
+    uint8_t header[4];
+    uint16_t length_word = (uint16_t)host_length;
+    memcpy(header, &port, 2);
+    memcpy(header + 2, &length_word, 2);
+    int received;
+    frame f = ask_host(BRANE_FRAME_CONNECT, header, sizeof header, host, host_length, BRANE_FRAME_CONNECTED,
+                       BRANE_FRAME_CONNECT_ERROR, CONNECT_MESSAGE_LIMIT, &received);
+    /* A stream comes with CONNECTED and only with it. */
+    if (f.type == BRANE_FRAME_CONNECT_ERROR && received >= 0)
+        _exit(BRANE_EXIT_PROTOCOL);
+    if (f.type == BRANE_FRAME_CONNECTED && received < 0) {
+        if (message)
+            *message = "the host connected, but the stream could not be received: the plugin has as many open files as its limit allows";
+        return BRANE_ERROR;
+    }
+    if (f.type == BRANE_FRAME_CONNECTED) {
+        *fd = received;
+        return BRANE_OK;
+    }
+    memcpy(reason, f.payload, f.length);
+    reason[f.length] = 0;
+    if (message)
+        *message = reason;
+    return BRANE_ERROR;
 }
 
 static const brane_host_api host_api = {
@@ -96,6 +158,7 @@ static const brane_host_api host_api = {
     .log = host_log,
     .config = host_config,
     .consult = host_consult,
+    .connect = host_connect,
 };
 
 typedef struct setup {
@@ -136,12 +199,6 @@ static setup read_setup(void) {
         s.landlock.paths[i].flags = take_u32(&c);
         s.landlock.paths[i].path = take_string(&c);
     }
-    s.landlock.port_count = take_u32(&c);
-    s.landlock.ports = calloc(s.landlock.port_count + 1, sizeof *s.landlock.ports);
-    for (uint32_t i = 0; s.landlock.ports && i < s.landlock.port_count; i++) {
-        s.landlock.ports[i].access = take_u64(&c);
-        s.landlock.ports[i].port = take_u64(&c);
-    }
     s.seccomp_instructions = take_u32(&c);
     /* The frame buffer is reused by the next read; the load program is installed before that. */
     s.seccomp_program = take_bytes(&c, (size_t)s.seccomp_instructions * 8u);
@@ -153,7 +210,7 @@ static setup read_setup(void) {
     s.expected_id = take_string(&c);
     plugin_config_length = take_u32(&c);
     plugin_config = malloc(plugin_config_length + 1);
-    if (s.landlock.paths == NULL || s.landlock.ports == NULL || s.serve_program == NULL || plugin_config == NULL)
+    if (s.landlock.paths == NULL || s.serve_program == NULL || plugin_config == NULL)
         fail_step(BRANE_STEP_SETUP_FRAME, ENOMEM, "out of memory reading the setup frame");
     memcpy(plugin_config, take_bytes(&c, plugin_config_length), plugin_config_length);
     plugin_config[plugin_config_length] = 0;
@@ -218,7 +275,9 @@ static _Noreturn void serve(uint32_t call_frame_limit) {
         current_request = f.request_id;
         uint8_t *output = NULL;
         size_t output_length = 0;
+        invoking = true;
         int status = plugin->invoke(method, input, input_length, &output, &output_length);
+        invoking = false;
         pthread_mutex_lock(&write_lock);
         int written = wire_write(status == BRANE_OK ? BRANE_FRAME_RESULT : BRANE_FRAME_ERROR, f.request_id,
                                  output, output ? output_length : 0, NULL, 0);
@@ -237,6 +296,7 @@ int main(int argc, char **argv) {
     if (argc != 2 || getppid() != host)
         _exit(BRANE_EXIT_PROTOCOL);
 
+    serve_thread = pthread_self();
     setup s = read_setup();
     bool allow_weaker = s.flags & BRANE_SETUP_ALLOW_WEAKER;
     /* The plugin finds its data/ relative to its own directory (Landlock lets it read there). */

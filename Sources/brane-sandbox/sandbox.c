@@ -174,14 +174,6 @@ int build_landlock_ruleset(const landlock_policy *policy, int plugin_directory, 
             fail_step(BRANE_STEP_LANDLOCK, errno, message);
         }
     }
-    for (uint32_t i = 0; i < policy->port_count; i++) {
-        struct brane_landlock_net_port_attr rule = {
-            .allowed_access = policy->ports[i].access,
-            .port = policy->ports[i].port,
-        };
-        if (syscall(SYS_landlock_add_rule, ruleset, BRANE_LANDLOCK_RULE_NET_PORT, &rule, 0U) < 0)
-            fail_step(BRANE_STEP_LANDLOCK, errno, "landlock_add_rule failed for a TCP port");
-    }
     return ruleset;
 }
 

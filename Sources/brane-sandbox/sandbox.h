@@ -12,17 +12,11 @@ typedef struct landlock_path_rule {
     char *path;
 } landlock_path_rule;
 
-typedef struct landlock_port_rule {
-    uint64_t access;
-    uint64_t port;
-} landlock_port_rule;
-
 typedef struct landlock_policy {
     int32_t abi; /* the ABI the plan was made for; 0 only under the development opt-out */
     uint64_t handled_fs, handled_net, scoped;
-    uint32_t path_count, port_count;
+    uint32_t path_count;
     landlock_path_rule *paths;
-    landlock_port_rule *ports;
 } landlock_policy;
 
 /* Each step applies fully or reports itself through fail_step and exits; `allow_weaker`

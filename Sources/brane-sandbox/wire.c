@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -22,11 +23,54 @@ static int read_exactly(void *into, size_t length) {
     return 0;
 }
 
-int wire_read(frame *out, uint32_t max_length) { return wire_read_into(&call_buffer, out, max_length); }
+/* Reads the first bytes of a frame with recvmsg, so a descriptor the host attached to them
+ * (SCM_RIGHTS) arrives: *descriptor gets it, or -1 — also when the kernel could not install it
+ * (MSG_CTRUNC: the plugin is at RLIMIT_NOFILE). More than one descriptor is a protocol error. */
+static int read_start_with_descriptor(void *into, size_t length, int *descriptor) {
+    union {
+        struct cmsghdr align;
+        char bytes[CMSG_SPACE(sizeof(int) * 4)];
+    } control;
+    struct iovec part = {into, length};
+    struct msghdr message = {.msg_iov = &part, .msg_iovlen = 1, .msg_control = control.bytes,
+                             .msg_controllen = sizeof control.bytes};
+    ssize_t n;
+    do
+        n = recvmsg(RUNNER_SOCKET_FD, &message, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    *descriptor = -1;
+    int extra = 0;
+    for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&message) : NULL; c != NULL; c = CMSG_NXTHDR(&message, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            if (*descriptor < 0)
+                *descriptor = fd;
+            else {
+                close(fd);
+                extra = 1;
+            }
+        }
+    }
+    if (n <= 0 || extra || (message.msg_flags & MSG_CTRUNC)) {
+        if (*descriptor >= 0)
+            close(*descriptor);
+        *descriptor = -1;
+        if (n <= 0 || extra)
+            return -1;
+    }
+    return read_exactly((uint8_t *)into + n, length - (size_t)n);
+}
 
-int wire_read_into(wire_buffer *into, frame *out, uint32_t max_length) {
+int wire_read(frame *out, uint32_t max_length) { return wire_read_into(&call_buffer, out, max_length, NULL); }
+
+int wire_read_into(wire_buffer *into, frame *out, uint32_t max_length, int *descriptor) {
     uint8_t header[BRANE_FRAME_HEADER_SIZE];
-    if (read_exactly(header, sizeof header) < 0)
+    if (descriptor ? read_start_with_descriptor(header, sizeof header, descriptor) < 0
+                   : read_exactly(header, sizeof header) < 0)
         return -1;
     uint32_t length, request_id;
     uint16_t type;

@@ -23,8 +23,10 @@ typedef struct wire_buffer {
 /* Reads one frame of at most `max_length` payload bytes into the serve loop's buffer.
  * Returns 0, or -1 on EOF, a short read or an oversized frame. */
 int wire_read(frame *out, uint32_t max_length);
-/* The same into another buffer, so a reply read during a call leaves the call's input intact. */
-int wire_read_into(wire_buffer *into, frame *out, uint32_t max_length);
+/* The same into another buffer, so a reply read during a call leaves the call's input intact.
+ * With `descriptor`, the header is read with recvmsg and a descriptor the host attached to it
+ * is stored there (else -1); the caller must close it unless it hands it on. */
+int wire_read_into(wire_buffer *into, frame *out, uint32_t max_length, int *descriptor);
 /* Writes header + up to two payload parts in one writev. Returns 0 or -1. */
 int wire_write(uint16_t type, uint32_t request_id, const void *part1, size_t length1, const void *part2,
                size_t length2);

@@ -33,6 +33,8 @@ func reportSandboxEvents() {
             audit.record("sandbox-weaker", id, (neuron.map { "neuron \($0): " } ?? "") + "\(source): \(missing)")
         case .death(let death, let neuron):
             audit.record("plugin-death", death.pluginID, (neuron.map { "neuron \($0): " } ?? "") + "\(death.cause) [\(death.termination)]")
+        case .connection(let attempt, let id, let neuron):
+            audit.record("plugin-connect", id, (neuron.map { "neuron \($0): " } ?? "") + attempt.description)
         }
     }
 }

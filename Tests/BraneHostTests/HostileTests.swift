@@ -279,34 +279,10 @@ final class HostileLimitTests: XCTestCase {
         XCTAssertEqual(result["opened"], .number(12), "fds 0-3 are taken; 16 is the limit")
         XCTAssertEqual(result["errno"], .number(Double(EMFILE)))
     }
-
-    /// A tier-1 plugin that may connect to `declared` on loopback, with a listener on each port.
-    private func tierOne(declaring declared: UInt16) throws -> SupervisedPlugin {
-        try Harness.hostile(self) {
-            $0.replacingOccurrences(of: "  tier: 0", with: "  tier: 1")
-                + "network:\n  mode: loopback\n  connect: [{host: 127.0.0.1, port: \(declared)}]\n"
-        }
-    }
-
-    func testTierOneConnectsOnlyToDeclaredPorts() throws {
-        try XCTSkipIf((HostCapabilities.landlockABI ?? 0) < 4, "TCP port rules need Landlock ABI 4")
-        let declared = try LoopbackListener(), other = try LoopbackListener()
-        let plugin = try tierOne(declaring: declared.port)
-        XCTAssertEqual(try plugin.callJSON("attack/connect-tcp", input: #"{"port":\#(declared.port)}"#)["rc"], .number(0))
-        let refused = try plugin.callJSON("attack/connect-tcp", input: #"{"port":\#(other.port)}"#)
-        XCTAssertEqual(refused["errno"], .number(Double(EACCES)), "an undeclared port is refused by Landlock: \(refused)")
-    }
-
-    func testTierOneMayNotUseUDPOrListen() throws {
-        let plugin = try tierOne(declaring: 9)
-        assertStopped(plugin.expectDeath("attack/socket-udp"), call: "socket(AF_INET, SOCK_DGRAM, 0)")
-        assertStopped(plugin.expectDeath("attack/bind"), call: "bind")
-        plugin.assertServesAgain()
-    }
 }
 
-/// Consults (ABI 1.1) and the tier-1/2 socket rules added for them, each attacked.
-final class HostileConsultAndSocketTests: XCTestCase {
+/// Consults (ABI 1.1), each attacked; connections (ABI 1.2) are in EgressTests.
+final class HostileConsultTests: XCTestCase {
     func testAConsultWhereTheHostRoutesNoneIsRefused() throws {
         let answer = try Harness.hostile(self).callJSON("attack/consult", input: #"{"id":"com.brane.neuroscientist"}"#)
         XCTAssertEqual(answer["status"], .number(1), "BRANE_ERROR")
@@ -327,18 +303,5 @@ final class HostileConsultAndSocketTests: XCTestCase {
         XCTAssertEqual(answer["status"], .number(1), "BRANE_ERROR")
         XCTAssertEqual(answer["answer"]?["message"]?.stringValue,
                        "test.brane.hostile may not consult test.brane.hostile: test.brane.hostile is already answering in this consult chain (test.brane.hostile)")
-    }
-
-    /// Tiers 1 and 2 allow socketpair (both ends in the process) but no unix socket that could reach another process.
-    func testNetworkTiersMayPairSocketsButNotOpenUnixSockets() throws {
-        for tier in [1, 2] {
-            let plugin = try Harness.hostile(self) {
-                $0.replacingOccurrences(of: "  tier: 0", with: "  tier: \(tier)")
-                    + "network:\n  mode: \(tier == 1 ? "loopback" : "hosts")\n  connect: [{host: 127.0.0.1, port: 9}]\n"
-            }
-            XCTAssertEqual(try plugin.callJSON("attack/socketpair-unix")["rc"], .number(0), "tier \(tier)")
-            let death = plugin.expectDeath("attack/connect-unix", input: #"{"path":"/run/dbus/system_bus_socket"}"#)
-            assertStopped(death, call: "socket(AF_UNIX, SOCK_STREAM, 0)")
-        }
     }
 }

@@ -41,6 +41,16 @@ final class UnprivilegedHostTests: XCTestCase {
         let selfSignal = try run("attack/raise-sigsys")
         XCTAssertTrue(selfSignal.stderr.contains("that the sandbox did not send"), selfSignal.stderr)
 
+        // Tier 1 as an unprivileged host: still no socket of its own, and the host's brokered stream arrives.
+        let listener = try LoopbackListener()
+        let tierOne = Harness.pluginDirectory(self, manifest: Harness.hostileManifest.replacingOccurrences(of: "  tier: 0", with: "  tier: 1")
+            + "network:\n  mode: loopback\n  connect: [{host: 127.0.0.1, port: \(listener.port)}]\n")
+        XCTAssertEqual(chmod(URL(fileURLWithPath: tierOne).deletingLastPathComponent().path, 0o755) | chmod(tierOne, 0o755), 0)
+        let brokered = try asNobody(["plugin", "run", tierOne, "attack/broker", "--input", #"{"host":"127.0.0.1","port":\#(listener.port),"then":"send"}"#])
+        XCTAssertTrue(brokered.stdout.contains("\"rc\": 22"), brokered.stdout + brokered.stderr)
+        let udp = try asNobody(["plugin", "run", tierOne, "attack/socket-udp"])
+        XCTAssertTrue(udp.stderr.contains("socket(AF_INET, SOCK_DGRAM, 0) is not allowed at tier 1"), udp.stderr)
+
         let inspect = try asNobody(["plugin", "inspect", Harness.hostileDirectory])
         XCTAssertTrue(inspect.stdout.contains("identity: the host's user"), "threads bound the user, not the instance: \(inspect.stdout)")
     }

@@ -29,6 +29,10 @@ typedef struct brane_seccomp_event {
 } brane_seccomp_event;
 /* Receives the next notification from `listener` (SECCOMP_IOCTL_NOTIF_RECV). */
 int brane_seccomp_receive(int listener, brane_seccomp_event *event);
+/* For a stopped connect(fd, address) that names the very peer the stream `fd` is already connected
+ * to — a no-op; libcurl 7.88 makes it on a stream it was told is connected (curl#10626) — answers
+ * success without running it and returns 1. Any other connect: returns 0 and leaves it waiting. */
+int brane_seccomp_answer_reconnect(int listener, int pidfd, const brane_seccomp_event *event);
 /* 1 when the kernel offers seccomp user notification (SECCOMP_RET_USER_NOTIF). */
 int brane_seccomp_user_notification_available(void);
 /* Reads up to `length` bytes at `address` in process `pid` (a string argument of a forbidden call). */
@@ -56,4 +60,17 @@ int brane_pipe_cloexec(int fds[2]);
 const char *brane_library_defining(const char *symbol_name);
 /* Pins `pid` (0: the calling thread) to one CPU, or to every CPU when cpu < 0. */
 int brane_pin_to_cpu(pid_t pid, int cpu);
+
+/* sendmsg of `bytes` with `descriptor` attached as SCM_RIGHTS (MSG_NOSIGNAL | MSG_DONTWAIT). */
+ssize_t brane_send_with_descriptor(int socket, const void *bytes, size_t length, int descriptor);
+
+/* connect(2) of `socket` to the unix socket at `path`, reached without following any symlink or
+ * magic link (openat2 O_PATH, then its /proc/self/fd entry); -1 with errno, ENOTSOCK when it is no socket. */
+int brane_connect_unix_without_links(int socket, const char *path);
+
+struct addrinfo;
+#define BRANE_RESOLVE_TIMED_OUT 1
+/* getaddrinfo for TCP (any family) that gives up after `timeout_ms`: 0 with `*result` (freeaddrinfo
+ * it), an EAI_* code, or BRANE_RESOLVE_TIMED_OUT. A lookup still running then is abandoned. */
+int brane_resolve(const char *host, int timeout_ms, struct addrinfo **result);
 #endif

@@ -28,6 +28,10 @@ typedef enum brane_frame_type {
     /* Start-up, between SETUP and READY: */
     BRANE_FRAME_FILTERED = 12,  /* runner -> host: u32 listener fd (for pidfd_getfd), u32 BRANE_APPLIED_* bits, i32 Landlock ABI */
     BRANE_FRAME_LISTENING = 13, /* host -> runner: the host holds the listener; the runner closes its copy */
+    /* During a CALL, with its request id (ABI 1.2): */
+    BRANE_FRAME_CONNECT = 14,       /* runner -> host: u16 port, u16 host length, host (a name, an address or a unix socket path) */
+    BRANE_FRAME_CONNECTED = 15,     /* host -> runner: the connected stream, as SCM_RIGHTS on the header's first byte */
+    BRANE_FRAME_CONNECT_ERROR = 16, /* host -> runner: why not, an English sentence */
 } brane_frame_type;
 
 /* Setup flags. */

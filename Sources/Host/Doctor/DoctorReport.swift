@@ -25,7 +25,7 @@ public struct DoctorReport: Encodable, Sendable {
         checks.append(Check(name: "landlock", ok: landlock != nil, required: true,
                             detail: landlock.map { "ABI \($0)" } ?? "unavailable (kernel < 5.13 or not in the lsm= list)",
                             meaning: landlock.map { abi in
-                                "plugins see only allow-listed paths" + (abi >= 4 ? "; TCP connect limited to declared ports" : "; TCP ports NOT restricted (needs ABI 4)")
+                                "plugins see only allow-listed paths" + (abi >= 4 ? "; TCP bind and connect denied beneath seccomp" : "")
                                     + (abi >= 6 ? "; no signals or abstract sockets outside the sandbox" : "")
                             } ?? "file access of plugins would not be confined: Brane refuses to start them (--\(SandboxSettings.optOutName) for development)"))
         let notify = HostCapabilities.seccompUserNotification
@@ -37,7 +37,7 @@ public struct DoctorReport: Encodable, Sendable {
         let namespaces = HostCapabilities.namespaces
         checks.append(Check(name: "namespaces", ok: namespaces, required: true,
                             detail: !namespaces ? "unavailable" : netns ? "can create (privileged)" : "through a user namespace",
-                            meaning: namespaces ? "every plugin gets its own UTS namespace; tier-0 plugins an empty network namespace"
+                            meaning: namespaces ? "every plugin gets its own UTS namespace and an empty network namespace (the host connects for it)"
                                 : "plugins would share the host's network and hostname: Brane refuses to start them (--\(SandboxSettings.optOutName) for development)"))
         let caps = HostCapabilities.effectiveCapabilities ?? 0
         checks.append(Check(name: "host privileges", ok: true, required: false,

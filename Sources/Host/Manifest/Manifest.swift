@@ -129,9 +129,44 @@ public struct NetworkAccess: Sendable, Codable, Equatable {
     }
     public var mode: Mode = .none
     public var endpoints: [Endpoint] = []
+    /// Absolute paths of unix sockets the host may connect to for the plugin (tiers 1 and 2).
+    public var unixSockets: [String] = []
+    /// Every declared destination as people read it: `host:port` and unix socket paths.
+    public var destinations: [String] { endpoints.map { "\($0.host):\($0.port)" } + unixSockets }
     /// Reads the machine's network statistics (/proc/net): the plugin keeps the host's network
-    /// namespace instead of an empty one. It still may not create sockets unless its tier allows.
+    /// namespace instead of an empty one. It still may not create sockets (no tier may).
     public var observe = false
+
+    /// The declared endpoint `host:port` names, if any: the one comparison the tool-argument check
+    /// and the connection broker share. Names compare case-insensitively, IPv6 with or without brackets.
+    public func endpoint(host: String, port: Int) -> Endpoint? {
+        let wanted = Self.canonicalHost(host)
+        return endpoints.first { Self.canonicalHost($0.host) == wanted && $0.port == port }
+    }
+
+    static func canonicalHost(_ host: String) -> String {
+        let lowered = host.lowercased()
+        return lowered.hasPrefix("[") && lowered.hasSuffix("]") ? String(lowered.dropFirst().dropLast()) : lowered
+    }
+
+    /// Whether a declared host is this machine (what tier 1 may reach): localhost, 127.0.0.0/8 or ::1.
+    public static func isLoopback(_ host: String) -> Bool {
+        let host = canonicalHost(host)
+        return host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+
+    /// Why `path` cannot name a unix socket the host connects to, or nil: absolute, plain
+    /// components (no `.`, `..` or empty ones) and short enough for sun_path.
+    public static func unixSocketPathProblem(_ path: String) -> String? {
+        guard path.hasPrefix("/") else { return "a unix socket must be an absolute path, found \"\(path)\"" }
+        guard path.utf8.count < 108 else { return "a unix socket path may be at most 107 bytes" }
+        let components = path.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+        guard !components.contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }),
+              !path.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            return "a unix socket path must be plain: no empty, '.' or '..' components and no control characters"
+        }
+        return nil
+    }
 }
 
 public struct ToolDeclaration: Sendable, Codable, Equatable {

@@ -210,12 +210,19 @@ public enum ManifestLoader {
         }
         if let n = m["connect"] {
             guard let list = n.sequence else {
-                f.error(n, "network.connect", "expected a list of {host, port}, found \(f.describe(n))")
+                f.error(n, "network.connect", "expected a list of {host, port} or {unix: /path}, found \(f.describe(n))")
                 return access
             }
             for (index, item) in list.enumerated() {
                 let path = "network.connect[\(index)]"
-                guard let e = f.mapping(item, path, known: ["host", "port"], required: ["host", "port"]),
+                if item.mapping?.keys.contains(where: { $0.string == "unix" }) == true {
+                    guard let e = f.mapping(item, path, known: ["unix"], required: ["unix"]), let socket = e["unix"],
+                          let socketPath = f.nonEmptyString(socket, "\(path).unix") else { continue }
+                    if let problem = NetworkAccess.unixSocketPathProblem(socketPath) { f.error(socket, "\(path).unix", problem) }
+                    access.unixSockets.append(socketPath)
+                    continue
+                }
+                guard let e = f.mapping(item, path, known: ["host", "port", "unix"], required: ["host", "port"]),
                       let host = e["host"].flatMap({ f.nonEmptyString($0, "\(path).host") }),
                       let port = e["port"].flatMap({ f.integer($0, "\(path).port", in: 1...65535) })
                 else { continue }
@@ -228,23 +235,20 @@ public enum ManifestLoader {
     private static func checkNetwork(_ network: NetworkAccess, tier: PrivacyTier, node: Node, _ f: inout YAMLFields) {
         switch (tier, network.mode) {
         case (.sensitive, .none), (.local, .none), (.external, .none):
-            if !network.endpoints.isEmpty { f.error(node, "network.connect", "endpoints are declared but network.mode is none") }
+            if !network.destinations.isEmpty { f.error(node, "network.connect", "endpoints are declared but network.mode is none") }
         case (.sensitive, _):
             f.error(node, "network", "a tier-0 plugin handles sensitive data and may not declare network access (mode \(network.mode.rawValue)); use tier 1 or 2, or remove the network block")
         case (.local, .hosts):
             f.error(node, "network.mode", "a tier-1 plugin may only connect to loopback; mode hosts needs tier 2")
         case (_, .loopback):
-            for (index, endpoint) in network.endpoints.enumerated() where !isLoopback(endpoint.host) {
+            for (index, endpoint) in network.endpoints.enumerated() where !NetworkAccess.isLoopback(endpoint.host) {
                 f.error(node, "network.connect[\(index)].host", "\(endpoint.host) is not a loopback address; mode loopback allows 127.0.0.0/8, ::1 and localhost")
             }
         case (.external, .hosts):
-            if network.endpoints.isEmpty { f.error(node, "network.connect", "mode hosts needs at least one declared {host, port}") }
+            if network.destinations.isEmpty { f.error(node, "network.connect", "mode hosts needs at least one declared {host, port}") }
         }
     }
 
-    static func isLoopback(_ host: String) -> Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
-    }
 
     private static func readTools(_ node: Node, _ f: inout YAMLFields) -> [ToolDeclaration]? {
         guard let list = node.sequence else {

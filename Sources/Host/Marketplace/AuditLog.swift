@@ -6,7 +6,7 @@ public struct AuditEntry: Codable, FetchableRecord, PersistableRecord, Sendable,
     public static let databaseTableName = "audit"
     public var sequence: Int64
     public var time: String
-    /// install, upgrade, remove, refuse, pin, unpin, index-add, index-remove.
+    /// install, upgrade, remove, refuse, pin, unpin, index-add, index-remove; plugin-death, sandbox-weaker, plugin-connect.
     public var action: String
     public var pluginID: String
     public var detail: String
@@ -80,7 +80,7 @@ extension Marketplace {
 
 extension Marketplace {
     /// Appends one entry that records no change of the registry: a plugin death, a start under
-    /// the development opt-out. The detail is sanitised: it carries plugin-originated text.
+    /// the development opt-out, a connection a plugin asked for. The detail is sanitised: it carries plugin-originated text.
     public func record(action: String, plugin: String, detail: String) throws {
         try registry.write { try audit.append($0, action: action, plugin: plugin, detail: UntrustedText.sanitized(detail, limit: 2048)) }
     }

@@ -66,7 +66,7 @@ public struct ModelEndpoint: Sendable, Codable, Equatable, CustomStringConvertib
     public var isLocal: Bool {
         if unixSocketPath != nil { return true }
         guard let host = URL(string: url)?.host?.lowercased() else { return false }
-        return ManifestLoader.isLoopback(host.trimmingCharacters(in: CharacterSet(charactersIn: "[]")))
+        return NetworkAccess.isLoopback(host)
     }
 
     /// The tier a destination counts as for `DataFlow`: a local endpoint keeps data on the

@@ -28,11 +28,6 @@ public struct LandlockPlan: Sendable, Equatable {
         }
     }
 
-    public struct PortRule: Sendable, Equatable, Codable {
-        public var port: UInt64
-        public var access: UInt64
-    }
-
     /// nil when the kernel has no Landlock: the plan is then empty, and no instance starts
     /// unless the development opt-out is set (`SandboxPlan.shortfalls`).
     public var abi: Int?
@@ -40,20 +35,21 @@ public struct LandlockPlan: Sendable, Equatable {
     public var handledNetwork: UInt64 = 0
     public var scoped: UInt64 = 0
     public var paths: [PathRule] = []
-    public var ports: [PortRule] = []
 
     static let readAccess = UInt64(BRANE_LANDLOCK_FS_EXECUTE) | UInt64(BRANE_LANDLOCK_FS_READ_FILE) | UInt64(BRANE_LANDLOCK_FS_READ_DIR)
     static let writeAccess = UInt64(BRANE_LANDLOCK_FS_WRITE_FILE) | UInt64(BRANE_LANDLOCK_FS_REMOVE_DIR)
         | UInt64(BRANE_LANDLOCK_FS_REMOVE_FILE) | UInt64(BRANE_LANDLOCK_FS_MAKE_DIR) | UInt64(BRANE_LANDLOCK_FS_MAKE_REG)
         | UInt64(BRANE_LANDLOCK_FS_TRUNCATE)
 
-    public init(abi: Int?, read: [Entry], write: [Entry], connectPorts: [Int]) {
+    public init(abi: Int?, read: [Entry], write: [Entry]) {
         guard let abi, abi >= 1 else { return }
         self.abi = abi
         handledFilesystem = (1 << 13) - 1  // ABI 1: EXECUTE … MAKE_SYM
         if abi >= 2 { handledFilesystem |= UInt64(BRANE_LANDLOCK_FS_REFER) }
         if abi >= 3 { handledFilesystem |= UInt64(BRANE_LANDLOCK_FS_TRUNCATE) }
         if abi >= 5 { handledFilesystem |= UInt64(BRANE_LANDLOCK_FS_IOCTL_DEV) }
+        // No port rules: TCP bind and connect are denied outright, beneath seccomp, which already forbids both
+        // (a plugin gets its connections from the host). An older kernel loses nothing the tier needs.
         if abi >= 4 { handledNetwork = UInt64(BRANE_LANDLOCK_NET_BIND_TCP) | UInt64(BRANE_LANDLOCK_NET_CONNECT_TCP) }
         if abi >= 6 { scoped = UInt64(BRANE_LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET) | UInt64(BRANE_LANDLOCK_SCOPE_SIGNAL) }
         let readRights = Self.readAccess & handledFilesystem
@@ -63,8 +59,5 @@ public struct LandlockPlan: Sendable, Equatable {
                      declared: entry.declared != nil, entry: entry.declared)
         }
         paths = read.map { rule($0, writable: false) } + write.map { rule($0, writable: true) }
-        if handledNetwork != 0 {
-            ports = Set(connectPorts).sorted().map { PortRule(port: UInt64($0), access: UInt64(BRANE_LANDLOCK_NET_CONNECT_TCP)) }
-        }
     }
 }

@@ -65,12 +65,11 @@ public struct SandboxPlan: Sendable {
         let read = system + [Entry(path: bundle.directory), library]
             + manifest.filesystem.read.map { Entry(path: bundle.absolute($0), declared: $0) }
         let write = manifest.filesystem.write.map { Entry(path: bundle.absolute($0), declared: $0) }
-        let ports = manifest.network.endpoints.map(\.port)
-        landlock = LandlockPlan(abi: landlockABI, read: read, write: write, connectPorts: ports)
+        landlock = LandlockPlan(abi: landlockABI, read: read, write: write)
         let r = manifest.resources
         rlimits = RLimits(addressSpaceBytes: r.memoryBytes, cpuSeconds: r.cpuSeconds, openFiles: r.openFiles,
                           fileSizeBytes: r.maxFileSizeBytes, processes: r.threads)
-        // Seccomp still forbids sockets at tier 0; observing only keeps /proc/net showing the machine.
+        // No tier creates sockets (the host brokers connections); observing only keeps /proc/net showing the machine.
         isolateNetwork = profile.brane.isolateNetwork && !manifest.network.observe
         switchesIdentity = geteuid() == 0
         declared = Set((manifest.filesystem.write.isEmpty ? [] : ["filesystem.write"]) + (manifest.filesystem.usage ? ["filesystem.usage"] : []))
@@ -81,9 +80,6 @@ public struct SandboxPlan: Sendable {
         if landlockABI == nil {
             shortfalls.append(Shortfall(missing: "Landlock (unavailable on this kernel)",
                                         meaning: "the plugin could read and write every file the host's user can, ~/.ssh and $BRANE_HOME included"))
-        } else if let abi = landlockABI, !ports.isEmpty, abi < 4 {
-            shortfalls.append(Shortfall(missing: "Landlock ABI 4 (this kernel offers \(abi))",
-                                        meaning: "TCP connects would not be limited to the declared ports \(Set(ports).sorted())"))
         }
         if !HostCapabilities.namespaces {
             shortfalls.append(Shortfall(missing: "namespaces (unshare is refused here, and so are user namespaces)",
@@ -195,11 +191,6 @@ public struct SandboxPlan: Sendable {
             bytes.appendLittleEndian(rule.access)
             bytes.appendLittleEndian(rule.declared ? UInt32(BRANE_PATH_DECLARED) : 0)
             bytes.appendShortString(rule.wirePath)
-        }
-        bytes.appendLittleEndian(UInt32(landlock.ports.count))
-        for rule in landlock.ports {
-            bytes.appendLittleEndian(rule.access)
-            bytes.appendLittleEndian(rule.port)
         }
         for program in [seccompProgram, serveProgram] {
             bytes.appendLittleEndian(UInt32(program.count / 8))

@@ -17,7 +17,6 @@ public struct SandboxReport: Encodable, Sendable {
     public struct Landlock: Encodable, Sendable {
         var abi: Int?
         var paths: [LandlockPlan.PathRule]
-        var tcpConnectPorts: [UInt64]
         var scopedSignalsAndAbstractSockets: Bool
     }
     public struct Network: Encodable, Sendable {
@@ -48,14 +47,14 @@ public struct SandboxReport: Encodable, Sendable {
         seccomp = Seccomp(profile: plan.profilePath, defaultAction: plan.profile.defaultAction,
                           allowedSyscalls: Set(active.filter { $0.action == "SCMP_ACT_ALLOW" }.flatMap(\.names)).count,
                           conditionalRules: active.filter { !($0.args ?? []).isEmpty }.count,
-                          errnoSyscalls: active.filter { $0.action == "SCMP_ACT_ERRNO" }.flatMap(\.names).sorted(),
+                          errnoSyscalls: active.filter { $0.action == "SCMP_ACT_ERRNO" }
+                              .flatMap { rule in rule.names.map { "\($0) (\(errnoName(rule.errnoRet ?? UInt32(EPERM))))" } }.sorted(),
                           rulesActiveForThisPlugin: active.count)
-        landlock = Landlock(abi: plan.landlock.abi, paths: plan.landlock.paths, tcpConnectPorts: plan.landlock.ports.map(\.port),
-                            scopedSignalsAndAbstractSockets: plan.landlock.scoped != 0)
+        landlock = Landlock(abi: plan.landlock.abi, paths: plan.landlock.paths, scopedSignalsAndAbstractSockets: plan.landlock.scoped != 0)
         rlimits = plan.rlimits
         callTimeoutMilliseconds = plan.callTimeoutMilliseconds
         maxOutputBytes = m.resources.maxOutputBytes
-        network = Network(mode: m.network.mode.rawValue, endpoints: m.network.endpoints.map { "\($0.host):\($0.port)" },
+        network = Network(mode: m.network.mode.rawValue, endpoints: m.network.destinations,
                           emptyNamespace: plan.isolateNetwork && HostCapabilities.namespaces)
         identity = plan.switchesIdentity
             ? "its own uid (\(plan.settings.identityBase) + runner pid) and the plugin's gid; no supplementary groups"
@@ -85,12 +84,13 @@ public struct SandboxReport: Encodable, Sendable {
             "",
             "Sandbox (privacy tier \(PrivacyTier(rawValue: plugin.tier)!))",
             "  seccomp: \(seccomp.allowedSyscalls) syscalls allowed (\(seccomp.conditionalRules) rules check arguments), "
-                + "\(seccomp.errnoSyscalls.joined(separator: ", ")) answer ENOSYS, everything else: \(seccomp.defaultAction) "
+                + "\(seccomp.errnoSyscalls.joined(separator: ", ")) answer an error, everything else: \(seccomp.defaultAction) "
                 + "(stopped in the kernel; the host names the call and kills the plugin)",
             "           after init: no new executable mappings, no further filters (EPERM)",
             "           profile \(seccomp.profile)",
-            "  network: mode \(network.mode)" + (network.endpoints.isEmpty ? "" : " → \(network.endpoints.joined(separator: ", "))")
-                + (network.emptyNamespace ? "; empty network namespace" : ""),
+            "  network: mode \(network.mode), no socket syscalls"
+                + (network.endpoints.isEmpty ? "" : "; the host connects for it (audited) only to \(network.endpoints.joined(separator: ", "))")
+                + (network.emptyNamespace ? "; empty network namespace" : "; the machine's network namespace (observe), read-only"),
             "  identity: \(identity); own UTS namespace (hostname brane-sandbox)",
         ]
         if let abi = landlock.abi {
@@ -99,9 +99,6 @@ public struct SandboxReport: Encodable, Sendable {
             for rule in landlock.paths {
                 let exists = FileManager.default.fileExists(atPath: rule.path) ? "" : "  (absent)"
                 lines.append("    \(rule.writable ? "read-write" : "read-only ") \(rule.path)\(exists)")
-            }
-            if network.mode != "none" {
-                lines.append("    TCP connect only to ports: \(landlock.tcpConnectPorts.map(String.init).joined(separator: ", "))")
             }
         } else {
             lines.append("  landlock: NOT AVAILABLE on this kernel — file access is not confined (see brane doctor)")
@@ -120,5 +117,14 @@ public struct SandboxReport: Encodable, Sendable {
             "  always: no_new_privs, every capability dropped (bounding and ambient too), new session, empty environment",
         ]
         return lines.joined(separator: "\n")
+    }
+}
+
+private func errnoName(_ code: UInt32) -> String {
+    switch Int32(code) {
+    case ENOSYS: "ENOSYS"
+    case EPERM: "EPERM"
+    case EACCES: "EACCES"
+    default: "errno \(code)"
     }
 }

@@ -49,7 +49,11 @@ public struct ForbiddenCall: Sendable, Equatable, Codable, CustomStringConvertib
             return [Self.family(a[0]), Self.socketType(a[1]), Self.proto(family: a[0], a[2])]
         case "connect", "bind", "listen", "accept", "accept4", "sendto", "sendmsg", "sendmmsg", "recvfrom", "recvmsg", "setsockopt", "getsockopt":
             var decoded = ["fd \(Int32(truncatingIfNeeded: a[0]))"]
-            if name == "sendto" { decoded += ["flags \(Self.flags(a[3], [(0x2000_0000, "MSG_FASTOPEN"), (0x4000, "MSG_NOSIGNAL")]))", a[4] == 0 ? "no address" : "an address"] }
+            if name == "connect" || name == "bind" { decoded.append(Self.socketAddress(at: a[1], length: a[2], pid: pid)) }
+            if name == "sendto" {
+                decoded += ["flags \(Self.flags(a[3], [(0x2000_0000, "MSG_FASTOPEN"), (0x4000, "MSG_NOSIGNAL")]))",
+                            a[4] == 0 ? "no address" : Self.socketAddress(at: a[4], length: a[5], pid: pid)]
+            }
             return decoded
         case "kill", "tkill": return ["\(Int32(truncatingIfNeeded: a[0]))", signalName(Int32(truncatingIfNeeded: a[1]))]
         case "tgkill": return ["\(Int32(truncatingIfNeeded: a[0]))", "\(Int32(truncatingIfNeeded: a[1]))", signalName(Int32(truncatingIfNeeded: a[2]))]
@@ -85,6 +89,15 @@ public struct ForbiddenCall: Sendable, Equatable, Codable, CustomStringConvertib
         guard count > 0 else { return "0x" + String(address, radix: 16) }
         let bytes = buffer[..<count].prefix { $0 != 0 }
         return "\"" + UntrustedText.sanitized(String(decoding: bytes.prefix(200), as: UTF8.self)) + "\""
+    }
+
+    /// A socket address argument as the plugin passed it, e.g. `127.0.0.1:9` or a unix path.
+    private static func socketAddress(at address: UInt64, length: UInt64, pid: pid_t) -> String {
+        guard address != 0 else { return "NULL" }
+        var bytes = [UInt8](repeating: 0, count: Int(min(length, 128)))
+        let count = bytes.withUnsafeMutableBytes { brane_read_process_memory(pid, address, $0.baseAddress, $0.count) }
+        guard count >= 2, let decoded = SocketAddress(bytes: bytes.prefix(count)) else { return "0x" + String(address, radix: 16) }
+        return UntrustedText.sanitized(decoded.description, limit: 120)
     }
 
     private static func directory(_ value: UInt64) -> String {

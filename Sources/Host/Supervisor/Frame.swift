@@ -5,6 +5,7 @@ public enum FrameType: UInt16, Sendable {
     case setup = 1, ready, call, result, error, log, shutdown, failed
     case consult, consultResult, consultError
     case filtered, listening
+    case connect, connected, connectError
 }
 
 /// One frame: a 12-byte little-endian header (length, request id, type, reserved) and its payload.

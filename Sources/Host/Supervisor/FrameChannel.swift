@@ -18,6 +18,9 @@ final class FrameChannel {
     /// The instance's seccomp listener, watched in the same poll as the socket, so a forbidden
     /// call is seen the moment it is made, whatever the host is waiting for.
     var listener: FileDescriptor?
+    /// The instance's pidfd, when stopped calls may be answered rather than fatal: a connect that
+    /// re-states a brokered stream's own peer (`brane_seccomp_answer_reconnect`).
+    var answersReconnectsOf: FileDescriptor?
     private var decoder: FrameDecoder
     private var readBuffer = [UInt8](repeating: 0, count: 65536)
     /// The socket and the listener, reused by every wait (no allocation on the call path).
@@ -39,16 +42,28 @@ final class FrameChannel {
         guard let listener else { return nil }
         var descriptor = pollfd(fd: listener.rawValue, events: Int16(POLLIN), revents: 0)
         guard Glibc.poll(&descriptor, 1, 0) == 1, descriptor.revents & Int16(POLLIN) != 0 else { return nil }
-        var event = brane_seccomp_event()
-        return brane_seccomp_receive(listener.rawValue, &event) == 0 ? event : nil
+        return takeForbiddenCall(from: listener)
     }
 
-    func send(_ frame: Frame, deadline: ContinuousClock.Instant?) throws(ChannelError) {
+    /// The stopped call the listener has ready — or nil when there is none, or it was a no-op
+    /// connect the host answered instead (see `answersReconnectsOf`).
+    private func takeForbiddenCall(from listener: FileDescriptor) -> brane_seccomp_event? {
+        var event = brane_seccomp_event()
+        guard brane_seccomp_receive(listener.rawValue, &event) == 0 else { return nil }
+        if let pidfd = answersReconnectsOf, brane_seccomp_answer_reconnect(listener.rawValue, pidfd.rawValue, &event) == 1 { return nil }
+        return event
+    }
+
+    /// Sends a frame; `passing` rides as SCM_RIGHTS on its first bytes (a brokered connection).
+    func send(_ frame: Frame, passing descriptor: FileDescriptor? = nil, deadline: ContinuousClock.Instant?) throws(ChannelError) {
         let bytes = frame.encoded()
         var offset = 0
         while offset < bytes.count {
             let sent = bytes[offset...].withUnsafeBytes {
-                Glibc.send(socket.rawValue, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+                if let descriptor, offset == 0 {
+                    return brane_send_with_descriptor(socket.rawValue, $0.baseAddress, $0.count, descriptor.rawValue)
+                }
+                return Glibc.send(socket.rawValue, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
             }
             if sent >= 0 {
                 offset += sent
@@ -89,10 +104,8 @@ final class FrameChannel {
         while true {
             var timeout: Int32 = -1
             if let deadline {
-                let remaining = deadline - .now
-                guard remaining > .zero else { throw .timedOut }
-                let (seconds, attoseconds) = remaining.components
-                timeout = Int32(min(seconds * 1000 + (attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000, 1 << 30))
+                guard deadline > .now else { throw .timedOut }
+                timeout = deadline.pollTimeout
             }
             pollSet[0] = pollfd(fd: socket.rawValue, events: events, revents: 0)
             pollSet[1] = pollfd(fd: listener?.rawValue ?? -1, events: Int16(POLLIN), revents: 0)
@@ -103,8 +116,7 @@ final class FrameChannel {
             }
             let notified = pollSet[1].revents
             if notified & Int16(POLLIN) != 0, let listener {
-                var event = brane_seccomp_event()
-                if brane_seccomp_receive(listener.rawValue, &event) == 0 { throw .forbidden(event) }
+                if let event = takeForbiddenCall(from: listener) { throw .forbidden(event) }
             } else if notified != 0 {
                 // Every filtered task is gone (POLLHUP): the socket's end of file tells the rest.
                 try? listener?.close()

@@ -25,6 +25,37 @@ public struct ConsultRequest: Equatable, Sendable {
     }
 }
 
+/// CONNECT: a plugin asking the host for a connection during a call (ABI 1.2): u16 port, u16 host
+/// length, host — a name, an address, or the absolute path of a unix socket with port 0.
+public struct ConnectRequest: Equatable, Sendable {
+    public var host: String
+    public var port: UInt16
+    static let hostLimit = 1024
+
+    public init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
+    init(payload: [UInt8]) throws(FrameError) {
+        var reader = ByteReader(payload)
+        guard let port = reader.u16(), let length = reader.u16(), length > 0, Int(length) <= Self.hostLimit,
+              let host = reader.take(Int(length)), reader.remaining.isEmpty
+        else { throw .malformed(.connect, "\(payload.count) bytes: expected a port, a host of 1 to \(Self.hostLimit) bytes, nothing after") }
+        guard let text = String(validating: host, as: UTF8.self) else { throw .malformed(.connect, "the host is not UTF-8") }
+        self.host = text
+        self.port = port
+    }
+
+    /// The destination as people read it (sanitised: it came from the plugin).
+    public var destination: String {
+        let ipv6 = host.contains(":") && host.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." }
+        return UntrustedText.sanitized(isUnixSocket ? host : ipv6 ? "[\(host)]:\(port)" : "\(host):\(port)", limit: 300)
+    }
+
+    var isUnixSocket: Bool { host.hasPrefix("/") }
+}
+
 /// FILTERED: sent by the runner once the seccomp filter is on and before any plugin code
 /// runs — so a plugin cannot forge it — with the listener's fd and what was really applied.
 struct FilteredReport: Equatable, Sendable {

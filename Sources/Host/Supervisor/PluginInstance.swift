@@ -96,6 +96,7 @@ public final class PluginInstance: @unchecked Sendable {
                     throw failure(plan, process, .seccomp, errno, "the host could not take the seccomp listener (pidfd_getfd)")
                 }
                 channel.listener = FileDescriptor(rawValue: listener)
+                if plan.bundle.manifest.tier != .sensitive { channel.answersReconnectsOf = process.pidfd }
                 if let missing = plan.missingProtections(report.applied, pid: process.pid) {
                     guard plan.settings.allowWeaker else { throw failure(plan, process, missing.step, 0, missing.text) }
                     SandboxEvents.report(.weakerStart(pluginID: id, neuron: plan.neuron,
@@ -152,10 +153,15 @@ public final class PluginInstance: @unchecked Sendable {
         do {
             try channel.send(Frame(type: .call, requestID: requestID, payload: callPayload(method: method, input: input)), deadline: deadline)
             var frame = try Self.receive(channel, deadline: deadline, id: plan.bundle.manifest.id, budget: &budget, onLog: onLog)
-            // A specialist may consult others before it answers; each consult is answered in turn.
-            while frame.type == .consult && frame.requestID == requestID {
-                let reply = try answerConsult(frame)
-                try channel.send(reply, deadline: deadline)
+            // Before it answers, a plugin may consult specialists and ask for connections; each is answered in turn.
+            var connections = 0
+            while frame.requestID == requestID && (frame.type == .consult || frame.type == .connect) {
+                if frame.type == .consult {
+                    try channel.send(try answerConsult(frame), deadline: deadline)
+                } else {
+                    connections += 1
+                    try answerConnect(frame, number: connections, deadline: deadline)
+                }
                 frame = try Self.receive(channel, deadline: deadline, id: plan.bundle.manifest.id, budget: &budget, onLog: onLog)
             }
             guard frame.requestID == requestID, frame.type == .result || frame.type == .error else {
@@ -180,6 +186,28 @@ public final class PluginInstance: @unchecked Sendable {
         case .result(let bytes): return Frame(type: .consultResult, requestID: frame.requestID, payload: bytes)
         case .pluginError(let bytes): return Frame(type: .consultError, requestID: frame.requestID, payload: bytes)
         }
+    }
+
+    /// A connection the host opens for the plugin (ABI 1.2), passed over with SCM_RIGHTS; reported
+    /// either way — up to `ConnectionBroker.requestsPerCall` in one call, so a loop cannot flood the audit log.
+    private func answerConnect(_ frame: Frame, number: Int, deadline: ContinuousClock.Instant) throws(ChannelError) {
+        let request: ConnectRequest
+        do { request = try ConnectRequest(payload: frame.payload) } catch { throw .frame(error) }
+        let limit = ConnectionBroker.requestsPerCall
+        let (stream, attempt) = number <= limit ? ConnectionBroker.open(request, for: plan.bundle.manifest, deadline: deadline)
+            : (nil, .init(destination: request.destination, addresses: [], outcome: .refused(
+                "a call may ask for at most \(limit) connections; the rest are refused, and only the first refusal is recorded")))
+        if number <= limit + 1 { SandboxEvents.report(.connection(attempt, pluginID: plan.bundle.manifest.id, neuron: plan.neuron)) }
+        guard let stream else {
+            let reason = switch attempt.outcome {
+            case .connected: ""
+            case .refused(let why), .failed(let why): why
+            }
+            let message = UntrustedText.sanitized("\(attempt.destination): \(reason)", limit: 2048)
+            return try channel.send(Frame(type: .connectError, requestID: frame.requestID, payload: Array(message.utf8)), deadline: deadline)
+        }
+        defer { try? stream.close() }
+        try channel.send(Frame(type: .connected, requestID: frame.requestID), passing: stream, deadline: deadline)
     }
 
     /// Asks the plugin to shut down, then kills it if it has not exited within `grace`.

@@ -1,11 +1,12 @@
 import Foundation
 
-/// What an operator must be able to find later: every plugin death, and every start under the
-/// development opt-out. The CLI installs a sink that warns on the terminal and writes the
-/// audit log; a library user may install its own.
+/// What an operator must be able to find later: every plugin death, every start under the
+/// development opt-out, and every connection a plugin asked for. The CLI installs a sink that
+/// warns on the terminal and writes the audit log; a library user may install its own.
 public enum SandboxEvent: Sendable {
     case death(PluginDeath, neuron: String?)
     case weakerStart(pluginID: String, neuron: String?, shortfalls: [SandboxPlan.Shortfall], source: String)
+    case connection(ConnectionBroker.Attempt, pluginID: String, neuron: String?)
 }
 
 public enum SandboxEvents {

@@ -35,7 +35,7 @@ public struct ToolRequest: Sendable {
         for (path, url) in Self.uriArguments(arguments, schema: tool.inputSchema, path: "arguments") {
             guard Self.declares(manifest.network, url: url) else {
                 throw .undeclaredHost(plugin: manifest.id, path: path, url: url,
-                                      declared: manifest.network.endpoints.map { "\($0.host):\($0.port)" })
+                                      declared: manifest.network.destinations)
             }
         }
         self.tool = tool
@@ -62,6 +62,6 @@ public struct ToolRequest: Sendable {
               scheme == "http" || scheme == "https", let host = url.host?.lowercased(), url.user == nil
         else { return false }
         let port = url.port ?? (scheme == "https" ? 443 : 80)
-        return network.endpoints.contains { $0.host.lowercased() == host && $0.port == port }
+        return network.endpoint(host: host, port: port) != nil
     }
 }

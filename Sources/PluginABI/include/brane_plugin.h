@@ -1,5 +1,5 @@
 /*
- * brane_plugin.h — the Brane plugin ABI, version 1.1.
+ * brane_plugin.h — the Brane plugin ABI, version 1.2.
  *
  * This header is the whole contract between Brane and a plugin. A plugin is a
  * shared library that exports one symbol, `brane_plugin_entry`, returning a
@@ -32,7 +32,7 @@ extern "C" {
 
 #define BRANE_PLUGIN_MAGIC 0x504E5242u /* "BRNP" in little-endian memory order */
 #define BRANE_ABI_MAJOR 1
-#define BRANE_ABI_MINOR 1
+#define BRANE_ABI_MINOR 2
 #define BRANE_PLUGIN_ENTRY_SYMBOL "brane_plugin_entry"
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -86,6 +86,20 @@ typedef struct brane_host_api {
      * consult or until `invoke` returns, and belongs to the host. */
     int (*consult)(const char *specialist_id, const uint8_t *input, size_t input_length,
                    const uint8_t **output, size_t *output_length);
+
+    /* --- 1.2 --- */
+    /* Opens a connection through the host: no plugin creates a socket of its own, at any tier.
+     * `host` is a name or address with a TCP `port`, or the absolute path of a unix socket
+     * with `port` 0. Only from within `invoke`, on its thread. The host allows only what the
+     * manifest declares under `network.connect` (tier 1: loopback and unix sockets; tier 2: the
+     * declared host:port pairs as well), resolves the name itself, connects within the call's
+     * deadline and writes an audit entry, allowed or not. Returns BRANE_OK with a connected,
+     * blocking, close-on-exec stream socket in `*fd`, which the plugin owns and closes; on it the
+     * plugin may read, write, send (without an address), receive, poll and shut down, nothing
+     * that creates or re-addresses a socket. Or BRANE_ERROR with `*fd` set to -1 and, when
+     * `message` is not NULL, `*message` an English sentence (NUL-terminated, owned by the host,
+     * valid until the next connect or until `invoke` returns). */
+    int (*connect)(const char *host, uint16_t port, int *fd, const char **message);
 } brane_host_api;
 
 /* True when `host` offers `field` (a field added in a later minor version). */

@@ -143,6 +143,87 @@ static void *socket_thread(void *unused) {
     return NULL;
 }
 
+/* A JSON string's body: quotes, backslashes and controls escaped (the host's messages and peer names). */
+static const char *json_text(const char *text, char *into, size_t size) {
+    size_t n = 0;
+    for (; text && *text && n + 7 < size; text++) {
+        unsigned char c = (unsigned char)*text;
+        if (c == '"' || c == '\\')
+            n += (size_t)snprintf(into + n, size - n, "\\%c", c);
+        else if (c < 0x20)
+            n += (size_t)snprintf(into + n, size - n, "\\u%04x", c);
+        else
+            into[n++] = (char)c;
+    }
+    into[n] = 0;
+    return into;
+}
+
+/* Connections through the host (ABI 1.2), then something done with the stream: {"status", "fd", "message"}. */
+static int broker_attack(const char *target, uint16_t port, const char *then, uint16_t other_port, uint8_t **output, size_t *length) {
+    int fd = -1;
+    const char *message = NULL;
+    int status = host->connect(target, port, &fd, &message);
+    char text[4096];
+    if (status != BRANE_OK)
+        return reply(output, length, "{\"status\":%d,\"fd\":%d,\"message\":\"%s\"}", status, fd, json_text(message, text, sizeof text));
+    struct sockaddr_in elsewhere = {.sin_family = AF_INET, .sin_port = htons(other_port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    long rc = 0;
+    if (strcmp(then, "send") == 0) /* what a plugin may do: send without an address */
+        rc = send(fd, "hello from the sandbox", 22, MSG_NOSIGNAL);
+    else if (strcmp(then, "reconnect") == 0) /* point the stream somewhere else */
+        rc = connect(fd, (struct sockaddr *)&elsewhere, sizeof elsewhere);
+    else if (strcmp(then, "disconnect") == 0) { /* AF_UNSPEC disconnects a TCP socket, which could then connect anywhere */
+        struct sockaddr unspecified = {.sa_family = AF_UNSPEC};
+        rc = connect(fd, &unspecified, sizeof unspecified);
+    } else if (strcmp(then, "reconnect-same") == 0) { /* what libcurl 7.88 does: connect again to the stream's own peer, then use it */
+        struct sockaddr_storage peer;
+        socklen_t peer_length = sizeof peer;
+        getpeername(fd, (struct sockaddr *)&peer, &peer_length);
+        rc = connect(fd, (struct sockaddr *)&peer, peer_length);
+        if (rc == 0)
+            rc = send(fd, "hello from the sandbox", 22, MSG_NOSIGNAL);
+    }
+    else if (strcmp(then, "sendto-address") == 0)
+        rc = sendto(fd, "x", 1, MSG_NOSIGNAL, (struct sockaddr *)&elsewhere, sizeof elsewhere);
+    else if (strcmp(then, "fastopen") == 0)
+        rc = sendto(fd, "x", 1, MSG_FASTOPEN, NULL, 0);
+    else if (strcmp(then, "bind") == 0)
+        rc = bind(fd, (struct sockaddr *)&elsewhere, sizeof elsewhere);
+    else if (strcmp(then, "listen") == 0)
+        rc = listen(fd, 1);
+    else if (strcmp(then, "pass-back") == 0) { /* hand the stream back to the host over the runner's socket */
+        union {
+            struct cmsghdr align;
+            char bytes[CMSG_SPACE(sizeof(int))];
+        } control = {0};
+        struct iovec part = {"x", 1};
+        struct msghdr message_header = {.msg_iov = &part, .msg_iovlen = 1, .msg_control = control.bytes, .msg_controllen = sizeof control.bytes};
+        struct cmsghdr *c = CMSG_FIRSTHDR(&message_header);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &fd, sizeof fd);
+        rc = sendmsg(3, &message_header, 0);
+    }
+    int error = rc < 0 ? errno : 0;
+    int flags = fcntl(fd, F_GETFL);
+    int descriptor_flags = fcntl(fd, F_GETFD);
+    close(fd);
+    return reply(output, length, "{\"status\":0,\"fd\":%d,\"rc\":%ld,\"errno\":%d,\"nonblocking\":%s,\"cloexec\":%s}", fd, rc, error,
+                 flags & O_NONBLOCK ? "true" : "false", descriptor_flags & FD_CLOEXEC ? "true" : "false");
+}
+
+static char thread_message[4096];
+static void *connect_thread(void *unused) {
+    (void)unused;
+    int fd = -1;
+    const char *message = NULL;
+    int status = host->connect("127.0.0.1", 9, &fd, &message);
+    snprintf(thread_message, sizeof thread_message, "%d %d %s", status, fd, message ? message : "");
+    return NULL;
+}
+
 static void *sleeper(void *unused) {
     (void)unused;
     for (;;)
@@ -155,7 +236,7 @@ static int invoke(const char *method, const uint8_t *input, size_t input_length,
     if (strcmp(method, "ping") == 0)
         return reply(output, length, "{\"pong\":true}");
 
-    /* Network in tier 0. */
+    /* Sockets: no tier may create one (the host connects for tiers 1 and 2). */
     if (strcmp(method, "attack/socket-inet") == 0)
         return reply(output, length, "{\"fd\":%d}", socket(AF_INET, SOCK_STREAM, 0));
     if (strcmp(method, "attack/socketpair-unix") == 0) {
@@ -163,20 +244,62 @@ static int invoke(const char *method, const uint8_t *input, size_t input_length,
         return reply(output, length, "{\"rc\":%d}", socketpair(AF_UNIX, SOCK_STREAM, 0, fds));
     }
 
-    if (strcmp(method, "attack/connect-tcp") == 0) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)input_number(input, input_length, "port")),
-                                      .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        int rc = connect(fd, (struct sockaddr *)&address, sizeof address);
-        int error = errno;
-        close(fd);
-        return reply(output, length, "{\"rc\":%d,\"errno\":%d}", rc, rc < 0 ? error : 0);
+    if (strcmp(method, "attack/broker") == 0 && input_string(input, input_length, "host", path, sizeof path)) {
+        char then[64] = "";
+        input_string(input, input_length, "then", then, sizeof then);
+        return broker_attack(path, (uint16_t)input_number(input, input_length, "port"), then,
+                             (uint16_t)input_number(input, input_length, "otherPort"), output, length);
     }
-    if (strcmp(method, "attack/connect-unix") == 0 && input_string(input, input_length, "path", path, sizeof path)) {
-        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-        struct sockaddr_un address = {.sun_family = AF_UNIX};
-        strncpy(address.sun_path, path, sizeof address.sun_path - 1);
-        return reply(output, length, "{\"rc\":%d}", connect(fd, (struct sockaddr *)&address, sizeof address));
+    if (strcmp(method, "attack/open-many-then-broker") == 0 && input_string(input, input_length, "host", path, sizeof path)) {
+        int opened[64], count = 0;
+        while (count < 64 && (opened[count] = open(".", O_RDONLY | O_DIRECTORY)) >= 0)
+            count++;
+        int fd = -1;
+        const char *message = NULL;
+        int status = host->connect(path, (uint16_t)input_number(input, input_length, "port"), &fd, &message);
+        while (count > 0)
+            close(opened[--count]);
+        char text[4096];
+        return reply(output, length, "{\"status\":%d,\"fd\":%d,\"message\":\"%s\"}", status, fd, json_text(message, text, sizeof text));
+    }
+    if (strcmp(method, "attack/broker-many") == 0 && input_string(input, input_length, "host", path, sizeof path)) { /* a connect loop */
+        long count = input_number(input, input_length, "count"), connected = 0;
+        const char *message = NULL;
+        for (long i = 0; i < count; i++) {
+            int fd = -1;
+            if (host->connect(path, (uint16_t)input_number(input, input_length, "port"), &fd, &message) == BRANE_OK) {
+                connected++;
+                close(fd);
+            }
+        }
+        char text[4096];
+        return reply(output, length, "{\"connected\":%ld,\"message\":\"%s\"}", connected, json_text(message, text, sizeof text));
+    }
+    if (strcmp(method, "attack/broker-control-characters") == 0) /* a host name that would forge a terminal line */
+        return broker_attack("evil\x1b[2J\r\nbrane: all clear\x07", 80, "", 0, output, length);
+    if (strcmp(method, "attack/broker-from-thread") == 0) {
+        pthread_t thread;
+        pthread_create(&thread, NULL, connect_thread, NULL);
+        pthread_join(thread, NULL);
+        char text[4096];
+        return reply(output, length, "{\"thread\":\"%s\"}", json_text(thread_message, text, sizeof text));
+    }
+    if (strcmp(method, "attack/socket-mptcp") == 0)
+        return reply(output, length, "{\"fd\":%d}", socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP));
+    if (strcmp(method, "attack/socket-raw") == 0)
+        return reply(output, length, "{\"fd\":%d}", socket(AF_INET, SOCK_RAW, IPPROTO_ICMP));
+    if (strcmp(method, "attack/socket-packet") == 0)
+        return reply(output, length, "{\"fd\":%d}", socket(AF_PACKET, SOCK_RAW, 0));
+    if (strcmp(method, "attack/socket-unix") == 0)
+        return reply(output, length, "{\"fd\":%d}", socket(AF_UNIX, SOCK_STREAM, 0));
+    if (strcmp(method, "attack/fastopen-sendto") == 0) { /* TCP Fast Open: connect and send in one call, on a fresh socket */
+        struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons(80), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        return reply(output, length, "{\"rc\":%zd}", sendto(-1, "x", 1, MSG_FASTOPEN, (struct sockaddr *)&address, sizeof address));
+    }
+    if (strcmp(method, "attack/dns") == 0) { /* a DNS query to any resolver, by UDP */
+        int fd = socket(AF_INET, SOCK_DGRAM, 0);
+        struct sockaddr_in resolver = {.sin_family = AF_INET, .sin_port = htons(53), .sin_addr.s_addr = inet_addr("8.8.8.8")};
+        return reply(output, length, "{\"rc\":%zd}", sendto(fd, "\0\1\1\0\0\1\0\0\0\0\0\0", 12, 0, (struct sockaddr *)&resolver, sizeof resolver));
     }
     /* Consults through the host (ABI 1.1): {"status": BRANE_OK or BRANE_ERROR, "answer": <the host's JSON>}. */
     if (strcmp(method, "attack/consult") == 0 && input_string(input, input_length, "id", path, sizeof path)) {
@@ -187,11 +310,6 @@ static int invoke(const char *method, const uint8_t *input, size_t input_length,
     }
     if (strcmp(method, "attack/socket-udp") == 0)
         return reply(output, length, "{\"fd\":%d}", socket(AF_INET, SOCK_DGRAM, 0));
-    if (strcmp(method, "attack/bind") == 0) {
-        int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in address = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        return reply(output, length, "{\"rc\":%d}", bind(fd, (struct sockaddr *)&address, sizeof address));
-    }
 
     /* Files outside the allow-list. */
     if (strcmp(method, "attack/open-read") == 0 && input_string(input, input_length, "path", path, sizeof path))
