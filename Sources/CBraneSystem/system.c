@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/filter.h>
 #include <linux/landlock.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
@@ -272,4 +273,14 @@ int brane_connect_unix_without_links(int socket, const char *path) {
     close(target);
     errno = error;
     return rc;
+}
+
+int brane_seccomp_install(const void *instructions, unsigned short count) {
+    /* Once: a filter already on may forbid the prctl; TSYNC is what the profiles let a second filter use. */
+    static int no_new_privs;
+    if (!no_new_privs && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -1;
+    no_new_privs = 1;
+    struct sock_fprog program = {.len = count, .filter = (struct sock_filter *)(uintptr_t)instructions};
+    return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &program);
 }

@@ -1,6 +1,7 @@
 // brane-bench — measures the plugin runtime against baselines taken in the same run.
 //
-//   swift build -c release && .build/release/brane-bench [--calls N] [--plugins N]
+//   swift build -c release && .build/release/brane-bench [--calls N] [--plugins N] [--connects N]
+//   (--egress-only, --marketplace-only, --plugins-only: one section)
 //
 // Prints a Markdown report (the one in docs/performance.md). Every figure is a median with
 // its spread; round trips are measured twice, with host and plugin pinned to one CPU and
@@ -17,6 +18,7 @@ func option(_ name: String, default value: Int) -> Int {
 }
 
 if arguments.dropFirst().first == "echo" { EchoChild.run() }
+if arguments.dropFirst().first == "filter-cost" { FilterCostChild.run() }
 
 let calls = option("--calls", default: 20000)
 let pluginCount = option("--plugins", default: 100)
@@ -28,6 +30,14 @@ let runner = try ResourceLocator.current.runner()
 let ping = Array("{}".utf8)
 if arguments.contains("--marketplace-only") {
     try marketplaceBenchmarks()
+    exit(0)
+}
+if arguments.contains("--filters-only") {
+    print(try filterCost())
+    exit(0)
+}
+if arguments.contains("--egress-only") {
+    try egressBenchmarks(connects: option("--connects", default: 5000))
     exit(0)
 }
 if arguments.contains("--plugins-only") {
@@ -84,8 +94,12 @@ func inProcessFloor(library: String) -> Stats {
     }
 }
 
-// (b) A bare socketpair ping-pong with the same framing: the IPC floor.
-func socketFloor(cpu: Int32?) throws -> (Stats, pid_t) {
+// (b) A bare socketpair ping-pong with the same framing: the IPC floor. With `polling`, the
+// parent waits in poll(2) before each read, on the socket alone or beside an idle descriptor —
+// what the host's wait does with and without an instance's seccomp listener.
+enum FloorWait { case blockingRead, pollSocket, pollSocketAndIdleListener }
+
+func socketFloor(cpu: Int32?, wait: FloorWait = .blockingRead) throws -> (Stats, pid_t) {
     var fds: [Int32] = [0, 0]
     socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds)
     var actions = posix_spawn_file_actions_t()
@@ -98,8 +112,13 @@ func socketFloor(cpu: Int32?) throws -> (Stats, pid_t) {
     pin(pid, cpu: cpu)
     let request = Frame(type: .call, requestID: 1, payload: [0, 4] + Array("ping".utf8) + ping).encoded()
     var reply = [UInt8](repeating: 0, count: 64)
+    var idle: [Int32] = [0, 0]  // a pipe nobody writes: as quiet as a listener no forbidden call wakes
+    brane_pipe_cloexec(&idle)
+    defer { close(idle[0]); close(idle[1]) }
+    var waitSet = [pollfd(fd: fds[0], events: Int16(POLLIN), revents: 0), pollfd(fd: idle[0], events: Int16(POLLIN), revents: 0)]
     let stats = roundTrips(calls) {
         _ = request.withUnsafeBytes { write(fds[0], $0.baseAddress, $0.count) }
+        if wait != .blockingRead { _ = poll(&waitSet, wait == .pollSocket ? 1 : 2, -1) }
         var received = 0
         while received < 12 + 13 {
             received += reply.withUnsafeMutableBytes { read(fds[0], $0.baseAddress! + received, $0.count - received) }
@@ -122,6 +141,41 @@ enum EchoChild {
             _ = answer.withUnsafeBytes { write(3, $0.baseAddress, $0.count) }
         }
     }
+}
+
+/// What the sandbox's filters add to one allowed syscall (getppid, which glibc does not cache):
+/// none, then the tier-0 load filter, then the serve-phase filter on top, as a plugin has them.
+/// A child process, because a filter cannot be taken off again.
+enum FilterCostChild {
+    static func run() -> Never {
+        func perSyscall() -> Double {
+            Stats((0..<41).map { _ in nanoseconds { for _ in 0..<20000 { _ = getppid() } } / 20000 }).median
+        }
+        var figures = [perSyscall()]
+        let profile = try! SecurityProfile.load(path: try! ResourceLocator.current.profilePath(for: .sensitive))
+        for program in [try! SeccompCompiler.compile(profile, options: .init(selfPID: getpid(), declared: [])), try! SeccompCompiler.compileServePhase()] {
+            guard program.withUnsafeBytes({ brane_seccomp_install($0.baseAddress, UInt16(program.count / 8)) }) == 0 else {
+                print("cannot install a filter: errno \(errno)")
+                exit(1)
+            }
+            figures.append(perSyscall())
+        }
+        print(figures.map { String(format: "%.1f", $0) }.joined(separator: " "))
+        exit(0)
+    }
+}
+
+/// The child's three figures, in nanoseconds per syscall.
+func filterCost() throws -> [Double] {
+    let child = Process()
+    child.executableURL = URL(fileURLWithPath: CommandLine.arguments[0])
+    child.arguments = ["filter-cost"]
+    let output = Pipe()
+    child.standardOutput = output
+    try child.run()
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    child.waitUntilExit()
+    return text.split(separator: " ").compactMap { Double($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
 }
 
 // (c) Sandboxed round trips.
@@ -200,12 +254,22 @@ for (placement, cpu) in [("same CPU", Int32(0) as Int32?), ("unpinned", nil)] {
     kill(child, SIGKILL); waitpid(child, nil, 0)
     let bareRate = 1e9 / bare.median
     print("| bare socketpair ping-pong (IPC floor) | \(placement) | \(bare.describe(1000, "µs", digits: 2)) | \(String(format: "%.2f", bare.quantile(0.99) / 1000)) µs | \(Int(bareRate)) | 1.00× |")
+    for (name, wait) in [("… waiting in poll on the socket", FloorWait.pollSocket), ("… in poll beside an idle listener", .pollSocketAndIdleListener)] {
+        let (polled, echo) = try socketFloor(cpu: cpu, wait: wait)
+        kill(echo, SIGKILL); waitpid(echo, nil, 0)
+        print("| \(name) | \(placement) | \(polled.describe(1000, "µs", digits: 2)) | \(String(format: "%.2f", polled.quantile(0.99) / 1000)) µs | \(Int(1e9 / polled.median)) | \(String(format: "%.2f", polled.median / bare.median))× |")
+    }
     for (name, directory) in [("sandboxed C plugin", hostilePlugin), ("sandboxed Swift plugin", swiftPlugin)] {
         let s = try sandboxed(directory, cpu: cpu)
         print("| \(name) | \(placement) | \(s.describe(1000, "µs", digits: 2)) | \(String(format: "%.2f", s.quantile(0.99) / 1000)) µs | \(Int(1e9 / s.median)) | \(String(format: "%.2f", s.median / bare.median))× |")
     }
 }
 pin(0, cpu: nil)
+let filters = try filterCost()
+if filters.count == 3 {
+    print("\nOne allowed syscall (getppid): \(filters[0]) ns bare, \(filters[1]) ns under the tier-0 load filter, \(filters[2]) ns with the "
+        + "serve-phase filter on top (+\(String(format: "%.1f", filters[2] - filters[1])) ns; a call makes two syscalls in the runner, read and writev).")
+}
 
 print("\n## Cold start (spawn → sandbox on → first reply)\n")
 print("| what | median (IQR) | vs. spawn of /bin/true |")
@@ -230,4 +294,5 @@ for (name, directory) in [("C plugin (com.brane.sysinfo)", cPlugin), ("Swift plu
 }
 let many = try idleFigures(swiftPlugin, count: pluginCount)
 print("| \(pluginCount) Swift plugins at once | \(Stats(many.map(\.rss)).describe(1024, "MiB", digits: 2)) each | \(String(format: "%.1f", many.map(\.pss).reduce(0, +) / 1024)) MiB in total |")
+try egressBenchmarks(connects: option("--connects", default: 5000))
 try marketplaceBenchmarks()

@@ -61,6 +61,10 @@ const char *brane_library_defining(const char *symbol_name);
 /* Pins `pid` (0: the calling thread) to one CPU, or to every CPU when cpu < 0. */
 int brane_pin_to_cpu(pid_t pid, int cpu);
 
+/* no_new_privs (once), then `count` instructions of classic BPF installed as a seccomp filter on
+ * every thread (TSYNC) — brane-bench measures what a filter adds to every syscall. */
+int brane_seccomp_install(const void *instructions, unsigned short count);
+
 /* sendmsg of `bytes` with `descriptor` attached as SCM_RIGHTS (MSG_NOSIGNAL | MSG_DONTWAIT). */
 ssize_t brane_send_with_descriptor(int socket, const void *bytes, size_t length, int descriptor);
 

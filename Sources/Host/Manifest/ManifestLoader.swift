@@ -222,7 +222,7 @@ public enum ManifestLoader {
                     access.unixSockets.append(socketPath)
                     continue
                 }
-                guard let e = f.mapping(item, path, known: ["host", "port", "unix"], required: ["host", "port"]),
+                guard let e = f.mapping(item, path, known: ["host", "port"], required: ["host", "port"]),
                       let host = e["host"].flatMap({ f.nonEmptyString($0, "\(path).host") }),
                       let port = e["port"].flatMap({ f.integer($0, "\(path).port", in: 1...65535) })
                 else { continue }
@@ -248,7 +248,6 @@ public enum ManifestLoader {
             if network.destinations.isEmpty { f.error(node, "network.connect", "mode hosts needs at least one declared {host, port}") }
         }
     }
-
 
     private static func readTools(_ node: Node, _ f: inout YAMLFields) -> [ToolDeclaration]? {
         guard let list = node.sequence else {

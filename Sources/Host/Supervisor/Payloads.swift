@@ -32,11 +32,6 @@ public struct ConnectRequest: Equatable, Sendable {
     public var port: UInt16
     static let hostLimit = 1024
 
-    public init(host: String, port: UInt16) {
-        self.host = host
-        self.port = port
-    }
-
     init(payload: [UInt8]) throws(FrameError) {
         var reader = ByteReader(payload)
         guard let port = reader.u16(), let length = reader.u16(), length > 0, Int(length) <= Self.hostLimit,
