@@ -78,7 +78,12 @@ final class MarketFixture {
     }
 
     func sign(_ index: MarketplaceIndex, with signer: Ed25519Key? = nil) throws {
-        let bytes = Array(try index.yaml().utf8)
+        try sign(text: try index.yaml(), with: signer)
+    }
+
+    /// Signs index text as written — also text Brane's own writer would never produce.
+    func sign(text: String, with signer: Ed25519Key? = nil) throws {
+        let bytes = Array(text.utf8)
         try Data(bytes).write(to: URL(fileURLWithPath: "\(indexDirectory)/index.yaml"))
         try (Data(try (signer ?? key).sign(bytes)).base64EncodedString() + "\n")
             .write(toFile: "\(indexDirectory)/index.yaml.sig", atomically: true, encoding: .utf8)

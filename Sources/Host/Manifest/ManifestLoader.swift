@@ -46,9 +46,7 @@ public enum ManifestLoader {
         }
         let id = top["id"].flatMap { node -> String? in
             guard let value = f.string(node, "id") else { return nil }
-            if value.range(of: #"^[a-z0-9]+(\.[a-z0-9][a-z0-9-]*)+$"#, options: .regularExpression) == nil {
-                f.error(node, "id", "expected a reverse-DNS id such as com.example.my-tool (lowercase letters, digits, dots, dashes), found \"\(value)\"")
-            }
+            if let problem = PluginID.problem(value) { f.error(node, "id", problem) }
             return value
         }
         let version = top["version"].flatMap { node -> SemanticVersion? in

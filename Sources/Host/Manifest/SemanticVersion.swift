@@ -4,15 +4,24 @@ public struct SemanticVersion: Comparable, Hashable, Sendable, Codable, CustomSt
     public var prerelease: [String]
     public var build: String?
 
+    /// Strict semver 2.0: identifiers are ASCII alphanumerics and hyphens only, so a version can
+    /// be part of a path (`plugins/<id>/<version>-<digest>`) and never holds `/` or `..`.
     public init?(_ text: String) {
+        func identifiers(_ part: Substring) -> [String]? {
+            let parts = part.split(separator: ".", omittingEmptySubsequences: false)
+            let valid = parts.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) || $0 == UInt8(ascii: "-") } }
+            return valid ? parts.map(String.init) : nil
+        }
+        guard text.utf8.count <= 128 else { return nil }
         var rest = Substring(text)
         if let plus = rest.firstIndex(of: "+") {
+            guard identifiers(rest[rest.index(after: plus)...]) != nil else { return nil }
             build = String(rest[rest.index(after: plus)...])
             rest = rest[..<plus]
         }
         if let dash = rest.firstIndex(of: "-") {
-            prerelease = rest[rest.index(after: dash)...].split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-            guard prerelease.allSatisfy({ !$0.isEmpty }) else { return nil }
+            guard let parts = identifiers(rest[rest.index(after: dash)...]) else { return nil }
+            prerelease = parts
             rest = rest[..<dash]
         } else {
             prerelease = []

@@ -23,6 +23,19 @@ public struct BraneHome: Sendable {
 
     public init(root: String) { self.root = root }
 
+    /// `plugins/<id>`, for a valid id only (`PluginID`): the directory of every installed version.
+    func versionsDirectory(of id: String) -> String? {
+        PluginID.problem(id) == nil ? "\(plugins)/\(id)" : nil
+    }
+
+    /// Whether `path` is one version directory of `id` — `plugins/<id>/<name>` with a plain name —
+    /// the only kind of path an install or remove ever deletes, whatever a receipt on disk says.
+    func isVersionDirectory(_ path: String, of id: String) -> Bool {
+        guard let versions = versionsDirectory(of: id), path.hasPrefix(versions + "/") else { return false }
+        let name = path.dropFirst(versions.count + 1)
+        return !name.isEmpty && name != "." && name != ".." && !name.contains("/")
+    }
+
     public static var current: BraneHome {
         let environment = ProcessInfo.processInfo.environment
         if let home = environment["BRANE_HOME"], !home.isEmpty { return BraneHome(root: home) }

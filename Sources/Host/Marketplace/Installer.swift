@@ -28,7 +28,8 @@ extension Marketplace {
     @discardableResult
     public func install(_ id: String, requirement: VersionRequirement = .any, index: String? = nil,
                         allowExpired: Bool = false) throws -> InstallOutcome {
-        try auditingRefusals(of: id) {
+        try checkID(id)
+        return try auditingRefusals(of: id) {
             try installOrRefuse(id, requirement: requirement, indexName: index, allowExpired: allowExpired, upgrade: false)
         }
     }
@@ -36,6 +37,7 @@ extension Marketplace {
     /// Moves `id` to its newest acceptable release; pinned plugins are refused with a reason.
     @discardableResult
     public func upgrade(_ id: String, allowExpired: Bool = false) throws -> InstallOutcome {
+        try checkID(id)
         guard let receipt = try registry.receipt(id) else { throw try notInstalled(id) }
         if receipt.pinned {
             throw MarketplaceError(.usage, "\(id) is pinned at \(receipt.version); `brane plugin unpin \(id)` to let it upgrade")
@@ -43,6 +45,11 @@ extension Marketplace {
         return try auditingRefusals(of: id) {
             try installOrRefuse(id, requirement: .any, indexName: receipt.indexName, allowExpired: allowExpired, upgrade: true)
         }
+    }
+
+    /// A name that is not a plugin id is a usage error, before it is looked up, locked or used in a path.
+    func checkID(_ id: String) throws {
+        if let problem = PluginID.problem(id) { throw MarketplaceError(.usage, problem) }
     }
 
     /// A refused package is audited; a busy lock, a typo or a missing plugin is not a refusal.
@@ -98,8 +105,9 @@ extension Marketplace {
         }
         reached(id, .verified(sha256: digest))
 
-        // Unpack into staging; the staging directory is removed whatever happens next.
-        let staging = "\(home.staging)/\(id).\(UUID().uuidString.prefix(8))"
+        // Unpack into staging; the staging directory is removed whatever happens next. `@` is in no
+        // id, so one plugin's debris can never be mistaken for another's (com.brane vs com.brane.units).
+        let staging = "\(home.staging)/\(id)@\(UUID().uuidString.prefix(8))"
         let tree = "\(staging)/tree"
         guard mkdir(staging, 0o700) == 0, mkdir(tree, 0o755) == 0 else {
             throw MarketplaceError(.io, "cannot create \(staging): \(String(cString: strerror(errno)))")
@@ -117,9 +125,13 @@ extension Marketplace {
         reached(id, .validated)
 
         // Activate: one rename into place; the receipt switches in one transaction.
-        let versionsDirectory = "\(home.plugins)/\(id)"
-        try? FileManager.default.createDirectory(atPath: versionsDirectory, withIntermediateDirectories: true)
-        let destination = "\(versionsDirectory)/\(release.version)-\(release.sha256.prefix(12))"
+        // Built from validated parts only: the id's grammar, a strict semver and the verified digest's hex.
+        guard let versionsDirectory = home.versionsDirectory(of: id), let version = SemanticVersion(release.version),
+              version.description == release.version else {
+            throw MarketplaceError(.invalidIndex, "\(id): the release \(UntrustedText.sanitized(release.version, limit: 160)) is not a valid version")
+        }
+        _ = mkdir(versionsDirectory, 0o755)
+        let destination = "\(versionsDirectory)/\(version)-\(digest.prefix(12))"
         try? FileManager.default.removeItem(atPath: destination)   // debris of a killed install of this very release
         guard rename(tree, destination) == 0 else {
             throw MarketplaceError(.io, "cannot move the plugin into \(destination): \(String(cString: strerror(errno)))")
@@ -147,7 +159,7 @@ extension Marketplace {
             throw error
         }
         reached(id, .recorded)
-        if let old = current?.path, old != destination { try? FileManager.default.removeItem(atPath: old) }
+        if let old = current?.path, old != destination, home.isVersionDirectory(old, of: id) { try? FileManager.default.removeItem(atPath: old) }
         return InstallOutcome(plugin: id, action: action, version: release.version, previousVersion: current?.version,
                               path: destination, sha256: digest)
     }
@@ -238,10 +250,10 @@ extension Marketplace {
     /// directories the registry does not point at. Called with the plugin's lock held.
     func removeDebris(of id: String, keeping activePath: String?) {
         let fm = FileManager.default
-        for name in (try? fm.contentsOfDirectory(atPath: home.staging)) ?? [] where name.hasPrefix("\(id).") {
+        guard let versions = home.versionsDirectory(of: id) else { return }
+        for name in (try? fm.contentsOfDirectory(atPath: home.staging)) ?? [] where name.hasPrefix("\(id)@") {
             try? fm.removeItem(atPath: "\(home.staging)/\(name)")
         }
-        let versions = "\(home.plugins)/\(id)"
         for name in (try? fm.contentsOfDirectory(atPath: versions)) ?? [] where "\(versions)/\(name)" != activePath {
             try? fm.removeItem(atPath: "\(versions)/\(name)")
         }
@@ -262,6 +274,7 @@ extension Marketplace {
     // MARK: Remove, pin
 
     public func remove(_ id: String) throws {
+        try checkID(id)
         let lock = try PluginLock(home: home, plugin: id)
         defer { withExtendedLifetime(lock) {} }
         guard let receipt = try registry.receipt(id) else { throw try notInstalled(id) }
@@ -272,12 +285,16 @@ extension Marketplace {
         removeDebris(of: id, keeping: nil)
     }
 
+    /// Under the plugin's lock, and only the `pinned` column: a receipt read earlier is never written
+    /// back, so a pin racing an upgrade cannot point the receipt at a version that was removed.
     public func setPinned(_ id: String, _ pinned: Bool) throws {
-        guard var receipt = try registry.receipt(id) else { throw try notInstalled(id) }
+        try checkID(id)
+        let lock = try PluginLock(home: home, plugin: id)
+        defer { withExtendedLifetime(lock) {} }
+        guard let receipt = try registry.receipt(id) else { throw try notInstalled(id) }
         guard receipt.pinned != pinned else { return }
-        receipt.pinned = pinned
         try registry.write { db in
-            try receipt.update(db)
+            try db.execute(sql: "UPDATE \(InstallReceipt.databaseTableName) SET pinned = ? WHERE pluginID = ?", arguments: [pinned, id])
             try audit.append(db, action: pinned ? "pin" : "unpin", plugin: id, detail: "at \(receipt.version)")
         }
     }
@@ -286,6 +303,7 @@ extension Marketplace {
 
     /// Re-hashes every installed file against its receipt. Empty means all is well.
     public func verify(_ id: String? = nil) throws -> [VerifyProblem] {
+        if let id { try checkID(id) }
         let receipts = try id.map { id in try registry.receipt(id).map { [$0] } ?? { throw try notInstalled(id) }() } ?? registry.receipts()
         var problems = [VerifyProblem]()
         for receipt in receipts {

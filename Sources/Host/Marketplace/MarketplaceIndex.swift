@@ -100,6 +100,10 @@ public struct MarketplaceIndex: Sendable, Equatable {
         guard let m = f.mapping(node, path, known: ["id", "versions"], required: ["id", "versions"]),
               let id = m["id"].flatMap({ f.nonEmptyString($0, "\(path).id") }),
               let versions = m["versions"] else { return nil }
+        if let problem = PluginID.problem(id) {
+            f.error(m["id"]!, "\(path).id", problem)
+            return nil
+        }
         guard let sequence = versions.sequence else {
             f.error(versions, "\(path).versions", "expected a list of versions, found \(f.describe(versions))")
             return nil

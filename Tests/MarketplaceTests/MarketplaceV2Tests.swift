@@ -1,0 +1,129 @@
+@testable import BraneHost
+import BraneTestSupport
+import Foundation
+import XCTest
+
+/// Marketplace v2, point 1: a name from the command line or an index is checked against the id
+/// and version grammars before it is used for anything, so it never becomes a path that leaves
+/// `$BRANE_HOME` or reaches another plugin's files.
+final class UntrustedNameTests: XCTestCase {
+    let id = MarketFixture.id
+
+    /// 0.1.0 installed, a sentinel beside `$BRANE_HOME`: after `body`, everything is as it was.
+    private func assertNothingTouched(_ f: MarketFixture, file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> Void) throws {
+        let sentinel = "\(f.root)/outside/keep"
+        try FileManager.default.createDirectory(atPath: sentinel, withIntermediateDirectories: true)
+        let before = try FileManager.default.contentsOfDirectory(atPath: f.home.root).sorted()
+        try body()
+        XCTAssertTrue(FileManager.default.fileExists(atPath: sentinel), "a directory outside BRANE_HOME survives", file: file, line: line)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: f.home.root).sorted(), before, file: file, line: line)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: f.home.registry) && FileManager.default.fileExists(atPath: f.home.auditKey), file: file, line: line)
+        XCTAssertEqual(try f.installedVersion, "0.1.0", file: file, line: line)
+        XCTAssertEqual(try f.convertWithInstalled(), 0.005, "the installed plugin still runs", file: file, line: line)
+        XCTAssertEqual(try f.market.verify(), [], file: file, line: line)
+        XCTAssertNil(f.market.audit.firstBreak(in: try f.market.auditEntries()), "the audit chain is intact", file: file, line: line)
+        try f.assertNoDebris(file: file, line: line)
+    }
+
+    private func installed(_ test: XCTestCase) throws -> MarketFixture {
+        let f = try MarketFixture(test)
+        try f.publish(version: "0.1.0")
+        try f.addIndex()
+        try f.market.install(id)
+        return f
+    }
+
+    func testNamesThatAreNotIdsAreRefusedBeforeAnyFilesystemAction() throws {
+        let f = try installed(self)
+        let names = ["..", "", ".", "/", "../../../outside", "com.brane.units/../..", "../com.brane.units", "-rf", "com..brane",
+                     ".com.brane", "com.brane.", "COM.BRANE.UNITS", "com.brane.units\u{0}", "ｃom.brane.units", "com.brane.units@x",
+                     "com brane", String(repeating: "a.", count: 80) + "a", "com.brane.units\n", "plugins", "locks"]
+        try assertNothingTouched(f) {
+            for name in names {
+                let operations: [(String, () throws -> Void)] = [
+                    ("install", { try f.market.install(name) }), ("upgrade", { try f.market.upgrade(name) }),
+                    ("remove", { try f.market.remove(name) }), ("pin", { try f.market.setPinned(name, true) }),
+                    ("unpin", { try f.market.setPinned(name, false) }),
+                ]
+                for (operation, run) in operations {
+                    let error = f.refusal(run)
+                    XCTAssertNotNil(error, "\(operation) \(name.debugDescription) must be refused")
+                    XCTAssertTrue([.usage, .notFound].contains(error?.reason), "\(operation) \(name.debugDescription): \(error?.message ?? "")")
+                    XCTAssertFalse(error?.message.contains("\n") ?? false, "one line: \(error?.message ?? "")")
+                }
+            }
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: f.home.locks + "/...lock"), "no lock file was made for a non-id")
+    }
+
+    /// An id that is a prefix of another's: its clean-up never takes the other's staging or versions.
+    func testAnIdThatIsAPrefixOfAnotherTouchesNothingOfIt() throws {
+        let f = try installed(self)
+        let inProgress = "\(f.home.staging)/\(id)@0badc0de"
+        try FileManager.default.createDirectory(atPath: inProgress, withIntermediateDirectories: true)
+        for prefix in ["com.brane", "com.brane.unit", "com"] {
+            _ = f.refusal { try f.market.install(prefix) }
+            _ = f.refusal { try f.market.remove(prefix) }
+        }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: inProgress), "com.brane.units' staging survives")
+        try FileManager.default.removeItem(atPath: inProgress)
+        XCTAssertEqual(try f.convertWithInstalled(), 0.005)
+    }
+
+    /// A signed index whose version, id or both hold a path: refused as an invalid index; nothing installs anywhere.
+    func testASignedVersionOrIdWithAPathIsRefused() throws {
+        for (from, to) in [(#"version: "0.2.0""#, #"version: "0.2.0+x/../../../../pwned""#), (#"version: "0.2.0""#, #"version: "0.2.0-a/../b""#),
+                           (#"id: "\#(MarketFixture.id)""#, #"id: "../../pwned""#)] {
+            let f = try installed(self)
+            try f.publishCrafted(version: "0.2.0", entries: try f.unitsEntries(version: "0.2.0"))
+            let text = try f.indexText
+            XCTAssertTrue(text.contains(from), text)
+            try f.sign(text: text.replacingOccurrences(of: from, with: to))
+            try assertNothingTouched(f) {
+                let error = f.refusal { try f.market.install(self.id, requirement: try VersionRequirement("0.2.0")) }
+                XCTAssertNotNil(error, to)
+            }
+            for leaked in ["\(f.root)/pwned", "\(f.home.root)/pwned", "\(f.home.plugins)/pwned", "/tmp/pwned"] {
+                XCTAssertFalse(FileManager.default.fileExists(atPath: leaked), "\(to): \(leaked)")
+            }
+        }
+    }
+
+    /// A version string is strict semver: no `/`, no `..`, ASCII identifiers only.
+    func testVersionsAreStrictSemver() {
+        for text in ["1.0.0+x/y", "1.0.0-../a", "1.0.0+..", "1.0.0-a b", "1.0.0+ü", "1.0.0-", "1.0.0+", "01.0.0", "1.0.0/"] {
+            XCTAssertNil(SemanticVersion(text), text)
+        }
+        for text in ["1.0.0", "1.0.0-rc.1", "1.0.0+build.5-x", "0.0.1-alpha-2"] { XCTAssertNotNil(SemanticVersion(text), text) }
+    }
+}
+
+/// Marketplace v2, point 6: pin and unpin hold the plugin's lock and change the receipt in place.
+final class PinUnderLockTests: XCTestCase {
+    func testAPinWhileTheLockIsHeldIsRefusedAsBusy() throws {
+        let f = try MarketFixture(self)
+        try f.publish(version: "0.1.0")
+        try f.addIndex()
+        try f.market.install(MarketFixture.id)
+        let lock = try PluginLock(home: f.home, plugin: MarketFixture.id)
+        XCTAssertEqual(f.refusal { try f.market.setPinned(MarketFixture.id, true) }?.reason, .busy)
+        withExtendedLifetime(lock) {}
+    }
+
+    /// A receipt changed under the lock (an upgrade) keeps its new path when a pin follows.
+    func testAPinChangesOnlyThePinnedFlag() throws {
+        let f = try MarketFixture(self)
+        try f.publish(version: "0.1.0")
+        try f.addIndex()
+        try f.market.install(MarketFixture.id)
+        try f.publish(version: "0.2.0")
+        try f.market.upgrade(MarketFixture.id)
+        let upgraded = try XCTUnwrap(try f.market.registry.receipt(MarketFixture.id))
+        try f.market.setPinned(MarketFixture.id, true)
+        let pinned = try XCTUnwrap(try f.market.registry.receipt(MarketFixture.id))
+        XCTAssertTrue(pinned.pinned)
+        XCTAssertEqual(pinned.path, upgraded.path)
+        XCTAssertEqual(pinned.version, "0.2.0")
+        XCTAssertEqual(try f.market.verify(), [])
+    }
+}
