@@ -59,13 +59,22 @@ private final class AuditSink: @unchecked Sendable {
     }
 }
 
-/// A plugin directory, or the id of an installed plugin.
+/// A plugin directory, written as a path (`./x`, or anything with a `/`), or the id of an installed
+/// plugin: a bare name never picks up a directory of that name in the working directory.
 func openBundle(_ target: String) throws -> PluginBundle {
-    var directory = target
-    var isDirectory: ObjCBool = false
-    if !FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory) || !isDirectory.boolValue {
-        guard let installed = try? openMarketplace().installedDirectory(target) else {
-            fail("\(target) is neither a plugin directory nor an installed plugin (`brane plugin list` shows those)", .invalidInput)
+    let directory: String
+    if target.contains("/") || target == "." || target == ".." {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory), isDirectory.boolValue else {
+            fail("\(target) is not a plugin directory", .invalidInput)
+        }
+        directory = target
+    } else {
+        guard PluginID.problem(target) == nil, let installed = try? openMarketplace().installedDirectory(target) else {
+            var isDirectory: ObjCBool = false
+            let hint = FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory) && isDirectory.boolValue
+                ? "; to use the directory of that name, write it as a path: ./\(target)" : ""
+            fail("\(target) is not an installed plugin (`brane plugin list` shows those)\(hint)", .invalidInput)
         }
         directory = installed
     }

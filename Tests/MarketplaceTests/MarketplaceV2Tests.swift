@@ -127,3 +127,90 @@ final class PinUnderLockTests: XCTestCase {
         XCTAssertEqual(try f.market.verify(), [])
     }
 }
+
+/// Marketplace v2, point 5: every read has a type check and a deadline.
+final class BoundedReadTests: XCTestCase {
+    /// A FIFO, a directory or a device where an index, signature or archive should be: refused at once, not waited on.
+    func testNonRegularFilesAreRefusedWithoutBlocking() throws {
+        for (what, make) in [("FIFO", { (path: String) in XCTAssertEqual(mkfifo(path, 0o600), 0) }),
+                             ("directory", { (path: String) in try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: false) }),
+                             ("device", { (path: String) in try! FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: "/dev/zero") })] {
+            // The archive.
+            let f = try MarketFixture(self)
+            try f.publish(version: "0.1.0")
+            try f.addIndex()
+            let archive = "\(f.indexDirectory)/archives/\(MarketFixture.id)-0.1.0.tar"
+            try FileManager.default.removeItem(atPath: archive)
+            make(archive)
+            let started = ContinuousClock.now
+            let error = f.refusal { try f.market.install(MarketFixture.id) }
+            XCTAssertLessThan(ContinuousClock.now - started, .seconds(5), what)
+            XCTAssertTrue(error?.message.contains("is not a regular file") ?? false, "\(what): \(error?.message ?? "")")
+            XCTAssertNil(try f.installedVersion)
+            try f.assertNoDebris()
+            // The signature, on index add.
+            let g = try MarketFixture(self)
+            try g.publish(version: "0.1.0")
+            let signature = "\(g.indexDirectory)/index.yaml.sig"
+            try FileManager.default.removeItem(atPath: signature)
+            make(signature)
+            XCTAssertTrue(g.refusal { try g.addIndex() }?.message.contains("is not a regular file") ?? false, what)
+        }
+    }
+
+    /// A mirror that trickles (4 bytes a second) is abandoned once it stays under the minimum rate.
+    func testATricklingMirrorIsAbandoned() throws {
+        let listener = try LoopbackListener()
+        let fd = listener.fd
+        Thread.detachNewThread {
+            let peer = accept(fd, nil, nil)
+            guard peer >= 0 else { return }
+            defer { close(peer) }
+            var request = [UInt8](repeating: 0, count: 4096)
+            _ = recv(peer, &request, request.count, 0)
+            _ = "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n".withCString { send(peer, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+            for _ in 0..<60 {
+                guard send(peer, "abcd", 4, Int32(MSG_NOSIGNAL)) == 4 else { return }
+                sleep(1)
+            }
+        }
+        var fetcher = Fetcher()
+        fetcher.stallSeconds = 2
+        let started = ContinuousClock.now
+        XCTAssertThrowsError(try fetcher.fetch("http://127.0.0.1:\(listener.port)/index.yaml", remote: true, limit: 1 << 20)) { error in
+            XCTAssertEqual((error as? MarketplaceError)?.reason, .fetchFailed, "\(error)")
+        }
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(10))
+    }
+
+    func testADeclaredArchiveSizeIsCapped() throws {
+        let f = try MarketFixture(self)
+        try f.publish(version: "0.1.0")
+        try f.sign(text: try f.indexText.replacing(#/size: \d+/#, with: "size: \(MarketplaceIndex.archiveSizeLimit + 1)"))
+        let error = f.refusal { try f.addIndex() }
+        XCTAssertEqual(error?.reason, .invalidIndex, error?.message ?? "")
+        XCTAssertTrue(error?.message.contains("size") ?? false, error?.message ?? "")
+    }
+}
+
+/// Marketplace v2, point 9: a bare id means an installed plugin, never a directory that happens to have its name.
+final class BareIDTests: XCTestCase {
+    func testABareIDNeverPicksUpADirectoryInTheWorkingDirectory() throws {
+        let f = try MarketFixture(self)
+        let work = "\(f.root)/work"
+        // A look-alike of the units plugin, planted where the user happens to stand.
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: try f.pluginCopy(version: "0.1.0"), toPath: "\(work)/\(MarketFixture.id)")
+        let bare = try CLI.run(["plugin", "run", MarketFixture.id, "ping"], home: f.home, in: work)
+        XCTAssertEqual(bare.status, 2, bare.stdout)
+        XCTAssertTrue(bare.stderr.contains("is not an installed plugin") && bare.stderr.contains("./\(MarketFixture.id)"), bare.stderr)
+        let path = try CLI.run(["plugin", "run", "./\(MarketFixture.id)", "ping"], home: f.home, in: work)
+        XCTAssertEqual(path.status, 0, path.stderr)
+        // Once installed, the bare id is the installed plugin.
+        try f.publish(version: "0.1.0")
+        try f.addIndex()
+        try f.market.install(MarketFixture.id)
+        let installed = try CLI.run(["plugin", "inspect", MarketFixture.id], home: f.home, in: work)
+        XCTAssertTrue(installed.stdout.contains(f.home.plugins), installed.stdout)
+    }
+}

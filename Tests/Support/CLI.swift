@@ -10,15 +10,17 @@ public enum CLI {
         public var stderr: String
     }
 
-    public static func run(_ arguments: [String], home: BraneHome, environment: [String: String] = [:]) throws -> Run {
+    public static func run(_ arguments: [String], home: BraneHome, environment: [String: String] = [:], in directory: String? = nil) throws -> Run {
         let brane = URL(fileURLWithPath: try ResourceLocator.current.runner()).deletingLastPathComponent().appendingPathComponent("brane")
-        return try capture(brane.path, arguments, environment: ["BRANE_HOME": home.root].merging(environment) { $1 })
+        return try capture(brane.path, arguments, environment: ["BRANE_HOME": home.root].merging(environment) { $1 }, in: directory)
     }
 
     /// Runs any program to completion with standard output and error captured.
-    public static func capture(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+    public static func capture(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
+                               in directory: String? = nil) throws -> Run {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe(), err = Pipe()

@@ -35,6 +35,8 @@ public struct IndexLocation: Sendable, Equatable, CustomStringConvertible {
 public struct Fetcher: Sendable {
     public typealias Progress = @Sendable (_ received: UInt64, _ total: UInt64?) -> Void
     public var progress: Progress?
+    /// How long a transfer may stay under `minimumRate` before it is abandoned.
+    public var stallSeconds = 15
 
     public init(progress: Progress? = nil) { self.progress = progress }
 
@@ -42,10 +44,19 @@ public struct Fetcher: Sendable {
         remote ? try download(location, limit: limit, total: total) : try readFile(location, limit: limit, total: total)
     }
 
+    /// A local index, signature or archive: a regular file only — opened without blocking, so a
+    /// FIFO cannot hang the install (and its lock), and checked before a byte is read.
     private func readFile(_ path: String, limit: UInt64, total: UInt64?) throws -> [UInt8] {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw MarketplaceError(.fetchFailed, "cannot read \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            throw MarketplaceError(.fetchFailed, "\(path) is not a regular file (a directory, FIFO, socket or device); refused")
+        }
+        guard UInt64(info.st_size) <= limit else {
+            throw MarketplaceError(.tooLarge, "\(path) is larger than the \(limit) bytes declared for it; refused")
+        }
         var bytes = [UInt8]()
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         while true {
@@ -72,6 +83,12 @@ public struct Fetcher: Sendable {
 
     private static let curlReady: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
 
+    /// Bytes per second below which a transfer is abandoned after `stallSeconds`.
+    static let minimumRate = 1024
+
+    /// The whole transfer's deadline, in seconds, for a body of at most `limit` bytes.
+    static func deadlineSeconds(forAtMost limit: UInt64) -> Int { 60 + Int(min(limit, 1 << 40) / (256 << 10)) }
+
     private func download(_ url: String, limit: UInt64, total: UInt64?) throws -> [UInt8] {
         guard Self.curlReady, let curl = curl_easy_init() else { throw MarketplaceError(.fetchFailed, "libcurl could not start") }
         defer { curl_easy_cleanup(curl) }
@@ -89,9 +106,11 @@ public struct Fetcher: Sendable {
         brane_curl_set_long(curl, CURLOPT_FAILONERROR, 1)
         brane_curl_set_long(curl, CURLOPT_NOSIGNAL, 1)
         brane_curl_set_long(curl, CURLOPT_CONNECTTIMEOUT, 15)
-        // Give up on a stalled transfer: under 1 byte/s for 30 s.
-        brane_curl_set_long(curl, CURLOPT_LOW_SPEED_LIMIT, 1)
-        brane_curl_set_long(curl, CURLOPT_LOW_SPEED_TIME, 30)
+        // A slow mirror cannot hold an install (and its lock) forever: under 1 KiB/s for 15 s fails,
+        // and so does the whole transfer past 60 s plus 1 s per 256 KiB it may carry.
+        brane_curl_set_long(curl, CURLOPT_LOW_SPEED_LIMIT, Self.minimumRate)
+        brane_curl_set_long(curl, CURLOPT_LOW_SPEED_TIME, stallSeconds)
+        brane_curl_set_long(curl, CURLOPT_TIMEOUT, Self.deadlineSeconds(forAtMost: limit))
         brane_curl_set_offset(curl, CURLOPT_MAXFILESIZE_LARGE, curl_off_t(limit))
         brane_curl_set_pointer(curl, CURLOPT_WRITEDATA, context.toOpaque())
         brane_curl_set_write_function(curl) { data, size, count, opaque in

@@ -112,6 +112,8 @@ public struct MarketplaceIndex: Sendable, Equatable {
         return Plugin(id: id, releases: releases)
     }
 
+    /// The largest archive a release may declare (and so the most an install ever fetches): 512 MiB.
+    public static let archiveSizeLimit: UInt64 = 512 << 20
     static let releaseKeys = ["version", "kind", "abi", "tier", "description", "tools", "archive", "sha256", "size", "yanked"]
 
     private static func readRelease(_ node: Node, _ path: String, _ f: inout YAMLFields) -> Release? {
@@ -153,7 +155,7 @@ public struct MarketplaceIndex: Sendable, Equatable {
             }
             return text
         }
-        let size = field("size").flatMap { f.integer($0, $1, in: 0...Int.max) }.map(UInt64.init)
+        let size = field("size").flatMap { f.integer($0, $1, in: 1...Int(Self.archiveSizeLimit)) }.map(UInt64.init)
         let yanked = field("yanked").flatMap { node, p -> Bool? in
             guard let value = node.scalar.flatMap({ Bool.construct(from: $0) }) else {
                 f.error(node, p, "expected true or false, found \(f.describe(node))")
