@@ -79,7 +79,7 @@ extension PluginCommand {
                     lines.append("\(plugin) is not installed")
                 }
                 lines.append("  available: \(report.available.isEmpty ? "none (no longer in any added index)" : report.available.joined(separator: ", "))")
-                return lines.joined(separator: "\n")
+                return lines.map { UntrustedText.sanitized($0) }.joined(separator: "\n")
             }
         }
     }
@@ -218,9 +218,10 @@ func describe(_ outcome: InstallOutcome) -> String {
     }
 }
 
-/// Left-aligned columns.
+/// Left-aligned columns. Every cell is one line through the sanitiser: a field from an index or a
+/// receipt cannot start a row of its own.
 func table(_ header: [String], _ rows: [[String]]) -> String {
-    let all = [header] + rows
+    let all = [header] + rows.map { $0.map { UntrustedText.sanitized($0) } }
     let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
     return all.map { row in
         row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")

@@ -214,3 +214,34 @@ final class BareIDTests: XCTestCase {
         XCTAssertTrue(installed.stdout.contains(f.home.plugins), installed.stdout)
     }
 }
+
+/// Marketplace v2, point 12: no index text reaches a terminal raw, and no field forges a row.
+final class IndexTextTests: XCTestCase {
+    func testControlCharactersInIndexFieldsAreRefusedAtTheIndex() throws {
+        for (from, to) in [(#"description: ""#, #"description: "evil\nID  VERSION\ncom.fake  9.9.9 "#),
+                           (#"description: ""#, #"description: "\u001B]0;pwned\u0007 "#),
+                           (#"description: ""#, #"description: "\u009B31m "#),
+                           (#"tools: ["#, #"tools: ["x\ny", "#)] {
+            let f = try MarketFixture(self)
+            try f.publish(version: "0.1.0")
+            let text = try f.indexText
+            XCTAssertTrue(text.contains(from), text)
+            try f.sign(text: text.replacingOccurrences(of: from, with: to))
+            let error = f.refusal { try f.addIndex() }
+            XCTAssertEqual(error?.reason, .invalidIndex, "\(to): \(error?.message ?? "accepted")")
+            XCTAssertFalse(error?.message.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x9B || $0.value == 0x07 } ?? true, error?.message ?? "")
+        }
+    }
+
+    /// The CLI's tables escape what a receipt or catalog row holds, whatever put it there.
+    func testTablesKeepEveryCellOnOneLine() throws {
+        let f = try MarketFixture(self)
+        try f.publish(version: "0.1.0")
+        try f.addIndex()
+        try f.market.registry.write { try $0.execute(sql: "UPDATE catalog SET description = ?", arguments: ["line\ncom.forged  6.6.6\u{1B}[2J"]) }
+        let search = try CLI.run(["plugin", "search"], home: f.home)
+        XCTAssertEqual(search.stdout.split(separator: "\n").count, 2, search.stdout)
+        XCTAssertFalse(search.stdout.contains("\u{1B}"), search.stdout)
+        XCTAssertTrue(search.stdout.contains(#"line\ncom.forged"#), search.stdout)
+    }
+}

@@ -173,6 +173,14 @@ public struct ToolDeclaration: Sendable, Codable, Equatable {
     public var name: String
     public var description: String
     public var inputSchema: JSONValue
+
+    /// Why `name` is not a tool name (MCP's: 1-64 ASCII letters, digits, '_' or '-'), or nil.
+    public static func nameProblem(_ name: String) -> String? {
+        let valid = (1...64).contains(name.utf8.count) && name.utf8.allSatisfy {
+            (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-")
+        }
+        return valid ? nil : "tool names are 1-64 letters, digits, '_' or '-' (MCP), found \"\(UntrustedText.sanitized(name, limit: 80))\""
+    }
 }
 
 public struct SensorSettings: Sendable, Codable, Equatable {

@@ -259,8 +259,8 @@ public enum ManifestLoader {
                                     required: ["name", "description", "inputSchema"]) else { continue }
             let name = m["name"].flatMap { n -> String? in
                 guard let name = f.string(n, "\(path).name") else { return nil }
-                if name.range(of: "^[A-Za-z0-9_-]{1,64}$", options: .regularExpression) == nil {
-                    f.error(n, "\(path).name", "tool names are 1-64 letters, digits, '_' or '-' (MCP), found \"\(name)\"")
+                if let problem = ToolDeclaration.nameProblem(name) {
+                    f.error(n, "\(path).name", problem)
                 }
                 if tools.contains(where: { $0.name == name }) { f.error(n, "\(path).name", "duplicate tool name '\(name)'") }
                 return name

@@ -121,7 +121,7 @@ public struct MarketplaceIndex: Sendable, Equatable {
         func field(_ key: String) -> (Node, String)? { m[key].map { ($0, "\(path).\(key)") } }
         let version = field("version").flatMap { node, p -> SemanticVersion? in
             guard let text = f.string(node, p) else { return nil }
-            guard let v = SemanticVersion(text) else { f.error(node, p, "expected a semantic version, found \"\(text)\""); return nil }
+            guard let v = SemanticVersion(text) else { f.error(node, p, "expected a semantic version, found \"\(UntrustedText.sanitized(text, limit: 160))\""); return nil }
             return v
         }
         let kind = field("kind").flatMap { node, p -> PluginKind? in
@@ -137,8 +137,23 @@ public struct MarketplaceIndex: Sendable, Equatable {
             return abi
         }
         let tier = field("tier").flatMap { f.integer($0, $1, in: 0...2) }.flatMap(PrivacyTier.init(rawValue:))
-        let description = field("description").flatMap { f.string($0, $1) }
-        let tools = field("tools").flatMap { f.stringList($0, $1) } ?? []
+        // What people read in search, info and install output: one plain line each, so no field can forge a row.
+        func plainLine(_ node: Node, _ p: String, _ text: String) -> String? {
+            guard UntrustedText.isPlainLine(text) else {
+                f.error(node, p, "expected one line of text without control characters, found \"\(UntrustedText.sanitized(text, limit: 120))\"")
+                return nil
+            }
+            return text
+        }
+        let description = field("description").flatMap { node, p in f.string(node, p).flatMap { plainLine(node, p, $0) } }
+        let tools = field("tools").flatMap { node, p -> [String]? in
+            guard let names = f.stringList(node, p) else { return nil }
+            if let problem = names.lazy.compactMap(ToolDeclaration.nameProblem).first {
+                f.error(node, p, problem)
+                return nil
+            }
+            return names
+        } ?? []
         let archive = field("archive").flatMap { node, p -> String? in
             guard let text = f.nonEmptyString(node, p) else { return nil }
             guard ArchiveUnpacker.relativePath(text) != nil else {

@@ -36,6 +36,11 @@ public enum UntrustedText {
         return String(clean[..<end]) + "… [\(clean.utf8.count - limit) bytes cut]"
     }
 
+    /// True when `text` would print as itself on one line: no control, separator or bidi character.
+    public static func isPlainLine(_ text: String) -> Bool {
+        !text.unicodeScalars.contains { needsEscape($0, singleLine: true) }
+    }
+
     static func needsEscape(_ scalar: Unicode.Scalar, singleLine: Bool) -> Bool {
         switch scalar.value {
         case 0x0a, 0x09: return singleLine
