@@ -66,6 +66,24 @@ func marketplaceBenchmarks() throws {
     print("| of which: SHA-256 of the archive (it is hashed once on fetch; the receipt re-hashes the unpacked files) | \(hashing.describe(1e6, "ms", digits: 1)) | — |")
     print("| of which: Ed25519 verification of the index signature | \(verify.describe(1e3, "µs", digits: 1)) | — |")
 
+    // Start-time verification of an installed plugin (stamps trusted, as every start does), against its cold start.
+    let startHome = try Marketplace(home: BraneHome(root: "\(scratch)/start-home"))
+    let indexUnits = "\(scratch)/index-units"
+    _ = try Publisher(indexDirectory: indexUnits, key: key).publish([try plugin("org.example.units")])
+    try startHome.addIndex(name: "i", location: indexUnits, publicKeyPEM: key.publicKeyPEM)
+    try startHome.install("org.example.units")
+    let check = Stats(try (0..<200).map { _ in try nanoseconds { _ = try startHome.installedDirectory("org.example.units") } })
+    let installedPlan = try plan(try startHome.installedDirectory("org.example.units")!)
+    let cold = Stats(try (0..<50).map { _ in
+        try nanoseconds {
+            let instance = try PluginInstance(plan: installedPlan, runner: runner)
+            _ = try instance.call(method: "ping", input: Array("{}".utf8))
+            instance.stop()
+        }
+    })
+    print("| start-time check of an installed Swift plugin against its receipt | \(check.describe(1e3, "µs", digits: 0)) "
+        + "| ≤ 10 % of its cold start (\(cold.describe(1e6, "ms", digits: 2))): \(String(format: "%.1f", 100 * check.median / cold.median)) % |")
+
     // `brane plugin list` from exec to exit, 100 plugins installed.
     let listHome = BraneHome(root: "\(scratch)/list-home")
     let index100 = "\(scratch)/index100"

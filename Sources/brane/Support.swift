@@ -68,9 +68,13 @@ func openBundle(_ target: String) throws -> PluginBundle {
         guard FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory), isDirectory.boolValue else {
             fail("\(target) is not a plugin directory", .invalidInput)
         }
+        // An install directory named by path starts only as its receipt says, as by id.
+        if let id = marketplace({ try openMarketplace().installedPlugin(at: target) }) {
+            _ = marketplace { try openMarketplace().installedDirectory(id) }
+        }
         directory = target
     } else {
-        guard PluginID.problem(target) == nil, let installed = try? openMarketplace().installedDirectory(target) else {
+        guard PluginID.problem(target) == nil, let installed = marketplace({ try openMarketplace().installedDirectory(target) }) else {
             var isDirectory: ObjCBool = false
             let hint = FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory) && isDirectory.boolValue
                 ? "; to use the directory of that name, write it as a path: ./\(target)" : ""

@@ -245,3 +245,58 @@ final class IndexTextTests: XCTestCase {
         XCTAssertTrue(search.stdout.contains(#"line\ncom.forged"#), search.stdout)
     }
 }
+
+/// Marketplace v2, point 2: the signed record is the truth at run time.
+final class StartVerificationTests: XCTestCase {
+    private func installed() throws -> (MarketFixture, String) {
+        let f = try MarketFixture(self)
+        try f.publish(version: "0.1.0")
+        try f.addIndex()
+        try f.market.install(MarketFixture.id)
+        return (f, try XCTUnwrap(try f.market.registry.receipt(MarketFixture.id)?.path))
+    }
+
+    private func assertRefusedToStart(_ f: MarketFixture, naming file: String, target: String = MarketFixture.id,
+                                      line: UInt = #line) throws {
+        let run = try CLI.run(["plugin", "run", target, "tools/call", "--input", #"{"name":"convert_units","arguments":{"value":1,"from":"g","to":"mg"}}"#], home: f.home)
+        XCTAssertEqual(run.status, 5, run.stderr, line: line)
+        XCTAssertTrue(run.stderr.contains("will not start") && run.stderr.contains(file), run.stderr, line: line)
+        XCTAssertEqual(try f.market.auditEntries().last?.action, "refuse-start", line: line)
+    }
+
+    func testAChangedLibraryDoesNotStart() throws {
+        let (f, path) = try installed()
+        let library = URL(fileURLWithPath: "\(path)/libBraneUnits.so")
+        var bytes = try Data(contentsOf: library)
+        bytes[bytes.count - 1] ^= 0x01
+        try bytes.write(to: library)
+        try assertRefusedToStart(f, naming: "libBraneUnits.so")
+        // Named by its path, the install directory is held to the same receipt.
+        try assertRefusedToStart(f, naming: "libBraneUnits.so", target: path)
+    }
+
+    func testAManifestRewrittenToAnotherTierDoesNotStart() throws {
+        let (f, path) = try installed()
+        let manifest = "\(path)/manifest.yaml"
+        let text = try String(contentsOfFile: manifest, encoding: .utf8)
+        try (text.replacingOccurrences(of: "  tier: 0", with: "  tier: 2") + "network:\n  mode: hosts\n  connect: [{host: example.com, port: 443}]\n")
+            .write(toFile: manifest, atomically: false, encoding: .utf8)
+        try assertRefusedToStart(f, naming: "manifest.yaml")
+        XCTAssertEqual(f.refusal { _ = try f.market.installedDirectory(MarketFixture.id) }?.reason, .tampered)
+    }
+
+    func testAFileAddedToTheInstallDoesNotStart() throws {
+        let (f, path) = try installed()
+        try Data("x".utf8).write(to: URL(fileURLWithPath: "\(path)/libpreload.so"))
+        try assertRefusedToStart(f, naming: "libpreload.so")
+    }
+
+    /// A new mtime without new bytes re-hashes once and still starts: the stamp is a cache, not the check.
+    func testATouchedButUnchangedFileStillStarts() throws {
+        let (f, path) = try installed()
+        var times = [timespec(tv_sec: 1_000_000, tv_nsec: 0), timespec(tv_sec: 1_000_000, tv_nsec: 0)]
+        XCTAssertEqual(utimensat(AT_FDCWD, "\(path)/libBraneUnits.so", &times, 0), 0)
+        XCTAssertEqual(try f.market.installedDirectory(MarketFixture.id), path)
+        XCTAssertEqual(try f.convertWithInstalled(), 0.005)
+    }
+}

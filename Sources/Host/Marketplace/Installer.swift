@@ -235,10 +235,11 @@ extension Marketplace {
             switch info.st_mode & S_IFMT {
             case S_IFLNK:
                 let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? ""
-                files.append(InstalledFile(pluginID: plugin, path: relative, sha256: "", size: 0, linkTarget: target))
+                files.append(InstalledFile(pluginID: plugin, path: relative, sha256: "", size: 0, linkTarget: target, stamp: Self.stamp(info)))
             case S_IFREG:
                 guard let (digest, size) = SHA256.hash(file: path) else { throw MarketplaceError(.io, "cannot read \(path)") }
-                files.append(InstalledFile(pluginID: plugin, path: relative, sha256: digest, size: Int64(size), linkTarget: nil))
+                // The stamp is taken before hashing: a write racing the hash changes the ctime, so it is never trusted.
+                files.append(InstalledFile(pluginID: plugin, path: relative, sha256: digest, size: Int64(size), linkTarget: nil, stamp: Self.stamp(info)))
             default:
                 continue
             }
@@ -305,38 +306,103 @@ extension Marketplace {
     public func verify(_ id: String? = nil) throws -> [VerifyProblem] {
         if let id { try checkID(id) }
         let receipts = try id.map { id in try registry.receipt(id).map { [$0] } ?? { throw try notInstalled(id) }() } ?? registry.receipts()
+        return try receipts.flatMap { try problems(of: $0, trustingStamps: false) }
+    }
+
+    /// The directory of an installed plugin, for running it — only while its files are those of its
+    /// receipt, which the signed index vouched for at install: a library or manifest changed on disk
+    /// afterwards (a tier raised, a destination added) does not start. Cheap: a file whose stamp is
+    /// unchanged is not re-read. A mismatch is refused (exit 5), names the file, and is audited.
+    public func installedDirectory(_ id: String) throws -> String? {
+        guard PluginID.problem(id) == nil, let receipt = try registry.receipt(id) else { return nil }
+        if let problem = try problems(of: receipt, trustingStamps: true).first {
+            try? record(action: "refuse-start", plugin: id, detail: problem.description)
+            throw MarketplaceError(.tampered, "\(id) will not start: \(UntrustedText.sanitized(problem.description, limit: 400)) — its files differ from its install; "
+                + "`brane plugin verify \(id)` lists every difference, `brane plugin install \(id)` restores it")
+        }
+        return receipt.path
+    }
+
+    /// The installed plugin whose install directory `path` is (after resolving links), if any: a
+    /// directory under plugins/ named by path is held to its receipt like one named by id.
+    public func installedPlugin(at path: String) throws -> String? {
+        let real = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+        return try registry.receipts().first { URL(fileURLWithPath: $0.path).resolvingSymlinksInPath().path == real }?.pluginID
+    }
+
+    /// Differences between an install and its receipt. Paths the manifest declares writable hold
+    /// what the plugin writes, not what was installed, and are left out.
+    func problems(of receipt: InstallReceipt, trustingStamps: Bool) throws -> [VerifyProblem] {
+        let id = receipt.pluginID
+        var info = stat()
+        guard stat(receipt.path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
+            return [VerifyProblem(plugin: id, file: receipt.path, problem: "the install directory is missing")]
+        }
+        let writable = ((try? ManifestLoader.parse(receipt.manifest, file: "\(id)/manifest.yaml").manifest.filesystem.write) ?? [])
+            .compactMap { ArchiveUnpacker.relativePath($0) }
+        func isWritable(_ path: String) -> Bool { writable.contains { path == $0 || path.hasPrefix($0 + "/") } }
         var problems = [VerifyProblem]()
-        for receipt in receipts {
-            let expected = try registry.files(of: receipt.pluginID)
-            let actual = Dictionary(uniqueKeysWithValues: try receiptFiles(of: receipt.path, plugin: receipt.pluginID).map { ($0.path, $0) })
-            var info = stat()
-            if stat(receipt.path, &info) != 0 {
-                problems.append(VerifyProblem(plugin: receipt.pluginID, file: receipt.path, problem: "the install directory is missing"))
+        let expected = try registry.files(of: id).filter { !isWritable($0.path) }
+        for file in expected {
+            let path = "\(receipt.path)/\(file.path)"
+            guard lstat(path, &info) == 0 else {
+                problems.append(VerifyProblem(plugin: id, file: file.path, problem: "missing"))
                 continue
             }
-            for file in expected {
-                guard let found = actual[file.path] else {
-                    problems.append(VerifyProblem(plugin: receipt.pluginID, file: file.path, problem: "missing"))
-                    continue
-                }
-                if file.linkTarget != found.linkTarget {
-                    problems.append(VerifyProblem(plugin: receipt.pluginID, file: file.path,
-                                                  problem: "link points to \(found.linkTarget ?? "(not a link)"), receipt says \(file.linkTarget ?? "(a file)")"))
-                } else if file.sha256 != found.sha256 || file.size != found.size {
-                    problems.append(VerifyProblem(plugin: receipt.pluginID, file: file.path,
-                                                  problem: "content changed: sha256 \(found.sha256.prefix(16))… (\(found.size) bytes), receipt says \(file.sha256.prefix(16))… (\(file.size) bytes)"))
-                }
+            if trustingStamps, let stamp = file.stamp, stamp == Self.stamp(info) { continue }
+            guard let found = try receiptFiles(of: path, relative: file.path, plugin: id) else {
+                problems.append(VerifyProblem(plugin: id, file: file.path, problem: "not a file or link any more"))
+                continue
             }
-            let known = Set(expected.map(\.path))
-            for path in actual.keys.sorted() where !known.contains(path) {
-                problems.append(VerifyProblem(plugin: receipt.pluginID, file: path, problem: "not part of the install (added afterwards)"))
+            if file.linkTarget != found.linkTarget {
+                problems.append(VerifyProblem(plugin: id, file: file.path,
+                                              problem: "link points to \(found.linkTarget ?? "(not a link)"), receipt says \(file.linkTarget ?? "(a file)")"))
+            } else if file.sha256 != found.sha256 || file.size != found.size {
+                problems.append(VerifyProblem(plugin: id, file: file.path,
+                                              problem: "content changed: sha256 \(found.sha256.prefix(16))… (\(found.size) bytes), receipt says \(file.sha256.prefix(16))… (\(file.size) bytes)"))
+            } else if found.stamp != file.stamp {
+                // Same bytes under a new stamp (touched, copied back): the next start trusts it again. Best effort (a read-only home).
+                try? registry.write { try $0.execute(sql: "UPDATE installedFiles SET stamp = ? WHERE pluginID = ? AND path = ?", arguments: [found.stamp, id, file.path]) }
             }
+        }
+        let known = Set(expected.map(\.path))
+        for path in try listing(of: receipt.path) where !known.contains(path) && !isWritable(path) {
+            problems.append(VerifyProblem(plugin: id, file: path, problem: "not part of the install (added afterwards)"))
         }
         return problems
     }
 
-    /// The directory of an installed plugin, for running it by id.
-    public func installedDirectory(_ id: String) throws -> String? { try registry.receipt(id)?.path }
+    /// One file's receipt entry as it is now, or nil for anything but a file or link.
+    private func receiptFiles(of path: String, relative: String, plugin: String) throws -> InstalledFile? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        switch info.st_mode & S_IFMT {
+        case S_IFLNK:
+            return InstalledFile(pluginID: plugin, path: relative, sha256: "", size: 0,
+                                 linkTarget: (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "", stamp: Self.stamp(info))
+        case S_IFREG:
+            guard let (digest, size) = SHA256.hash(file: path) else { throw MarketplaceError(.io, "cannot read \(path)") }
+            return InstalledFile(pluginID: plugin, path: relative, sha256: digest, size: Int64(size), linkTarget: nil, stamp: Self.stamp(info))
+        default:
+            return nil
+        }
+    }
+
+    /// Every file and link beneath `root`, relative to it (directories are not receipt entries).
+    private func listing(of root: String) throws -> [String] {
+        var paths = [String]()
+        guard let walker = FileManager.default.enumerator(atPath: root) else { return [] }
+        while let relative = walker.nextObject() as? String {
+            var info = stat()
+            if lstat("\(root)/\(relative)", &info) == 0, info.st_mode & S_IFMT != S_IFDIR { paths.append(relative) }
+        }
+        return paths.sorted()
+    }
+
+    /// device:inode:size:mtime:ctime (nanoseconds) — what changes whenever the file's bytes can have.
+    static func stamp(_ info: stat) -> String {
+        "\(info.st_dev):\(info.st_ino):\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec):\(info.st_ctim.tv_sec).\(info.st_ctim.tv_nsec)"
+    }
 }
 
 extension Marketplace {

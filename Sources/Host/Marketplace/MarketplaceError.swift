@@ -5,6 +5,8 @@ public struct MarketplaceError: Error, CustomStringConvertible, Sendable, Equata
         case badSignature, rollback, expired, sizeMismatch, digestMismatch, tooLarge
         case unsafeArchive, invalidManifest, incompatible, yanked, notFound, busy
         case fetchFailed, invalidIndex, usage, io
+        /// An installed plugin's files differ from its receipt: it does not start.
+        case tampered
     }
     public let reason: Reason
     public let message: String

@@ -58,6 +58,9 @@ public struct InstalledFile: Codable, FetchableRecord, PersistableRecord, Sendab
     public var sha256: String
     public var size: Int64
     public var linkTarget: String?
+    /// The file's identity when it was hashed — device, inode, size, mtime and ctime — so a start can
+    /// trust the hash without re-reading the file while none of them changed (ctime cannot be set back).
+    public var stamp: String?
 }
 
 /// The registry: one SQLite file in WAL mode. Every change of an install is one transaction, so
@@ -134,6 +137,9 @@ public final class Registry: Sendable {
                 t.column("detail", .text).notNull()
                 t.column("mac", .text).notNull()
             }
+        }
+        migrator.registerMigration("v2: file stamps") { db in
+            try db.alter(table: "installedFiles") { t in t.add(column: "stamp", .text) }
         }
         return migrator
     }

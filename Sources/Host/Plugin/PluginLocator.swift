@@ -6,11 +6,11 @@ import Foundation
 public struct PluginLocator: Sendable {
     public var explicit: [String: String]
     public var searchDirectories: [String]
-    public var installed: (@Sendable (String) -> String?)?
+    public var installed: (@Sendable (String) throws -> String?)?
     /// The ids of installed plugins, for "did you mean" when an id is not found.
     public var installedIDs: (@Sendable () -> [String])?
 
-    public init(explicit: [String: String] = [:], searchDirectories: [String] = [], installed: (@Sendable (String) -> String?)? = nil,
+    public init(explicit: [String: String] = [:], searchDirectories: [String] = [], installed: (@Sendable (String) throws -> String?)? = nil,
                 installedIDs: (@Sendable () -> [String])? = nil) {
         self.explicit = explicit
         self.searchDirectories = searchDirectories
@@ -32,7 +32,7 @@ public struct PluginLocator: Sendable {
             let candidate = "\(base)/\(id)"
             if FileManager.default.fileExists(atPath: "\(candidate)/manifest.yaml") { return candidate }
         }
-        if let directory = installed?(id) { return directory }
+        if let directory = try installed?(id) { return directory }
         throw NotFound(id: id, searched: searchDirectories)
     }
 
@@ -55,7 +55,7 @@ extension PluginLocator {
     public static func includingInstalled(explicit: [String: String] = [:], searchDirectories: [String] = []) -> PluginLocator {
         let registry = InstalledRegistry()
         return PluginLocator(explicit: explicit, searchDirectories: searchDirectories,
-                             installed: { id in try? registry.marketplace?.installedDirectory(id) },
+                             installed: { id in try registry.marketplace?.installedDirectory(id) },
                              installedIDs: { ((try? registry.marketplace?.registry.receipts()) ?? []).map(\.pluginID) })
     }
 }
