@@ -69,11 +69,11 @@ func marketplaceBenchmarks() throws {
     // Start-time verification of an installed plugin (stamps trusted, as every start does), against its cold start.
     let startHome = try Marketplace(home: BraneHome(root: "\(scratch)/start-home"))
     let indexUnits = "\(scratch)/index-units"
-    _ = try Publisher(indexDirectory: indexUnits, key: key).publish([try plugin("org.example.units")])
+    _ = try Publisher(indexDirectory: indexUnits, key: key).publish([try plugin("com.brane.units")])
     try startHome.addIndex(name: "i", location: indexUnits, publicKeyPEM: key.publicKeyPEM)
-    try startHome.install("org.example.units")
-    let check = Stats(try (0..<200).map { _ in try nanoseconds { _ = try startHome.installedDirectory("org.example.units") } })
-    let installedPlan = try plan(try startHome.installedDirectory("org.example.units")!)
+    try startHome.install("com.brane.units")
+    let check = Stats(try (0..<200).map { _ in try nanoseconds { _ = try startHome.installedDirectory("com.brane.units") } })
+    let installedPlan = try plan(try startHome.installedDirectory("com.brane.units")!)
     let cold = Stats(try (0..<50).map { _ in
         try nanoseconds {
             let instance = try PluginInstance(plan: installedPlan, runner: runner)

@@ -120,7 +120,7 @@ extension Marketplace {
         let written = try ArchiveUnpacker.unpack(entries, into: tree, plugin: id)
         reached(id, .unpacked(files: written.count))
 
-        let manifestText = try validate(tree: tree, against: release)
+        let (manifestText, manifest) = try validate(tree: tree, against: release)
         let files = try receiptFiles(of: tree, plugin: id)
         reached(id, .validated)
 
@@ -144,7 +144,8 @@ extension Marketplace {
         } ?? .installed
         let receipt = InstallReceipt(pluginID: id, version: release.version, indexName: release.indexName, sha256: digest,
                                      size: release.size, path: destination, kind: release.kind, tier: release.tier,
-                                     manifest: manifestText, pinned: current?.pinned ?? false, installedAt: now())
+                                     manifest: manifestText, pinned: current?.pinned ?? false, installedAt: now(),
+                                     writablePaths: manifest.filesystem.write.joined(separator: "\n"))
         do {
             try registry.write { db in
                 try receipt.save(db)
@@ -195,7 +196,7 @@ extension Marketplace {
     }
 
     /// The manifest must be valid for this host and say exactly what the signed index says.
-    private func validate(tree: String, against release: CatalogRow) throws -> String {
+    private func validate(tree: String, against release: CatalogRow) throws -> (text: String, manifest: Manifest) {
         let path = "\(tree)/manifest.yaml"
         let id = release.pluginID
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
@@ -221,7 +222,7 @@ extension Marketplace {
         guard lstat("\(tree)/\(library)", &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
             throw MarketplaceError(.invalidManifest, "\(id): the archive does not contain its library \(library) as a regular file")
         }
-        return text
+        return (text, manifest)
     }
 
     /// The receipt of every file and link under `root`.
@@ -338,8 +339,9 @@ extension Marketplace {
         guard stat(receipt.path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
             return [VerifyProblem(plugin: id, file: receipt.path, problem: "the install directory is missing")]
         }
-        let writable = ((try? ManifestLoader.parse(receipt.manifest, file: "\(id)/manifest.yaml").manifest.filesystem.write) ?? [])
-            .compactMap { ArchiveUnpacker.relativePath($0) }
+        let declared = receipt.writablePaths.map { $0.split(separator: "\n").map(String.init) }
+            ?? (try? ManifestLoader.parse(receipt.manifest, file: "\(id)/manifest.yaml").manifest.filesystem.write) ?? []
+        let writable = declared.compactMap { ArchiveUnpacker.relativePath($0) }
         func isWritable(_ path: String) -> Bool { writable.contains { path == $0 || path.hasPrefix($0 + "/") } }
         var problems = [VerifyProblem]()
         let expected = try registry.files(of: id).filter { !isWritable($0.path) }
@@ -366,7 +368,7 @@ extension Marketplace {
             }
         }
         let known = Set(expected.map(\.path))
-        for path in try listing(of: receipt.path) where !known.contains(path) && !isWritable(path) {
+        for path in listing(of: receipt.path).sorted() where !known.contains(path) && !isWritable(path) {
             problems.append(VerifyProblem(plugin: id, file: path, problem: "not part of the install (added afterwards)"))
         }
         return problems
@@ -388,15 +390,26 @@ extension Marketplace {
         }
     }
 
-    /// Every file and link beneath `root`, relative to it (directories are not receipt entries).
-    private func listing(of root: String) throws -> [String] {
+    /// Every file and link beneath `root`, relative to it (directories are not receipt entries);
+    /// readdir, not a link-following walk, and at most 64 levels deep.
+    private func listing(of root: String, prefix: String = "", depth: Int = 0) -> [String] {
+        guard depth < 64, let directory = opendir(root) else { return [] }
+        defer { closedir(directory) }
         var paths = [String]()
-        guard let walker = FileManager.default.enumerator(atPath: root) else { return [] }
-        while let relative = walker.nextObject() as? String {
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name != ".", name != ".." else { continue }
+            let relative = prefix + name
             var info = stat()
-            if lstat("\(root)/\(relative)", &info) == 0, info.st_mode & S_IFMT != S_IFDIR { paths.append(relative) }
+            let isDirectory = entry.pointee.d_type == UInt8(DT_UNKNOWN)
+                ? lstat("\(root)/\(name)", &info) == 0 && info.st_mode & S_IFMT == S_IFDIR : entry.pointee.d_type == UInt8(DT_DIR)
+            if isDirectory {
+                paths += listing(of: "\(root)/\(name)", prefix: relative + "/", depth: depth + 1)
+            } else {
+                paths.append(relative)
+            }
         }
-        return paths.sorted()
+        return paths
     }
 
     /// device:inode:size:mtime:ctime (nanoseconds) — what changes whenever the file's bytes can have.

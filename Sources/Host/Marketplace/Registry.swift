@@ -47,6 +47,8 @@ public struct InstallReceipt: Codable, FetchableRecord, PersistableRecord, Senda
     public var manifest: String
     public var pinned: Bool
     public var installedAt: Date
+    /// The manifest's `filesystem.write` entries, one per line: what the plugin writes is not part of the install.
+    public var writablePaths: String? = nil
 }
 
 public struct InstalledFile: Codable, FetchableRecord, PersistableRecord, Sendable, Equatable {
@@ -140,6 +142,7 @@ public final class Registry: Sendable {
         }
         migrator.registerMigration("v2: file stamps") { db in
             try db.alter(table: "installedFiles") { t in t.add(column: "stamp", .text) }
+            try db.alter(table: "installs") { t in t.add(column: "writablePaths", .text) }
         }
         return migrator
     }
