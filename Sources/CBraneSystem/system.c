@@ -5,7 +5,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/landlock.h>
 #include <linux/openat2.h>
@@ -74,41 +73,12 @@ int brane_seccomp_receive(int listener, brane_seccomp_event *event) {
     return 0;
 }
 
-int brane_seccomp_answer_reconnect(int listener, int pidfd, const brane_seccomp_event *event) {
-#if defined(__x86_64__)
-    const uint32_t native = AUDIT_ARCH_X86_64;
-#elif defined(__aarch64__)
-    const uint32_t native = AUDIT_ARCH_AARCH64;
-#endif
-    if (event->arch != native || event->nr != SYS_connect || event->args[2] == 0 || event->args[2] > sizeof(struct sockaddr_storage))
-        return 0;
-    int fd = brane_pidfd_getfd(pidfd, (int)event->args[0]);
-    if (fd < 0)
-        return 0;
-    struct sockaddr_storage peer, asked;
-    socklen_t peer_length = sizeof peer;
-    int type = 0;
-    socklen_t type_length = sizeof type;
-    int same = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_length) == 0 && type == SOCK_STREAM &&
-               getpeername(fd, (struct sockaddr *)&peer, &peer_length) == 0 &&
-               brane_read_process_memory((pid_t)event->pid, event->args[1], &asked, (size_t)event->args[2]) == (long)event->args[2] &&
-               asked.ss_family == peer.ss_family;
-    close(fd);
-    if (same && peer.ss_family == AF_INET) {
-        const struct sockaddr_in *a = (const void *)&asked, *p = (const void *)&peer;
-        same = event->args[2] >= sizeof *a && a->sin_port == p->sin_port && a->sin_addr.s_addr == p->sin_addr.s_addr;
-    } else if (same && peer.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a = (const void *)&asked, *p = (const void *)&peer;
-        same = event->args[2] >= sizeof *a && a->sin6_port == p->sin6_port && memcmp(&a->sin6_addr, &p->sin6_addr, sizeof a->sin6_addr) == 0;
-    } else {
-        same = 0; /* unix streams are handed over to plugins that do not re-connect them */
-    }
-    /* The memory read must have been the blocked call's own: the notification is still pending. */
-    uint64_t id = event->id;
-    if (!same || ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) != 0)
-        return 0;
-    struct seccomp_notif_resp response = {.id = event->id, .val = 0, .error = 0, .flags = 0};
-    return ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &response) == 0;
+int brane_seccomp_answer_success(int listener, uint64_t id) {
+    /* Still pending: whatever the host read of the blocked call's memory was that call's. */
+    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) != 0)
+        return -1;
+    struct seccomp_notif_resp response = {.id = id, .val = 0, .error = 0, .flags = 0};
+    return ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &response);
 }
 
 int brane_seccomp_user_notification_available(void) {
@@ -267,7 +237,15 @@ int brane_connect_unix_without_links(int socket, const char *path) {
         return -1;
     }
     struct sockaddr_un address = {.sun_family = AF_UNIX};
-    snprintf(address.sun_path, sizeof address.sun_path, "/proc/self/fd/%d", target);
+    /* "/proc/self/fd/N" by hand: this also runs in brane_connect_unix_as's child, where stdio is off limits. */
+    static const char prefix[] = "/proc/self/fd/";
+    memcpy(address.sun_path, prefix, sizeof prefix - 1);
+    char digits[12];
+    int count = 0;
+    for (int n = target; count == 0 || n > 0; n /= 10)
+        digits[count++] = (char)('0' + n % 10);
+    for (int k = 0; k < count; k++)
+        address.sun_path[sizeof prefix - 1 + k] = digits[count - 1 - k];
     int rc = connect(socket, (struct sockaddr *)&address, sizeof address);
     int error = errno;
     close(target);
@@ -283,4 +261,29 @@ int brane_seccomp_install(const void *instructions, unsigned short count) {
     no_new_privs = 1;
     struct sock_fprog program = {.len = count, .filter = (struct sock_filter *)(uintptr_t)instructions};
     return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &program);
+}
+
+int brane_connect_unix_as(int socket, const char *path, uid_t uid, gid_t gid) {
+    /* A child with the instance's credentials makes the connect, so the peer sees them (SO_PEERCRED)
+     * and the socket file's permissions are checked against them, not root's. Raw clone and only
+     * raw system calls in the child: it is a copy of a threaded process. */
+    long child = syscall(SYS_clone, (unsigned long)SIGCHLD, 0UL, 0UL, 0UL, 0UL);
+    if (child < 0)
+        return -1;
+    if (child == 0) {
+        if (syscall(SYS_setgroups, 0L, NULL) != 0 || syscall(SYS_setresgid, gid, gid, gid) != 0 ||
+            syscall(SYS_setresuid, uid, uid, uid) != 0)
+            syscall(SYS_exit_group, 255L);
+        long rc = brane_connect_unix_without_links(socket, path);
+        syscall(SYS_exit_group, rc == 0 ? 0L : (long)(errno & 0x7f));
+    }
+    int status = 0;
+    while (waitpid((pid_t)child, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        errno = WIFEXITED(status) && WEXITSTATUS(status) < 128 ? WEXITSTATUS(status) : EPERM;
+        return -1;
+    }
+    return 0;
 }

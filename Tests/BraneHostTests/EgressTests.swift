@@ -74,7 +74,9 @@ final class BrokeredConnectTests: XCTestCase {
 
     /// A declared unix socket (tiers 1 and 2), connected by the host; the plugin never names a path itself.
     func testADeclaredUnixSocketGetsAConnectedStream() throws {
-        let path = Harness.temporaryDirectory(self).appendingPathComponent("app.sock").path
+        let directory = Harness.temporaryDirectory(self)
+        XCTAssertEqual(chmod(directory.path, 0o755), 0, "the instance's uid connects (a root host)")
+        let path = directory.appendingPathComponent("app.sock").path
         let server = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(server) }
         var address = sockaddr_un()
@@ -83,6 +85,7 @@ final class BrokeredConnectTests: XCTestCase {
         let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(server, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
         XCTAssertEqual(bound, 0)
         XCTAssertEqual(listen(server, 4), 0)
+        XCTAssertEqual(chmod(path, 0o666), 0)
         let plugin = try plugin(tier: 1, declaring: ["{unix: \(path)}"])
         let answer = try broker(plugin, host: path, port: 0, then: "send")
         XCTAssertEqual(answer["status"], .number(0), "\(answer)")
@@ -97,6 +100,7 @@ final class BrokeredConnectTests: XCTestCase {
     /// A declared socket path swapped for a symlink to another socket: the host (root, perhaps) does not follow it.
     func testADeclaredUnixSocketIsNotReachedThroughASymlink() throws {
         let directory = Harness.temporaryDirectory(self)
+        XCTAssertEqual(chmod(directory.path, 0o755), 0)
         let target = directory.appendingPathComponent("private.sock").path, declared = directory.appendingPathComponent("app.sock").path
         let server = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(server) }
@@ -105,6 +109,7 @@ final class BrokeredConnectTests: XCTestCase {
         withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(target.utf8)) }
         _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(server, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
         XCTAssertEqual(listen(server, 4), 0)
+        XCTAssertEqual(chmod(target, 0o666), 0)
         try FileManager.default.createSymbolicLink(atPath: declared, withDestinationPath: target)
         let plugin = try plugin(tier: 1, declaring: ["{unix: \(declared)}"])
         let answer = try broker(plugin, host: declared, port: 0)
@@ -164,7 +169,13 @@ final class BrokeredConnectTests: XCTestCase {
         let listener = try LoopbackListener(), other = try LoopbackListener()
         let stopped = [("reconnect", "connect(fd N, 127.0.0.1:\(other.port))"), ("disconnect", "connect"), ("bind", "bind(fd N, 127.0.0.1:\(other.port))"),
                        ("listen", "listen"), ("sendto-address", "sendto(fd N, flags MSG_NOSIGNAL, 127.0.0.1:\(other.port))"),
-                       ("fastopen", "sendto(fd N, flags MSG_FASTOPEN, no address)"), ("pass-back", "sendmsg")]
+                       ("fastopen", "sendto(fd N, flags MSG_FASTOPEN, no address)"), ("pass-back", "sendmsg"),
+                       // Options that would route, bind or hold the stream: an IPv6 routing header, IPv4 source
+                       // routing, an interface, a lingering close. Only tuning options are allowed.
+                       ("setsockopt-rthdr", "setsockopt"), ("setsockopt-ipoptions", "setsockopt"),
+                       ("setsockopt-bindtodevice", "setsockopt"), ("setsockopt-linger", "setsockopt"),
+                       // More no-op connects than the host answers in one call.
+                       ("reconnect-loop", "connect")]
         for (then, call) in stopped {
             // A fresh instance for each: repeated deaths would open the plugin's circuit.
             let plugin = try plugin(tier: 2, declaring: ["{host: 127.0.0.1, port: \(listener.port)}"])
@@ -184,6 +195,70 @@ final class BrokeredConnectTests: XCTestCase {
         let answer = try broker(plugin, host: "127.0.0.1", port: listener.port, then: "reconnect-same")
         XCTAssertEqual(answer["rc"], .number(22), "\(answer)")
         XCTAssertEqual(received(on: listener.fd), "hello from the sandbox")
+    }
+
+    func testTuningOptionsAreAllowedOnAReceivedStream() throws {
+        let listener = try LoopbackListener()
+        let plugin = try plugin(tier: 2, declaring: ["{host: 127.0.0.1, port: \(listener.port)}"])
+        XCTAssertEqual(try broker(plugin, host: "127.0.0.1", port: listener.port, then: "setsockopt-tuning")["rc"], .number(0))
+    }
+
+    /// A declared unix socket is matched byte for byte: a canonically equivalent spelling is another file.
+    func testAUnicodeTwinOfADeclaredUnixSocketIsRefused() throws {
+        let directory = Harness.temporaryDirectory(self).path
+        let declared = directory + "/caf\u{E9}.sock", twin = directory + "/cafe\u{301}.sock"
+        let server = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(server) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(twin.utf8)) }
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(server, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        XCTAssertEqual(listen(server, 4), 0)
+        XCTAssertEqual(declared, twin, "Swift calls them equal")
+        let plugin = try plugin(tier: 1, declaring: ["{unix: \"\(declared)\"}"])
+        let answer = try plugin.callJSON("attack/broker", input: JSONValue.object(["host": .string(twin), "port": .number(0)]).serialized())
+        XCTAssertEqual(answer["status"], .number(1), "\(answer)")
+        XCTAssertEqual(received(on: server), "")
+    }
+
+    /// A root host connects a unix socket as the instance: the service sees the plugin's uid, not root.
+    func testAUnixStreamCarriesTheInstancesCredentials() throws {
+        try XCTSkipIf(geteuid() != 0, "an unprivileged host connects as itself, the plugin's own user")
+        let directory = Harness.temporaryDirectory(self).path
+        XCTAssertEqual(chmod(directory, 0o755), 0)
+        let path = directory + "/svc.sock"
+        let server = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(server) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(server, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        XCTAssertEqual(listen(server, 4), 0)
+        let plugin = try plugin(tier: 1, declaring: ["{unix: \(path)}"])
+        // Root-only, the socket refuses the instance.
+        XCTAssertEqual(chmod(path, 0o600), 0)
+        XCTAssertTrue(try broker(plugin, host: path, port: 0)["message"]?.stringValue?.contains("Permission denied") ?? false)
+        XCTAssertEqual(chmod(path, 0o666), 0)
+        XCTAssertEqual(try broker(plugin, host: path, port: 0, then: "send")["status"], .number(0))
+        let peer = accept(server, nil, nil)
+        defer { close(peer) }
+        var credentials: (pid: Int32, uid: UInt32, gid: UInt32) = (0, 0, 0)  // struct ucred
+        var length = socklen_t(MemoryLayout.size(ofValue: credentials))
+        XCTAssertEqual(getsockopt(peer, SOL_SOCKET, SO_PEERCRED, &credentials, &length), 0)
+        XCTAssertEqual(credentials.uid, plugin.plan.identity(runnerPID: try XCTUnwrap(plugin.pid))?.uid)
+        XCTAssertNotEqual(credentials.uid, 0)
+    }
+
+    /// Where a name may resolve for tier 2: the public internet only.
+    func testAddressScopes() {
+        for (address, scope) in [("8.8.8.8", SocketAddress.Scope.routable), ("2606:4700::1111", .routable), ("127.0.0.5", .loopback), ("::1", .loopback),
+                                 ("10.1.2.3", .local), ("172.20.0.1", .local), ("192.168.1.1", .local), ("100.100.100.200", .local),
+                                 ("169.254.169.254", .local), ("0.0.0.0", .local), ("224.0.0.1", .local), ("fd00:ec2::254", .local),
+                                 ("fe80::1", .local), ("ff02::1", .local), ("64:ff9b::a00:1", .local), ("64:ff9b::808:808", .routable),
+                                 ("2002:a00:1::", .local), ("::ffff:127.0.0.1", .loopback), ("::ffff:10.0.0.1", .local), ("::", .local)] {
+            XCTAssertEqual(SocketAddress(numeric: address, port: 1)?.scope, scope, address)
+        }
+        XCTAssertTrue(SocketAddress.interfaceAddresses().contains { $0.sameHost(as: SocketAddress(numeric: "127.0.0.1", port: 9)!) })
     }
 
     /// No tier may create a socket of any family: MPTCP, UDP, raw, packet, unix, a DNS query, TCP Fast Open.
@@ -249,7 +324,7 @@ final class BrokeredConnectTests: XCTestCase {
         }) else { throw XCTSkip("no name here resolves only to loopback") }
         let plugin = try plugin(tier: 2, declaring: ["{host: \(name), port: \(listener.port)}", "{host: localhost, port: \(listener.port)}"])
         let refused = try broker(plugin, host: name, port: listener.port)
-        XCTAssertTrue(refused["message"]?.stringValue?.contains("none of them is a routable address") ?? false, "\(refused)")
+        XCTAssertTrue(refused["message"]?.stringValue?.contains("none of them is a public address") ?? false, "\(refused)")
         XCTAssertEqual(received(on: listener.fd), "")
         // Declared as this machine, it is allowed (and only its loopback addresses are used).
         XCTAssertEqual(try broker(plugin, host: "localhost", port: listener.port)["status"], .number(0))
@@ -301,6 +376,16 @@ final class EgressManifestTests: XCTestCase {
             return failure.errors.map(\.description)
         } catch {
             return ["\(error)"]
+        }
+    }
+
+    /// Tier 1 declares literal loopback addresses or `localhost`: a name that only looks like one would be
+    /// looked up — each lookup a byte to whatever resolver the machine uses.
+    func testALoopbackDeclarationIsALiteralAddressOrLocalhost() {
+        XCTAssertEqual(diagnostics("network:\n  mode: loopback\n  connect: [{host: localhost, port: 1}, {host: 127.0.0.2, port: 1}, {host: \"::1\", port: 1}]\n"), [])
+        for host in ["127.0.0.1.x00.exfil.test", "127.attacker.net", "localhost.evil", "0x7f.0.0.1"] {
+            let found = diagnostics("network:\n  mode: loopback\n  connect: [{host: \(host), port: 1}]\n")
+            XCTAssertTrue(found.contains { $0.contains("is not a loopback address") }, "\(host): \(found)")
         }
     }
 

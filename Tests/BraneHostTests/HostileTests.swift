@@ -200,12 +200,21 @@ final class HostileTests: XCTestCase {
         plugin.assertServesAgain()
     }
 
-    func testClosingTheSocketGetsThePluginKilled() throws {
-        let plugin = try Harness.hostile(self)
-        let death = plugin.expectDeath("attack/close-socket")
+    /// At tier 1, where shutdown is allowed (on brokered streams), a plugin can still only end itself with it.
+    func testShuttingTheSocketGetsThePluginKilled() throws {
+        let plugin = try Harness.hostile(self) {
+            $0.replacingOccurrences(of: "  tier: 0", with: "  tier: 1") + "network:\n  mode: loopback\n  connect: [{host: 127.0.0.1, port: 9}]\n"
+        }
+        let death = plugin.expectDeath("attack/shutdown-socket")
         XCTAssertEqual(death?.cause, .closedSocket)
         XCTAssertEqual(death?.termination, .signaled(signal: SIGKILL, coreDumped: false))
         plugin.assertServesAgain()
+    }
+
+    /// Fd 3 is pinned: no other file may take its number, so recvmsg on fd 3 reads only the host's frames.
+    func testTheRunnersSocketCannotBeClosedOrReplaced() throws {
+        assertStopped(try Harness.hostile(self).expectDeath("attack/close-socket"), call: "close(fd 3)")
+        assertStopped(try Harness.hostile(self).expectDeath("attack/dup-onto-socket"), call: "dup2(fd 0, fd 3)")
     }
 
     // MARK: Loading

@@ -29,10 +29,9 @@ typedef struct brane_seccomp_event {
 } brane_seccomp_event;
 /* Receives the next notification from `listener` (SECCOMP_IOCTL_NOTIF_RECV). */
 int brane_seccomp_receive(int listener, brane_seccomp_event *event);
-/* For a stopped connect(fd, address) that names the very peer the stream `fd` is already connected
- * to — a no-op; libcurl 7.88 makes it on a stream it was told is connected (curl#10626) — answers
- * success without running it and returns 1. Any other connect: returns 0 and leaves it waiting. */
-int brane_seccomp_answer_reconnect(int listener, int pidfd, const brane_seccomp_event *event);
+/* Answers a stopped call with success, without running it, if the notification is still pending
+ * (checked after the host read the call's memory); 0, or -1 with errno. */
+int brane_seccomp_answer_success(int listener, uint64_t id);
 /* 1 when the kernel offers seccomp user notification (SECCOMP_RET_USER_NOTIF). */
 int brane_seccomp_user_notification_available(void);
 /* Reads up to `length` bytes at `address` in process `pid` (a string argument of a forbidden call). */
@@ -71,6 +70,9 @@ ssize_t brane_send_with_descriptor(int socket, const void *bytes, size_t length,
 /* connect(2) of `socket` to the unix socket at `path`, reached without following any symlink or
  * magic link (openat2 O_PATH, then its /proc/self/fd entry); -1 with errno, ENOTSOCK when it is no socket. */
 int brane_connect_unix_without_links(int socket, const char *path);
+/* The same from a short-lived child running as `uid`/`gid` with no groups (a root host connecting for
+ * an instance): the peer's SO_PEERCRED and the socket file's permissions see the instance, not root. */
+int brane_connect_unix_as(int socket, const char *path, uid_t uid, gid_t gid);
 
 struct addrinfo;
 #define BRANE_RESOLVE_TIMED_OUT 1

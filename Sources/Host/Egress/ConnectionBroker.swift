@@ -38,8 +38,9 @@ public enum ConnectionBroker {
     public static let requestsPerCall = 32
 
     /// A connected, blocking, close-on-exec stream for `request`, or nil; `attempt` says why.
-    static func open(_ request: ConnectRequest, for manifest: Manifest, deadline callDeadline: ContinuousClock.Instant)
-        -> (stream: FileDescriptor?, attempt: Attempt) {
+    /// `identity` is the instance's (a root host): a unix socket is connected under it.
+    static func open(_ request: ConnectRequest, for manifest: Manifest, identity: (uid: UInt32, gid: UInt32)? = nil,
+                     deadline callDeadline: ContinuousClock.Instant) -> (stream: FileDescriptor?, attempt: Attempt) {
         let deadline = min(callDeadline, .now + connectTimeout)
         var attempt = Attempt(destination: request.destination, addresses: [], outcome: .connected)
         let candidates: [SocketAddress]
@@ -51,7 +52,7 @@ public enum ConnectionBroker {
         }
         var errors: [String] = []
         for address in candidates {
-            switch connect(to: address, deadline: deadline) {
+            switch connect(to: address, identity: identity, deadline: deadline) {
             case .success(let stream):
                 attempt.addresses = [address.description]
                 return (stream, attempt)
@@ -74,35 +75,45 @@ public enum ConnectionBroker {
             return .failure(.refused("a tier-0 plugin handles sensitive data and may not connect anywhere"))
         }
         if request.isUnixSocket {
-            guard request.port == 0, network.unixSockets.contains(request.host) else {
+            // Byte for byte, and the manifest's own string is what gets connected: Swift's `==` would
+            // call canonically equivalent spellings (é and e + U+0301, K and U+212A) the same path.
+            guard request.port == 0, let path = network.unixSockets.first(where: { $0.utf8.elementsEqual(request.host.utf8) }) else {
                 return .failure(.refused("this unix socket (with port \(request.port)) is not declared under network.connect; \(declared)"))
             }
-            return .success([SocketAddress(declaredUnixPath: request.host)])
+            return .success([SocketAddress(declaredUnixPath: path)])
         }
-        guard let endpoint = network.endpoint(host: request.host, port: Int(request.port)) else {
+        guard request.host.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }),
+              let endpoint = network.endpoint(host: request.host, port: Int(request.port)) else {
             return .failure(.refused("not declared under network.connect; \(declared)"))
         }
         let name = NetworkAccess.canonicalHost(endpoint.host)
+        // Loopback declarations (all of tier 1) are literal addresses or `localhost`, never looked up:
+        // a lookup the plugin chooses would carry data to whatever resolver this machine uses.
+        if NetworkAccess.isLoopback(name) {
+            let local = name == "localhost" ? ["127.0.0.1", "::1"] : [name]
+            return .success(local.compactMap { SocketAddress(numeric: $0, port: request.port) })
+        }
+        if let literal = SocketAddress(numeric: name, port: request.port) { return .success([literal]) }
         let resolved: [SocketAddress]
         switch SocketAddress.resolve(name, port: request.port, deadline: deadline) {
         case .success(let addresses): resolved = addresses
         case .failure(let stop): return .failure(stop)
         }
-        // A literal address is exactly what was declared. A name is checked against what it resolved
-        // to: loopback only for a loopback declaration (all of tier 1), and never this machine,
-        // link-local or multicast for any other — so DNS cannot point a tier-2 name at local services.
-        let literal = SocketAddress(numeric: name, port: request.port) != nil
-        let wantsLoopback = NetworkAccess.isLoopback(name)
-        let fit = resolved.filter { literal || (wantsLoopback ? $0.scope == .loopback : $0.scope == .routable) }
+        // A name must resolve to the public internet: never this machine, a private, shared or
+        // link-local network, or multicast — so DNS cannot point a tier-2 name at local services
+        // or a cloud metadata endpoint. A literal address declares exactly what it reaches.
+        let own = SocketAddress.interfaceAddresses()
+        let fit = resolved.filter { address in address.scope == .routable && !own.contains { $0.sameHost(as: address) } }
         guard !fit.isEmpty else {
-            let what = wantsLoopback ? "none of them is loopback" : "none of them is a routable address (this machine, link-local and multicast are refused)"
-            return .failure(.refused("\(name) resolved to \(resolved.map(\.description).joined(separator: ", ")); \(what)"))
+            return .failure(.refused("\(name) resolved to \(resolved.map(\.description).joined(separator: ", ")); none of them is a public address "
+                + "(this machine, private, shared, link-local and multicast networks are refused: declare a literal address to reach one)"))
         }
         return .success(fit)
     }
 
     /// A non-blocking connect, waited for until `deadline`, then made blocking for the plugin.
-    private static func connect(to address: SocketAddress, deadline: ContinuousClock.Instant) -> Result<FileDescriptor, Errno> {
+    private static func connect(to address: SocketAddress, identity: (uid: UInt32, gid: UInt32)?,
+                                deadline: ContinuousClock.Instant) -> Result<FileDescriptor, Errno> {
         let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue)
         let fd: Int32
         do { fd = try syscallResult { socket(Int32(address.family), type, 0) } } catch { return .failure(error) }
@@ -113,8 +124,9 @@ public enum ConnectionBroker {
         }
         let started: Int32
         if let path = address.declaredUnixPath {
-            // The host may run as root: a declared socket is reached without following any link on its way.
-            started = brane_connect_unix_without_links(fd, path)
+            // Without following any link on the way, and — from a root host — as the instance, so the
+            // service sees (and the socket file's permissions admit) the plugin's uid, not root's.
+            started = identity.map { brane_connect_unix_as(fd, path, $0.uid, $0.gid) } ?? brane_connect_unix_without_links(fd, path)
         } else {
             started = address.withSockaddr { Glibc.connect(fd, $0, $1) }
         }
@@ -241,20 +253,55 @@ struct SocketAddress: CustomStringConvertible {
     }
 
     var scope: Scope {
-        if let v4 = ipv4 {
-            switch (v4[0], v4[1]) {
-            case (127, _): return .loopback
-            case (0, _), (169, 254), (224...255, _): return .local
-            default: return .routable
-            }
-        }
+        if let v4 = ipv4 { return Self.scope(ipv4: v4) }
         guard Int32(family) == AF_INET6 else { return .local }
         return withUnsafeBytes(of: storage) { raw in
-            let address = Array(raw[8..<24])
-            if address == [UInt8](repeating: 0, count: 15) + [1] { return .loopback }
-            if address.allSatisfy({ $0 == 0 }) || address[0] == 0xFF || (address[0] == 0xFE && address[1] & 0xC0 == 0x80) { return .local }
-            return .routable
+            let a = Array(raw[8..<24])
+            if a == [UInt8](repeating: 0, count: 15) + [1] { return .loopback }
+            // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) carry an IPv4 address: judged as that address.
+            if a.prefix(12) == [0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0] { return Self.scope(ipv4: Array(a[12..<16])) }
+            if a[0] == 0x20 && a[1] == 0x02 { return Self.scope(ipv4: Array(a[2..<6])) }
+            let unspecifiedOrCompatible = a.prefix(12).allSatisfy { $0 == 0 }
+            let multicast = a[0] == 0xFF, linkOrSiteLocal = a[0] == 0xFE && a[1] & 0x80 == 0x80, uniqueLocal = a[0] & 0xFE == 0xFC
+            let documentation = a.prefix(4) == [0x20, 0x01, 0x0d, 0xb8]
+            return unspecifiedOrCompatible || multicast || linkOrSiteLocal || uniqueLocal || documentation ? .local : .routable
         }
+    }
+
+    /// This network (0/8), private (10/8, 172.16/12, 192.168/16), shared (100.64/10), link-local
+    /// (169.254/16: cloud metadata), IETF and benchmarking (192.0.0/24, 198.18/15), multicast and
+    /// reserved (224/3) are not the public internet.
+    private static func scope(ipv4 v: [UInt8]) -> Scope {
+        switch (v[0], v[1], v[2]) {
+        case (127, _, _): return .loopback
+        case (0, _, _), (10, _, _), (100, 64...127, _), (169, 254, _), (172, 16...31, _), (192, 168, _), (192, 0, 0), (192, 0, 2),
+             (198, 18...19, _), (198, 51, 100), (203, 0, 113), (224...255, _, _): return .local
+        default: return .routable
+        }
+    }
+
+    /// The addresses of this machine's own interfaces (in the host's network namespace).
+    static func interfaceAddresses() -> [SocketAddress] {
+        var list: UnsafeMutablePointer<ifaddrs>?
+        guard getifaddrs(&list) == 0 else { return [] }
+        defer { freeifaddrs(list) }
+        var addresses: [SocketAddress] = []
+        var next = list
+        while let entry = next {
+            if let raw = entry.pointee.ifa_addr, raw.pointee.sa_family == sa_family_t(AF_INET) || raw.pointee.sa_family == sa_family_t(AF_INET6) {
+                let size = raw.pointee.sa_family == sa_family_t(AF_INET) ? MemoryLayout<sockaddr_in>.size : MemoryLayout<sockaddr_in6>.size
+                if let address = SocketAddress(bytes: ArraySlice(UnsafeRawBufferPointer(start: raw, count: size))) { addresses.append(address) }
+            }
+            next = entry.pointee.ifa_next
+        }
+        return addresses
+    }
+
+    /// The same host, whatever the port.
+    func sameHost(as other: SocketAddress) -> Bool {
+        guard family == other.family else { return false }
+        let range = Int32(family) == AF_INET ? 4..<8 : 8..<24
+        return withUnsafeBytes(of: storage) { a in withUnsafeBytes(of: other.storage) { b in a[range].elementsEqual(b[range]) } }
     }
 
     var description: String {

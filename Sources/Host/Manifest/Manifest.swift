@@ -1,3 +1,4 @@
+import Glibc
 import PluginABI
 
 /// What a plugin declares about itself in `manifest.yaml`.
@@ -149,10 +150,14 @@ public struct NetworkAccess: Sendable, Codable, Equatable {
         return lowered.hasPrefix("[") && lowered.hasSuffix("]") ? String(lowered.dropFirst().dropLast()) : lowered
     }
 
-    /// Whether a declared host is this machine (what tier 1 may reach): localhost, 127.0.0.0/8 or ::1.
+    /// Whether a declared host is this machine (what tier 1 may reach): `localhost`, or a literal
+    /// address in 127.0.0.0/8 or ::1 — never a name that merely starts with "127.".
     public static func isLoopback(_ host: String) -> Bool {
         let host = canonicalHost(host)
-        return host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        var v4 = in_addr(), v6 = in6_addr()
+        if host == "localhost" || host == "::1" { return true }
+        if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        return inet_pton(AF_INET6, host, &v6) == 1 && withUnsafeBytes(of: v6) { $0.elementsEqual([UInt8](repeating: 0, count: 15) + [1]) }
     }
 
     /// Why `path` cannot name a unix socket the host connects to, or nil: absolute, plain

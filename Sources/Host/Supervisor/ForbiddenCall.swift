@@ -55,6 +55,8 @@ public struct ForbiddenCall: Sendable, Equatable, Codable, CustomStringConvertib
                             a[4] == 0 ? "no address" : Self.socketAddress(at: a[4], length: a[5], pid: pid)]
             }
             return decoded
+        case "close", "dup": return ["fd \(Int32(truncatingIfNeeded: a[0]))"]
+        case "dup2", "dup3": return ["fd \(Int32(truncatingIfNeeded: a[0]))", "fd \(Int32(truncatingIfNeeded: a[1]))"]
         case "kill", "tkill": return ["\(Int32(truncatingIfNeeded: a[0]))", signalName(Int32(truncatingIfNeeded: a[1]))]
         case "tgkill": return ["\(Int32(truncatingIfNeeded: a[0]))", "\(Int32(truncatingIfNeeded: a[1]))", signalName(Int32(truncatingIfNeeded: a[2]))]
         case "execve": return [string(a[0]), "…"]

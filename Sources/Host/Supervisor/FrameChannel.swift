@@ -18,9 +18,9 @@ final class FrameChannel {
     /// The instance's seccomp listener, watched in the same poll as the socket, so a forbidden
     /// call is seen the moment it is made, whatever the host is waiting for.
     var listener: FileDescriptor?
-    /// The instance's pidfd, when stopped calls may be answered rather than fatal: a connect that
-    /// re-states a brokered stream's own peer (`brane_seccomp_answer_reconnect`).
-    var answersReconnectsOf: FileDescriptor?
+    /// The streams the host brokered for this instance (tiers 1 and 2): a connect that only
+    /// re-states one's own peer is answered, not fatal.
+    var brokered: BrokeredStreams?
     private var decoder: FrameDecoder
     private var readBuffer = [UInt8](repeating: 0, count: 65536)
     /// The socket and the listener, reused by every wait (no allocation on the call path).
@@ -46,11 +46,11 @@ final class FrameChannel {
     }
 
     /// The stopped call the listener has ready — or nil when there is none, or it was a no-op
-    /// connect the host answered instead (see `answersReconnectsOf`).
+    /// connect the host answered instead (see `brokered`).
     private func takeForbiddenCall(from listener: FileDescriptor) -> brane_seccomp_event? {
         var event = brane_seccomp_event()
         guard brane_seccomp_receive(listener.rawValue, &event) == 0 else { return nil }
-        if let pidfd = answersReconnectsOf, brane_seccomp_answer_reconnect(listener.rawValue, pidfd.rawValue, &event) == 1 { return nil }
+        if brokered?.answerIfNoOp(event, listener: listener) == true { return nil }
         return event
     }
 

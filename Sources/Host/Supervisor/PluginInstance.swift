@@ -96,7 +96,7 @@ public final class PluginInstance: @unchecked Sendable {
                     throw failure(plan, process, .seccomp, errno, "the host could not take the seccomp listener (pidfd_getfd)")
                 }
                 channel.listener = FileDescriptor(rawValue: listener)
-                if plan.bundle.manifest.tier != .sensitive { channel.answersReconnectsOf = process.pidfd }
+                if plan.bundle.manifest.tier != .sensitive { channel.brokered = BrokeredStreams(pid: process.pid) }
                 if let missing = plan.missingProtections(report.applied, pid: process.pid) {
                     guard plan.settings.allowWeaker else { throw failure(plan, process, missing.step, 0, missing.text) }
                     SandboxEvents.report(.weakerStart(pluginID: id, neuron: plan.neuron,
@@ -150,6 +150,7 @@ public final class PluginInstance: @unchecked Sendable {
         nextRequestID &+= 1
         var budget = LogBudget()
         defer { budget.reportDropped(plan.bundle.manifest.id, onLog) }
+        channel.brokered?.startCall()
         do {
             try channel.send(Frame(type: .call, requestID: requestID, payload: callPayload(method: method, input: input)), deadline: deadline)
             var frame = try Self.receive(channel, deadline: deadline, id: plan.bundle.manifest.id, budget: &budget, onLog: onLog)
@@ -194,7 +195,7 @@ public final class PluginInstance: @unchecked Sendable {
         let request: ConnectRequest
         do { request = try ConnectRequest(payload: frame.payload) } catch { throw .frame(error) }
         let limit = ConnectionBroker.requestsPerCall
-        let (stream, attempt) = number <= limit ? ConnectionBroker.open(request, for: plan.bundle.manifest, deadline: deadline)
+        let (stream, attempt) = number <= limit ? ConnectionBroker.open(request, for: plan.bundle.manifest, identity: plan.identity(runnerPID: process.pid), deadline: deadline)
             : (nil, .init(destination: request.destination, addresses: [], outcome: .refused(
                 "a call may ask for at most \(limit) connections; the rest are refused, and only the first refusal is recorded")))
         if number <= limit + 1 { SandboxEvents.report(.connection(attempt, pluginID: plan.bundle.manifest.id, neuron: plan.neuron)) }
@@ -207,6 +208,7 @@ public final class PluginInstance: @unchecked Sendable {
             return try channel.send(Frame(type: .connectError, requestID: frame.requestID, payload: Array(message.utf8)), deadline: deadline)
         }
         defer { try? stream.close() }
+        channel.brokered?.record(stream)
         try channel.send(Frame(type: .connected, requestID: frame.requestID), passing: stream, deadline: deadline)
     }
 

@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -192,6 +193,29 @@ static int broker_attack(const char *target, uint16_t port, const char *then, ui
         rc = bind(fd, (struct sockaddr *)&elsewhere, sizeof elsewhere);
     else if (strcmp(then, "listen") == 0)
         rc = listen(fd, 1);
+    else if (strcmp(then, "setsockopt-rthdr") == 0) { /* an IPv6 routing header: the stream's data would go elsewhere */
+        uint8_t header[40] = {0, 4, 4, 1};
+        rc = setsockopt(fd, IPPROTO_IPV6, IPV6_RTHDR, header, sizeof header);
+    } else if (strcmp(then, "setsockopt-ipoptions") == 0) { /* IPv4 source routing */
+        uint8_t options[8] = {131, 7, 4, 127, 0, 0, 2, 1};
+        rc = setsockopt(fd, IPPROTO_IP, IP_OPTIONS, options, sizeof options);
+    } else if (strcmp(then, "setsockopt-bindtodevice") == 0)
+        rc = setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, "lo", 3);
+    else if (strcmp(then, "setsockopt-linger") == 0) { /* a close that blocks whoever closes the last reference */
+        struct linger linger = {1, 100000};
+        rc = setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, sizeof linger);
+    } else if (strcmp(then, "setsockopt-tuning") == 0) { /* what a plugin may set */
+        int one = 1;
+        struct timeval timeout = {2, 0};
+        rc = setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) | setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) |
+             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) | setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
+    } else if (strcmp(then, "reconnect-loop") == 0) { /* more no-op connects than the host answers */
+        struct sockaddr_storage peer;
+        socklen_t peer_length = sizeof peer;
+        getpeername(fd, (struct sockaddr *)&peer, &peer_length);
+        for (int i = 0; i < 1000 && rc == 0; i++)
+            rc = connect(fd, (struct sockaddr *)&peer, peer_length);
+    }
     else if (strcmp(then, "pass-back") == 0) { /* hand the stream back to the host over the runner's socket */
         union {
             struct cmsghdr align;
@@ -529,8 +553,16 @@ static int invoke(const char *method, const uint8_t *input, size_t input_length,
         write(3, garbage, sizeof garbage);
         sleep(3600);
     }
-    if (strcmp(method, "attack/close-socket") == 0) {
+    if (strcmp(method, "attack/close-socket") == 0) { /* so that another file could take fd 3 */
         close(3);
+        sleep(3600);
+    }
+    if (strcmp(method, "attack/dup-onto-socket") == 0) { /* another file on fd 3, where recvmsg may read */
+        dup2(0, 3);
+        sleep(3600);
+    }
+    if (strcmp(method, "attack/shutdown-socket") == 0) {
+        shutdown(3, SHUT_RDWR);
         sleep(3600);
     }
 
