@@ -11,7 +11,6 @@
 #include <linux/seccomp.h>
 #include <netdb.h>
 #include <sched.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>

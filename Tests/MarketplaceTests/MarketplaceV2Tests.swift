@@ -300,3 +300,74 @@ final class StartVerificationTests: XCTestCase {
         XCTAssertEqual(try f.convertWithInstalled(), 0.005)
     }
 }
+
+/// Marketplace v2, points 7 and 8: names equal as text are one name; every parse is bounded.
+final class BoundedParsingTests: XCTestCase {
+    func testAnAliasBombIsRefusedQuicklyAtItsFile() throws {
+        var bomb = "config:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for level in 1...9 { bomb += "  a\(level): &a\(level) [" + Array(repeating: "*a\(level - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        let started = ContinuousClock.now
+        XCTAssertThrowsError(try ManifestLoader.parse(MarketFixture.unitsManifest + bomb, file: "manifest.yaml")) { error in
+            XCTAssertTrue("\(error)".contains("manifest.yaml:1:1") && "\(error)".contains("alias bomb"), "\(error)")
+        }
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(2))
+        let deep = "config:\n  x: " + String(repeating: "[", count: 200) + String(repeating: "]", count: 200) + "\n"
+        XCTAssertThrowsError(try ManifestLoader.parse(MarketFixture.unitsManifest + deep, file: "manifest.yaml")) { error in
+            XCTAssertTrue("\(error)".contains("deeper than 64"), "\(error)")
+        }
+    }
+
+    func testAManifestOrNeuronFileThatIsNotARegularFileIsRefusedWithoutBlocking() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("brane-fifo-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        XCTAssertEqual(mkfifo(directory + "/manifest.yaml", 0o600), 0)
+        XCTAssertThrowsError(try ManifestLoader.load(path: directory + "/manifest.yaml")) { error in
+            XCTAssertTrue("\(error)".contains("not a regular file"), "\(error)")
+        }
+        XCTAssertThrowsError(try NeuronLoader.load(path: "/dev/zero", plugins: PluginLocator())) { error in
+            XCTAssertTrue("\(error)".contains("not a regular file"), "\(error)")
+        }
+    }
+
+    func testHugeVersionNumbersAreAClearErrorNotATrap() {
+        for text in ["^9223372036854775807.0.0", "~9223372036854775807", "9223372036854775807", ">=99999999999999999999.0.0", "^2147483648",
+                     "^2147483647.0.0", "2147483647", "~2147483647.2147483647.0"] {
+            XCTAssertThrowsError(try VersionRequirement(text), text)
+        }
+        XCTAssertNoThrow(try VersionRequirement("^2147483646.0.0"))
+    }
+
+    /// A symlink header with a size hides the next blocks from `tar tf`; such an archive is refused.
+    func testANonFileEntryWithDataIsRefused() throws {
+        var bytes = try Tar.write([TarEntry(path: "link", kind: .symlink(target: "manifest.yaml"), mode: 0o777, contents: []),
+                                   TarEntry(path: "manifest.yaml", kind: .file, mode: 0o644, contents: Array("x".utf8))])
+        // Claim 512 bytes of data for the link, and fix the header's checksum.
+        let size = Array(String(format: "%011o", 512).utf8)
+        bytes.replaceSubrange(124..<135, with: size)
+        bytes.replaceSubrange(148..<156, with: Array(repeating: UInt8(ascii: " "), count: 8))
+        let sum = bytes[0..<512].reduce(0) { $0 + Int($1) }
+        bytes.replaceSubrange(148..<155, with: Array(String(format: "%06o\0", sum).utf8))
+        XCTAssertThrowsError(try Tar.read(bytes)) { error in
+            XCTAssertTrue("\(error)".contains("GNU tar would list this archive differently"), "\(error)")
+        }
+    }
+
+    /// Two entries that differ only in Unicode normalisation are one name: the archive is refused, and verify stays sound.
+    func testNormalisationTwinsInAnArchiveAreRefused() throws {
+        let f = try MarketFixture(self)
+        try f.publish(version: "0.1.0")
+        try f.addIndex()
+        try f.market.install(MarketFixture.id)
+        var entries = try f.unitsEntries(version: "0.2.0")
+        entries += [TarEntry(path: "data/caf\u{E9}", kind: .file, mode: 0o644, contents: Array("a".utf8)),
+                    TarEntry(path: "data/cafe\u{301}", kind: .file, mode: 0o644, contents: Array("b".utf8))]
+        try f.publishCrafted(version: "0.2.0", entries: entries)
+        let error = f.refusal { try f.market.install(MarketFixture.id, requirement: try VersionRequirement("0.2.0")) }
+        XCTAssertEqual(error?.reason, .unsafeArchive, error?.message ?? "")
+        XCTAssertTrue(error?.message.contains("Unicode normalisation") ?? false, error?.message ?? "")
+        XCTAssertEqual(try f.installedVersion, "0.1.0")
+        XCTAssertEqual(try f.market.verify(), [])
+        XCTAssertEqual(try f.convertWithInstalled(), 0.005)
+    }
+}

@@ -6,13 +6,7 @@ public enum ManifestLoader {
     /// Loads and validates a manifest file. Throws `ValidationFailure` when there is any error;
     /// on success returns the manifest and its warnings.
     public static func load(path: String) throws -> (manifest: Manifest, warnings: [Diagnostic]) {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ValidationFailure(diagnostics: [Diagnostic(.error, file: path, line: 1, column: 1, path: "",
-                                                             message: "cannot read the file: \(error.localizedDescription)")])
-        }
+        let text = try YAMLFields.readFile(path)
         return try parse(text, file: path)
     }
 

@@ -29,7 +29,9 @@ public struct SemanticVersion: Comparable, Hashable, Sendable, Codable, CustomSt
         let numbers = rest.split(separator: ".", omittingEmptySubsequences: false)
         guard numbers.count == 3,
               numbers.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) && ($0 == "0" || $0.first != "0") }),
-              let major = Int(numbers[0]), let minor = Int(numbers[1]), let patch = Int(numbers[2])
+              let major = Int(numbers[0]), let minor = Int(numbers[1]), let patch = Int(numbers[2]),
+              // Bounded, so a requirement's next version (^, ~) can never overflow.
+              [major, minor, patch].allSatisfy({ $0 <= Int(Int32.max) })
         else { return nil }
         (self.major, self.minor, self.patch) = (major, minor, patch)
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Yams
 
 /// Reads typed fields out of a YAML node tree while collecting diagnostics that name the
@@ -25,11 +26,39 @@ struct YAMLFields {
                                       path: path, message: message))
     }
 
-    /// Parses a whole document; a syntax error becomes a diagnostic at libyaml's position.
-    mutating func document(_ text: String) -> Node? {
+    /// The most a document may hold once its aliases are expanded, and how deep it may nest:
+    /// libyaml shares an anchored node, but everything that walks the tree pays for every copy.
+    static let nodeLimit = 100_000
+    static let depthLimit = 64
+    /// The largest manifest, neuron file or host settings file.
+    static let fileSizeLimit = 1 << 20
+
+    /// A YAML file a person named: a regular file of at most `fileSizeLimit` bytes (a FIFO or a
+    /// device must neither hang nor flood the reader), or a diagnostic saying why not.
+    static func readFile(_ path: String) throws(ValidationFailure) -> String {
+        guard let bytes = readRegularFile(path, limit: fileSizeLimit, followingLinks: true) else {
+            let why = FileManager.default.fileExists(atPath: path) ? "it is not a regular file of at most \(fileSizeLimit >> 20) MiB" : "it does not exist"
+            throw ValidationFailure(diagnostics: [Diagnostic(.error, file: path, line: 1, column: 1, path: "", message: "cannot read the file: \(why)")])
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Parses a whole document; a syntax error becomes a diagnostic at libyaml's position, and a
+    /// document too large (aliases expanded) or too deep is refused before anything walks it.
+    mutating func document(_ text: String, sizeLimit: Int = fileSizeLimit) -> Node? {
+        guard text.utf8.count <= sizeLimit else {
+            error(nil, "", "the document is \(text.utf8.count) bytes; at most \(sizeLimit) are read")
+            return nil
+        }
         do {
             guard let node = try Yams.compose(yaml: text) else {
                 error(nil, "", "the file is empty")
+                return nil
+            }
+            var budget = Self.nodeLimit
+            guard Self.fits(node, depth: 0, budget: &budget) else {
+                error(nil, "", "the document expands to more than \(Self.nodeLimit) nodes or nests deeper than \(Self.depthLimit) levels "
+                    + "(an alias bomb?); refused before reading it")
                 return nil
             }
             return node
@@ -46,6 +75,18 @@ struct YAMLFields {
             self.error(nil, "", "invalid YAML: \(error)")
         }
         return nil
+    }
+
+    /// Counts `node` and everything beneath it against `budget`, stopping as soon as it runs out.
+    private static func fits(_ node: Node, depth: Int, budget: inout Int) -> Bool {
+        budget -= 1
+        guard budget >= 0, depth <= depthLimit else { return false }
+        switch node {
+        case .scalar: return true
+        case .sequence(let items): return items.allSatisfy { fits($0, depth: depth + 1, budget: &budget) }
+        case .mapping(let pairs): return pairs.allSatisfy { fits($0.key, depth: depth + 1, budget: &budget) && fits($0.value, depth: depth + 1, budget: &budget) }
+        case .alias: return true
+        }
     }
 
     /// The members of a mapping with only the known keys. Unknown keys warn (with a

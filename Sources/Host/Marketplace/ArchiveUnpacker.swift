@@ -10,13 +10,19 @@ public enum ArchiveUnpacker {
     @discardableResult
     public static func unpack(_ entries: [TarEntry], into root: String, plugin: String) throws -> [String] {
         func refuse(_ entry: TarEntry, _ why: String) -> MarketplaceError {
-            MarketplaceError(.unsafeArchive, "refused the archive of \(plugin): entry \"\(entry.path)\" \(why)")
+            MarketplaceError(.unsafeArchive, "refused the archive of \(plugin): entry \"\(UntrustedText.sanitized(entry.path, limit: 200))\" \(why)")
         }
         var links = [(path: String, target: String)]()
         var written = [String]()
+        // Names equal as text are one name: Swift compares Strings by canonical equivalence, so two
+        // entries that differ only in Unicode normalisation (café, cafe + U+0301) collide here.
+        var seen = Set<String>()
         for entry in entries {
             let path = try relativePath(entry.path) ?? { throw refuse(entry, "has an absolute path or a \"..\" component") }()
             if path.isEmpty { continue }
+            guard seen.insert(path).inserted else {
+                throw refuse(entry, "names a path another entry already has (the same text, or a Unicode normalisation of it)")
+            }
             switch entry.kind {
             case .directory:
                 try makeDirectories(root, path)

@@ -58,7 +58,7 @@ public struct MarketplaceIndex: Sendable, Equatable {
     /// Parses index text; errors name the file, line, column and field path.
     public static func parse(_ text: String, file: String) throws -> MarketplaceIndex {
         var f = YAMLFields(file: file)
-        let index = f.document(text).flatMap { read($0, &f) }
+        let index = f.document(text, sizeLimit: Int(Marketplace.indexSizeLimit)).flatMap { read($0, &f) }
         guard let index, !f.hasErrors else { throw ValidationFailure(diagnostics: f.diagnostics) }
         return index
     }

@@ -83,8 +83,9 @@ public enum Tar {
             guard let size = number(header, 124, 12), let mode = number(header, 100, 8) else {
                 throw TarError(description: "damaged size or mode \(at)")
             }
-            let prefix = text(header, 345, 155)
-            let name = text(header, 0, 100)
+            guard let prefix = utf8(header, 345, 155), let name = utf8(header, 0, 100) else {
+                throw TarError(description: "an entry's name is not UTF-8 \(at)")
+            }
             let path = prefix.isEmpty ? name : "\(prefix)/\(name)"
             let link = text(header, 157, 100)
             let type = header[header.startIndex + 156]
@@ -98,6 +99,11 @@ public enum Tar {
             default: .other(type)
             }
             offset += block
+            // Only a file has data: any other entry with a size would hide the blocks after it from
+            // `tar tf`, which skips them, while another reader might take them for an entry.
+            guard kind == .file || size == 0 else {
+                throw TarError(description: "\(path): a \(kind) entry with \(size) bytes of data; GNU tar would list this archive differently")
+            }
             let dataSize = kind == .file ? Int(size) : 0
             guard size <= UInt64(bytes.count - offset), dataSize <= bytes.count - offset else {
                 throw TarError(description: "\(path): entry of \(size) bytes runs past the end of the archive")
@@ -133,6 +139,11 @@ public enum Tar {
     private static func number(_ header: ArraySlice<UInt8>, _ offset: Int, _ width: Int) -> UInt64? {
         let field = text(header, offset, width).trimmingCharacters(in: .whitespaces)
         return field.isEmpty ? 0 : UInt64(field, radix: 8)
+    }
+
+    private static func utf8(_ header: ArraySlice<UInt8>, _ offset: Int, _ width: Int) -> String? {
+        let start = header.startIndex + offset
+        return String(validating: header[start..<start + width].prefix { $0 != 0 }, as: UTF8.self)
     }
 
     private static func text(_ header: ArraySlice<UInt8>, _ offset: Int, _ width: Int) -> String {

@@ -18,21 +18,27 @@ public struct VersionRequirement: Sendable, CustomStringConvertible {
             guard let full = exact ?? ((1...2).contains(parts.count) && parts.allSatisfy({ Int($0) != nil })
                       ? SemanticVersion((parts + Array(repeating: "0", count: 3 - parts.count)).joined(separator: ".")) : nil)
             else {
-                throw MarketplaceError(.usage, "\"\(text)\" is not a version requirement; use 1.2.3, ^1.2, ~1.2.3, >=1.0 <2.0 or *")
+                throw MarketplaceError(.usage, "\"\(UntrustedText.sanitized(text, limit: 120))\" is not a version requirement; use 1.2.3, ^1.2, ~1.2.3, >=1.0 <2.0 or *")
             }
-            func next(_ major: Int, _ minor: Int, _ patch: Int) -> SemanticVersion { SemanticVersion("\(major).\(minor).\(patch)")! }
+            // The bound above a version; none past the largest number a version may hold (Int32.max).
+            func next(_ major: Int, _ minor: Int, _ patch: Int) throws -> SemanticVersion {
+                guard let version = SemanticVersion("\(major).\(minor).\(patch)") else {
+                    throw MarketplaceError(.usage, "\"\(UntrustedText.sanitized(text, limit: 120))\": version numbers go up to \(Int32.max)")
+                }
+                return version
+            }
             switch op {
             case "^":
-                let upper = full.major > 0 ? next(full.major + 1, 0, 0)
-                    : full.minor > 0 || parts.count < 3 ? next(0, full.minor + 1, 0) : next(0, 0, full.patch + 1)
+                let upper = full.major > 0 ? try next(full.major + 1, 0, 0)
+                    : full.minor > 0 || parts.count < 3 ? try next(0, full.minor + 1, 0) : try next(0, 0, full.patch + 1)
                 bounds += [(">=", full), ("<", upper)]
             case "~":
-                bounds += [(">=", full), ("<", parts.count == 1 ? next(full.major + 1, 0, 0) : next(full.major, full.minor + 1, 0))]
+                bounds += [(">=", full), ("<", parts.count == 1 ? try next(full.major + 1, 0, 0) : try next(full.major, full.minor + 1, 0))]
             case "", "=":
                 switch parts.count {
                 case 3: bounds.append(("=", full))
-                case 2: bounds += [(">=", full), ("<", next(full.major, full.minor + 1, 0))]
-                default: bounds += [(">=", full), ("<", next(full.major + 1, 0, 0))]
+                case 2: bounds += [(">=", full), ("<", try next(full.major, full.minor + 1, 0))]
+                default: bounds += [(">=", full), ("<", try next(full.major + 1, 0, 0))]
                 }
             default:
                 bounds.append((op, full))

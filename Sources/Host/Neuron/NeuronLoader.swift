@@ -16,13 +16,7 @@ public struct ResolvedNeuron: Sendable {
 /// problem with file:line:column and field path (and "did you mean" for keys and plugin ids).
 public enum NeuronLoader {
     public static func load(path: String, plugins: PluginLocator) throws -> (neuron: ResolvedNeuron, warnings: [Diagnostic]) {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ValidationFailure(diagnostics: [Diagnostic(.error, file: path, line: 1, column: 1, path: "",
-                                                             message: "cannot read the file: \(error.localizedDescription)")])
-        }
+        let text = try YAMLFields.readFile(path)
         return try parse(text, file: path, plugins: plugins)
     }
 

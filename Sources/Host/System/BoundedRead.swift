@@ -3,8 +3,9 @@ import SystemPackage
 
 /// The bytes of `path` if it is a regular file of at most `limit` bytes, else nil: a FIFO, a
 /// device or a symlink planted where the host reads its own files must neither hang nor flood it.
-func readRegularFile(_ path: String, limit: Int) -> [UInt8]? {
-    let fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC)
+/// `followingLinks` is for paths a person named (a neuron file may well be a link).
+func readRegularFile(_ path: String, limit: Int, followingLinks: Bool = false) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_NONBLOCK | (followingLinks ? 0 : O_NOFOLLOW) | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
     var info = stat()
