@@ -371,3 +371,57 @@ final class BoundedParsingTests: XCTestCase {
         XCTAssertEqual(try f.convertWithInstalled(), 0.005)
     }
 }
+
+/// Marketplace v2, point 10: `$BRANE_HOME` is kept safe.
+final class HomeSafetyTests: XCTestCase {
+    private func freshHome() -> BraneHome {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("brane-home-\(UUID().uuidString)").path
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: root) }
+        return BraneHome(root: root)
+    }
+
+    func testAHomeOthersCanWriteIsRefused() throws {
+        let home = freshHome()
+        try FileManager.default.createDirectory(atPath: home.root, withIntermediateDirectories: true)
+        for mode: mode_t in [0o777, 0o770, 0o722] {
+            XCTAssertEqual(chmod(home.root, mode), 0)
+            XCTAssertThrowsError(try Marketplace(home: home), String(mode, radix: 8)) { error in
+                XCTAssertTrue("\(error)".contains("chmod 700"), "\(error)")
+            }
+        }
+        XCTAssertEqual(chmod(home.root, 0o700), 0)
+        XCTAssertNoThrow(try Marketplace(home: home))
+    }
+
+    func testTheAuditKeyIsPrivateWholeAndADamagedOneIsNamed() throws {
+        let home = freshHome()
+        _ = try Marketplace(home: home)
+        var info = stat()
+        XCTAssertEqual(stat(home.auditKey, &info), 0)
+        XCTAssertEqual(info.st_mode & 0o777, 0o600)
+        XCTAssertEqual(info.st_size, 32)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: home.root).filter { $0.hasPrefix("audit.key.") }, [], "no temporary left")
+        try Data("short".utf8).write(to: URL(fileURLWithPath: home.auditKey))
+        XCTAssertThrowsError(try Marketplace(home: home)) { error in
+            XCTAssertTrue("\(error)".contains(home.auditKey) && "\(error)".contains("damaged"), "\(error)")
+        }
+    }
+
+    /// Two dozen first commands at once on a fresh home: every one succeeds, and they agree on one key.
+    func testConcurrentFirstCommandsAllSucceed() throws {
+        let home = freshHome()
+        let runs = (0..<24).map { _ in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: try! ResourceLocator.current.runner()).deletingLastPathComponent().appendingPathComponent("brane")
+            process.arguments = ["plugin", "list", "--json"]
+            process.environment = ["BRANE_HOME": home.root, "PATH": "/usr/bin:/bin"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            return process
+        }
+        for process in runs { try process.run() }
+        for process in runs { process.waitUntilExit() }
+        XCTAssertEqual(runs.map(\.terminationStatus), Array(repeating: 0, count: 24))
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: home.auditKey)).count, 32)
+    }
+}

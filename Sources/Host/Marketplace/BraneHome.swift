@@ -23,6 +23,19 @@ public struct BraneHome: Sendable {
 
     public init(root: String) { self.root = root }
 
+    /// An existing home (or the directory it would be created in) must be this user's and not
+    /// writable by its group or others.
+    private func refuseIfOthersCanWrite() throws {
+        var info = stat()
+        guard stat(root, &info) == 0 else { return }
+        let writableByOthers = info.st_mode & 0o022 != 0
+        guard info.st_uid == geteuid(), !writableByOthers else {
+            let mode = String(info.st_mode & 0o7777, radix: 8)
+            throw MarketplaceError(.usage, "\(root) is \(info.st_uid != geteuid() ? "owned by uid \(info.st_uid), not this user" : "writable by its group or others (mode \(mode))"): "
+                + "another user could replace what runs from it; `chmod 700 \(root)` (or choose another BRANE_HOME)")
+        }
+    }
+
     /// `plugins/<id>`, for a valid id only (`PluginID`): the directory of every installed version.
     func versionsDirectory(of id: String) -> String? {
         PluginID.problem(id) == nil ? "\(plugins)/\(id)" : nil
@@ -44,11 +57,15 @@ public struct BraneHome: Sendable {
         return BraneHome(root: "\(data)/brane")
     }
 
-    /// Creates the directories. The root and `plugins/` are traversable but not listable (0711):
-    /// a root host runs each plugin under its own uid, which must reach its installed tree; every
-    /// store in the root is created 0600 (`ensurePrivateFile`), staging and locks stay 0700.
+    /// Creates the directories, private to this user (0700). On a root host the root and
+    /// `plugins/` are traversable but not listable (0711) instead: each plugin instance runs under
+    /// its own uid, which must reach its installed tree. Every store in the root is created 0600
+    /// (`ensurePrivateFile`); staging and locks stay 0700. A home another user could write to is
+    /// refused: its files decide what runs.
     public func prepare() throws {
-        for (directory, mode) in [(root, 0o711), (plugins, 0o711), (staging, 0o700), (locks, 0o700)] {
+        let traversable = geteuid() == 0 ? 0o711 : 0o700
+        try refuseIfOthersCanWrite()
+        for (directory, mode) in [(root, traversable), (plugins, traversable), (staging, 0o700), (locks, 0o700)] {
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                         attributes: [.posixPermissions: mode])
