@@ -425,3 +425,86 @@ final class HomeSafetyTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: home.auditKey)).count, 32)
     }
 }
+
+/// Marketplace v2, point 4: trust is per origin, and rollback state cannot be reset.
+final class OriginTrustTests: XCTestCase {
+    /// A second index, under its own key, offering `version` of the units plugin.
+    private func otherIndex(_ f: MarketFixture, version: String) throws -> (directory: String, key: Ed25519Key) {
+        let directory = "\(f.root)/other-index", key = try Ed25519Key.generate()
+        try Publisher(indexDirectory: directory, key: key).publish([try f.pluginCopy(version: version)], name: "other")
+        try f.market.addIndex(name: "other", location: directory, publicKeyPEM: key.publicKeyPEM)
+        return (directory, key)
+    }
+
+    func testASecondIndexOfferingAHigherVersionDoesNotTakeOver() throws {
+        let f = try MarketFixture(self)
+        try f.publish(version: "0.1.0")
+        try f.addIndex()
+        try f.market.install(MarketFixture.id)
+        _ = try otherIndex(f, version: "0.2.0")
+        XCTAssertEqual(try f.market.install(MarketFixture.id).action, .unchanged, "install stays with the plugin's index")
+        XCTAssertEqual(try f.market.upgrade(MarketFixture.id).action, .unchanged, "upgrade stays with the plugin's index")
+        XCTAssertEqual(try f.installedVersion, "0.1.0")
+        // Named explicitly, the other index may take it.
+        XCTAssertEqual(try f.market.install(MarketFixture.id, index: "other").version, "0.2.0")
+        XCTAssertEqual(try f.market.registry.receipt(MarketFixture.id)?.indexName, "other")
+    }
+
+    func testABrokenOrExpiredIndexDoesNotBlockAHealthyOne() throws {
+        for damage in ["signature", "expired"] {
+            let f = try MarketFixture(self)
+            try f.publish(version: "0.1.0")
+            try f.addIndex()
+            let (directory, key) = try otherIndex(f, version: "0.1.0")
+            if damage == "signature" {
+                try "AAAA\n".write(toFile: "\(directory)/index.yaml.sig", atomically: true, encoding: .utf8)
+            } else {
+                try Publisher(indexDirectory: directory, key: key).publish([try f.pluginCopy(version: "0.1.0")], name: "other", validDays: -1)
+            }
+            XCTAssertEqual(try f.market.install(MarketFixture.id).action, .installed, damage)
+            XCTAssertEqual(try f.market.registry.receipt(MarketFixture.id)?.indexName, "test", damage)
+            XCTAssertEqual(try f.market.auditEntries().filter { $0.action == "refuse" }.count, 1, "the broken index is recorded: \(damage)")
+        }
+    }
+
+    func testRollbackStateSurvivesRemoveAndAddAndIsAudited() throws {
+        let f = try MarketFixture(self)
+        try f.publish(version: "0.1.0")
+        try f.addIndex()
+        let old = (try Data(contentsOf: URL(fileURLWithPath: "\(f.indexDirectory)/index.yaml")),
+                   try Data(contentsOf: URL(fileURLWithPath: "\(f.indexDirectory)/index.yaml.sig")))
+        try f.publish(version: "0.2.0")
+        _ = try f.market.refreshIndex("test")
+        try f.market.removeIndex("test")
+        try old.0.write(to: URL(fileURLWithPath: "\(f.indexDirectory)/index.yaml"))
+        try old.1.write(to: URL(fileURLWithPath: "\(f.indexDirectory)/index.yaml.sig"))
+        let error = f.refusal { try f.addIndex() }
+        XCTAssertEqual(error?.reason, .rollback, error?.message ?? "the old copy was accepted")
+        XCTAssertEqual(try f.market.auditEntries().last?.action, "refuse")
+    }
+
+    func testTheSameVersionWithOtherBytesIsRefused() throws {
+        let f = try MarketFixture(self)
+        try f.publish(version: "0.1.0")
+        try f.addIndex()
+        let text = try f.indexText
+        try f.sign(text: text.replacingOccurrences(of: "description: \"", with: "description: \"quietly changed "))
+        let error = f.refusal { _ = try f.market.refreshIndex("test") }
+        XCTAssertEqual(error?.reason, .rollback, error?.message ?? "")
+        XCTAssertTrue(error?.message.contains("other contents") ?? false, error?.message ?? "")
+    }
+
+    /// Another index signed by the same key, served in this one's place, is refused: the name is pinned with the key.
+    func testAnotherIndexSignedByTheSameKeyCannotStandIn() throws {
+        let f = try MarketFixture(self)
+        try f.publish(version: "0.1.0")
+        try f.addIndex()
+        var index = try MarketplaceIndex.parse(try f.indexText, file: "index.yaml")
+        index.name = "payments"
+        index.version += 1
+        try f.sign(index)
+        let error = f.refusal { _ = try f.market.refreshIndex("test") }
+        XCTAssertEqual(error?.reason, .badSignature, error?.message ?? "")
+        XCTAssertTrue(error?.message.contains("standing in") ?? false, error?.message ?? "")
+    }
+}

@@ -72,10 +72,24 @@ extension Marketplace {
         }
         removeDebris(of: id, keeping: current?.path)
 
-        // Always install from a freshly verified catalog.
-        let candidates = try catalogRows(for: id, in: indexName)
-        for name in Set(candidates.map(\.indexName)).sorted() { try refreshIndex(name, allowExpired: allowExpired) }
-        let release = try choose(from: try catalogRows(for: id, in: indexName), id: id, requirement: requirement)
+        // Trust is per origin: an installed plugin comes only from the index it came from, unless
+        // the user names another. Always from a freshly verified catalog — and an index that is
+        // broken or expired rules out only its own releases, not a healthy index's.
+        let origin = indexName ?? current?.indexName
+        let candidates = try catalogRows(for: id, in: origin)
+        var refused: [MarketplaceError] = []
+        var verified: Set<String> = []
+        for name in Set(candidates.map(\.indexName)).sorted() {
+            do {
+                try refreshIndex(name, allowExpired: allowExpired)
+                verified.insert(name)
+            } catch let error as MarketplaceError {
+                refused.append(error)
+            }
+        }
+        let rows = try catalogRows(for: id, in: origin).filter { verified.contains($0.indexName) }
+        if rows.isEmpty, let first = refused.first { throw first }
+        let release = try choose(from: rows, id: id, requirement: requirement)
         if let current, current.version == release.version, current.sha256 == release.sha256 {
             return InstallOutcome(plugin: id, action: .unchanged, version: current.version, previousVersion: current.version,
                                   path: current.path, sha256: current.sha256)

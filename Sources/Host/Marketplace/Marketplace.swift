@@ -40,10 +40,13 @@ public final class Marketplace: @unchecked Sendable {
             throw MarketplaceError(.usage, "the key is not an Ed25519 public key in PEM form: \(error)")
         }
         let place = try IndexLocation(location)
-        let record = IndexRecord(name: name, location: place.base, publicKey: key.publicKeyPEM, keyID: key.keyID,
+        var record = IndexRecord(name: name, location: place.base, publicKey: key.publicKeyPEM, keyID: key.keyID,
                                  highestVersion: 0, expires: .distantPast, refreshedAt: now())
-        let index = try loadVerified(record, allowExpired: allowExpired)
-        try store(index, for: record, action: "index-add")
+        try auditingIndexRefusals(name) {
+            let (index, digest) = try loadVerified(record, allowExpired: allowExpired)
+            record.declaredName = index.name
+            try store(index, digest: digest, for: record, action: "index-add")
+        }
         return try registry.read { try IndexRecord.fetchOne($0, key: name)! }
     }
 
@@ -52,9 +55,21 @@ public final class Marketplace: @unchecked Sendable {
     @discardableResult
     public func refreshIndex(_ name: String, allowExpired: Bool = false) throws -> MarketplaceIndex {
         let record = try indexRecord(name)
-        let index = try loadVerified(record, allowExpired: allowExpired)
-        try store(index, for: record, action: nil)
-        return index
+        return try auditingIndexRefusals(name) {
+            let (index, digest) = try loadVerified(record, allowExpired: allowExpired)
+            try store(index, digest: digest, for: record, action: nil)
+            return index
+        }
+    }
+
+    /// An index refused for what it is (signature, rollback, expiry, content) is audited.
+    private func auditingIndexRefusals<T>(_ name: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as MarketplaceError where [.badSignature, .rollback, .expired, .invalidIndex, .tooLarge].contains(error.reason) {
+            try? registry.write { try audit.append($0, action: "refuse", plugin: "-", detail: "index \(name): \(error.message)") }
+            throw error
+        }
     }
 
     public func removeIndex(_ name: String) throws {
@@ -75,8 +90,9 @@ public final class Marketplace: @unchecked Sendable {
         return record
     }
 
-    /// Signature first, then parsing, then rollback and expiry: nothing unverified is ever parsed.
-    func loadVerified(_ record: IndexRecord, allowExpired: Bool) throws -> MarketplaceIndex {
+    /// Signature first, then parsing, then the pinned name and expiry: nothing unverified is ever
+    /// parsed. Rollback is decided where the result is stored, in the same transaction.
+    func loadVerified(_ record: IndexRecord, allowExpired: Bool) throws -> (index: MarketplaceIndex, digest: String) {
         let place = try IndexLocation(record.location)
         let indexURL = place.resolve("index.yaml")
         let quiet = Fetcher()
@@ -91,21 +107,34 @@ public final class Marketplace: @unchecked Sendable {
         do { index = try MarketplaceIndex.parse(String(decoding: bytes, as: UTF8.self), file: indexURL) } catch let failure as ValidationFailure {
             throw MarketplaceError(.invalidIndex, "index \(record.name) is signed but invalid:\n\(failure)")
         }
-        if index.version < record.highestVersion {
-            throw MarketplaceError(.rollback, "index \(record.name) offers version \(index.version), but version \(record.highestVersion) was seen before: an old copy is being replayed (rollback) — refused")
+        if let pinned = record.declaredName, pinned != index.name {
+            throw MarketplaceError(.badSignature, "index \(record.name) now calls itself \"\(UntrustedText.sanitized(index.name, limit: 80))\", "
+                + "not \"\(pinned)\" as when it was added: another index signed by the same key is standing in for it — refused")
         }
         if index.expires < now() && !allowExpired {
             throw MarketplaceError(.expired, "index \(record.name) expired at \(ISO8601DateFormatter().string(from: index.expires)); a stale mirror may be hiding updates. Refresh the index, or pass --allow-expired to accept it knowingly")
         }
-        return index
+        return (index, SHA256.hash(bytes))
     }
 
-    private func store(_ index: MarketplaceIndex, for record: IndexRecord, action: String?) throws {
+    /// Stores a verified index. The highest version seen under this name and key is read and raised
+    /// inside the same write transaction — so two updates at once cannot lower it — and it outlives
+    /// `index remove`. A lower version is a rollback; the same version with other bytes is refused too.
+    private func store(_ index: MarketplaceIndex, digest: String, for record: IndexRecord, action: String?) throws {
         var record = record
-        record.highestVersion = max(record.highestVersion, index.version)
         record.expires = index.expires
         record.refreshedAt = now()
         try registry.write { db in
+            let seen = try IndexHistory.fetchOne(db, key: ["name": record.name, "keyID": record.keyID])
+            if let seen, index.version < seen.highestVersion {
+                throw MarketplaceError(.rollback, "index \(record.name) offers version \(index.version), but version \(seen.highestVersion) was seen before: an old copy is being replayed (rollback) — refused")
+            }
+            if let seen, index.version == seen.highestVersion, !seen.digest.isEmpty, seen.digest != digest {
+                throw MarketplaceError(.rollback, "index \(record.name) offers version \(index.version) with other contents than the version \(index.version) seen before: "
+                    + "a publisher must raise the version for every change (two different indexes under one version) — refused")
+            }
+            try IndexHistory(name: record.name, keyID: record.keyID, highestVersion: index.version, digest: digest).save(db)
+            record.highestVersion = index.version
             try record.save(db)
             try CatalogRow.filter(Column("indexName") == record.name).deleteAll(db)
             for plugin in index.plugins {

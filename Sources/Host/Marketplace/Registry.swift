@@ -11,6 +11,19 @@ public struct IndexRecord: Codable, FetchableRecord, PersistableRecord, Sendable
     public var highestVersion: Int
     public var expires: Date
     public var refreshedAt: Date
+    /// The `name` the index itself declared when it was added: pinned with the key, so another
+    /// index signed by the same key cannot stand in for this one.
+    public var declaredName: String? = nil
+}
+
+/// The highest version of an index ever accepted under one name and key, and the digest of those
+/// bytes: kept apart from `indexes`, so removing and re-adding an index cannot reset it.
+struct IndexHistory: Codable, FetchableRecord, PersistableRecord, Sendable {
+    static let databaseTableName = "indexHistory"
+    var name: String
+    var keyID: String
+    var highestVersion: Int
+    var digest: String
 }
 
 /// One release of the verified catalog of an index, cached so search and info need no fetch.
@@ -143,6 +156,17 @@ public final class Registry: Sendable {
         migrator.registerMigration("v2: file stamps") { db in
             try db.alter(table: "installedFiles") { t in t.add(column: "stamp", .text) }
             try db.alter(table: "installs") { t in t.add(column: "writablePaths", .text) }
+        }
+        migrator.registerMigration("v3: index history") { db in
+            try db.alter(table: "indexes") { t in t.add(column: "declaredName", .text) }
+            try db.create(table: "indexHistory") { t in
+                t.column("name", .text).notNull()
+                t.column("keyID", .text).notNull()
+                t.column("highestVersion", .integer).notNull()
+                t.column("digest", .text).notNull()
+                t.primaryKey(["name", "keyID"])
+            }
+            try db.execute(sql: "INSERT INTO indexHistory SELECT name, keyID, highestVersion, '' FROM indexes")
         }
         return migrator
     }
