@@ -508,3 +508,20 @@ final class OriginTrustTests: XCTestCase {
         XCTAssertTrue(error?.message.contains("standing in") ?? false, error?.message ?? "")
     }
 }
+
+/// Marketplace v2, point 11: the audit log tells the whole story it can.
+final class AuditStoryTests: XCTestCase {
+    func testAnEmptiedOrCutLogIsDetectedAgainstTheReceipts() throws {
+        for cut in ["DELETE FROM audit", "DELETE FROM audit WHERE sequence = (SELECT MAX(sequence) FROM audit)"] {
+            let f = try MarketFixture(self)
+            try f.publish(version: "0.1.0")
+            try f.addIndex()
+            try f.market.install(MarketFixture.id)
+            XCTAssertEqual(try CLI.run(["audit", "verify"], home: f.home).status, 0)
+            try f.market.registry.write { try $0.execute(sql: cut) }
+            let verify = try CLI.run(["audit", "verify"], home: f.home)
+            XCTAssertEqual(verify.status, 5, cut)
+            XCTAssertTrue(verify.stderr.contains("no audit entry records that install"), verify.stderr)
+        }
+    }
+}

@@ -96,6 +96,25 @@ extension Marketplace {
 }
 
 extension Marketplace {
+    /// What is wrong with the audit log: the first break of its chain, and every install whose
+    /// receipt has no matching entry — which the chain alone cannot see when the log was emptied
+    /// or its tail cut off. Empty when the log tells the story the receipts do.
+    public func auditProblems() throws -> [String] {
+        let entries = try auditEntries()
+        var problems = audit.firstBreak(in: entries).map { [$0] } ?? []
+        for receipt in try registry.receipts() {
+            let recorded = entries.contains { entry in
+                ["install", "upgrade", "downgrade"].contains(entry.action) && entry.pluginID == receipt.pluginID
+                    && entry.detail.hasPrefix("\(receipt.version) ") && entry.detail.hasSuffix("sha256 \(receipt.sha256)")
+            }
+            if !recorded {
+                problems.append("\(receipt.pluginID) \(receipt.version) is installed, but no audit entry records that install "
+                    + "(sha256 \(receipt.sha256.prefix(16))…): entries were removed, or the log was emptied")
+            }
+        }
+        return problems
+    }
+
     /// Appends one entry that records no change of the registry: a plugin death, a start under
     /// the development opt-out, a connection a plugin asked for. The detail is sanitised: it carries plugin-originated text.
     public func record(action: String, plugin: String, detail: String) throws {
