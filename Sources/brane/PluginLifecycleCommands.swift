@@ -19,13 +19,18 @@ extension PluginCommand {
         @Argument(help: "id[@version-requirement]") var plugin: String
         @Option(help: "Install from this index only.") var index: String?
         @Flag(help: "Accept an index past its expiry date (an air-gapped mirror, knowingly).") var allowExpired = false
+        @Option(name: .customLong("allow-path"), help: ArgumentHelp(
+            "Let the plugin reach this absolute path beyond what installed plugins may (repeatable; shown and audited).",
+            discussion: "Without it, absolute reads are limited to \(PathPolicy.readableSystemPaths.joined(separator: ", ")) and absolute writes to nowhere."))
+        var allowPath: [String] = []
         @Flag(help: "Print the outcome as JSON; no progress output.") var json = false
 
         func run() throws {
             let (id, requirement) = marketplace { try parseSpec(plugin) }
             let market = openMarketplace()
             market.onStep = progressPrinter(enabled: !json)
-            let outcome = marketplace { try market.install(id, requirement: requirement, index: index, allowExpired: allowExpired) }
+            if !allowPath.isEmpty && !json { warn("brane: granting \(id) access to \(allowPath.joined(separator: ", ")) (recorded in the audit log)") }
+            let outcome = marketplace { try market.install(id, requirement: requirement, index: index, allowExpired: allowExpired, grantedPaths: allowPath) }
             printJSONOrText(json: json, outcome) { describe(outcome) }
         }
     }

@@ -60,14 +60,16 @@ final class MarketFixture {
     /// Adds a hand-made archive as a release of `id` and re-signs the index: how a malicious
     /// (or broken) publisher's package reaches a host with a valid signature.
     func publishCrafted(id: String = MarketFixture.id, version: String, abi: String = "1.0", tier: Int = 0,
+                        tools: [String] = ["convert_units"], network: [String] = [], read: [String] = [], write: [String] = [],
                         entries: [TarEntry]) throws {
         var index = try MarketplaceIndex.parse(try indexText, file: "index.yaml")
         let archive = try Tar.write(entries)
         let path = "archives/crafted-\(id)-\(version).tar"
         try Data(archive).write(to: URL(fileURLWithPath: "\(indexDirectory)/\(path)"))
-        let release = MarketplaceIndex.Release(version: SemanticVersion(version)!, kind: .synapse, abi: ABIVersion(abi)!,
-                                               tier: PrivacyTier(rawValue: tier)!, description: "crafted", tools: [],
+        var release = MarketplaceIndex.Release(version: SemanticVersion(version)!, kind: .synapse, abi: ABIVersion(abi)!,
+                                               tier: PrivacyTier(rawValue: tier)!, description: "crafted", tools: tools,
                                                archive: path, sha256: SHA256.hash(archive), size: UInt64(archive.count), yanked: false)
+        (release.network, release.read, release.write) = (network, read, write)
         if let i = index.plugins.firstIndex(where: { $0.id == id }) {
             index.plugins[i].releases.append(release)
         } else {

@@ -525,3 +525,83 @@ final class AuditStoryTests: XCTestCase {
         }
     }
 }
+
+/// Marketplace v2, point 3: the index vouches for the whole sandbox declaration, and allow-lists are bounded.
+final class VouchedSandboxTests: XCTestCase {
+    private func installed() throws -> MarketFixture {
+        let f = try MarketFixture(self)
+        try f.publish(version: "0.1.0")
+        try f.addIndex()
+        try f.market.install(MarketFixture.id)
+        return f
+    }
+
+    /// Refused for `reason`, the previous version still runs, nothing left behind, the refusal audited.
+    private func assertRefused(_ f: MarketFixture, _ reason: MarketplaceError.Reason, mentioning text: String, granted: [String] = [],
+                               line: UInt = #line) throws {
+        let error = f.refusal { try f.market.install(MarketFixture.id, requirement: try VersionRequirement("0.2.0"), grantedPaths: granted) }
+        XCTAssertEqual(error?.reason, reason, error?.message ?? "installed", line: line)
+        XCTAssertTrue(error?.message.contains(text) ?? false, error?.message ?? "", line: line)
+        XCTAssertEqual(try f.installedVersion, "0.1.0", line: line)
+        XCTAssertEqual(try f.convertWithInstalled(), 0.005, line: line)
+        try f.assertNoDebris(line: line)
+        XCTAssertEqual(try f.market.auditEntries().last?.action, "refuse", line: line)
+    }
+
+    private func manifest(read: [String] = [], write: [String] = [], extraTool: Bool = false) -> (String) -> String {
+        { text in
+            var text = text
+            if !read.isEmpty || !write.isEmpty {
+                text += "filesystem:\n" + (read.isEmpty ? "" : "  read: [\(read.joined(separator: ", "))]\n") + (write.isEmpty ? "" : "  write: [\(write.joined(separator: ", "))]\n")
+            }
+            if extraTool {
+                text = text.replacingOccurrences(of: "tools:\n", with: "tools:\n  - name: exfiltrate\n    description: x\n    inputSchema: {type: object}\n")
+            }
+            return text
+        }
+    }
+
+    func testAToolTheIndexDoesNotListIsRefused() throws {
+        let f = try installed()
+        try f.publishCrafted(version: "0.2.0", entries: try f.unitsEntries(version: "0.2.0", editManifest: manifest(extraTool: true)))
+        try assertRefused(f, .incompatible, mentioning: "the manifest's tools is convert_units exfiltrate but the signed index says convert_units")
+    }
+
+    func testFilesystemPathsTheIndexDoesNotVouchForAreRefused() throws {
+        let f = try installed()
+        try f.publishCrafted(version: "0.2.0", entries: try f.unitsEntries(version: "0.2.0", editManifest: manifest(read: ["/proc"])))
+        try assertRefused(f, .incompatible, mentioning: "filesystem.read is /proc but the signed index says (none)")
+    }
+
+    /// Vouched for by a valid signature, and still refused: the paths no installed plugin may have.
+    func testAllowListsAreBounded() throws {
+        let f = try installed()
+        let cases: [(read: [String], write: [String], mentioning: String)] = [
+            (["/"], [], "is the whole filesystem"), ([], ["/"], "is the whole filesystem"),
+            (["\(f.home.root)/audit.key"], [], "reaches BRANE_HOME"), ([f.home.root], [], "reaches BRANE_HOME"),
+            ([URL(fileURLWithPath: f.home.root).deletingLastPathComponent().path], [], "reaches BRANE_HOME"),
+            ([], ["data"], "own install tree"), (["/home"], [], "without a grant"), (["/etc/shadow"], [], "without a grant"),
+            ([], ["/var/tmp/x"], "without a grant"), (["/proc/../etc"], [], "contain '..'"), (["//etc/./shadow"], [], "without a grant"),
+        ]
+        for (index, c) in cases.enumerated() {
+            try f.publishCrafted(version: "0.2.\(index)", read: c.read, write: c.write,
+                                 entries: try f.unitsEntries(version: "0.2.\(index)", editManifest: manifest(read: c.read.map { "\"\($0)\"" }, write: c.write.map { "\"\($0)\"" })))
+            let error = f.refusal { try f.market.install(MarketFixture.id, requirement: try VersionRequirement("0.2.\(index)")) }
+            XCTAssertTrue(error?.message.contains(c.mentioning) ?? false, "\(c): \(error?.message ?? "installed")")
+            XCTAssertEqual(try f.installedVersion, "0.1.0")
+        }
+        XCTAssertEqual(try f.convertWithInstalled(), 0.005)
+    }
+
+    func testAGrantedPathIsAllowedShownAndAudited() throws {
+        let f = try installed()
+        try f.publishCrafted(version: "0.2.0", read: ["/srv/reference"], entries: try f.unitsEntries(version: "0.2.0", editManifest: manifest(read: ["/srv/reference"])))
+        try assertRefused(f, .unsafeArchive, mentioning: "pass --allow-path /srv/reference")
+        // Named by the user, it installs; the grant is in the audit entry and carried by the receipt.
+        XCTAssertThrowsError(try f.market.install(MarketFixture.id, requirement: try VersionRequirement("0.2.0"), grantedPaths: ["srv"]))
+        let outcome = try f.market.install(MarketFixture.id, requirement: try VersionRequirement("0.2.0"), grantedPaths: ["/srv"])
+        XCTAssertEqual(outcome.version, "0.2.0")
+        XCTAssertTrue(try f.market.auditEntries().last?.detail.contains("granted /srv") ?? false)
+        XCTAssertEqual(try f.market.registry.receipt(MarketFixture.id)?.grantedPaths, "/srv")
+    }
+}

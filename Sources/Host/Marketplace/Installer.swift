@@ -25,12 +25,14 @@ extension Marketplace {
     /// fetch → size and SHA-256 against the signed index → unpack into staging → manifest, ABI
     /// and tier checks → atomic rename → receipt and audit entry in one transaction → old
     /// version removed. Any failure before the transaction leaves the previous install as it was.
+    /// `grantedPaths` lets the plugin reach absolute paths `PathPolicy` would refuse; they are shown,
+    /// audited, kept in the receipt and carried over by upgrades.
     @discardableResult
     public func install(_ id: String, requirement: VersionRequirement = .any, index: String? = nil,
-                        allowExpired: Bool = false) throws -> InstallOutcome {
+                        allowExpired: Bool = false, grantedPaths: [String] = []) throws -> InstallOutcome {
         try checkID(id)
         return try auditingRefusals(of: id) {
-            try installOrRefuse(id, requirement: requirement, indexName: index, allowExpired: allowExpired, upgrade: false)
+            try installOrRefuse(id, requirement: requirement, indexName: index, allowExpired: allowExpired, upgrade: false, granted: grantedPaths)
         }
     }
 
@@ -43,7 +45,8 @@ extension Marketplace {
             throw MarketplaceError(.usage, "\(id) is pinned at \(receipt.version); `brane plugin unpin \(id)` to let it upgrade")
         }
         return try auditingRefusals(of: id) {
-            try installOrRefuse(id, requirement: .any, indexName: receipt.indexName, allowExpired: allowExpired, upgrade: true)
+            try installOrRefuse(id, requirement: .any, indexName: receipt.indexName, allowExpired: allowExpired, upgrade: true,
+                                granted: receipt.grantedPaths.map { $0.split(separator: "\n").map(String.init) } ?? [])
         }
     }
 
@@ -63,7 +66,10 @@ extension Marketplace {
     }
 
     private func installOrRefuse(_ id: String, requirement: VersionRequirement, indexName: String?, allowExpired: Bool,
-                                 upgrade: Bool) throws -> InstallOutcome {
+                                 upgrade: Bool, granted: [String]) throws -> InstallOutcome {
+        if let relative = granted.first(where: { !$0.hasPrefix("/") || PathPolicy.normalized($0) == "/" }) {
+            throw MarketplaceError(.usage, "--allow-path takes an absolute path other than /, found \"\(UntrustedText.sanitized(relative, limit: 120))\"")
+        }
         let lock = try PluginLock(home: home, plugin: id)
         defer { withExtendedLifetime(lock) {} }
         let current = try registry.receipt(id)
@@ -135,6 +141,10 @@ extension Marketplace {
         reached(id, .unpacked(files: written.count))
 
         let (manifestText, manifest) = try validate(tree: tree, against: release)
+        let bounds = PathPolicy.problems(read: manifest.filesystem.read, write: manifest.filesystem.write, home: home, granted: granted)
+        if !bounds.isEmpty {
+            throw MarketplaceError(.unsafeArchive, "\(id) \(release.version) is refused: " + bounds.joined(separator: "; "))
+        }
         let files = try receiptFiles(of: tree, plugin: id)
         reached(id, .validated)
 
@@ -159,15 +169,16 @@ extension Marketplace {
         let receipt = InstallReceipt(pluginID: id, version: release.version, indexName: release.indexName, sha256: digest,
                                      size: release.size, path: destination, kind: release.kind, tier: release.tier,
                                      manifest: manifestText, pinned: current?.pinned ?? false, installedAt: now(),
-                                     writablePaths: manifest.filesystem.write.joined(separator: "\n"))
+                                     grantedPaths: granted.isEmpty ? nil : granted.joined(separator: "\n"))
         do {
             try registry.write { db in
                 try receipt.save(db)
                 try InstalledFile.filter(Column("pluginID") == id).deleteAll(db)
                 for file in files { try file.insert(db) }
                 let from = current.map { " (was \($0.version))" } ?? ""
+                let grants = granted.isEmpty ? "" : ", granted \(granted.joined(separator: ", "))"
                 try audit.append(db, action: action == .installed ? "install" : action.rawValue == "upgraded" ? "upgrade" : "downgrade",
-                                 plugin: id, detail: "\(release.version)\(from) from index \(release.indexName), sha256 \(digest)")
+                                 plugin: id, detail: "\(release.version)\(from) from index \(release.indexName)\(grants), sha256 \(digest)")
             }
         } catch {
             try? FileManager.default.removeItem(atPath: destination)
@@ -225,9 +236,14 @@ extension Marketplace {
             ("id", manifest.id, id), ("version", manifest.version.description, release.version),
             ("kind", manifest.kind.rawValue, release.kind), ("abi", manifest.abi.description, release.abi),
             ("privacy tier", String(manifest.tier.rawValue), String(release.tier)),
+            ("tools", manifest.tools.map(\.name).sorted().joined(separator: " "), release.tools.split(separator: " ").sorted().joined(separator: " ")),
+            ("network destinations", manifest.network.destinations.sorted().joined(separator: ", "), release.network.split(separator: "\n").sorted().joined(separator: ", ")),
+            ("filesystem.read", manifest.filesystem.read.sorted().joined(separator: ", "), release.filesystemRead.split(separator: "\n").sorted().joined(separator: ", ")),
+            ("filesystem.write", manifest.filesystem.write.sorted().joined(separator: ", "), release.filesystemWrite.split(separator: "\n").sorted().joined(separator: ", ")),
         ]
         for (field, inManifest, inIndex) in claims where inManifest != inIndex {
-            throw MarketplaceError(.incompatible, "\(id) \(release.version): the manifest's \(field) is \(inManifest) but the signed index says \(inIndex) — refused")
+            throw MarketplaceError(.incompatible, "\(id) \(release.version): the manifest's \(field) is \(UntrustedText.sanitized(inManifest.isEmpty ? "(none)" : inManifest, limit: 300)) "
+                + "but the signed index says \(UntrustedText.sanitized(inIndex.isEmpty ? "(none)" : inIndex, limit: 300)) — refused")
         }
         guard let library = ArchiveUnpacker.relativePath(manifest.library), !library.isEmpty else {
             throw MarketplaceError(.invalidManifest, "\(id): library \"\(manifest.library)\" must be a path inside the plugin directory")
@@ -345,20 +361,16 @@ extension Marketplace {
         return try registry.receipts().first { URL(fileURLWithPath: $0.path).resolvingSymlinksInPath().path == real }?.pluginID
     }
 
-    /// Differences between an install and its receipt. Paths the manifest declares writable hold
-    /// what the plugin writes, not what was installed, and are left out.
+    /// Differences between an install and its receipt (an installed plugin never writes into its
+    /// own tree: `PathPolicy`).
     func problems(of receipt: InstallReceipt, trustingStamps: Bool) throws -> [VerifyProblem] {
         let id = receipt.pluginID
         var info = stat()
         guard stat(receipt.path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
             return [VerifyProblem(plugin: id, file: receipt.path, problem: "the install directory is missing")]
         }
-        let declared = receipt.writablePaths.map { $0.split(separator: "\n").map(String.init) }
-            ?? (try? ManifestLoader.parse(receipt.manifest, file: "\(id)/manifest.yaml").manifest.filesystem.write) ?? []
-        let writable = declared.compactMap { ArchiveUnpacker.relativePath($0) }
-        func isWritable(_ path: String) -> Bool { writable.contains { path == $0 || path.hasPrefix($0 + "/") } }
         var problems = [VerifyProblem]()
-        let expected = try registry.files(of: id).filter { !isWritable($0.path) }
+        let expected = try registry.files(of: id)
         for file in expected {
             let path = "\(receipt.path)/\(file.path)"
             guard lstat(path, &info) == 0 else {
@@ -382,7 +394,7 @@ extension Marketplace {
             }
         }
         let known = Set(expected.map(\.path))
-        for path in listing(of: receipt.path).sorted() where !known.contains(path) && !isWritable(path) {
+        for path in listing(of: receipt.path).sorted() where !known.contains(path) {
             problems.append(VerifyProblem(plugin: id, file: path, problem: "not part of the install (added afterwards)"))
         }
         return problems

@@ -142,7 +142,9 @@ public final class Marketplace: @unchecked Sendable {
                     try CatalogRow(indexName: record.name, pluginID: plugin.id, version: r.version.description, kind: r.kind.rawValue,
                                    abi: r.abi.description, tier: r.tier.rawValue, description: r.description,
                                    tools: r.tools.joined(separator: " "), archive: r.archive, sha256: r.sha256,
-                                   size: Int64(r.size), yanked: r.yanked).insert(db, onConflict: .replace)
+                                   size: Int64(r.size), yanked: r.yanked, network: r.network.joined(separator: "\n"),
+                                   filesystemRead: r.read.joined(separator: "\n"), filesystemWrite: r.write.joined(separator: "\n"))
+                        .insert(db, onConflict: .replace)
                 }
             }
             if let action {

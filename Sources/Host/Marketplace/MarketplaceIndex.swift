@@ -24,8 +24,9 @@ public struct MarketplaceIndex: Sendable, Equatable {
         }
     }
 
-    /// One published version. Kind, ABI, tier and tools are here, under the signature, so the
-    /// permissions a plugin will ask for are vouched for before its archive is fetched.
+    /// One published version. Kind, ABI, tier, tools, network destinations and filesystem paths
+    /// are here, under the signature, so the whole sandbox a plugin will ask for is vouched for
+    /// before its archive is fetched, and the installed manifest must say exactly the same.
     public struct Release: Sendable, Equatable, Codable {
         public var version: SemanticVersion
         public var kind: PluginKind
@@ -33,6 +34,10 @@ public struct MarketplaceIndex: Sendable, Equatable {
         public var tier: PrivacyTier
         public var description: String
         public var tools: [String]
+        /// `network.connect` as `host:port` and unix socket paths (`NetworkAccess.destinations`).
+        public var network: [String] = []
+        public var read: [String] = []
+        public var write: [String] = []
         /// Relative to the index's location.
         public var archive: String
         public var sha256: String
@@ -114,10 +119,10 @@ public struct MarketplaceIndex: Sendable, Equatable {
 
     /// The largest archive a release may declare (and so the most an install ever fetches): 512 MiB.
     public static let archiveSizeLimit: UInt64 = 512 << 20
-    static let releaseKeys = ["version", "kind", "abi", "tier", "description", "tools", "archive", "sha256", "size", "yanked"]
+    static let releaseKeys = ["version", "kind", "abi", "tier", "description", "tools", "network", "filesystem", "archive", "sha256", "size", "yanked"]
 
     private static func readRelease(_ node: Node, _ path: String, _ f: inout YAMLFields) -> Release? {
-        guard let m = f.mapping(node, path, known: releaseKeys, required: Set(releaseKeys).subtracting(["tools", "yanked"])) else { return nil }
+        guard let m = f.mapping(node, path, known: releaseKeys, required: Set(releaseKeys).subtracting(["tools", "network", "filesystem", "yanked"])) else { return nil }
         func field(_ key: String) -> (Node, String)? { m[key].map { ($0, "\(path).\(key)") } }
         let version = field("version").flatMap { node, p -> SemanticVersion? in
             guard let text = f.string(node, p) else { return nil }
@@ -178,9 +183,25 @@ public struct MarketplaceIndex: Sendable, Equatable {
             }
             return value
         } ?? false
+        func plainLines(_ node: Node, _ p: String) -> [String]? {
+            guard let items = f.stringList(node, p) else { return nil }
+            guard items.allSatisfy(UntrustedText.isPlainLine) else {
+                f.error(node, p, "expected entries of one line each, without control characters")
+                return nil
+            }
+            return items
+        }
+        let network = field("network").flatMap { plainLines($0, $1) } ?? []
+        var read: [String] = [], write: [String] = []
+        if let (node, p) = field("filesystem"), let fs = f.mapping(node, p, known: ["read", "write"]) {
+            read = fs["read"].flatMap { plainLines($0, "\(p).read") } ?? []
+            write = fs["write"].flatMap { plainLines($0, "\(p).write") } ?? []
+        }
         guard let version, let kind, let abi, let tier, let description, let archive, let sha256, let size else { return nil }
-        return Release(version: version, kind: kind, abi: abi, tier: tier, description: description, tools: tools,
-                       archive: archive, sha256: sha256, size: size, yanked: yanked)
+        var release = Release(version: version, kind: kind, abi: abi, tier: tier, description: description, tools: tools,
+                              archive: archive, sha256: sha256, size: size, yanked: yanked)
+        (release.network, release.read, release.write) = (network, read, write)
+        return release
     }
 
     // MARK: Writing
@@ -199,6 +220,9 @@ public struct MarketplaceIndex: Sendable, Equatable {
                     (scalar("tier"), scalar(String(r.tier.rawValue))),
                     (scalar("description"), quoted(r.description)),
                     (scalar("tools"), Node(r.tools.map(quoted), .implicit, .flow)),
+                    (scalar("network"), Node(r.network.map(quoted), .implicit, .flow)),
+                    (scalar("filesystem"), Node([(scalar("read"), Node(r.read.map(quoted), .implicit, .flow)),
+                                                 (scalar("write"), Node(r.write.map(quoted), .implicit, .flow))])),
                     (scalar("archive"), quoted(r.archive)),
                     (scalar("sha256"), quoted(r.sha256)),
                     (scalar("size"), scalar(String(r.size))),

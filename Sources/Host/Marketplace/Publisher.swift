@@ -69,9 +69,10 @@ public struct Publisher {
             let archive = try Tar.write(try Self.entries(of: bundle))
             let digest = SHA256.hash(archive)
             let archivePath = "archives/\(manifest.id)-\(manifest.version).tar"
-            let release = MarketplaceIndex.Release(version: manifest.version, kind: manifest.kind, abi: manifest.abi, tier: manifest.tier,
+            var release = MarketplaceIndex.Release(version: manifest.version, kind: manifest.kind, abi: manifest.abi, tier: manifest.tier,
                                                    description: manifest.description, tools: manifest.tools.map(\.name),
                                                    archive: archivePath, sha256: digest, size: UInt64(archive.count), yanked: false)
+            (release.network, release.read, release.write) = (manifest.network.destinations, manifest.filesystem.read, manifest.filesystem.write)
             let label = "\(manifest.id) \(manifest.version)"
             var plugin = index.plugins.first { $0.id == manifest.id } ?? .init(id: manifest.id, releases: [])
             if let existing = plugin.releases.first(where: { $0.version == manifest.version }) {

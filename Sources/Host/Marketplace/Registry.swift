@@ -41,6 +41,10 @@ public struct CatalogRow: Codable, FetchableRecord, PersistableRecord, Sendable,
     public var sha256: String
     public var size: Int64
     public var yanked: Bool
+    /// The vouched-for sandbox: destinations and paths, one per line.
+    public var network: String = ""
+    public var filesystemRead: String = ""
+    public var filesystemWrite: String = ""
 
     var semanticVersion: SemanticVersion { SemanticVersion(version) ?? SemanticVersion("0.0.0")! }
 }
@@ -60,8 +64,8 @@ public struct InstallReceipt: Codable, FetchableRecord, PersistableRecord, Senda
     public var manifest: String
     public var pinned: Bool
     public var installedAt: Date
-    /// The manifest's `filesystem.write` entries, one per line: what the plugin writes is not part of the install.
-    public var writablePaths: String? = nil
+    /// Absolute paths the user granted at install (`--allow-path`), one per line; upgrades keep them.
+    public var grantedPaths: String? = nil
 }
 
 public struct InstalledFile: Codable, FetchableRecord, PersistableRecord, Sendable, Equatable {
@@ -155,7 +159,7 @@ public final class Registry: Sendable {
         }
         migrator.registerMigration("v2: file stamps") { db in
             try db.alter(table: "installedFiles") { t in t.add(column: "stamp", .text) }
-            try db.alter(table: "installs") { t in t.add(column: "writablePaths", .text) }
+            try db.alter(table: "installs") { t in t.add(column: "grantedPaths", .text) }
         }
         migrator.registerMigration("v3: index history") { db in
             try db.alter(table: "indexes") { t in t.add(column: "declaredName", .text) }
@@ -167,6 +171,13 @@ public final class Registry: Sendable {
                 t.primaryKey(["name", "keyID"])
             }
             try db.execute(sql: "INSERT INTO indexHistory SELECT name, keyID, highestVersion, '' FROM indexes")
+        }
+        migrator.registerMigration("v4: vouched sandbox") { db in
+            try db.alter(table: "catalog") { t in
+                t.add(column: "network", .text).notNull().defaults(to: "")
+                t.add(column: "filesystemRead", .text).notNull().defaults(to: "")
+                t.add(column: "filesystemWrite", .text).notNull().defaults(to: "")
+            }
         }
         return migrator
     }
