@@ -10,6 +10,7 @@
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,7 +237,7 @@ int brane_connect_unix_without_links(int socket, const char *path) {
         return -1;
     }
     struct sockaddr_un address = {.sun_family = AF_UNIX};
-    /* "/proc/self/fd/N" by hand: this also runs in brane_connect_unix_as's child, where stdio is off limits. */
+    /* "/proc/self/fd/N" by hand: this runs in brane_connect_unix_in_child's child, where stdio is off limits. */
     static const char prefix[] = "/proc/self/fd/";
     memcpy(address.sun_path, prefix, sizeof prefix - 1);
     char digits[12];
@@ -262,24 +263,45 @@ int brane_seccomp_install(const void *instructions, unsigned short count) {
     return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &program);
 }
 
-int brane_connect_unix_as(int socket, const char *path, uid_t uid, gid_t gid) {
+static void *reap(void *child) {
+    waitpid((pid_t)(intptr_t)child, NULL, 0);
+    return NULL;
+}
+
+int brane_connect_unix_in_child(int socket, const char *path, int switch_identity, uid_t uid, gid_t gid, int timeout_ms) {
     /* A child with the instance's credentials makes the connect, so the peer sees them (SO_PEERCRED)
-     * and the socket file's permissions are checked against them, not root's. Raw clone and only
-     * raw system calls in the child: it is a copy of a threaded process. */
+     * and the socket file's permissions are checked against them, not root's; and a path on a hung
+     * filesystem blocks the child, not the host. Raw clone and only raw system calls in the child:
+     * it is a copy of a threaded process. */
     long child = syscall(SYS_clone, (unsigned long)SIGCHLD, 0UL, 0UL, 0UL, 0UL);
     if (child < 0)
         return -1;
     if (child == 0) {
-        if (syscall(SYS_setgroups, 0L, NULL) != 0 || syscall(SYS_setresgid, gid, gid, gid) != 0 ||
-            syscall(SYS_setresuid, uid, uid, uid) != 0)
+        if (switch_identity && (syscall(SYS_setgroups, 0L, NULL) != 0 || syscall(SYS_setresgid, gid, gid, gid) != 0 ||
+                                syscall(SYS_setresuid, uid, uid, uid) != 0))
             syscall(SYS_exit_group, 255L);
         long rc = brane_connect_unix_without_links(socket, path);
         syscall(SYS_exit_group, rc == 0 ? 0L : (long)(errno & 0x7f));
     }
     int status = 0;
-    while (waitpid((pid_t)child, &status, 0) < 0)
-        if (errno != EINTR)
+    for (int waited = 0;; waited++) {
+        pid_t done = waitpid((pid_t)child, &status, WNOHANG);
+        if (done == (pid_t)child)
+            break;
+        if (done < 0 && errno != EINTR)
             return -1;
+        if (waited >= timeout_ms) {
+            /* Stuck (in a filesystem that does not answer): killed, and reaped whenever it can die. */
+            kill((pid_t)child, SIGKILL);
+            pthread_t reaper;
+            if (pthread_create(&reaper, NULL, reap, (void *)(intptr_t)child) == 0)
+                pthread_detach(reaper);
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        struct timespec millisecond = {0, 1000000};
+        nanosleep(&millisecond, NULL);
+    }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         errno = WIFEXITED(status) && WEXITSTATUS(status) < 128 ? WEXITSTATUS(status) : EPERM;
         return -1;

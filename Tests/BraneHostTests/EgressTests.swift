@@ -259,6 +259,13 @@ final class BrokeredConnectTests: XCTestCase {
             XCTAssertEqual(SocketAddress(numeric: address, port: 1)?.scope, scope, address)
         }
         XCTAssertTrue(SocketAddress.interfaceAddresses().contains { $0.sameHost(as: SocketAddress(numeric: "127.0.0.1", port: 9)!) })
+        // This machine in every IPv6 form of its IPv4 address (an AAAA answer of ::ffff:<own address> reached it).
+        let own = SocketAddress(numeric: "93.184.216.34", port: 1)!
+        for form in ["::ffff:93.184.216.34", "64:ff9b::5db8:d822", "2002:5db8:d822::1"] {
+            XCTAssertTrue(SocketAddress(numeric: form, port: 2)!.sameHost(as: own), form)
+            XCTAssertTrue(own.sameHost(as: SocketAddress(numeric: form, port: 2)!), form)
+        }
+        XCTAssertFalse(SocketAddress(numeric: "::ffff:93.184.216.35", port: 1)!.sameHost(as: own))
     }
 
     /// No tier may create a socket of any family: MPTCP, UDP, raw, packet, unix, a DNS query, TCP Fast Open.

@@ -215,6 +215,9 @@ final class HostileTests: XCTestCase {
     func testTheRunnersSocketCannotBeClosedOrReplaced() throws {
         assertStopped(try Harness.hostile(self).expectDeath("attack/close-socket"), call: "close(fd 3)")
         assertStopped(try Harness.hostile(self).expectDeath("attack/dup-onto-socket"), call: "dup2(fd 0, fd 3)")
+        // With bits above 32 set, which the kernel drops: compared as the kernel reads it.
+        assertStopped(try Harness.hostile(self).expectDeath("attack/dup-onto-socket-high"), call: "dup2(fd 0, fd 3)")
+        assertStopped(try Harness.hostile(self).expectDeath("attack/close-socket-high"), call: "close(fd 3)")
     }
 
     // MARK: Loading

@@ -70,9 +70,10 @@ ssize_t brane_send_with_descriptor(int socket, const void *bytes, size_t length,
 /* connect(2) of `socket` to the unix socket at `path`, reached without following any symlink or
  * magic link (openat2 O_PATH, then its /proc/self/fd entry); -1 with errno, ENOTSOCK when it is no socket. */
 int brane_connect_unix_without_links(int socket, const char *path);
-/* The same from a short-lived child running as `uid`/`gid` with no groups (a root host connecting for
- * an instance): the peer's SO_PEERCRED and the socket file's permissions see the instance, not root. */
-int brane_connect_unix_as(int socket, const char *path, uid_t uid, gid_t gid);
+/* The same from a short-lived child — running as `uid`/`gid` with no groups when `switch_identity`
+ * (a root host connecting for an instance: the peer's SO_PEERCRED and the socket file's permissions
+ * see the instance, not root) — waited for at most `timeout_ms` (then ETIMEDOUT; the child is killed). */
+int brane_connect_unix_in_child(int socket, const char *path, int switch_identity, uid_t uid, gid_t gid, int timeout_ms);
 
 struct addrinfo;
 #define BRANE_RESOLVE_TIMED_OUT 1

@@ -126,7 +126,9 @@ public enum ConnectionBroker {
         if let path = address.declaredUnixPath {
             // Without following any link on the way, and — from a root host — as the instance, so the
             // service sees (and the socket file's permissions admit) the plugin's uid, not root's.
-            started = identity.map { brane_connect_unix_as(fd, path, $0.uid, $0.gid) } ?? brane_connect_unix_without_links(fd, path)
+            // A child makes the connect, so a path on a hung filesystem (FUSE, NFS) costs the host a
+            // deadline, not its thread.
+            started = brane_connect_unix_in_child(fd, path, identity != nil ? 1 : 0, identity?.uid ?? 0, identity?.gid ?? 0, max(1, deadline.pollTimeout))
         } else {
             started = address.withSockaddr { Glibc.connect(fd, $0, $1) }
         }
@@ -241,26 +243,29 @@ struct SocketAddress: CustomStringConvertible {
         withUnsafeBytes(of: storage) { body($0.baseAddress!.assumingMemoryBound(to: sockaddr.self), length) }
     }
 
-    /// The address's four IPv4 bytes: its own, or those an IPv4-mapped IPv6 address carries.
-    private var ipv4: [UInt8]? {
+    /// The IPv4 address this one is or carries: its own, or that of an IPv4-mapped (::ffff:0:0/96),
+    /// NAT64 (64:ff9b::/96) or 6to4 (2002::/16) IPv6 address — each reaches that IPv4 host.
+    private var embeddedIPv4: [UInt8]? {
         withUnsafeBytes(of: storage) { raw in
             switch Int32(family) {
-            case AF_INET: Array(raw[4..<8])
-            case AF_INET6 where raw[8..<18].allSatisfy({ $0 == 0 }) && raw[18] == 0xFF && raw[19] == 0xFF: Array(raw[20..<24])
-            default: nil
+            case AF_INET: return Array(raw[4..<8])
+            case AF_INET6:
+                let a = Array(raw[8..<24])
+                if a.prefix(10).allSatisfy({ $0 == 0 }) && a[10] == 0xFF && a[11] == 0xFF { return Array(a[12..<16]) }
+                if a.prefix(12).elementsEqual([0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0]) { return Array(a[12..<16]) }
+                if a[0] == 0x20 && a[1] == 0x02 { return Array(a[2..<6]) }
+                return nil
+            default: return nil
             }
         }
     }
 
     var scope: Scope {
-        if let v4 = ipv4 { return Self.scope(ipv4: v4) }
+        if let v4 = embeddedIPv4 { return Self.scope(ipv4: v4) }
         guard Int32(family) == AF_INET6 else { return .local }
         return withUnsafeBytes(of: storage) { raw in
             let a = Array(raw[8..<24])
             if a == [UInt8](repeating: 0, count: 15) + [1] { return .loopback }
-            // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) carry an IPv4 address: judged as that address.
-            if a.prefix(12) == [0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0] { return Self.scope(ipv4: Array(a[12..<16])) }
-            if a[0] == 0x20 && a[1] == 0x02 { return Self.scope(ipv4: Array(a[2..<6])) }
             let unspecifiedOrCompatible = a.prefix(12).allSatisfy { $0 == 0 }
             let multicast = a[0] == 0xFF, linkOrSiteLocal = a[0] == 0xFE && a[1] & 0x80 == 0x80, uniqueLocal = a[0] & 0xFE == 0xFC
             let documentation = a.prefix(4) == [0x20, 0x01, 0x0d, 0xb8]
@@ -297,11 +302,11 @@ struct SocketAddress: CustomStringConvertible {
         return addresses
     }
 
-    /// The same host, whatever the port.
+    /// The same host, whatever the port — and whichever form of an IPv4 address either one is.
     func sameHost(as other: SocketAddress) -> Bool {
-        guard family == other.family else { return false }
-        let range = Int32(family) == AF_INET ? 4..<8 : 8..<24
-        return withUnsafeBytes(of: storage) { a in withUnsafeBytes(of: other.storage) { b in a[range].elementsEqual(b[range]) } }
+        if let mine = embeddedIPv4, let theirs = other.embeddedIPv4 { return mine == theirs }
+        guard family == other.family, Int32(family) == AF_INET6 else { return false }
+        return withUnsafeBytes(of: storage) { a in withUnsafeBytes(of: other.storage) { b in a[8..<24].elementsEqual(b[8..<24]) } }
     }
 
     var description: String {

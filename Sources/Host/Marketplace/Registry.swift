@@ -94,6 +94,16 @@ public final class Registry: Sendable {
         do {
             ensurePrivateFile(path)
             database = try DatabasePool(path: path, configuration: configuration)
+            // Two first commands at once must not both apply a migration: whoever holds the flock
+            // migrates, the other then finds it done. A file of its own: opening and closing the
+            // database file here would drop SQLite's fcntl locks on it.
+            let lock = open(path + ".migration-lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600)
+            defer { if lock >= 0 { close(lock) } }
+            let deadline = ContinuousClock.now + .seconds(10)
+            while lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) != 0 {
+                guard ContinuousClock.now < deadline else { throw MarketplaceError(.busy, "another process has held \(path) for 10 s; try again") }
+                usleep(5_000)
+            }
             try Self.migrator.migrate(database)
         } catch {
             throw MarketplaceError(.io, "cannot open the registry \(path): \(error)")

@@ -27,20 +27,39 @@ public enum SeccompCompiler {
 
         for rule in profile.syscalls where rule.braneWhen.map(options.declared.contains) ?? true {
             let ruleAction = try action(rule.action, errno: rule.errnoRet)
-            let comparisons = try (rule.args ?? []).map { argument in
-                let value = argument.braneValue == "self-pid" ? UInt64(options.selfPID) : argument.value
-                return scmp_arg_cmp(arg: argument.index, op: try comparison(argument.op), datum_a: value,
-                                    datum_b: argument.valueTwo ?? 0)
-            }
-            for name in rule.names {
-                let number = seccomp_syscall_resolve_name(name)
-                guard number != __NR_SCMP_ERROR else { throw SeccompError.unknownSyscall(name) }
-                try check(comparisons.withUnsafeBufferPointer {
-                    seccomp_rule_add_array(context, ruleAction, number, UInt32($0.count), $0.baseAddress)
-                }, "seccomp_rule_add(\(name))")
+            for comparisons in try alternatives(rule, selfPID: options.selfPID) {
+                for name in rule.names {
+                    let number = seccomp_syscall_resolve_name(name)
+                    guard number != __NR_SCMP_ERROR else { throw SeccompError.unknownSyscall(name) }
+                    try check(comparisons.withUnsafeBufferPointer {
+                        seccomp_rule_add_array(context, ruleAction, number, UInt32($0.count), $0.baseAddress)
+                    }, "seccomp_rule_add(\(name))")
+                }
             }
         }
         return try export(context)
+    }
+
+    /// The comparison lists a rule compiles to, any of which lets the call through. Usually one;
+    /// a 32-bit "not equal" (`braneWidth: 32`) becomes 32, because libseccomp compares all 64 bits
+    /// and compares an argument only once per rule: `x != v` for an int holds when the high half is
+    /// zero and some bit k of the low half differs from v's — one masked comparison per bit k.
+    private static func alternatives(_ rule: SecurityProfile.Rule, selfPID: Int32) throws -> [[scmp_arg_cmp]] {
+        let arguments = rule.args ?? []
+        if let narrow = arguments.first(where: { $0.braneWidth != nil }) {
+            guard narrow.braneWidth == 32, narrow.op == "SCMP_CMP_NE", arguments.count == 1, narrow.value <= UInt64(UInt32.max) else {
+                throw SeccompError.unsupportedComparison("braneWidth \(narrow.braneWidth ?? 0) with \(narrow.op) (rule for \(rule.names.joined(separator: ", "))): only braneWidth 32 with SCMP_CMP_NE, alone in its rule")
+            }
+            let high: UInt64 = 0xFFFF_FFFF_0000_0000
+            return (0..<32).map { bit in
+                let mask = UInt64(1) << bit
+                return [scmp_arg_cmp(arg: narrow.index, op: SCMP_CMP_MASKED_EQ, datum_a: high | mask, datum_b: ~narrow.value & mask)]
+            }
+        }
+        return [try arguments.map { argument in
+            let value = argument.braneValue == "self-pid" ? UInt64(selfPID) : argument.value
+            return scmp_arg_cmp(arg: argument.index, op: try comparison(argument.op), datum_a: value, datum_b: argument.valueTwo ?? 0)
+        }]
     }
 
     /// The serve phase, installed on every thread after init: no new executable mappings (the

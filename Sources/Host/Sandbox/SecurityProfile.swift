@@ -27,6 +27,9 @@ public struct SecurityProfile: Decodable, Sendable {
         public var op: String
         /// Brane: "self-pid" compares with the sandboxed process's own pid (known only after spawn).
         public var braneValue: String?
+        /// Brane: 32 for an `int` argument (a descriptor), which the kernel truncates: the comparison
+        /// must hold for the low 32 bits whatever the high ones say. Only with SCMP_CMP_NE.
+        public var braneWidth: Int?
     }
 
     public struct BraneKeys: Decodable, Sendable {

@@ -561,6 +561,14 @@ static int invoke(const char *method, const uint8_t *input, size_t input_length,
         dup2(0, 3);
         sleep(3600);
     }
+    if (strcmp(method, "attack/dup-onto-socket-high") == 0) { /* the same, with bits above 32 set: the kernel reads an int */
+        syscall(SYS_dup2, 0L, 0x100000003L);
+        sleep(3600);
+    }
+    if (strcmp(method, "attack/close-socket-high") == 0) {
+        syscall(SYS_close, 0x100000003L);
+        sleep(3600);
+    }
     if (strcmp(method, "attack/shutdown-socket") == 0) {
         shutdown(3, SHUT_RDWR);
         sleep(3600);
