@@ -38,7 +38,7 @@ func marketplaceBenchmarks() throws {
     try Data(text).write(to: URL(fileURLWithPath: "\(big)/index.yaml"))
     try (Data(try key.sign(text)).base64EncodedString()).write(toFile: "\(big)/index.yaml.sig", atomically: true, encoding: .utf8)
     let searchHome = try Marketplace(home: BraneHome(root: "\(scratch)/search-home"))
-    let add = nanoseconds { _ = try? searchHome.addIndex(name: "big", location: big, publicKeyPEM: key.publicKeyPEM) }
+    let add = try nanoseconds { _ = try searchHome.addIndex(name: "big", location: big, publicKeyPEM: key.publicKeyPEM) }
     print("| index add: fetch, verify, parse and cache a 10,000-plugin index (\(text.count / 1024) KiB), once | \(String(format: "%.0f", add / 1e6)) ms | — |")
     var hits = 0
     let queries = ["glucose", "legal deadline", "p4242", "tool_77", "nothing-matches"]

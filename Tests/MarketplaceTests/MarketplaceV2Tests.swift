@@ -317,6 +317,18 @@ final class BoundedParsingTests: XCTestCase {
         }
     }
 
+    /// An index is bounded in proportion to what it carries: a few thousand plugins are far past a
+    /// manifest's node limit and still read.
+    func testALargeIndexIsNotMistakenForABomb() throws {
+        let plugins = (0..<3000).map { i in
+            MarketplaceIndex.Plugin(id: "org.example.p\(i)", releases: [MarketplaceIndex.Release(
+                version: SemanticVersion("1.0.\(i)")!, kind: .synapse, abi: .host, tier: .sensitive, description: "plugin \(i)",
+                tools: ["tool_\(i)"], archive: "archives/p\(i).tar", sha256: String(repeating: "0", count: 64), size: 1, yanked: false)])
+        }
+        let text = try MarketplaceIndex(name: "big", version: 1, expires: Date().addingTimeInterval(3600), plugins: plugins).yaml()
+        XCTAssertEqual(try MarketplaceIndex.parse(text, file: "index.yaml").plugins.count, 3000)
+    }
+
     func testAManifestOrNeuronFileThatIsNotARegularFileIsRefusedWithoutBlocking() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("brane-fifo-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -603,5 +615,28 @@ final class VouchedSandboxTests: XCTestCase {
         XCTAssertEqual(outcome.version, "0.2.0")
         XCTAssertTrue(try f.market.auditEntries().last?.detail.contains("granted /srv") ?? false)
         XCTAssertEqual(try f.market.registry.receipt(MarketFixture.id)?.grantedPaths, "/srv")
+    }
+}
+
+/// Marketplace v2, point 10: read-only commands work on a read-only home (a read-only bind mount).
+final class ReadOnlyHomeTests: XCTestCase {
+    func testReadOnlyCommandsWorkOnAReadOnlyHome() throws {
+        try XCTSkipIf(geteuid() != 0, "a read-only bind mount needs root (CI runs as root)")
+        let f = try MarketFixture(self)
+        try f.publish(version: "0.1.0")
+        try f.addIndex()
+        try f.market.install(MarketFixture.id)
+        let brane = URL(fileURLWithPath: try ResourceLocator.current.runner()).deletingLastPathComponent().appendingPathComponent("brane").path
+        let commands = [["plugin", "list"], ["plugin", "info", MarketFixture.id], ["plugin", "search", "unit"], ["plugin", "verify"],
+                        ["audit", "verify"], ["audit", "show"], ["index", "list"],
+                        ["plugin", "run", MarketFixture.id, "tools/call", "--input", #"{"name":"convert_units","arguments":{"value":5,"from":"mg","to":"g"}}"#]]
+        let script = "mount --bind -o ro \(f.home.root) \(f.home.root) || exit 99\n"
+            + commands.map { "echo '== \($0[0]) \($0[1])'; \(brane) " + $0.map { "'\($0)'" }.joined(separator: " ") + " || echo \"FAILED $?\"" }.joined(separator: "\n")
+            + "\ntouch \(f.home.root)/x 2>/dev/null && echo WRITABLE\n"
+        let run = try CLI.capture("/usr/bin/unshare", ["--mount", "sh", "-c", script], environment: ["BRANE_HOME": f.home.root])
+        try XCTSkipIf(run.status == 99, "no mount namespace here: \(run.stderr)")
+        XCTAssertFalse(run.stdout.contains("FAILED") || run.stdout.contains("WRITABLE"), run.stdout + run.stderr)
+        XCTAssertTrue(run.stdout.contains("0.005"), run.stdout)
+        XCTAssertTrue(run.stdout.contains("audit log intact"), run.stdout)
     }
 }

@@ -45,7 +45,7 @@ struct YAMLFields {
 
     /// Parses a whole document; a syntax error becomes a diagnostic at libyaml's position, and a
     /// document too large (aliases expanded) or too deep is refused before anything walks it.
-    mutating func document(_ text: String, sizeLimit: Int = fileSizeLimit) -> Node? {
+    mutating func document(_ text: String, sizeLimit: Int = fileSizeLimit, nodeLimit: Int = nodeLimit) -> Node? {
         guard text.utf8.count <= sizeLimit else {
             error(nil, "", "the document is \(text.utf8.count) bytes; at most \(sizeLimit) are read")
             return nil
@@ -55,9 +55,9 @@ struct YAMLFields {
                 error(nil, "", "the file is empty")
                 return nil
             }
-            var budget = Self.nodeLimit
+            var budget = nodeLimit
             guard Self.fits(node, depth: 0, budget: &budget) else {
-                error(nil, "", "the document expands to more than \(Self.nodeLimit) nodes or nests deeper than \(Self.depthLimit) levels "
+                error(nil, "", "the document expands to more than \(nodeLimit) nodes or nests deeper than \(Self.depthLimit) levels "
                     + "(an alias bomb?); refused before reading it")
                 return nil
             }

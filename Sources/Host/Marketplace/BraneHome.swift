@@ -69,8 +69,12 @@ public struct BraneHome: Sendable {
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                         attributes: [.posixPermissions: mode])
-                // An existing directory keeps what it had; bring it to the mode this layout needs.
-                guard chmod(directory, mode_t(mode)) == 0 else { throw Errno(rawValue: errno) }
+                // An existing directory keeps what it had; bring it to the mode this layout needs
+                // (a read-only home is left as it is: nothing can be written there anyway).
+                var info = stat()
+                if stat(directory, &info) == 0, info.st_mode & 0o7777 != mode_t(mode), chmod(directory, mode_t(mode)) != 0, errno != EROFS {
+                    throw Errno(rawValue: errno)
+                }
             } catch {
                 throw MarketplaceError(.io, "cannot create \(directory): \(error.localizedDescription)")
             }

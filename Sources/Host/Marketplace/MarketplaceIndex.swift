@@ -63,7 +63,8 @@ public struct MarketplaceIndex: Sendable, Equatable {
     /// Parses index text; errors name the file, line, column and field path.
     public static func parse(_ text: String, file: String) throws -> MarketplaceIndex {
         var f = YAMLFields(file: file)
-        let index = f.document(text, sizeLimit: Int(Marketplace.indexSizeLimit)).flatMap { read($0, &f) }
+        // An index is big by nature (~40 nodes a release): its bound is in proportion, ~100,000 releases.
+        let index = f.document(text, sizeLimit: Int(Marketplace.indexSizeLimit), nodeLimit: 4_000_000).flatMap { read($0, &f) }
         guard let index, !f.hasErrors else { throw ValidationFailure(diagnostics: f.diagnostics) }
         return index
     }

@@ -85,12 +85,37 @@ public struct InstalledFile: Codable, FetchableRecord, PersistableRecord, Sendab
 /// The registry: one SQLite file in WAL mode. Every change of an install is one transaction, so
 /// a host killed at any instant leaves either the old receipt or the new one, never half.
 public final class Registry: Sendable {
-    let database: DatabasePool
+    let database: any DatabaseWriter
 
     public init(path: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.foreignKeysEnabled = true
+        // A read-only home (a read-only mount, a backup) still answers list, info, search, verify and
+        // audit: SQLite cannot open a WAL database where it cannot make its -shm file, so those read a
+        // private snapshot — its WAL folded in, opened read-only, its files unlinked at once (the open
+        // connection keeps them) so nothing is left behind; anything that would write fails.
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        if access(directory, W_OK) != 0 && access(path, R_OK) == 0 {
+            let copy = FileManager.default.temporaryDirectory.appendingPathComponent("brane-registry-\(getpid())-\(UUID().uuidString.prefix(8))").path
+            defer { try? FileManager.default.removeItem(atPath: copy) }
+            do {
+                try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+                for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: path + suffix) {
+                    try FileManager.default.copyItem(atPath: path + suffix, toPath: "\(copy)/registry.sqlite\(suffix)")
+                }
+                let folding = try DatabaseQueue(path: "\(copy)/registry.sqlite")
+                try folding.writeWithoutTransaction { try $0.execute(sql: "PRAGMA journal_mode = DELETE") }
+                try folding.close()
+                configuration.readonly = true
+                let snapshot = try DatabaseQueue(path: "\(copy)/registry.sqlite", configuration: configuration)
+                _ = try snapshot.read { try $0.tableExists("installs") }
+                database = snapshot
+            } catch {
+                throw MarketplaceError(.io, "cannot read the registry \(path) on a read-only home: \(error)")
+            }
+            return
+        }
         do {
             ensurePrivateFile(path)
             database = try DatabasePool(path: path, configuration: configuration)
