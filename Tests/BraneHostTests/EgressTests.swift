@@ -33,6 +33,17 @@ final class BrokeredConnectTests: XCTestCase {
         try plugin.callJSON("attack/broker", input: #"{"host":"\#(host)","port":\#(port),"then":"\#(then)","otherPort":\#(otherPort)}"#)
     }
 
+    /// A listening unix socket at `path`.
+    private func unixListener(at path: String) throws -> Int32 {
+        let server = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(server, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        guard bound == 0, listen(server, 4) == 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        return server
+    }
+
     /// What a peer accepted on `listener` received, within a second.
     private func received(on listener: Int32) -> String {
         var descriptor = pollfd(fd: listener, events: Int16(POLLIN), revents: 0)
@@ -77,14 +88,8 @@ final class BrokeredConnectTests: XCTestCase {
         let directory = Harness.temporaryDirectory(self)
         XCTAssertEqual(chmod(directory.path, 0o755), 0, "the instance's uid connects (a root host)")
         let path = directory.appendingPathComponent("app.sock").path
-        let server = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let server = try unixListener(at: path)
         defer { close(server) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(server, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        XCTAssertEqual(bound, 0)
-        XCTAssertEqual(listen(server, 4), 0)
         XCTAssertEqual(chmod(path, 0o666), 0)
         let plugin = try plugin(tier: 1, declaring: ["{unix: \(path)}"])
         let answer = try broker(plugin, host: path, port: 0, then: "send")
@@ -102,13 +107,8 @@ final class BrokeredConnectTests: XCTestCase {
         let directory = Harness.temporaryDirectory(self)
         XCTAssertEqual(chmod(directory.path, 0o755), 0)
         let target = directory.appendingPathComponent("private.sock").path, declared = directory.appendingPathComponent("app.sock").path
-        let server = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let server = try unixListener(at: target)
         defer { close(server) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(target.utf8)) }
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(server, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        XCTAssertEqual(listen(server, 4), 0)
         XCTAssertEqual(chmod(target, 0o666), 0)
         try FileManager.default.createSymbolicLink(atPath: declared, withDestinationPath: target)
         let plugin = try plugin(tier: 1, declaring: ["{unix: \(declared)}"])
@@ -207,13 +207,8 @@ final class BrokeredConnectTests: XCTestCase {
     func testAUnicodeTwinOfADeclaredUnixSocketIsRefused() throws {
         let directory = Harness.temporaryDirectory(self).path
         let declared = directory + "/caf\u{E9}.sock", twin = directory + "/cafe\u{301}.sock"
-        let server = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let server = try unixListener(at: twin)
         defer { close(server) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(twin.utf8)) }
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(server, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        XCTAssertEqual(listen(server, 4), 0)
         XCTAssertEqual(declared, twin, "Swift calls them equal")
         let plugin = try plugin(tier: 1, declaring: ["{unix: \"\(declared)\"}"])
         let answer = try plugin.callJSON("attack/broker", input: JSONValue.object(["host": .string(twin), "port": .number(0)]).serialized())
@@ -227,13 +222,8 @@ final class BrokeredConnectTests: XCTestCase {
         let directory = Harness.temporaryDirectory(self).path
         XCTAssertEqual(chmod(directory, 0o755), 0)
         let path = directory + "/svc.sock"
-        let server = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        let server = try unixListener(at: path)
         defer { close(server) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(server, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        XCTAssertEqual(listen(server, 4), 0)
         let plugin = try plugin(tier: 1, declaring: ["{unix: \(path)}"])
         // Root-only, the socket refuses the instance.
         XCTAssertEqual(chmod(path, 0o600), 0)
