@@ -6,7 +6,7 @@
  * The host spawns it with an empty environment (but SWIFT_BACKTRACE=enable=no),
  * fds 0-2 on /dev/null, the socket on fd 3, every other fd closed, a new
  * session and a reset signal mask. The runner reads the SETUP frame, applies
- * the sandbox in this order — rlimits, empty network namespace (tier 0),
+ * the sandbox in this order — rlimits, empty network namespace (every tier),
  * no_new_privs, capabilities, Landlock, seccomp — and only then calls dlopen,
  * because a plugin's constructors run inside dlopen. It then checks the
  * descriptor, calls init, replies READY and serves CALL frames until SHUTDOWN
