@@ -62,28 +62,28 @@ private final class AuditSink: @unchecked Sendable {
 /// A plugin directory, written as a path (`./x`, or anything with a `/`), or the id of an installed
 /// plugin: a bare name never picks up a directory of that name in the working directory.
 func openBundle(_ target: String) throws -> PluginBundle {
-    let directory: String
-    if target.contains("/") || target == "." || target == ".." {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory), isDirectory.boolValue else {
-            fail("\(target) is not a plugin directory", .invalidInput)
-        }
-        // An install directory named by path starts only as its receipt says, as by id.
-        if let id = marketplace({ try openMarketplace().installedPlugin(at: target) }) {
-            _ = marketplace { try openMarketplace().installedDirectory(id) }
-        }
-        directory = target
-    } else {
-        guard PluginID.problem(target) == nil, let installed = marketplace({ try openMarketplace().installedDirectory(target) }) else {
-            var isDirectory: ObjCBool = false
-            let hint = FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory) && isDirectory.boolValue
-                ? "; to use the directory of that name, write it as a path: ./\(target)" : ""
-            fail("\(target) is not an installed plugin (`brane plugin list` shows those)\(hint)", .invalidInput)
-        }
-        directory = installed
-    }
     do {
-        let bundle = try PluginBundle.open(directory)
+        let bundle: PluginBundle
+        if target.contains("/") || target == "." || target == ".." {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory), isDirectory.boolValue else {
+                fail("\(target) is not a plugin directory", .invalidInput)
+            }
+            // An install directory named by path runs only as its receipt says, as by id.
+            if let id = marketplace({ try openMarketplace().installedPlugin(at: target) }) {
+                bundle = marketplace { try openMarketplace().installedBundle(id)! }
+            } else {
+                bundle = try PluginBundle.open(target)
+            }
+        } else {
+            guard PluginID.problem(target) == nil, let installed = marketplace({ try openMarketplace().installedBundle(target) }) else {
+                var isDirectory: ObjCBool = false
+                let hint = FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory) && isDirectory.boolValue
+                    ? "; to use the directory of that name, write it as a path: ./\(target)" : ""
+                fail("\(target) is not an installed plugin (`brane plugin list` shows those)\(hint)", .invalidInput)
+            }
+            bundle = installed
+        }
         for warning in bundle.warnings { warn("\(warning)") }
         return bundle
     } catch let failure as ValidationFailure {

@@ -640,3 +640,143 @@ final class ReadOnlyHomeTests: XCTestCase {
         XCTAssertTrue(run.stdout.contains("audit log intact"), run.stdout)
     }
 }
+
+/// The attacks a red-team pass found against Marketplace v2, kept as tests.
+final class MarketplaceRedTeamTests: XCTestCase {
+    private func installed() throws -> MarketFixture {
+        let f = try MarketFixture(self)
+        try f.publish(version: "0.1.0")
+        try f.addIndex()
+        try f.market.install(MarketFixture.id)
+        return f
+    }
+
+    private func victim(_ f: MarketFixture) throws -> String {
+        let victim = "\(f.root)/victim"
+        try FileManager.default.createDirectory(atPath: victim + "/keep", withIntermediateDirectories: true)
+        try Data("precious".utf8).write(to: URL(fileURLWithPath: victim + "/precious.txt"))
+        return victim
+    }
+
+    /// A link planted as plugins/<id>: install and remove never walk into what it points to.
+    func testALinkedVersionsDirectoryNeverLeadsOutside() throws {
+        let f = try MarketFixture(self)
+        try f.publish(version: "0.1.0")
+        try f.addIndex()
+        let victim = try victim(f)
+        try FileManager.default.createDirectory(atPath: f.home.plugins, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: "\(f.home.plugins)/\(MarketFixture.id)", withDestinationPath: victim)
+        _ = f.refusal { try f.market.install(MarketFixture.id) }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: victim).sorted(), ["keep", "precious.txt"])
+        // Installed, then the directory swapped for a link: remove takes the link, not the victim.
+        try f.market.install(MarketFixture.id)
+        try FileManager.default.removeItem(atPath: "\(f.home.plugins)/\(MarketFixture.id)")
+        try FileManager.default.createSymbolicLink(atPath: "\(f.home.plugins)/\(MarketFixture.id)", withDestinationPath: victim)
+        try f.market.remove(MarketFixture.id)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: victim).sorted(), ["keep", "precious.txt"])
+    }
+
+    func testLinkedStagingOrLocksAreRefused() throws {
+        let f = try installed()
+        let victim = try victim(f)
+        try FileManager.default.removeItem(atPath: f.home.staging)
+        try FileManager.default.createSymbolicLink(atPath: f.home.staging, withDestinationPath: victim)
+        XCTAssertThrowsError(try Marketplace(home: f.home)) { XCTAssertTrue("\($0)".contains("not a directory"), "\($0)") }
+        try FileManager.default.removeItem(atPath: f.home.staging)
+        try FileManager.default.createDirectory(atPath: f.home.staging, withIntermediateDirectories: false)
+        let outside = "\(f.root)/outside.lock"
+        try? FileManager.default.removeItem(atPath: "\(f.home.locks)/\(MarketFixture.id).lock")
+        try FileManager.default.createSymbolicLink(atPath: "\(f.home.locks)/\(MarketFixture.id).lock", withDestinationPath: outside)
+        XCTAssertNotNil(f.refusal { try f.market.remove(MarketFixture.id) })
+        XCTAssertFalse(FileManager.default.fileExists(atPath: outside), "no lock file is made through a link")
+        var info = stat()
+        XCTAssertEqual(stat(victim, &info), 0)
+        XCTAssertEqual(info.st_mode & 0o777, 0o755, "prepare never chmods through a link")
+    }
+
+    func testARegistryEditIsFoundByAuditVerify() throws {
+        let f = try installed()
+        try f.market.registry.write { try $0.execute(sql: "UPDATE installedFiles SET sha256 = ?, stamp = NULL WHERE path = 'manifest.yaml'", arguments: [String(repeating: "a", count: 64)]) }
+        let problems = try f.market.auditProblems()
+        XCTAssertTrue(problems.contains { $0.contains("differs from what entry") }, "\(problems)")
+    }
+
+    func testAMovedHomeDoesNotRunCodeFromItsOldPlace() throws {
+        let f = try installed()
+        let moved = BraneHome(root: f.home.root + "-moved")
+        try FileManager.default.moveItem(atPath: f.home.root, toPath: moved.root)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: moved.root) }
+        let error = f.refusal { _ = try Marketplace(home: moved).installedBundle(MarketFixture.id) }
+        XCTAssertEqual(error?.reason, .tampered, error?.message ?? "started")
+    }
+
+    func testTwinsAndDeepTreesAddedToAnInstallAreFound() throws {
+        let f = try installed()
+        let path = try XCTUnwrap(try f.market.installedDirectory(MarketFixture.id))
+        // The receipt has manifest.yaml; a file whose name is its Unicode twin is another file.
+        try Data("x".utf8).write(to: URL(fileURLWithPath: "\(path)/READM\u{45}\u{301}.md"))
+        XCTAssertEqual(f.refusal { _ = try f.market.installedBundle(MarketFixture.id) }?.reason, .tampered)
+        try FileManager.default.removeItem(atPath: "\(path)/READM\u{45}\u{301}.md")
+        try FileManager.default.createDirectory(atPath: path + String(repeating: "/d", count: 70), withIntermediateDirectories: true)
+        XCTAssertTrue(try f.market.verify().contains { $0.problem.contains("deeper than 64") })
+    }
+
+    func testAPublishedVersionNeverChangesItsBytes() throws {
+        let f = try installed()
+        var index = try MarketplaceIndex.parse(try f.indexText, file: "index.yaml")
+        index.plugins[0].releases[0].sha256 = String(repeating: "b", count: 64)
+        index.version += 1
+        try f.sign(index)
+        XCTAssertEqual(f.refusal { _ = try f.market.refreshIndex("test") }?.reason, .digestMismatch)
+        XCTAssertEqual(try f.market.auditEntries().last?.action, "refuse")
+    }
+
+    func testTheRollbackMarkFollowsTheIndexNotItsLocalName() throws {
+        let f = try MarketFixture(self)
+        try f.publish(version: "0.1.0")
+        let old = try Data(contentsOf: URL(fileURLWithPath: "\(f.indexDirectory)/index.yaml"))
+        let oldSignature = try Data(contentsOf: URL(fileURLWithPath: "\(f.indexDirectory)/index.yaml.sig"))
+        try f.publish(version: "0.2.0")
+        try f.addIndex()
+        try old.write(to: URL(fileURLWithPath: "\(f.indexDirectory)/index.yaml"))
+        try oldSignature.write(to: URL(fileURLWithPath: "\(f.indexDirectory)/index.yaml.sig"))
+        let error = f.refusal { _ = try f.market.addIndex(name: "mirror", location: f.indexDirectory, publicKeyPEM: f.key.publicKeyPEM) }
+        XCTAssertEqual(error?.reason, .rollback, error?.message ?? "the older copy was accepted under another local name")
+    }
+
+    func testAV7TarHeaderIsRefused() throws {
+        var bytes = try Tar.write([TarEntry(path: "manifest.yaml", kind: .file, mode: 0o644, contents: Array("x".utf8))])
+        bytes.replaceSubrange(257..<265, with: [UInt8](repeating: 0, count: 8))
+        bytes.replaceSubrange(148..<156, with: Array(repeating: UInt8(ascii: " "), count: 8))
+        let sum = bytes[0..<512].reduce(0) { $0 + Int($1) }
+        bytes.replaceSubrange(148..<155, with: Array(String(format: "%06o\0", sum).utf8))
+        XCTAssertThrowsError(try Tar.read(bytes)) { XCTAssertTrue("\($0)".contains("not a POSIX ustar header"), "\($0)") }
+    }
+
+    /// Paths that lead into the home, or anywhere, by a link: judged by where they resolve too.
+    func testPathsThatResolveIntoTheHomeAreRefused() throws {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("brane-policy-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: base + "/real/plugins", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        try FileManager.default.createSymbolicLink(atPath: base + "/home", withDestinationPath: base + "/real")
+        try FileManager.default.createSymbolicLink(atPath: base + "/innocent", withDestinationPath: base + "/real")
+        let home = BraneHome(root: base + "/home")
+        for (entry, granted, mentioning) in [(base + "/real/plugins", [base], "reaches BRANE_HOME"), (base + "/innocent/audit.key", [base + "/innocent"], "reaches BRANE_HOME"),
+                                             ("/proc/self/root\(base)/real", ["/proc"], "magic link"), ("/proc/1/root/etc/shadow", [], "magic link")] {
+            let problems = PathPolicy.problems(read: [entry], write: [], home: home, granted: granted)
+            XCTAssertTrue(problems.contains { $0.contains(mentioning) }, "\(entry): \(problems)")
+        }
+    }
+
+    func testAMissingKeyBesideASignedLogIsAnError() throws {
+        let f = try installed()
+        try FileManager.default.removeItem(atPath: f.home.auditKey)
+        XCTAssertThrowsError(try Marketplace(home: f.home)) { XCTAssertTrue("\($0)".contains("is missing, but the audit log has entries"), "\($0)") }
+    }
+
+    func testAVersionsDirectoryOthersCanWriteDoesNotStart() throws {
+        let f = try installed()
+        XCTAssertEqual(chmod("\(f.home.plugins)/\(MarketFixture.id)", 0o777), 0)
+        XCTAssertEqual(f.refusal { _ = try f.market.installedBundle(MarketFixture.id) }?.reason, .tampered)
+    }
+}

@@ -15,13 +15,24 @@ public enum ArchiveUnpacker {
         var links = [(path: String, target: String)]()
         var written = [String]()
         // Names equal as text are one name: Swift compares Strings by canonical equivalence, so two
-        // entries that differ only in Unicode normalisation (café, cafe + U+0301) collide here.
+        // entries — or two directories on their way — that differ only in Unicode normalisation
+        // (café, cafe + U+0301) meet here with different bytes.
         var seen = Set<String>()
+        var spelling: [String: [UInt8]] = [:]
         for entry in entries {
             let path = try relativePath(entry.path) ?? { throw refuse(entry, "has an absolute path or a \"..\" component") }()
             if path.isEmpty { continue }
             guard seen.insert(path).inserted else {
                 throw refuse(entry, "names a path another entry already has (the same text, or a Unicode normalisation of it)")
+            }
+            var prefix = ""
+            for component in path.split(separator: "/") {
+                prefix += (prefix.isEmpty ? "" : "/") + component
+                let bytes = Array(prefix.utf8)
+                if let known = spelling[prefix], known != bytes {
+                    throw refuse(entry, "has a directory that another entry spells in another Unicode normalisation")
+                }
+                spelling[prefix] = bytes
             }
             switch entry.kind {
             case .directory:

@@ -103,13 +103,19 @@ extension Marketplace {
         let entries = try auditEntries()
         var problems = audit.firstBreak(in: entries).map { [$0] } ?? []
         for receipt in try registry.receipts() {
-            let recorded = entries.contains { entry in
+            let install = entries.last { entry in
                 ["install", "upgrade", "downgrade"].contains(entry.action) && entry.pluginID == receipt.pluginID
-                    && entry.detail.hasPrefix("\(receipt.version) ") && entry.detail.hasSuffix("sha256 \(receipt.sha256)")
+                    && entry.detail.hasPrefix("\(receipt.version) ") && entry.detail.contains("sha256 \(receipt.sha256)")
             }
-            if !recorded {
+            guard let install else {
                 problems.append("\(receipt.pluginID) \(receipt.version) is installed, but no audit entry records that install "
                     + "(sha256 \(receipt.sha256.prefix(16))…): entries were removed, or the log was emptied")
+                continue
+            }
+            let digest = Self.receiptDigest(receipt, files: try registry.files(of: receipt.pluginID))
+            if !install.detail.hasSuffix("receipt \(digest)") {
+                problems.append("the receipt of \(receipt.pluginID) \(receipt.version) differs from what entry #\(install.sequence) recorded at install "
+                    + "(its files, manifest, grants or path were edited in the registry)")
             }
         }
         return problems

@@ -41,6 +41,12 @@ public struct BraneHome: Sendable {
         PluginID.problem(id) == nil ? "\(plugins)/\(id)" : nil
     }
 
+    /// Whether `path` is a directory itself — not a link to one — that only this user can write.
+    static func isOwnDirectory(_ path: String) -> Bool {
+        var info = stat()
+        return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR && info.st_uid == geteuid() && info.st_mode & 0o022 == 0
+    }
+
     /// Whether `path` is one version directory of `id` — `plugins/<id>/<name>` with a plain name —
     /// the only kind of path an install or remove ever deletes, whatever a receipt on disk says.
     func isVersionDirectory(_ path: String, of id: String) -> Bool {
@@ -66,6 +72,12 @@ public struct BraneHome: Sendable {
         let traversable = geteuid() == 0 ? 0o711 : 0o700
         try refuseIfOthersCanWrite()
         for (directory, mode) in [(root, traversable), (plugins, traversable), (staging, 0o700), (locks, 0o700)] {
+            // Below the root, each is a real directory: a link planted here would carry installs,
+            // clean-up and locks to wherever it points.
+            var link = stat()
+            if directory != root, lstat(directory, &link) == 0, link.st_mode & S_IFMT != S_IFDIR {
+                throw MarketplaceError(.usage, "\(directory) is not a directory (a symbolic link?): refused; move it aside and run the command again")
+            }
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
                                                         attributes: [.posixPermissions: mode])

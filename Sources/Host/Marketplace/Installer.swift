@@ -40,13 +40,9 @@ extension Marketplace {
     @discardableResult
     public func upgrade(_ id: String, allowExpired: Bool = false) throws -> InstallOutcome {
         try checkID(id)
-        guard let receipt = try registry.receipt(id) else { throw try notInstalled(id) }
-        if receipt.pinned {
-            throw MarketplaceError(.usage, "\(id) is pinned at \(receipt.version); `brane plugin unpin \(id)` to let it upgrade")
-        }
+        guard try registry.receipt(id) != nil else { throw try notInstalled(id) }
         return try auditingRefusals(of: id) {
-            try installOrRefuse(id, requirement: .any, indexName: receipt.indexName, allowExpired: allowExpired, upgrade: true,
-                                granted: receipt.grantedPaths.map { $0.split(separator: "\n").map(String.init) } ?? [])
+            try installOrRefuse(id, requirement: .any, indexName: nil, allowExpired: allowExpired, upgrade: true, granted: nil)
         }
     }
 
@@ -65,17 +61,20 @@ extension Marketplace {
         }
     }
 
+    /// `granted` nil (an upgrade) keeps the receipt's grants. Everything read from the receipt —
+    /// pinned, origin, grants — is read under the plugin's lock, so a pin racing an upgrade holds.
     private func installOrRefuse(_ id: String, requirement: VersionRequirement, indexName: String?, allowExpired: Bool,
-                                 upgrade: Bool, granted: [String]) throws -> InstallOutcome {
-        if let relative = granted.first(where: { !$0.hasPrefix("/") || PathPolicy.normalized($0) == "/" }) {
+                                 upgrade: Bool, granted requested: [String]?) throws -> InstallOutcome {
+        if let relative = requested?.first(where: { !$0.hasPrefix("/") || PathPolicy.normalized($0) == "/" }) {
             throw MarketplaceError(.usage, "--allow-path takes an absolute path other than /, found \"\(UntrustedText.sanitized(relative, limit: 120))\"")
         }
         let lock = try PluginLock(home: home, plugin: id)
         defer { withExtendedLifetime(lock) {} }
         let current = try registry.receipt(id)
-        if let current, current.pinned, !upgrade {
-            throw MarketplaceError(.usage, "\(id) is pinned at \(current.version); `brane plugin unpin \(id)` first")
+        if let current, current.pinned {
+            throw MarketplaceError(.usage, "\(id) is pinned at \(current.version); `brane plugin unpin \(id)` \(upgrade ? "to let it upgrade" : "first")")
         }
+        let granted = requested ?? current?.grantedPaths.map { $0.split(separator: "\n").map(String.init) } ?? []
         removeDebris(of: id, keeping: current?.path)
 
         // Trust is per origin: an installed plugin comes only from the index it came from, unless
@@ -99,6 +98,10 @@ extension Marketplace {
         if let current, current.version == release.version, current.sha256 == release.sha256 {
             return InstallOutcome(plugin: id, action: .unchanged, version: current.version, previousVersion: current.version,
                                   path: current.path, sha256: current.sha256)
+        }
+        if let current, current.version == release.version {
+            throw MarketplaceError(.digestMismatch, "\(id) \(release.version) is installed with sha256 \(current.sha256.prefix(16))…, and index \(release.indexName) "
+                + "now offers other bytes (\(release.sha256.prefix(16))…) under the same version: a published version never changes — refused")
         }
         if let problem = ABIVersion(release.abi)?.incompatibilityWithHost ?? (ABIVersion(release.abi) == nil ? "unreadable ABI \(release.abi)" : nil) {
             throw MarketplaceError(.incompatible, "\(id) \(release.version): \(problem)")
@@ -155,6 +158,9 @@ extension Marketplace {
             throw MarketplaceError(.invalidIndex, "\(id): the release \(UntrustedText.sanitized(release.version, limit: 160)) is not a valid version")
         }
         _ = mkdir(versionsDirectory, 0o755)
+        guard BraneHome.isOwnDirectory(versionsDirectory) else {
+            throw MarketplaceError(.io, "\(versionsDirectory) is not a directory of this user's alone (a symbolic link, or writable by others): refused; move it aside")
+        }
         let destination = "\(versionsDirectory)/\(version)-\(digest.prefix(12))"
         try? FileManager.default.removeItem(atPath: destination)   // debris of a killed install of this very release
         guard rename(tree, destination) == 0 else {
@@ -178,7 +184,8 @@ extension Marketplace {
                 let from = current.map { " (was \($0.version))" } ?? ""
                 let grants = granted.isEmpty ? "" : ", granted \(granted.joined(separator: ", "))"
                 try audit.append(db, action: action == .installed ? "install" : action.rawValue == "upgraded" ? "upgrade" : "downgrade",
-                                 plugin: id, detail: "\(release.version)\(from) from index \(release.indexName)\(grants), sha256 \(digest)")
+                                 plugin: id, detail: "\(release.version)\(from) from index \(release.indexName)\(grants), sha256 \(digest), "
+                                     + "receipt \(Self.receiptDigest(receipt, files: files))")
             }
         } catch {
             try? FileManager.default.removeItem(atPath: destination)
@@ -283,6 +290,12 @@ extension Marketplace {
     func removeDebris(of id: String, keeping activePath: String?) {
         let fm = FileManager.default
         guard let versions = home.versionsDirectory(of: id) else { return }
+        // A link planted as plugins/<id> is removed itself; what it points to is never walked.
+        var link = stat()
+        if lstat(versions, &link) == 0, link.st_mode & S_IFMT == S_IFLNK {
+            unlink(versions)
+            return
+        }
         for name in (try? fm.contentsOfDirectory(atPath: home.staging)) ?? [] where name.hasPrefix("\(id)@") {
             try? fm.removeItem(atPath: "\(home.staging)/\(name)")
         }
@@ -344,14 +357,23 @@ extension Marketplace {
     /// receipt, which the signed index vouched for at install: a library or manifest changed on disk
     /// afterwards (a tier raised, a destination added) does not start. Cheap: a file whose stamp is
     /// unchanged is not re-read. A mismatch is refused (exit 5), names the file, and is audited.
-    public func installedDirectory(_ id: String) throws -> String? {
+    public func installedDirectory(_ id: String) throws -> String? { try verifiedReceipt(id)?.path }
+
+    /// The installed plugin to run, its manifest taken from the receipt (what the index vouched
+    /// for), not re-read from disk after the check — nothing swapped in between is believed.
+    public func installedBundle(_ id: String) throws -> PluginBundle? {
+        guard let receipt = try verifiedReceipt(id) else { return nil }
+        return try PluginBundle.openInstalled(receipt.path, manifestText: receipt.manifest)
+    }
+
+    private func verifiedReceipt(_ id: String) throws -> InstallReceipt? {
         guard PluginID.problem(id) == nil, let receipt = try registry.receipt(id) else { return nil }
         if let problem = try problems(of: receipt, trustingStamps: true).first {
             try? record(action: "refuse-start", plugin: id, detail: problem.description)
             throw MarketplaceError(.tampered, "\(id) will not start: \(UntrustedText.sanitized(problem.description, limit: 400)) — its files differ from its install; "
                 + "`brane plugin verify \(id)` lists every difference, `brane plugin install \(id)` restores it")
         }
-        return receipt.path
+        return receipt
     }
 
     /// The installed plugin whose install directory `path` is (after resolving links), if any: a
@@ -368,6 +390,13 @@ extension Marketplace {
         var info = stat()
         guard stat(receipt.path, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else {
             return [VerifyProblem(plugin: id, file: receipt.path, problem: "the install directory is missing")]
+        }
+        // The receipt must point into this home (a moved or restored home would run code from the
+        // old place), through directories that are this user's alone.
+        guard home.isVersionDirectory(receipt.path, of: id), let versions = home.versionsDirectory(of: id),
+              BraneHome.isOwnDirectory(versions), BraneHome.isOwnDirectory(receipt.path) else {
+            return [VerifyProblem(plugin: id, file: receipt.path, problem: "is not a directory of this home's plugins/\(id)/ that only this user can write "
+                + "(a moved or restored home, a link, or loose permissions); reinstall the plugin")]
         }
         var problems = [VerifyProblem]()
         let expected = try registry.files(of: id)
@@ -393,10 +422,13 @@ extension Marketplace {
                 try? registry.write { try $0.execute(sql: "UPDATE installedFiles SET stamp = ? WHERE pluginID = ? AND path = ?", arguments: [found.stamp, id, file.path]) }
             }
         }
-        let known = Set(expected.map(\.path))
-        for path in listing(of: receipt.path).sorted() where !known.contains(path) {
+        // By bytes: a Unicode twin of an installed file is another file.
+        let known = Set(expected.map { Array($0.path.utf8) })
+        var tooDeep = false
+        for path in listing(of: receipt.path, tooDeep: &tooDeep).sorted() where !known.contains(Array(path.utf8)) {
             problems.append(VerifyProblem(plugin: id, file: path, problem: "not part of the install (added afterwards)"))
         }
+        if tooDeep { problems.append(VerifyProblem(plugin: id, file: receipt.path, problem: "holds directories nested deeper than 64 levels, added afterwards")) }
         return problems
     }
 
@@ -418,8 +450,12 @@ extension Marketplace {
 
     /// Every file and link beneath `root`, relative to it (directories are not receipt entries);
     /// readdir, not a link-following walk, and at most 64 levels deep.
-    private func listing(of root: String, prefix: String = "", depth: Int = 0) -> [String] {
-        guard depth < 64, let directory = opendir(root) else { return [] }
+    private func listing(of root: String, prefix: String = "", depth: Int = 0, tooDeep: inout Bool) -> [String] {
+        guard depth < 64 else {
+            tooDeep = true
+            return []
+        }
+        guard let directory = opendir(root) else { return [] }
         defer { closedir(directory) }
         var paths = [String]()
         while let entry = readdir(directory) {
@@ -430,12 +466,21 @@ extension Marketplace {
             let isDirectory = entry.pointee.d_type == UInt8(DT_UNKNOWN)
                 ? lstat("\(root)/\(name)", &info) == 0 && info.st_mode & S_IFMT == S_IFDIR : entry.pointee.d_type == UInt8(DT_DIR)
             if isDirectory {
-                paths += listing(of: "\(root)/\(name)", prefix: relative + "/", depth: depth + 1)
+                paths += listing(of: "\(root)/\(name)", prefix: relative + "/", depth: depth + 1, tooDeep: &tooDeep)
             } else {
                 paths.append(relative)
             }
         }
         return paths
+    }
+
+    /// A digest of everything a receipt says — version, origin, path, grants, the manifest copy and
+    /// every file's hash — recorded in the (HMAC-chained) install entry, so `audit verify` sees a
+    /// receipt edited in the registry afterwards.
+    static func receiptDigest(_ receipt: InstallReceipt, files: [InstalledFile]) -> String {
+        let lines = [receipt.version, receipt.indexName, receipt.path, receipt.grantedPaths ?? "", receipt.manifest]
+            + files.sorted { $0.path.utf8.lexicographicallyPrecedes($1.path.utf8) }.map { "\($0.path)\u{0}\($0.sha256)\u{0}\($0.size)\u{0}\($0.linkTarget ?? "")" }
+        return String(SHA256.hash(Array(lines.joined(separator: "\u{1}").utf8)).prefix(32))
     }
 
     /// device:inode:size:mtime:ctime (nanoseconds) — what changes whenever the file's bytes can have.

@@ -21,6 +21,12 @@ public final class Marketplace: @unchecked Sendable {
         self.home = home
         self.fetcher = fetcher
         registry = try Registry(path: home.registry)
+        // A key that vanished is not made anew beside a log it signed: that would orphan every entry.
+        var info = stat()
+        if lstat(home.auditKey, &info) != 0, try registry.read({ try AuditEntry.fetchCount($0) }) > 0 {
+            throw MarketplaceError(.io, "the audit key \(home.auditKey) is missing, but the audit log has entries it signed: restore the key from a backup "
+                + "(or move registry.sqlite aside to start anew)")
+        }
         audit = try AuditLog(keyPath: home.auditKey)
     }
 
@@ -66,7 +72,7 @@ public final class Marketplace: @unchecked Sendable {
     private func auditingIndexRefusals<T>(_ name: String, _ body: () throws -> T) throws -> T {
         do {
             return try body()
-        } catch let error as MarketplaceError where [.badSignature, .rollback, .expired, .invalidIndex, .tooLarge].contains(error.reason) {
+        } catch let error as MarketplaceError where [.badSignature, .rollback, .expired, .invalidIndex, .tooLarge, .digestMismatch].contains(error.reason) {
             try? registry.write { try audit.append($0, action: "refuse", plugin: "-", detail: "index \(name): \(error.message)") }
             throw error
         }
@@ -125,7 +131,18 @@ public final class Marketplace: @unchecked Sendable {
         record.expires = index.expires
         record.refreshedAt = now()
         try registry.write { db in
-            let seen = try IndexHistory.fetchOne(db, key: ["name": record.name, "keyID": record.keyID])
+            // A published version never changes: the same plugin and version with other bytes is refused.
+            let previous = try CatalogRow.filter(Column("indexName") == record.name).fetchAll(db)
+            for plugin in index.plugins {
+                for release in plugin.releases {
+                    if let earlier = previous.first(where: { $0.pluginID == plugin.id && $0.version == release.version.description }), earlier.sha256 != release.sha256 {
+                        throw MarketplaceError(.digestMismatch, "index \(record.name) now offers \(plugin.id) \(release.version) with other bytes "
+                            + "(sha256 \(release.sha256.prefix(16))…, was \(earlier.sha256.prefix(16))…): a published version never changes — refused")
+                    }
+                }
+            }
+            // Kept under the name the index gives itself, with its key: another local name cannot reset it.
+            let seen = try IndexHistory.fetchOne(db, key: ["name": index.name, "keyID": record.keyID])
             if let seen, index.version < seen.highestVersion {
                 throw MarketplaceError(.rollback, "index \(record.name) offers version \(index.version), but version \(seen.highestVersion) was seen before: an old copy is being replayed (rollback) — refused")
             }
@@ -133,7 +150,7 @@ public final class Marketplace: @unchecked Sendable {
                 throw MarketplaceError(.rollback, "index \(record.name) offers version \(index.version) with other contents than the version \(index.version) seen before: "
                     + "a publisher must raise the version for every change (two different indexes under one version) — refused")
             }
-            try IndexHistory(name: record.name, keyID: record.keyID, highestVersion: index.version, digest: digest).save(db)
+            try IndexHistory(name: index.name, keyID: record.keyID, highestVersion: index.version, digest: digest).save(db)
             record.highestVersion = index.version
             try record.save(db)
             try CatalogRow.filter(Column("indexName") == record.name).deleteAll(db)

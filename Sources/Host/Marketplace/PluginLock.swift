@@ -10,7 +10,7 @@ final class PluginLock {
         // The id becomes a path here first; the callers checked it, and so does the lock itself.
         if let problem = PluginID.problem(plugin) { throw MarketplaceError(.usage, problem) }
         let path = "\(home.locks)/\(plugin).lock"
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw MarketplaceError(.io, "cannot open \(path): \(String(cString: strerror(errno)))") }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)

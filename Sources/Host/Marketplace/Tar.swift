@@ -83,6 +83,10 @@ public enum Tar {
             guard let size = number(header, 124, 12), let mode = number(header, 100, 8) else {
                 throw TarError(description: "damaged size or mode \(at)")
             }
+            // POSIX ustar only: GNU tar reads a v7 or old-GNU header's prefix field differently.
+            guard header[(header.startIndex + 257)..<(header.startIndex + 265)].elementsEqual(Array("ustar\u{0}00".utf8)) else {
+                throw TarError(description: "not a POSIX ustar header \(at); GNU tar could list this archive differently")
+            }
             guard let prefix = utf8(header, 345, 155), let name = utf8(header, 0, 100) else {
                 throw TarError(description: "an entry's name is not UTF-8 \(at)")
             }
@@ -101,6 +105,10 @@ public enum Tar {
             offset += block
             // Only a file has data: any other entry with a size would hide the blocks after it from
             // `tar tf`, which skips them, while another reader might take them for an entry.
+            // A file whose name ends in "/" is a directory to GNU tar.
+            guard kind != .file || !path.hasSuffix("/") else {
+                throw TarError(description: "\(path): a file entry named like a directory; GNU tar would list this archive differently")
+            }
             guard kind == .file || size == 0 else {
                 throw TarError(description: "\(path): a \(kind) entry with \(size) bytes of data; GNU tar would list this archive differently")
             }

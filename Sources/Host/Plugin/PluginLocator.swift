@@ -6,11 +6,11 @@ import Foundation
 public struct PluginLocator: Sendable {
     public var explicit: [String: String]
     public var searchDirectories: [String]
-    public var installed: (@Sendable (String) throws -> String?)?
+    public var installed: (@Sendable (String) throws -> PluginBundle?)?
     /// The ids of installed plugins, for "did you mean" when an id is not found.
     public var installedIDs: (@Sendable () -> [String])?
 
-    public init(explicit: [String: String] = [:], searchDirectories: [String] = [], installed: (@Sendable (String) throws -> String?)? = nil,
+    public init(explicit: [String: String] = [:], searchDirectories: [String] = [], installed: (@Sendable (String) throws -> PluginBundle?)? = nil,
                 installedIDs: (@Sendable () -> [String])? = nil) {
         self.explicit = explicit
         self.searchDirectories = searchDirectories
@@ -26,17 +26,16 @@ public struct PluginLocator: Sendable {
         }
     }
 
-    public func directory(of id: String) throws -> String {
-        if let directory = explicit[id] { return directory }
+    /// The plugin `id`; an installed one as its receipt says (checked against its files).
+    public func bundle(_ id: String) throws -> PluginBundle {
+        if let directory = explicit[id] { return try PluginBundle.open(directory) }
         for base in searchDirectories {
             let candidate = "\(base)/\(id)"
-            if FileManager.default.fileExists(atPath: "\(candidate)/manifest.yaml") { return candidate }
+            if FileManager.default.fileExists(atPath: "\(candidate)/manifest.yaml") { return try PluginBundle.open(candidate) }
         }
-        if let directory = try installed?(id) { return directory }
+        if let bundle = try installed?(id) { return bundle }
         throw NotFound(id: id, searched: searchDirectories)
     }
-
-    public func bundle(_ id: String) throws -> PluginBundle { try PluginBundle.open(try directory(of: id)) }
 
     /// Every id this locator can find, sorted.
     public func availableIDs() -> [String] {
@@ -55,7 +54,7 @@ extension PluginLocator {
     public static func includingInstalled(explicit: [String: String] = [:], searchDirectories: [String] = []) -> PluginLocator {
         let registry = InstalledRegistry()
         return PluginLocator(explicit: explicit, searchDirectories: searchDirectories,
-                             installed: { id in try registry.marketplace?.installedDirectory(id) },
+                             installed: { id in try registry.marketplace?.installedBundle(id) },
                              installedIDs: { ((try? registry.marketplace?.registry.receipts()) ?? []).map(\.pluginID) })
     }
 }
