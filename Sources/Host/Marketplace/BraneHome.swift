@@ -32,7 +32,7 @@ public struct BraneHome: Sendable {
         guard info.st_uid == geteuid(), !writableByOthers else {
             let mode = String(info.st_mode & 0o7777, radix: 8)
             throw MarketplaceError(.usage, "\(root) is \(info.st_uid != geteuid() ? "owned by uid \(info.st_uid), not this user" : "writable by its group or others (mode \(mode))"): "
-                + "another user could replace what runs from it; `chmod 700 \(root)` (or choose another BRANE_HOME)")
+                + "another user could replace what runs from it; `chmod \(geteuid() == 0 ? "711" : "700") \(root)` (or choose another BRANE_HOME)")
         }
     }
 
