@@ -29,6 +29,15 @@ final class MarketFixture {
         market = try Marketplace(home: home)
     }
 
+    /// A fixture with the units plugin 0.1.0 published, its index added and the plugin installed.
+    static func installed(_ test: XCTestCase) throws -> MarketFixture {
+        let f = try MarketFixture(test)
+        try f.publish(version: "0.1.0")
+        try f.addIndex()
+        try f.market.install(id)
+        return f
+    }
+
     /// A copy of a bundled plugin (com.brane.units by default) at another version.
     func pluginCopy(_ id: String = MarketFixture.id, version: String) throws -> String {
         let source = Self.repository.appendingPathComponent("Plugins/\(id)").path

@@ -25,16 +25,8 @@ final class UntrustedNameTests: XCTestCase {
         try f.assertNoDebris(file: file, line: line)
     }
 
-    private func installed(_ test: XCTestCase) throws -> MarketFixture {
-        let f = try MarketFixture(test)
-        try f.publish(version: "0.1.0")
-        try f.addIndex()
-        try f.market.install(id)
-        return f
-    }
-
     func testNamesThatAreNotIdsAreRefusedBeforeAnyFilesystemAction() throws {
-        let f = try installed(self)
+        let f = try MarketFixture.installed(self)
         let names = ["..", "", ".", "/", "../../../outside", "com.brane.units/../..", "../com.brane.units", "-rf", "com..brane",
                      ".com.brane", "com.brane.", "COM.BRANE.UNITS", "com.brane.units\u{0}", "ｃom.brane.units", "com.brane.units@x",
                      "com brane", String(repeating: "a.", count: 80) + "a", "com.brane.units\n", "plugins", "locks"]
@@ -58,7 +50,7 @@ final class UntrustedNameTests: XCTestCase {
 
     /// An id that is a prefix of another's: its clean-up never takes the other's staging or versions.
     func testAnIdThatIsAPrefixOfAnotherTouchesNothingOfIt() throws {
-        let f = try installed(self)
+        let f = try MarketFixture.installed(self)
         let inProgress = "\(f.home.staging)/\(id)@0badc0de"
         try FileManager.default.createDirectory(atPath: inProgress, withIntermediateDirectories: true)
         for prefix in ["com.brane", "com.brane.unit", "com"] {
@@ -74,7 +66,7 @@ final class UntrustedNameTests: XCTestCase {
     func testASignedVersionOrIdWithAPathIsRefused() throws {
         for (from, to) in [(#"version: "0.2.0""#, #"version: "0.2.0+x/../../../../pwned""#), (#"version: "0.2.0""#, #"version: "0.2.0-a/../b""#),
                            (#"id: "\#(MarketFixture.id)""#, #"id: "../../pwned""#)] {
-            let f = try installed(self)
+            let f = try MarketFixture.installed(self)
             try f.publishCrafted(version: "0.2.0", entries: try f.unitsEntries(version: "0.2.0"))
             let text = try f.indexText
             XCTAssertTrue(text.contains(from), text)
@@ -249,10 +241,7 @@ final class IndexTextTests: XCTestCase {
 /// Marketplace v2, point 2: the signed record is the truth at run time.
 final class StartVerificationTests: XCTestCase {
     private func installed() throws -> (MarketFixture, String) {
-        let f = try MarketFixture(self)
-        try f.publish(version: "0.1.0")
-        try f.addIndex()
-        try f.market.install(MarketFixture.id)
+        let f = try MarketFixture.installed(self)
         return (f, try XCTUnwrap(try f.market.registry.receipt(MarketFixture.id)?.path))
     }
 
@@ -540,14 +529,6 @@ final class AuditStoryTests: XCTestCase {
 
 /// Marketplace v2, point 3: the index vouches for the whole sandbox declaration, and allow-lists are bounded.
 final class VouchedSandboxTests: XCTestCase {
-    private func installed() throws -> MarketFixture {
-        let f = try MarketFixture(self)
-        try f.publish(version: "0.1.0")
-        try f.addIndex()
-        try f.market.install(MarketFixture.id)
-        return f
-    }
-
     /// Refused for `reason`, the previous version still runs, nothing left behind, the refusal audited.
     private func assertRefused(_ f: MarketFixture, _ reason: MarketplaceError.Reason, mentioning text: String, granted: [String] = [],
                                line: UInt = #line) throws {
@@ -574,20 +555,20 @@ final class VouchedSandboxTests: XCTestCase {
     }
 
     func testAToolTheIndexDoesNotListIsRefused() throws {
-        let f = try installed()
+        let f = try MarketFixture.installed(self)
         try f.publishCrafted(version: "0.2.0", entries: try f.unitsEntries(version: "0.2.0", editManifest: manifest(extraTool: true)))
         try assertRefused(f, .incompatible, mentioning: "the manifest's tools is convert_units exfiltrate but the signed index says convert_units")
     }
 
     func testFilesystemPathsTheIndexDoesNotVouchForAreRefused() throws {
-        let f = try installed()
+        let f = try MarketFixture.installed(self)
         try f.publishCrafted(version: "0.2.0", entries: try f.unitsEntries(version: "0.2.0", editManifest: manifest(read: ["/proc"])))
         try assertRefused(f, .incompatible, mentioning: "filesystem.read is /proc but the signed index says (none)")
     }
 
     /// Vouched for by a valid signature, and still refused: the paths no installed plugin may have.
     func testAllowListsAreBounded() throws {
-        let f = try installed()
+        let f = try MarketFixture.installed(self)
         let cases: [(read: [String], write: [String], mentioning: String)] = [
             (["/"], [], "is the whole filesystem"), ([], ["/"], "is the whole filesystem"),
             (["\(f.home.root)/audit.key"], [], "reaches BRANE_HOME"), ([f.home.root], [], "reaches BRANE_HOME"),
@@ -606,7 +587,7 @@ final class VouchedSandboxTests: XCTestCase {
     }
 
     func testAGrantedPathIsAllowedShownAndAudited() throws {
-        let f = try installed()
+        let f = try MarketFixture.installed(self)
         try f.publishCrafted(version: "0.2.0", read: ["/srv/reference"], entries: try f.unitsEntries(version: "0.2.0", editManifest: manifest(read: ["/srv/reference"])))
         try assertRefused(f, .unsafeArchive, mentioning: "pass --allow-path /srv/reference")
         // Named by the user, it installs; the grant is in the audit entry and carried by the receipt.
@@ -643,14 +624,6 @@ final class ReadOnlyHomeTests: XCTestCase {
 
 /// The attacks a red-team pass found against Marketplace v2, kept as tests.
 final class MarketplaceRedTeamTests: XCTestCase {
-    private func installed() throws -> MarketFixture {
-        let f = try MarketFixture(self)
-        try f.publish(version: "0.1.0")
-        try f.addIndex()
-        try f.market.install(MarketFixture.id)
-        return f
-    }
-
     private func victim(_ f: MarketFixture) throws -> String {
         let victim = "\(f.root)/victim"
         try FileManager.default.createDirectory(atPath: victim + "/keep", withIntermediateDirectories: true)
@@ -677,7 +650,7 @@ final class MarketplaceRedTeamTests: XCTestCase {
     }
 
     func testLinkedStagingOrLocksAreRefused() throws {
-        let f = try installed()
+        let f = try MarketFixture.installed(self)
         let victim = try victim(f)
         try FileManager.default.removeItem(atPath: f.home.staging)
         try FileManager.default.createSymbolicLink(atPath: f.home.staging, withDestinationPath: victim)
@@ -695,14 +668,14 @@ final class MarketplaceRedTeamTests: XCTestCase {
     }
 
     func testARegistryEditIsFoundByAuditVerify() throws {
-        let f = try installed()
+        let f = try MarketFixture.installed(self)
         try f.market.registry.write { try $0.execute(sql: "UPDATE installedFiles SET sha256 = ?, stamp = NULL WHERE path = 'manifest.yaml'", arguments: [String(repeating: "a", count: 64)]) }
         let problems = try f.market.auditProblems()
         XCTAssertTrue(problems.contains { $0.contains("differs from what entry") }, "\(problems)")
     }
 
     func testAMovedHomeDoesNotRunCodeFromItsOldPlace() throws {
-        let f = try installed()
+        let f = try MarketFixture.installed(self)
         let moved = BraneHome(root: f.home.root + "-moved")
         try FileManager.default.moveItem(atPath: f.home.root, toPath: moved.root)
         addTeardownBlock { try? FileManager.default.removeItem(atPath: moved.root) }
@@ -711,7 +684,7 @@ final class MarketplaceRedTeamTests: XCTestCase {
     }
 
     func testTwinsAndDeepTreesAddedToAnInstallAreFound() throws {
-        let f = try installed()
+        let f = try MarketFixture.installed(self)
         let path = try XCTUnwrap(try f.market.installedDirectory(MarketFixture.id))
         // The receipt has manifest.yaml; a file whose name is its Unicode twin is another file.
         try Data("x".utf8).write(to: URL(fileURLWithPath: "\(path)/READM\u{45}\u{301}.md"))
@@ -722,7 +695,7 @@ final class MarketplaceRedTeamTests: XCTestCase {
     }
 
     func testAPublishedVersionNeverChangesItsBytes() throws {
-        let f = try installed()
+        let f = try MarketFixture.installed(self)
         var index = try MarketplaceIndex.parse(try f.indexText, file: "index.yaml")
         index.plugins[0].releases[0].sha256 = String(repeating: "b", count: 64)
         index.version += 1
@@ -769,13 +742,13 @@ final class MarketplaceRedTeamTests: XCTestCase {
     }
 
     func testAMissingKeyBesideASignedLogIsAnError() throws {
-        let f = try installed()
+        let f = try MarketFixture.installed(self)
         try FileManager.default.removeItem(atPath: f.home.auditKey)
         XCTAssertThrowsError(try Marketplace(home: f.home)) { XCTAssertTrue("\($0)".contains("is missing, but the audit log has entries"), "\($0)") }
     }
 
     func testAVersionsDirectoryOthersCanWriteDoesNotStart() throws {
-        let f = try installed()
+        let f = try MarketFixture.installed(self)
         XCTAssertEqual(chmod("\(f.home.plugins)/\(MarketFixture.id)", 0o777), 0)
         XCTAssertEqual(f.refusal { _ = try f.market.installedBundle(MarketFixture.id) }?.reason, .tampered)
     }
