@@ -207,3 +207,46 @@ final class NeuronConfigTests: XCTestCase {
         XCTAssertFalse(dispatched.text.contains("refused: data of the conversation"), dispatched.text)
     }
 }
+
+/// Issue 14, points 4 and 8 (first part): no number or duration traps; a plugin's kind is checked wherever it is listed.
+final class NumbersAndKindsTests: XCTestCase {
+    let plugins = PluginLocator(searchDirectories: [BundledPlugins.directory])
+
+    private func errors(_ yaml: String) -> [String] {
+        do {
+            _ = try NeuronLoader.parse(yaml, file: "n.yaml", plugins: plugins)
+            return []
+        } catch let failure as ValidationFailure {
+            return failure.errors.map(\.description)
+        } catch {
+            return ["\(error)"]
+        }
+    }
+
+    private func neuron(_ body: String) -> String {
+        "apiVersion: brane.dev/v1\nkind: Neuron\nid: n\nname: N\nprivacyTier: 0\n" + body
+    }
+
+    func testDurationsPastAnyUseAreClearErrors() {
+        for text in ["1e400s", "infs", "1e20ms", "nans", "-5s", "9223372036854775807"] {
+            XCTAssertNil(DurationText.milliseconds(text), text)
+            let found = errors(neuron("sensors:\n  - plugin: com.brane.sensor.memory\n    interval: \(text)\n"))
+            XCTAssertTrue(found.contains { $0.contains("sensors[0].interval") && $0.contains("expected a duration") }, "\(text): \(found)")
+        }
+        XCTAssertEqual(DurationText.milliseconds("2h"), 7_200_000)
+    }
+
+    func testThresholdsAreFiniteNotNegativeAndDeclared() {
+        for (value, mentioning) in [(".inf", "finite"), (".nan", "finite"), ("1e400", "finite"), ("-1", "not negative")] {
+            let found = errors(neuron("sensors:\n  - plugin: com.brane.sensor.memory\n    thresholds: {memory.usedPercent: \(value)}\n"))
+            XCTAssertTrue(found.contains { $0.contains(mentioning) }, "\(value): \(found)")
+        }
+        let misspelt = errors(neuron("sensors:\n  - plugin: com.brane.sensor.memory\n    thresholds: {memory.usedPercnt: 5}\n"))
+        XCTAssertTrue(misspelt.contains { $0.contains("did you mean 'memory.usedPercent'") }, "\(misspelt)")
+    }
+
+    func testAPluginListedUnderTheWrongSectionIsRefusedThereToo() {
+        let found = errors(neuron("tools:\n  - plugin: com.brane.units\nscanners:\n  - plugin: com.brane.units\n"))
+        XCTAssertTrue(found.contains { $0.contains("scanners[0].plugin") && $0.contains("is a synapse, not a scanner") }, "\(found)")
+    }
+}

@@ -5,12 +5,19 @@ import Foundation
 public enum DurationText {
     static let units: [(suffix: String, milliseconds: Double)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
 
-    /// Milliseconds, or nil when `text` is not a non-negative number followed by a unit.
+    /// The longest duration anything takes: 100 years (`1e400s`, `infs` and `1e20ms` are past it).
+    public static let maximumMilliseconds = 100 * 365 * 86_400_000
+
+    /// Milliseconds, or nil when `text` is not a finite, non-negative number followed by a unit,
+    /// at most `maximumMilliseconds`.
     public static func milliseconds(_ text: String) -> Int? {
         let text = text.trimmingCharacters(in: .whitespaces)
         for unit in units where text.hasSuffix(unit.suffix) {
             // "5ms" also ends in "s": accept only when what precedes the unit is a number.
-            if let value = Double(text.dropLast(unit.suffix.count)), value >= 0 { return Int((value * unit.milliseconds).rounded()) }
+            if let value = Double(text.dropLast(unit.suffix.count)), value.isFinite, value >= 0,
+               value * unit.milliseconds <= Double(maximumMilliseconds) {
+                return Int((value * unit.milliseconds).rounded())
+            }
         }
         return nil
     }

@@ -306,7 +306,7 @@ public enum ManifestLoader {
         guard let m = f.mapping(node, "sensor", known: ["interval", "thresholds"], required: ["interval"]),
               let interval = m["interval"].flatMap({ f.duration($0, "sensor.interval") })
         else { return nil }
-        let thresholds = m["thresholds"].map { f.numbers($0, "sensor.thresholds") } ?? [:]
+        let thresholds = m["thresholds"].map { f.thresholds($0, "sensor.thresholds") } ?? [:]
         return SensorSettings(intervalSeconds: Double(interval) / 1000, thresholds: thresholds)
     }
 }

@@ -153,16 +153,18 @@ struct YAMLFields {
         return value
     }
 
+    /// A finite number (`.inf`, `.nan` and `1e400` are not).
     mutating func number(_ node: Node, _ path: String) -> Double? {
-        guard let value = node.float, node.tagName == .int || node.tagName == .float else {
-            error(node, path, "expected a number, found \(describe(node))")
+        guard let value = node.float, node.tagName == .int || node.tagName == .float, value.isFinite else {
+            error(node, path, "expected a finite number, found \(describe(node))")
             return nil
         }
         return value
     }
 
-    /// A mapping of names to numbers (sensor thresholds); each bad value is reported at its own path.
-    mutating func numbers(_ node: Node, _ path: String) -> [String: Double] {
+    /// A mapping of metric names to change thresholds (finite, not negative); each bad value is
+    /// reported at its own path, and a name not in `known` (when given) with a did-you-mean.
+    mutating func thresholds(_ node: Node, _ path: String, known: [String]? = nil) -> [String: Double] {
         guard let members = node.mapping else {
             error(node, path, "expected a mapping of metric names to numbers, found \(describe(node))")
             return [:]
@@ -170,7 +172,17 @@ struct YAMLFields {
         var numbers: [String: Double] = [:]
         for (key, value) in members {
             let name = key.string ?? ""
-            if let number = number(value, "\(path).\(name)") { numbers[name] = number }
+            if let known, !known.contains(name) {
+                let hint = closestMatch(to: name, in: known).map { "; did you mean '\($0)'?" } ?? ""
+                error(key, "\(path).\(name)", "no threshold '\(UntrustedText.sanitized(name, limit: 80))' is declared by the sensor\(hint) (it declares: \(known.sorted().joined(separator: ", ")))")
+                continue
+            }
+            guard let number = number(value, "\(path).\(name)") else { continue }
+            guard number >= 0 else {
+                error(value, "\(path).\(name)", "a threshold is a change that triggers a reading: not negative, found \(number)")
+                continue
+            }
+            numbers[name] = number
         }
         return numbers
     }
@@ -201,9 +213,9 @@ struct YAMLFields {
 
     /// "5s", "250ms", "2m" (`DurationText`) or a plain number of milliseconds; returns milliseconds.
     mutating func duration(_ node: Node, _ path: String) -> Int? {
-        if node.tagName == .int, let milliseconds = node.int, milliseconds >= 0 { return milliseconds }
+        if node.tagName == .int, let milliseconds = node.int, (0...DurationText.maximumMilliseconds).contains(milliseconds) { return milliseconds }
         if let text = node.string, let milliseconds = DurationText.milliseconds(text) { return milliseconds }
-        error(node, path, "expected a duration such as 5s, 250ms or 2m, found \(describe(node))")
+        error(node, path, "expected a duration such as 5s, 250ms or 2m (at most 100 years), found \(describe(node))")
         return nil
     }
 

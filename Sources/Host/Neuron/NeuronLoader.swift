@@ -181,17 +181,19 @@ public enum NeuronLoader {
                 if let n = m["interval"], let ms = f.duration(n, "\(itemPath).interval") {
                     if ms < 250 { f.error(n, "\(itemPath).interval", "must be at least 250ms") } else { use.intervalSeconds = Double(ms) / 1000 }
                 }
-                if let n = m["thresholds"] { thresholds = f.numbers(n, "\(itemPath).thresholds") }
+                if let n = m["thresholds"] {
+                    thresholds = f.thresholds(n, "\(itemPath).thresholds", known: bundle.manifest.sensor.map { Array($0.thresholds.keys) } ?? [])
+                }
                 uses.append(ReadUse(use: use, node: idNode, path: "\(itemPath).plugin", thresholds: thresholds))
             }
             return uses
         }
 
+        /// The plugin `id`, which must be a `kind` — checked in every section it appears in, not only the first.
         mutating func find(_ id: String, node: Node, path: String, kind: PluginKind, _ f: inout YAMLFields) -> PluginBundle? {
-            if let known = bundles[id] { return known }
             let bundle: PluginBundle
             do {
-                bundle = try plugins.bundle(id)
+                bundle = try bundles[id] ?? plugins.bundle(id)
             } catch is PluginLocator.NotFound {
                 let hint = closestMatch(to: id, in: available).map { "; did you mean '\($0)'?" } ?? ""
                 f.error(node, path, "no plugin '\(id)' is installed or in a --plugins directory\(hint) (`brane plugin list` shows what is; `brane plugin install \(id)` adds it)")
