@@ -91,47 +91,10 @@ public final class Registry: Sendable {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
         configuration.foreignKeysEnabled = true
-        // A read-only home (a read-only mount, a backup) still answers list, info, search, verify and
-        // audit: SQLite cannot open a WAL database where it cannot make its -shm file, so those read a
-        // private snapshot — its WAL folded in, opened read-only, its files unlinked at once (the open
-        // connection keeps them) so nothing is left behind; anything that would write fails.
-        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        if access(directory, W_OK) != 0 && access(path, R_OK) == 0 {
-            let copy = FileManager.default.temporaryDirectory.appendingPathComponent("brane-registry-\(getpid())-\(UUID().uuidString.prefix(8))").path
-            defer { try? FileManager.default.removeItem(atPath: copy) }
-            do {
-                try FileManager.default.createDirectory(atPath: copy, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
-                for suffix in ["", "-wal"] where FileManager.default.fileExists(atPath: path + suffix) {
-                    try FileManager.default.copyItem(atPath: path + suffix, toPath: "\(copy)/registry.sqlite\(suffix)")
-                }
-                let folding = try DatabaseQueue(path: "\(copy)/registry.sqlite")
-                try folding.writeWithoutTransaction { try $0.execute(sql: "PRAGMA journal_mode = DELETE") }
-                try folding.close()
-                configuration.readonly = true
-                let snapshot = try DatabaseQueue(path: "\(copy)/registry.sqlite", configuration: configuration)
-                _ = try snapshot.read { try $0.tableExists("installs") }
-                database = snapshot
-            } catch {
-                throw MarketplaceError(.io, "cannot read the registry \(path) on a read-only home: \(error)")
-            }
-            return
-        }
         do {
-            ensurePrivateFile(path)
-            database = try DatabasePool(path: path, configuration: configuration)
-            // Two first commands at once must not both apply a migration: whoever holds the flock
-            // migrates, the other then finds it done. A file of its own: opening and closing the
-            // database file here would drop SQLite's fcntl locks on it.
-            let lock = open(path + ".migration-lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600)
-            defer { if lock >= 0 { close(lock) } }
-            let deadline = ContinuousClock.now + .seconds(10)
-            while lock >= 0 && flock(lock, LOCK_EX | LOCK_NB) != 0 {
-                guard ContinuousClock.now < deadline else { throw MarketplaceError(.busy, "another process has held \(path) for 10 s; try again") }
-                usleep(5_000)
-            }
-            try Self.migrator.migrate(database)
+            database = try SQLiteStore.open(path, configuration: configuration, migrator: Self.migrator)
         } catch {
-            throw MarketplaceError(.io, "cannot open the registry \(path): \(error)")
+            throw MarketplaceError(.io, "registry: \(error)")
         }
     }
 

@@ -4,13 +4,11 @@ import GRDB
 /// Tokens each neuron spent, per UTC day, in `$BRANE_HOME/usage.sqlite`; the daily budget
 /// (`limits.dailyTokenBudget`) is checked against it before every model request.
 public final class TokenLedger: @unchecked Sendable {
-    private let database: DatabaseQueue
+    private let database: any DatabaseWriter
 
     public init(path: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
-        ensurePrivateFile(path)
-        database = try DatabaseQueue(path: path, configuration: configuration)
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1") { db in
             try db.create(table: "tokenUsage") { t in
@@ -25,7 +23,7 @@ public final class TokenLedger: @unchecked Sendable {
             }
             try db.create(index: "token_usage_by_neuron_day", on: "tokenUsage", columns: ["neuron", "day"])
         }
-        try migrator.migrate(database)
+        database = try SQLiteStore.open(path, configuration: configuration, migrator: migrator)
     }
 
     public convenience init(home: BraneHome = .current) throws {

@@ -5,14 +5,12 @@ import GRDB
 /// they changed, the alerts specialists raised, and the asset catalog scanners build. Separate
 /// from the registry so that a busy sensor never contends with an install.
 public final class ObservationStore: @unchecked Sendable {
-    let database: DatabasePool
+    let database: any DatabaseWriter
 
     public init(path: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
-        ensurePrivateFile(path)
-        database = try DatabasePool(path: path, configuration: configuration)
-        try Self.migrator.migrate(database)
+        database = try SQLiteStore.open(path, configuration: configuration, migrator: Self.migrator)
     }
 
     public convenience init(home: BraneHome = .current) throws {
