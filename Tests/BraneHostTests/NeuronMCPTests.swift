@@ -7,7 +7,7 @@ import XCTest
 final class NeuronMCPTests: XCTestCase {
     /// Serves a tier-0 neuron with the units tool (pool 1), the hostile fixture's tools (pool 2) and
     /// a sensor: with `brane mcp serve`, or with `brane neuron run --mcp` when `run` is set.
-    func serveCommand(run: Bool = false) throws -> [String] {
+    static func serveCommand(run: Bool = false) throws -> [String] {
         let directory = BundledPlugins.temporaryDirectory()
         let plugins = directory.appendingPathComponent("plugins")
         try FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: true)
@@ -38,7 +38,7 @@ final class NeuronMCPTests: XCTestCase {
 
     /// The client's report, and what the server wrote to standard error.
     func session(_ steps: String, run: Bool = false) throws -> (report: JSONValue, serverLog: String) {
-        let session = try PythonTools.run("mcp_session.py", [steps, "--"] + (try serveCommand(run: run)),
+        let session = try PythonTools.run("mcp_session.py", [steps, "--"] + (try Self.serveCommand(run: run)),
                                           environment: ["BRANE_HOME": BundledPlugins.temporaryDirectory().path])
         XCTAssertEqual(session.status, 0, session.stderr)
         return (try JSONValue(parsing: session.stdout), session.stderr)
@@ -95,5 +95,52 @@ final class NeuronMCPTests: XCTestCase {
         XCTAssertTrue(serverLog.contains("MCP: 2 tool calls, 1 answered with an error"), serverLog)
         XCTAssertTrue(serverLog.contains("plugin deaths (killed and reported; the host kept running):\n    plugin test.brane.hostile"), serverLog)
         XCTAssertTrue(serverLog.contains("every plugin process stopped"), serverLog)
+    }
+}
+
+/// Issue 14, point 3 (first part), with a raw JSON-RPC client: every call read is answered, and a
+/// client that stops reading ends the session cleanly instead of killing the host with SIGPIPE.
+final class MCPEndOfSessionTests: XCTestCase {
+    private func start() throws -> (Process, FileHandle, FileHandle) {
+        let command = try NeuronMCPTests.serveCommand()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+        process.environment = ["BRANE_HOME": BundledPlugins.temporaryDirectory().path, "PATH": "/usr/bin:/bin"]
+        let input = Pipe(), output = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return (process, input.fileHandleForWriting, output.fileHandleForReading)
+    }
+
+    private func requests(calls: Int) -> Data {
+        var lines = [#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#,
+                     #"{"jsonrpc":"2.0","method":"notifications/initialized"}"#]
+        lines += (1...calls).map { #"{"jsonrpc":"2.0","id":\#($0),"method":"tools/call","params":{"name":"convert_units","arguments":{"value":\#($0),"from":"g","to":"mg"}}}"# }
+        return Data((lines.joined(separator: "\n") + "\n").utf8)
+    }
+
+    func testEveryPipelinedCallIsAnsweredBeforeTheServerExits() throws {
+        let (process, input, output) = try start()
+        try input.write(contentsOf: requests(calls: 100))
+        try input.close()
+        let answers = String(decoding: output.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").compactMap { try? JSONValue(parsing: Array($0.utf8)) }
+        process.waitUntilExit()
+        let ids = Set(answers.compactMap { $0["id"]?.numberValue.map(Int.init) })
+        XCTAssertEqual(ids, Set(0...100), "every call read is answered")
+        XCTAssertEqual(process.terminationReason, Process.TerminationReason.exit)
+    }
+
+    func testAClientThatStopsReadingEndsTheSessionCleanly() throws {
+        let (process, input, output) = try start()
+        try output.close()   // the client is gone: every write now meets EPIPE
+        try input.write(contentsOf: requests(calls: 20))
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { usleep(50_000) }
+        if process.isRunning { try input.close() }
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationReason, Process.TerminationReason.exit, "not killed by SIGPIPE (status \(process.terminationStatus))")
     }
 }

@@ -22,6 +22,9 @@ public actor BlockingStdioTransport: Transport {
         self.writer = writer
         self.intercept = intercept
         (messages, continuation) = AsyncThrowingStream.makeStream()
+        // A client that stopped reading (EPIPE) ends the session as end of input would.
+        let continuation = continuation
+        writer.onBroken = { continuation.finish() }
     }
 
     public func connect() async throws {
@@ -66,20 +69,33 @@ public actor BlockingStdioTransport: Transport {
 public final class LineWriter: @unchecked Sendable {
     private let output: Int32
     private let lock = NSLock()
+    /// Called once, when the reader is gone (EPIPE; SIGPIPE is ignored while serving).
+    var onBroken: (@Sendable () -> Void)?
+    private var broken = false
 
     public init(_ output: Int32) { self.output = output }
 
     public func write(_ message: [UInt8]) throws {
         var line = message
         line.append(UInt8(ascii: "\n"))
-        try lock.withLock {
+        let gone = try lock.withLock { () throws -> Bool in
+            guard !broken else { throw MCPError.transportError(POSIXError(.EPIPE)) }
             var offset = 0
             while offset < line.count {
                 let written = line[offset...].withUnsafeBytes { Foundation.write(output, $0.baseAddress, $0.count) }
                 if written < 0 && errno == EINTR { continue }
+                if written < 0 && errno == EPIPE {
+                    broken = true
+                    return true
+                }
                 guard written > 0 else { throw MCPError.transportError(POSIXError(.init(rawValue: errno) ?? .EIO)) }
                 offset += written
             }
+            return false
+        }
+        if gone {
+            onBroken?()
+            throw MCPError.transportError(POSIXError(.EPIPE))
         }
     }
 }

@@ -8,8 +8,10 @@ import MCP
 public enum NeuronMCPServer {
     public static let version = "0.5.0"
 
-    /// Serves on standard input and output until the client closes its end.
+    /// Serves on standard input and output until the client closes its end (or stops reading:
+    /// SIGPIPE is ignored, so EPIPE ends the session like end of input).
     public static func serve(_ dispatcher: ToolDispatcher) async throws {
+        signal(SIGPIPE, SIG_IGN)
         let neuron = dispatcher.neuron.config
         let server = Server(name: "brane-\(neuron.id)", version: version, title: neuron.name,
                             instructions: neuron.instructions.isEmpty ? nil : neuron.instructions,
@@ -21,6 +23,8 @@ public enum NeuronMCPServer {
         let answerer = ToolCallAnswerer(dispatcher: dispatcher, writer: writer)
         try await server.start(transport: BlockingStdioTransport(writer: writer, intercept: answerer.answer))
         await server.waitUntilCompleted()
+        // End of input is not the end of the calls already read: each gets its answer first.
+        answerer.finish()
         await server.stop()
     }
 }

@@ -28,6 +28,11 @@ final class ToolCallAnswerer: Sendable {
         return true
     }
 
+    /// Returns once every call already read has been answered (at end of input: answered, not dropped).
+    func finish() {
+        calls.sync(flags: .barrier) {}
+    }
+
     private func response(id: JSONValue, params: JSONValue?) -> JSONValue {
         guard let name = params?["name"]?.stringValue else { return Self.invalidParams(id, "tools/call needs params.name, the tool's name") }
         guard dispatcher.tool(named: name) != nil else {
