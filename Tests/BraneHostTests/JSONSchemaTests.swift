@@ -1,4 +1,4 @@
-import BraneHost
+@testable import BraneHost
 import XCTest
 
 final class JSONSchemaTests: XCTestCase {
@@ -50,5 +50,21 @@ final class JSONSchemaTests: XCTestCase {
         XCTAssertEqual(either.violations(of: .string("x")), [])
         XCTAssertEqual(either.violations(of: .number(7)).map(\.message), ["matches a schema it must not match"])
         XCTAssertEqual(either.violations(of: .bool(true)).map(\.message), ["matches 0 of the oneOf alternatives, expected exactly 1"])
+    }
+}
+
+/// Issue 14, point 7 (first part): a huge value costs little and is not echoed in full.
+final class BoundedSchemaMessageTests: XCTestCase {
+    func testAHugeStringFailingAnEnumIsCheapAndCut() throws {
+        let schema = JSONSchema(try JSONValue(parsing: #"{"type": "object", "properties": {"unit": {"enum": ["mg", "g", "kg"]}}}"#))
+        let huge = String(repeating: "x", count: 5 << 20)
+        let started = ContinuousClock.now
+        let violations = schema.violations(of: .object(["unit": .string(huge)]))
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(1))
+        XCTAssertEqual(violations.count, 1)
+        let message = try XCTUnwrap(violations.first?.description)
+        XCTAssertLessThan(message.utf8.count, 400, "echoed, not copied: \(message.prefix(200))")
+        XCTAssertTrue(message.contains("bytes cut"), message)
+        XCTAssertNil(closestMatch(to: huge, in: ["mg", "g"]))
     }
 }

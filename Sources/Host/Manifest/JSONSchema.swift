@@ -106,9 +106,9 @@ public struct JSONSchema: Sendable {
         if let options = s["enum"]?.arrayValue, !options.contains(value) {
             let listed = options.map { $0.serialized() }.joined(separator: ", ")
             let hint = value.stringValue.flatMap { closestMatch(to: $0, in: options.compactMap(\.stringValue)) }
-            fail("\(value.serialized()) is not one of \(listed)" + (hint.map { "; did you mean \"\($0)\"?" } ?? ""))
+            fail("\(Self.echo(value)) is not one of \(listed)" + (hint.map { "; did you mean \"\($0)\"?" } ?? ""))
         }
-        if let constant = s["const"], constant != value { fail("expected \(constant.serialized()), found \(value.serialized())") }
+        if let constant = s["const"], constant != value { fail("expected \(constant.serialized()), found \(Self.echo(value))") }
 
         switch value {
         case .number(let n):
@@ -175,6 +175,9 @@ public struct JSONSchema: Sendable {
     }
 
     private func format(_ n: Double) -> String { JSONValue.number(n).serialized() }
+
+    /// A value as a message shows it: at most 120 bytes of it, cut with a marker.
+    static func echo(_ value: JSONValue) -> String { UntrustedText.sanitized(value.serialized(), limit: 120) }
 
     private func describeBriefly(_ value: JSONValue) -> String {
         switch value {
