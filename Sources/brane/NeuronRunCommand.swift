@@ -46,6 +46,10 @@ extension NeuronCommand {
             let store = try openObservationStore()
             let runner = runnerPath()
             let inboxRoot = inbox ?? BraneHome.current.inbox
+            // One run per neuron, held for the whole command (reloads included): a second would feed the same inbox.
+            let runLock: EventInbox.RunLock
+            do { runLock = try EventInbox(root: inboxRoot, neuron: resolved.config.id).lockForOneRun() } catch { fail("\(error)", .busy) }
+            defer { withExtendedLifetime(runLock) {} }
             let log: @Sendable (String, PluginLogLine) -> Void = { id, line in output.error("[\(id)] \(line.level): \(line.message)") }
             func makeRunner(_ neuron: ResolvedNeuron) throws -> NeuronRunner {
                 try NeuronRunner(neuron: neuron, runner: runner, store: store, inboxRoot: inboxRoot, onLog: log)

@@ -106,3 +106,92 @@ final class NeuronRunTests: XCTestCase {
         XCTAssertEqual(pids.filter(ProcessTable.isAlive), [], "no plugin process outlives the run")
     }
 }
+
+/// Issue 14, point 1: the inbox is read as a stream and fed exactly once.
+final class ExactlyOnceInboxTests: XCTestCase {
+    let plugins = PluginLocator(searchDirectories: [BundledPlugins.directory])
+    let dataset = BundledPlugins.path("com.brane.neuroscientist") + "/Tests/hrv-90-days.jsonl"
+    var directory: URL!
+
+    override func setUp() { directory = BundledPlugins.temporaryDirectory() }
+    override func tearDown() { try? FileManager.default.removeItem(at: directory) }
+
+    private func runner() throws -> (NeuronRunner, ObservationStore) {
+        let yaml = """
+            apiVersion: brane.dev/v1
+            kind: Neuron
+            id: inbox-test
+            name: Inbox test
+            privacyTier: 0
+            model: {provider: ollama, model: m, endpoint: "http://127.0.0.1:11434"}
+            specialists:
+              - plugin: com.brane.neuroscientist
+            """
+        let neuron = try NeuronLoader.parse(yaml, file: "inbox-test.yaml", plugins: plugins).neuron
+        let store = try ObservationStore(path: directory.appendingPathComponent("observations.sqlite").path)
+        let runner = try NeuronRunner(neuron: neuron, runner: try ResourceLocator.current.runner(), store: store,
+                                      inboxRoot: directory.appendingPathComponent("inbox").path)
+        addTeardownBlock { runner.stop() }
+        return (runner, store)
+    }
+
+    private func feedAll(_ runner: NeuronRunner) -> [(events: Int, problems: [String])] {
+        var fed: [(Int, [String])] = []
+        for _ in 0..<3 {
+            for event in runner.step() { if case .fed(_, let count, _, let problems) = event { fed.append((count, problems)) } }
+            Thread.sleep(forTimeInterval: 1.05)   // the inbox is looked at once a second
+        }
+        return fed
+    }
+
+    /// CRLF lines, a line that is not UTF-8 and one past the line limit: each reported as file:line, the rest fed.
+    func testLinesAreReadAsAStreamAndEachBadOneIsNamed() throws {
+        let (runner, _) = try runner()
+        let folder = runner.inbox.folder("biometrics.daily")
+        var bytes = Data((#"{"date":"2026-04-01","rmssd":63.4,"restingHR":52.5,"sleepHours":7.7,"sleepQuality":77,"load":436}"# + "\r\n").utf8)
+        bytes.append(Data([0x7B, 0xFF, 0xFE, 0x7D, 0x0A]))                                  // line 2: not UTF-8
+        bytes.append(Data(repeating: UInt8(ascii: "x"), count: EventInbox.lineLimit + 10))   // line 3: too long
+        bytes.append(Data("\n".utf8))
+        bytes.append(Data((#"{"date":"2026-04-02","rmssd":60.3,"restingHR":52.5,"sleepHours":7.75,"sleepQuality":85,"load":503}"# + "\r\n").utf8))
+        try bytes.write(to: URL(fileURLWithPath: "\(folder)/mixed.jsonl"))
+        let fed = feedAll(runner)
+        XCTAssertEqual(fed.map(\.events), [2], "both CRLF events fed")
+        let problems = try XCTUnwrap(fed.first?.problems)
+        XCTAssertEqual(problems.count, 2, "\(problems)")
+        XCTAssertTrue(problems.contains("\(folder)/mixed.jsonl:2: not UTF-8; skipped"), "\(problems)")
+        XCTAssertTrue(problems.contains("\(folder)/mixed.jsonl:3: longer than \(EventInbox.lineLimit) bytes; skipped"), "\(problems)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(folder)/done/mixed.jsonl"))
+    }
+
+    /// Resumed from its committed offset, a file feeds only the rest; an alert fed twice is stored once.
+    func testAFileResumesFromItsOffsetAndNoAlertIsStoredTwice() throws {
+        let (runner, store) = try runner()
+        let folder = runner.inbox.folder("biometrics.daily")
+        let file = "\(folder)/hrv.jsonl"
+        try FileManager.default.copyItem(atPath: dataset, toPath: file)
+        var info = stat()
+        XCTAssertEqual(stat(file, &info), 0)
+        // As if a run was killed after committing 80 of the 90 lines.
+        let text = try String(contentsOfFile: file, encoding: .utf8)
+        let first80 = text.split(separator: "\n", omittingEmptySubsequences: false).prefix(80).map { $0 + "\n" }.joined()
+        try store.commitInbox(neuron: "inbox-test", file: file, inode: UInt64(info.st_ino), offset: UInt64(first80.utf8.count), line: 80, alerts: [])
+        XCTAssertEqual(feedAll(runner).map(\.events), [10], "only the lines after the offset")
+        // The same alert key twice: stored once.
+        let alert = StoredAlert(neuron: "inbox-test", specialist: "x", alert: ["rule": "r", "date": "2026-01-01"])
+        try store.commitInbox(neuron: "inbox-test", file: "f", inode: 1, offset: 1, line: 1, alerts: [(alert, key: "k"), (alert, key: "k")])
+        try store.commitInbox(neuron: "inbox-test", file: "f", inode: 1, offset: 2, line: 2, alerts: [(alert, key: "k")])
+        XCTAssertEqual(try store.alerts(neuron: "inbox-test").filter { $0.specialist == "x" }.count, 1)
+    }
+
+    func testASecondRunOfTheSameNeuronIsRefusedNamingTheFirst() throws {
+        let inbox = EventInbox(root: directory.appendingPathComponent("inbox").path, neuron: "n")
+        do {
+            let held = try inbox.lockForOneRun()
+            XCTAssertThrowsError(try inbox.lockForOneRun()) { error in
+                XCTAssertTrue("\(error)".contains("already running (pid \(getpid()))"), "\(error)")
+            }
+            withExtendedLifetime(held) {}
+        }
+        XCTAssertNoThrow(try inbox.lockForOneRun(), "released with its holder")
+    }
+}

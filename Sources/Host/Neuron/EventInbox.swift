@@ -15,6 +15,33 @@ public struct EventInbox: Sendable {
 
     public func folder(_ kind: String) -> String { "\(directory)/\(kind)" }
 
+    /// An exclusive flock on `<inbox>/.run.lock`, released by the kernel when its holder dies.
+    public final class RunLock: Sendable {
+        private let fd: Int32
+        init(fd: Int32) { self.fd = fd }
+        deinit { close(fd) }
+    }
+
+    /// One run per neuron at a time: a second is refused, naming the process that holds the lock.
+    public func lockForOneRun() throws -> RunLock {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let path = "\(directory)/.run.lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw Failure(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            var holder = [UInt8](repeating: 0, count: 32)
+            let count = holder.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+            close(fd)
+            let pid = String(decoding: holder.prefix(max(0, count)).filter { (0x30...0x39).contains($0) }, as: UTF8.self)
+            throw Failure(description: "neuron \(URL(fileURLWithPath: directory).lastPathComponent) is already running\(pid.isEmpty ? "" : " (pid \(pid))"): "
+                + "a second run would feed the same inbox; stop that one first")
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(fd, 0)
+        _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        return RunLock(fd: fd)
+    }
+
     /// Creates a folder for every kind, so users see where to put files.
     public func prepare(kinds: [String]) throws {
         for kind in kinds { try FileManager.default.createDirectory(atPath: folder(kind), withIntermediateDirectories: true) }
@@ -34,6 +61,90 @@ public struct EventInbox: Sendable {
         let destination = target.appendingPathComponent(url.lastPathComponent).path
         guard rename(file, destination) == 0 else {
             throw Failure(description: "cannot move \(file) to \(destination): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// The longest line an inbox file may hold; a longer one is skipped, never buffered whole.
+    public static let lineLimit = 1 << 20
+
+    /// Reads a file's lines from `offset` in bounded memory: LF or CRLF, each with its number and
+    /// the byte offset just past it; a line past `lineLimit` or not UTF-8 comes as a problem.
+    public struct Lines {
+        public enum Line {
+            case text(String)
+            case problem(String)
+        }
+        private let fd: Int32
+        private var buffer = [UInt8]()
+        private var start = 0
+        private var discarding = false
+        private var atEnd = false
+        public private(set) var offset: UInt64
+        public private(set) var number: Int
+
+        public init?(_ path: String, from offset: UInt64, line: Int) {
+            fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC)
+            var info = stat()
+            guard fd >= 0, fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, lseek(fd, off_t(offset), SEEK_SET) == off_t(offset) else {
+                if fd >= 0 { Glibc.close(fd) }
+                return nil
+            }
+            (self.offset, number) = (offset, line)
+        }
+
+        public func close() { Glibc.close(fd) }
+
+        /// The next line, or nil at the end of the file (a last line without LF counts).
+        public mutating func next() -> Line? {
+            while true {
+                if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                    let raw = buffer[start..<newline]
+                    offset += UInt64(newline - start + 1)
+                    start = newline + 1
+                    number += 1
+                    if discarding || raw.count > EventInbox.lineLimit {
+                        discarding = false
+                        return .problem("longer than \(EventInbox.lineLimit) bytes; skipped")
+                    }
+                    return Self.decode(raw, number)
+                }
+                if atEnd {
+                    guard start < buffer.count || discarding else { return nil }
+                    let raw = buffer[start...]
+                    offset += UInt64(buffer.count - start)
+                    start = buffer.count
+                    number += 1
+                    if discarding {
+                        discarding = false
+                        return .problem("longer than \(EventInbox.lineLimit) bytes; skipped")
+                    }
+                    return Self.decode(raw, number)
+                }
+                if start > 0 {
+                    buffer.removeFirst(start)
+                    start = 0
+                }
+                if buffer.count > EventInbox.lineLimit {
+                    // Past the limit without a newline: drop what is held and skip to the next LF.
+                    offset += UInt64(buffer.count)
+                    buffer.removeAll(keepingCapacity: true)
+                    discarding = true
+                }
+                var chunk = [UInt8](repeating: 0, count: 65536)
+                let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 {
+                    atEnd = true
+                    continue
+                }
+                buffer += chunk[..<count]
+            }
+        }
+
+        private static func decode(_ raw: ArraySlice<UInt8>, _ number: Int) -> Line {
+            let bytes = raw.last == UInt8(ascii: "\r") ? raw.dropLast() : raw
+            guard let text = String(validating: bytes, as: UTF8.self) else { return .problem("not UTF-8; skipped") }
+            return .text(text)
         }
     }
 }

@@ -116,40 +116,84 @@ public final class NeuronRunner: @unchecked Sendable {
     /// When `step` next has something to do.
     public var nextWake: Date { ([scheduler.nextDue, nextInboxCheck] + scanners.map(\.due)).min()! }
 
+    /// Feeds one inbox file, exactly once: read as a stream from where it last stopped, each batch's
+    /// alerts (keyed by file, inode, line, specialist and index) and the offset committed in one
+    /// transaction, and the file moved to done/ only when all of it is stored. A kill at any point
+    /// resumes from the last commit, and what was fed again stores nothing twice.
     private func feed(_ file: String, to specialistIDs: [String]) -> [Event] {
         var events: [Event] = [], count = 0, alerts = 0, problems: [String] = [], died = false
-        let lines = (try? String(contentsOfFile: file, encoding: .utf8))?.split(separator: "\n", omittingEmptySubsequences: false) ?? []
-        feeding: for (index, line) in lines.enumerated() where !line.allSatisfy(\.isWhitespace) {
-            guard case .object? = try? JSONValue(parsing: Array(line.utf8)) else {
-                problems.append("\(file):\(index + 1): not a JSON object; skipped")
-                continue
-            }
-            count += 1
-            for id in specialistIDs {
-                do {
-                    switch try specialists.call(id, method: "specialist/event", input: Array(line.utf8)) {
-                    case .pluginError(let bytes):
-                        let message = PluginInstance.CallOutcome.errorMessage(bytes)
-                        problems.append("\(file):\(index + 1): \(id) refused the event: \(message); skipped")
-                    case .result(let bytes):
-                        for alert in (try? JSONValue(parsing: bytes))?["alerts"]?.arrayValue ?? [] {
-                            let stored = StoredAlert(neuron: neuron.config.id, specialist: id, alert: alert)
-                            do { try store.record(stored) } catch { problems.append("\(file):\(index + 1): alert not stored: \(error)") }
-                            alerts += 1
-                            events.append(.alert(stored))
-                        }
-                    }
-                } catch {
-                    problems.append("\(file):\(index + 1): \(id) died: \(error); this and later lines not processed, file moved to failed/")
-                    died = true
-                    break feeding
-                }
+        let id = neuron.config.id
+        var info = stat()
+        guard stat(file, &info) == 0 else { return [] }
+        let inode = UInt64(info.st_ino)
+        let start = (try? store.inboxProgress(neuron: id, file: file, inode: inode)) ?? (offset: 0, line: 0)
+        guard var lines = EventInbox.Lines(file, from: start.offset, line: start.line) else {
+            problems.append("\(file): not a regular file that can be read; moved to failed/")
+            do { try inbox.finish(file, failed: true) } catch { problems.append("\(error)") }
+            return [.fed(file: file, events: 0, alerts: 0, problems: problems)]
+        }
+        defer { lines.close() }
+        var batch: [(StoredAlert, key: String)] = [], batchLines = 0, committed = start.line
+        func commit() -> Bool {
+            do {
+                try store.commitInbox(neuron: id, file: file, inode: inode, offset: lines.offset, line: lines.number, alerts: batch)
+                alerts += batch.count
+                (batch, batchLines, committed) = ([], 0, lines.number)
+                return true
+            } catch {
+                problems.append("\(file):\(committed + 1): not stored (\(error)); the file stays in the inbox and is fed again from line \(committed + 1)")
+                return false
             }
         }
+        var stored = true
+        feeding: while let line = lines.next() {
+            defer { batchLines += 1 }
+            switch line {
+            case .problem(let why):
+                problems.append("\(file):\(lines.number): \(why)")
+            case .text(let text):
+                if text.allSatisfy(\.isWhitespace) { break }
+                guard case .object? = try? JSONValue(parsing: Array(text.utf8)) else {
+                    problems.append("\(file):\(lines.number): not a JSON object; skipped")
+                    break
+                }
+                count += 1
+                for specialist in specialistIDs {
+                    do {
+                        switch try specialists.call(specialist, method: "specialist/event", input: Array(text.utf8)) {
+                        case .pluginError(let bytes):
+                            let message = PluginInstance.CallOutcome.errorMessage(bytes)
+                            problems.append("\(file):\(lines.number): \(specialist) refused the event: \(message); skipped")
+                        case .result(let bytes):
+                            for (index, alert) in ((try? JSONValue(parsing: bytes))?["alerts"]?.arrayValue ?? []).enumerated() {
+                                let raised = StoredAlert(neuron: id, specialist: specialist, alert: alert)
+                                let key = SHA256.hash(Array("\(file)\u{0}\(inode)\u{0}\(lines.number)\u{0}\(specialist)\u{0}\(index)".utf8))
+                                batch.append((raised, key: key))
+                                events.append(.alert(raised))
+                            }
+                        }
+                    } catch {
+                        problems.append("\(file):\(lines.number): \(specialist) died: \(error); this and later lines not processed, file moved to failed/")
+                        died = true
+                        break feeding
+                    }
+                }
+            }
+            if batchLines >= 63 && !commit() {
+                stored = false
+                break feeding
+            }
+        }
+        if stored { stored = commit() }
         tally.events += count
         tally.alerts += alerts
         tally.eventsSkipped += problems.count
-        do { try inbox.finish(file, failed: died) } catch { problems.append("\(error)") }
+        if stored {
+            do {
+                try inbox.finish(file, failed: died)
+                try store.forgetInbox(neuron: id, file: file)
+            } catch { problems.append("\(error)") }
+        }
         events.append(.fed(file: file, events: count, alerts: alerts, problems: problems))
         return events
     }

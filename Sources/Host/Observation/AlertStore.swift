@@ -33,6 +33,33 @@ extension ObservationStore {
         }
     }
 
+    /// Where feeding an inbox file stopped (bytes and lines stored), for the file with this inode.
+    public func inboxProgress(neuron: String, file: String, inode: UInt64) throws -> (offset: UInt64, line: Int) {
+        try database.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT inode, offset, line FROM inboxProgress WHERE neuron = ? AND file = ?", arguments: [neuron, file]),
+                  (row["inode"] as Int64) == Int64(bitPattern: inode) else { return (0, 0) }
+            return (UInt64(row["offset"] as Int64), row["line"])
+        }
+    }
+
+    /// One batch of an inbox file: its alerts (each with its key, stored at most once) and how far
+    /// the file is fed, in one transaction — a kill at any point leaves both or neither.
+    public func commitInbox(neuron: String, file: String, inode: UInt64, offset: UInt64, line: Int, alerts: [(StoredAlert, key: String)]) throws {
+        try database.write { db in
+            for (alert, key) in alerts {
+                try db.execute(sql: "INSERT OR IGNORE INTO alerts (neuron, specialist, rule, raisedAt, alert, eventKey) VALUES (?, ?, ?, ?, ?, ?)",
+                               arguments: [alert.neuron, alert.specialist, alert.rule, alert.raisedAt.timeIntervalSince1970, alert.alert.serialized(), key])
+            }
+            try db.execute(sql: "INSERT OR REPLACE INTO inboxProgress (neuron, file, inode, offset, line) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [neuron, file, Int64(bitPattern: inode), Int64(offset), line])
+        }
+    }
+
+    /// A file fed to its end and moved to done/: its progress is no longer needed.
+    public func forgetInbox(neuron: String, file: String) throws {
+        try database.write { try $0.execute(sql: "DELETE FROM inboxProgress WHERE neuron = ? AND file = ?", arguments: [neuron, file]) }
+    }
+
     /// A neuron's alerts raised since `since`, oldest first.
     public func alerts(neuron: String, since: Date = .distantPast) throws -> [StoredAlert] {
         try database.read { db in

@@ -65,6 +65,20 @@ public final class ObservationStore: @unchecked Sendable {
             }
             try db.create(index: "alerts_by_neuron_time", on: "alerts", columns: ["neuron", "raisedAt"])
         }
+        migrator.registerMigration("v3: exactly-once inbox") { db in
+            // An alert from an inbox line has a key (file, inode, line, specialist, index): fed again
+            // after a kill, it is not stored twice.
+            try db.alter(table: "alerts") { t in t.add(column: "eventKey", .text) }
+            try db.create(index: "alerts_by_event_key", on: "alerts", columns: ["eventKey"], unique: true)
+            try db.create(table: "inboxProgress") { t in
+                t.column("neuron", .text).notNull()
+                t.column("file", .text).notNull()
+                t.column("inode", .integer).notNull()
+                t.column("offset", .integer).notNull()   // bytes fed and stored
+                t.column("line", .integer).notNull()     // lines fed and stored
+                t.primaryKey(["neuron", "file"])
+            }
+        }
         return migrator
     }
 }
