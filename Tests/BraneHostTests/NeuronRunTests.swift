@@ -109,14 +109,14 @@ final class NeuronRunTests: XCTestCase {
 
 /// Issue 14, point 1: the inbox is read as a stream and fed exactly once.
 final class ExactlyOnceInboxTests: XCTestCase {
-    let plugins = PluginLocator(searchDirectories: [BundledPlugins.directory])
-    let dataset = BundledPlugins.path("com.brane.neuroscientist") + "/Tests/hrv-90-days.jsonl"
-    var directory: URL!
-
-    override func setUp() { directory = BundledPlugins.temporaryDirectory() }
-    override func tearDown() { try? FileManager.default.removeItem(at: directory) }
+    private lazy var directory: URL = {
+        let directory = BundledPlugins.temporaryDirectory()
+        addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
+        return directory
+    }()
 
     private func runner() throws -> (NeuronRunner, ObservationStore) {
+        let plugins = PluginLocator(searchDirectories: [BundledPlugins.directory])
         let yaml = """
             apiVersion: brane.dev/v1
             kind: Neuron
@@ -168,7 +168,7 @@ final class ExactlyOnceInboxTests: XCTestCase {
         let (runner, store) = try runner()
         let folder = runner.inbox.folder("biometrics.daily")
         let file = "\(folder)/hrv.jsonl"
-        try FileManager.default.copyItem(atPath: dataset, toPath: file)
+        try FileManager.default.copyItem(atPath: BundledPlugins.path("com.brane.neuroscientist") + "/Tests/hrv-90-days.jsonl", toPath: file)
         var info = stat()
         XCTAssertEqual(stat(file, &info), 0)
         // As if a run was killed after committing 80 of the 90 lines.
