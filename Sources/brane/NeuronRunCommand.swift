@@ -52,7 +52,9 @@ extension NeuronCommand {
             defer { withExtendedLifetime(runLock) {} }
             let log: @Sendable (String, PluginLogLine) -> Void = { id, line in output.error("[\(id)] \(line.level): \(line.message)") }
             func makeRunner(_ neuron: ResolvedNeuron) throws -> NeuronRunner {
-                try NeuronRunner(neuron: neuron, runner: runner, store: store, inboxRoot: inboxRoot, onLog: log)
+                let made = try NeuronRunner(neuron: neuron, runner: runner, store: store, inboxRoot: inboxRoot, onLog: log)
+                made.stopRequested = { Signals.stopRequested }
+                return made
             }
             var current: NeuronRunner
             do { current = try makeRunner(resolved) } catch { fail("cannot start neuron \(resolved.config.id): \(error)", .hostProblem) }

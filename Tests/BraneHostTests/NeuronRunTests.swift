@@ -195,3 +195,46 @@ final class ExactlyOnceInboxTests: XCTestCase {
         XCTAssertNoThrow(try inbox.lockForOneRun(), "released with its holder")
     }
 }
+
+/// Issue 14, point 6: a stop in the middle of a file ends the feed at once, with what was fed committed.
+final class PromptStopTests: XCTestCase {
+    func testAStopMidFileCommitsAndTheNextRunFeedsOnlyTheRest() throws {
+        let directory = BundledPlugins.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let yaml = """
+            apiVersion: brane.dev/v1
+            kind: Neuron
+            id: stop-test
+            name: Stop test
+            privacyTier: 0
+            model: {provider: ollama, model: m, endpoint: "http://127.0.0.1:11434"}
+            specialists:
+              - plugin: com.brane.neuroscientist
+            """
+        let plugins = PluginLocator(searchDirectories: [BundledPlugins.directory])
+        let neuron = try NeuronLoader.parse(yaml, file: "stop-test.yaml", plugins: plugins).neuron
+        let store = try ObservationStore(path: directory.appendingPathComponent("observations.sqlite").path)
+        let inboxRoot = directory.appendingPathComponent("inbox").path
+        var fed: [Int] = []
+        // The first run is stopped after 30 lines, as SIGTERM would.
+        do {
+            let runner = try NeuronRunner(neuron: neuron, runner: try ResourceLocator.current.runner(), store: store, inboxRoot: inboxRoot)
+            defer { runner.stop() }
+            try FileManager.default.copyItem(atPath: BundledPlugins.path("com.brane.neuroscientist") + "/Tests/hrv-90-days.jsonl",
+                                             toPath: runner.inbox.folder("biometrics.daily") + "/hrv.jsonl")
+            final class Counter: @unchecked Sendable { var asked = 0 }
+            let counter = Counter()
+            runner.stopRequested = { counter.asked += 1; return counter.asked > 30 }
+            let started = ContinuousClock.now
+            for event in runner.step() { if case .fed(_, let count, _, _) = event { fed.append(count) } }
+            XCTAssertLessThan(ContinuousClock.now - started, .seconds(5))
+            XCTAssertEqual(runner.inbox.pending("biometrics.daily").count, 1, "a file stopped mid-way stays in the inbox")
+        }
+        // The next run feeds lines 31-90 only, and the file is done.
+        let runner = try NeuronRunner(neuron: neuron, runner: try ResourceLocator.current.runner(), store: store, inboxRoot: inboxRoot)
+        defer { runner.stop() }
+        for event in runner.step() { if case .fed(_, let count, _, _) = event { fed.append(count) } }
+        XCTAssertEqual(fed, [30, 60])
+        XCTAssertEqual(runner.inbox.pending("biometrics.daily"), [])
+    }
+}

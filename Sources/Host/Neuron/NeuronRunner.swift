@@ -44,6 +44,9 @@ public final class NeuronRunner: @unchecked Sendable {
 
     public let neuron: ResolvedNeuron
     public let inbox: EventInbox
+    /// Asked between inbox lines: true ends the feed at the next line, with what was fed committed
+    /// (so SIGTERM in the middle of a large file stops within a line, losing and doubling nothing).
+    public var stopRequested: @Sendable () -> Bool = { false }
     public private(set) var tally = Tally()
     private let store: ObservationStore
     private let scheduler: SensorScheduler
@@ -146,7 +149,14 @@ public final class NeuronRunner: @unchecked Sendable {
             }
         }
         var stored = true
-        feeding: while let line = lines.next() {
+        var interrupted = false
+        feeding: while true {
+            // Asked before a line is read, so the committed offset never passes a line not fed.
+            if stopRequested() {
+                interrupted = true
+                break
+            }
+            guard let line = lines.next() else { break }
             defer { batchLines += 1 }
             switch line {
             case .problem(let why):
@@ -188,7 +198,7 @@ public final class NeuronRunner: @unchecked Sendable {
         tally.events += count
         tally.alerts += alerts
         tally.eventsSkipped += problems.count
-        if stored {
+        if stored && !interrupted {
             do {
                 try inbox.finish(file, failed: died)
                 try store.forgetInbox(neuron: id, file: file)
