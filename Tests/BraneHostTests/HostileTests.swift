@@ -317,3 +317,22 @@ final class HostileConsultTests: XCTestCase {
                        "test.brane.hostile may not consult test.brane.hostile: test.brane.hostile is already answering in this consult chain (test.brane.hostile)")
     }
 }
+
+/// Issue 14, point 7: an input past the call frame limit is the caller's error, answered by the host:
+/// the plugin is not killed, and its circuit breaker does not count it.
+final class OversizedInputTests: XCTestCase {
+    func testAnInputPastTheFrameLimitIsRefusedWithoutADeath() throws {
+        let plugin = try Harness.hostile(self)
+        XCTAssertEqual(try plugin.callJSON("ping"), .object(["pong": .bool(true)]))
+        let pid = plugin.pid
+        for _ in 0..<5 {
+            guard case .pluginError(let bytes) = try plugin.call(method: "ping", input: [UInt8](repeating: 0x20, count: 17 << 20)) else {
+                return XCTFail("an oversized input must be refused")
+            }
+            XCTAssertTrue(PluginInstance.CallOutcome.errorMessage(bytes).contains("a call may carry at most 16 MiB"))
+        }
+        XCTAssertEqual(plugin.pid, pid, "the same instance, not a restarted one")
+        XCTAssertEqual(try plugin.callJSON("ping"), .object(["pong": .bool(true)]), "the circuit stays closed")
+        XCTAssertEqual(plugin.deaths.count, 0)
+    }
+}
