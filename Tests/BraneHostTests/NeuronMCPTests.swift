@@ -14,23 +14,15 @@ final class NeuronMCPTests: XCTestCase {
         try FileManager.default.createSymbolicLink(atPath: plugins.appendingPathComponent("test.brane.hostile").path,
                                                    withDestinationPath: BundledPlugins.repository.appendingPathComponent("Tests/Fixtures/Hostile").path)
         let neuron = directory.appendingPathComponent("neuron.yaml")
-        try """
-            apiVersion: brane.dev/v1
-            kind: Neuron
-            id: mcp-test
-            name: MCP test
-            privacyTier: 0
-            model: {provider: ollama, model: m, endpoint: "http://127.0.0.1:11434"}
+        try tierZeroNeuronYAML(id: "mcp-test", more: """
             tools:
               - plugin: com.brane.units
               - plugin: test.brane.hostile
                 tools: [crash, slow]
                 pool: 2
-            specialists:
-              - plugin: com.brane.neuroscientist
             sensors:
               - {plugin: com.brane.sensor.memory, interval: 1s}
-            """.write(to: neuron, atomically: true, encoding: .utf8)
+            """).write(to: neuron, atomically: true, encoding: .utf8)
         let brane = URL(fileURLWithPath: try ResourceLocator.current.runner()).deletingLastPathComponent().appendingPathComponent("brane").path
         let command = run ? ["neuron", "run", neuron.path, "--mcp"] : ["mcp", "serve", "--neuron", neuron.path]
         return [brane] + command + ["--plugins", plugins.path, "--plugins", BundledPlugins.directory]

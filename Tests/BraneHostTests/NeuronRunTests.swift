@@ -3,6 +3,21 @@ import BraneTestSupport
 import Foundation
 import XCTest
 
+/// A tier-0 neuron with the neuroscientist as its specialist; `more` adds YAML blocks after it.
+func tierZeroNeuronYAML(id: String, more: String = "") -> String {
+    """
+    apiVersion: brane.dev/v1
+    kind: Neuron
+    id: \(id)
+    name: \(id)
+    privacyTier: 0
+    model: {provider: ollama, model: m, endpoint: "http://127.0.0.1:11434"}
+    specialists:
+      - plugin: com.brane.neuroscientist
+
+    """ + more
+}
+
 /// `brane neuron run`: sensors, scanners and specialist rules writing to SQLite, a clean stop
 /// that leaves no plugin process, and SIGHUP reloads that keep the old config when the new one is bad.
 final class NeuronRunTests: XCTestCase {
@@ -14,19 +29,11 @@ final class NeuronRunTests: XCTestCase {
     override func tearDown() { try? FileManager.default.removeItem(at: directory) }
 
     func neuronYAML(sensors: [String] = ["com.brane.sensor.memory"]) -> String {
-        """
-        apiVersion: brane.dev/v1
-        kind: Neuron
-        id: run-test
-        name: Run test
-        privacyTier: 0
-        model: {provider: ollama, model: m, endpoint: "http://127.0.0.1:11434"}
-        specialists:
-          - plugin: com.brane.neuroscientist
-        sensors:
-        \(sensors.map { "  - {plugin: \($0), interval: 1s}\n" }.joined())scanners:
-          - plugin: com.brane.scanner.machine
-        """
+        tierZeroNeuronYAML(id: "run-test", more: """
+            sensors:
+            \(sensors.map { "  - {plugin: \($0), interval: 1s}\n" }.joined())scanners:
+              - plugin: com.brane.scanner.machine
+            """)
     }
 
     func testARunSamplesScansFeedsTheRulesAndStoresWhatHappened() throws {
@@ -117,17 +124,7 @@ final class ExactlyOnceInboxTests: XCTestCase {
 
     private func runner() throws -> (NeuronRunner, ObservationStore) {
         let plugins = PluginLocator(searchDirectories: [BundledPlugins.directory])
-        let yaml = """
-            apiVersion: brane.dev/v1
-            kind: Neuron
-            id: inbox-test
-            name: Inbox test
-            privacyTier: 0
-            model: {provider: ollama, model: m, endpoint: "http://127.0.0.1:11434"}
-            specialists:
-              - plugin: com.brane.neuroscientist
-            """
-        let neuron = try NeuronLoader.parse(yaml, file: "inbox-test.yaml", plugins: plugins).neuron
+        let neuron = try NeuronLoader.parse(tierZeroNeuronYAML(id: "inbox-test"), file: "inbox-test.yaml", plugins: plugins).neuron
         let store = try ObservationStore(path: directory.appendingPathComponent("observations.sqlite").path)
         let runner = try NeuronRunner(neuron: neuron, runner: try ResourceLocator.current.runner(), store: store,
                                       inboxRoot: directory.appendingPathComponent("inbox").path)
@@ -201,18 +198,8 @@ final class PromptStopTests: XCTestCase {
     func testAStopMidFileCommitsAndTheNextRunFeedsOnlyTheRest() throws {
         let directory = BundledPlugins.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
-        let yaml = """
-            apiVersion: brane.dev/v1
-            kind: Neuron
-            id: stop-test
-            name: Stop test
-            privacyTier: 0
-            model: {provider: ollama, model: m, endpoint: "http://127.0.0.1:11434"}
-            specialists:
-              - plugin: com.brane.neuroscientist
-            """
         let plugins = PluginLocator(searchDirectories: [BundledPlugins.directory])
-        let neuron = try NeuronLoader.parse(yaml, file: "stop-test.yaml", plugins: plugins).neuron
+        let neuron = try NeuronLoader.parse(tierZeroNeuronYAML(id: "stop-test"), file: "stop-test.yaml", plugins: plugins).neuron
         let store = try ObservationStore(path: directory.appendingPathComponent("observations.sqlite").path)
         let inboxRoot = directory.appendingPathComponent("inbox").path
         var fed: [Int] = []

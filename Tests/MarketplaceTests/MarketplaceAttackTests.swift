@@ -104,6 +104,14 @@ final class MarketplaceAttackTests: XCTestCase {
         }
     }
 
+    /// Deeper than `verify` walks, an install could never start again: refused at install instead.
+    func testAnArchiveNestedPastTheWalkLimitIsRefused() throws {
+        try assertRefused(.unsafeArchive, mentioning: "deeper than 64 levels") { f in
+            try f.publishCrafted(version: "0.2.0", entries: try f.unitsEntries(version: "0.2.0")
+                + [TarEntry(path: String(repeating: "d/", count: 70) + "f", kind: .file, mode: 0o644, contents: Array("x".utf8))])
+        }
+    }
+
     func testAnAbsolutePathInAnArchiveIsRefused() throws {
         let target = "/tmp/brane-absolute-\(UUID().uuidString)"
         try assertRefused(.unsafeArchive, mentioning: "absolute path") { f in

@@ -68,7 +68,7 @@ public enum ConnectionBroker {
 
     /// The addresses the host may connect to for `request`: declared, resolved, and fit for the tier.
     private static func plan(_ request: ConnectRequest, manifest: Manifest, deadline: ContinuousClock.Instant)
-        -> Result<[SocketAddress], Stop> {
+        -> Result<[SocketAddress], ConnectionStop> {
         let network = manifest.network
         let declared = network.destinations.isEmpty ? "it declares none" : "it declares " + network.destinations.joined(separator: ", ")
         guard manifest.tier != .sensitive else {
@@ -152,10 +152,10 @@ public enum ConnectionBroker {
 }
 
 /// Why a request ends before any connect: the outcome to report.
-struct Stop: Error {
+struct ConnectionStop: Error {
     var outcome: ConnectionBroker.Attempt.Outcome
-    static func refused(_ why: String) -> Stop { Stop(outcome: .refused(why)) }
-    static func failed(_ why: String) -> Stop { Stop(outcome: .failed(why)) }
+    static func refused(_ why: String) -> ConnectionStop { ConnectionStop(outcome: .refused(why)) }
+    static func failed(_ why: String) -> ConnectionStop { ConnectionStop(outcome: .failed(why)) }
 }
 
 /// An IPv4, IPv6 or unix socket address the host connects to.
@@ -209,9 +209,8 @@ struct SocketAddress: CustomStringConvertible {
         withUnsafeMutableBytes(of: &storage) { target in withUnsafeBytes(of: address) { target.copyBytes(from: $0) } }
     }
 
-    /// Every TCP address `host` names, looked up by the host within `deadline`.
-    static func resolve(_ host: String, port: UInt16, deadline: ContinuousClock.Instant) -> Result<[SocketAddress], Stop> {
-        if let numeric = SocketAddress(numeric: host, port: port) { return .success([numeric]) }
+    /// Every TCP address the name `host` has, looked up by the host within `deadline` (literals are `init?(numeric:port:)`).
+    static func resolve(_ host: String, port: UInt16, deadline: ContinuousClock.Instant) -> Result<[SocketAddress], ConnectionStop> {
         var list: UnsafeMutablePointer<addrinfo>?
         let rc = brane_resolve(host, max(1, deadline.pollTimeout), &list)
         guard rc == 0 else {

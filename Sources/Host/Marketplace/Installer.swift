@@ -262,27 +262,13 @@ extension Marketplace {
         return (text, manifest)
     }
 
-    /// The receipt of every file and link under `root`.
+    /// The receipt of every file and link under `root` — the same walk and per-entry reading `verify` uses.
     func receiptFiles(of root: String, plugin: String) throws -> [InstalledFile] {
-        var files = [InstalledFile]()
-        guard let walker = FileManager.default.enumerator(atPath: root) else { return [] }
-        while let relative = walker.nextObject() as? String {
-            let path = "\(root)/\(relative)"
-            var info = stat()
-            guard lstat(path, &info) == 0 else { continue }
-            switch info.st_mode & S_IFMT {
-            case S_IFLNK:
-                let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? ""
-                files.append(InstalledFile(pluginID: plugin, path: relative, sha256: "", size: 0, linkTarget: target, stamp: Self.stamp(info)))
-            case S_IFREG:
-                guard let (digest, size) = SHA256.hash(file: path) else { throw MarketplaceError(.io, "cannot read \(path)") }
-                // The stamp is taken before hashing: a write racing the hash changes the ctime, so it is never trusted.
-                files.append(InstalledFile(pluginID: plugin, path: relative, sha256: digest, size: Int64(size), linkTarget: nil, stamp: Self.stamp(info)))
-            default:
-                continue
-            }
-        }
-        return files.sorted { $0.path < $1.path }
+        var tooDeep = false
+        let paths = listing(of: root, tooDeep: &tooDeep)
+        // Deeper than verify walks would make an install that verify refuses forever.
+        if tooDeep { throw MarketplaceError(.unsafeArchive, "the archive of \(plugin) nests directories deeper than 64 levels") }
+        return try paths.sorted().compactMap { try receiptFile(of: "\(root)/\($0)", relative: $0, plugin: plugin) }
     }
 
     /// Leftovers of a killed install or remove of `id`: staging directories and version
@@ -407,7 +393,7 @@ extension Marketplace {
                 continue
             }
             if trustingStamps, let stamp = file.stamp, stamp == Self.stamp(info) { continue }
-            guard let found = try receiptFiles(of: path, relative: file.path, plugin: id) else {
+            guard let found = try receiptFile(of: path, relative: file.path, plugin: id) else {
                 problems.append(VerifyProblem(plugin: id, file: file.path, problem: "not a file or link any more"))
                 continue
             }
@@ -433,7 +419,7 @@ extension Marketplace {
     }
 
     /// One file's receipt entry as it is now, or nil for anything but a file or link.
-    private func receiptFiles(of path: String, relative: String, plugin: String) throws -> InstalledFile? {
+    private func receiptFile(of path: String, relative: String, plugin: String) throws -> InstalledFile? {
         var info = stat()
         guard lstat(path, &info) == 0 else { return nil }
         switch info.st_mode & S_IFMT {
@@ -442,6 +428,7 @@ extension Marketplace {
                                  linkTarget: (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "", stamp: Self.stamp(info))
         case S_IFREG:
             guard let (digest, size) = SHA256.hash(file: path) else { throw MarketplaceError(.io, "cannot read \(path)") }
+            // The stamp is taken before hashing: a write racing the hash changes the ctime, so it is never trusted.
             return InstalledFile(pluginID: plugin, path: relative, sha256: digest, size: Int64(size), linkTarget: nil, stamp: Self.stamp(info))
         default:
             return nil
