@@ -19,7 +19,16 @@ struct Neuroscientist: BranePlugin {
     init(host: PluginHost) throws {
         struct Config: Decodable { var hrvDrop: HRVDropRule.Settings? }
         rule = HRVDropRule(try decodeJSON(Config.self, from: host.configJSON).hrvDrop ?? .init())
+        // A replay of the manifest's window must rebuild the rule's state: a full baseline and then
+        // a streak long enough to decide (see Settings.replayedDays).
+        guard rule.settings.replayedDays <= Self.window else {
+            throw PluginError("hrvDrop: baselineDays + consecutiveDays + 1 is \(rule.settings.replayedDays), more than the "
+                + "\(Self.window) days the host replays after a restart (specialist.window in the manifest)")
+        }
     }
+
+    /// The manifest's `specialist.window`.
+    static let window = 64
 
     func invoke(method: String, input: [UInt8]) throws -> [UInt8] {
         switch method {
@@ -59,6 +68,11 @@ struct HRVDropRule {
         var poorSleepHours = 6.0
         var poorSleepQuality = 60.0
         var highLoadRatio = 1.3
+
+        /// Days a fresh instance needs replayed to raise exactly what a long-lived one would: the
+        /// baseline is exact from day `baselineDays + 1` of a replay, and a streak is decided once
+        /// `consecutiveDays` exact days are in (a longer one has already fired either way).
+        var replayedDays: Int { baselineDays + consecutiveDays + 1 }
     }
 
     struct Alert: Encodable {

@@ -121,6 +121,8 @@ public func exportPlugin<P: BranePlugin>(_ type: P.Type) -> UnsafeRawPointer {
                 plugin = try make(PluginHost(api: host))
                 return Int32(BRANE_OK.rawValue)
             } catch {
+                // init has no output: the reason reaches the user as an error log line.
+                PluginHost(api: host).log("init failed: \((error as? PluginError)?.message ?? "\(error)")", level: .error)
                 return Int32(BRANE_ERROR.rawValue)
             }
         },

@@ -53,7 +53,8 @@ extension NeuronCommand {
             let log: @Sendable (String, PluginLogLine) -> Void = { id, line in output.error("[\(id)] \(line.level): \(line.message)") }
             func makeRunner(_ neuron: ResolvedNeuron) throws -> NeuronRunner {
                 let made = try NeuronRunner(neuron: neuron, runner: runner, store: store, inboxRoot: inboxRoot, onLog: log)
-                made.stopRequested = { Signals.stopRequested }
+                // A reload also ends a feed at the next line: the new runner resumes the file from there.
+                made.stopRequested = { Signals.stopRequested || Signals.reloadRequested }
                 return made
             }
             var current: NeuronRunner

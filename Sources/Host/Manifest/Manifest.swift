@@ -205,6 +205,12 @@ public struct SpecialistSettings: Sendable, Codable, Equatable {
     public var consults: [String] = []
     /// Complex-event rules it evaluates; their parameters live in `config`.
     public var rules: [RuleDeclaration] = []
+    /// How many of the latest events its rules' state depends on. The host keeps that many in the
+    /// observation store and replays them into every new instance, so a restart, a reload or a
+    /// kill does not reset a baseline. Nil: the rules keep no state across events.
+    public var window: Int? = nil
+    /// The most events a window may hold (a replay of 10,000 events costs well under a second).
+    public static let windowLimit = 10_000
 }
 
 /// A rule a specialist evaluates over the events it is fed; firing yields an alert.

@@ -279,7 +279,7 @@ public enum ManifestLoader {
     }
 
     private static func readSpecialist(_ node: Node, _ f: inout YAMLFields) -> SpecialistSettings? {
-        guard let m = f.mapping(node, "specialist", known: ["domains", "consumes", "consults", "rules"], required: ["domains"])
+        guard let m = f.mapping(node, "specialist", known: ["domains", "consumes", "consults", "rules", "window"], required: ["domains"])
         else { return nil }
         let domains = m["domains"].flatMap { f.stringList($0, "specialist.domains") } ?? []
         let consumes = m["consumes"].flatMap { f.stringList($0, "specialist.consumes") } ?? []
@@ -299,7 +299,9 @@ public enum ManifestLoader {
                 f.error(n, "specialist.rules", "expected a list of rules, found \(f.describe(n))")
             }
         }
-        return SpecialistSettings(domains: domains, consumes: consumes, consults: consults, rules: rules)
+        // Bounded: every new instance is replayed the whole window before its first event.
+        let window = m["window"].flatMap { f.integer($0, "specialist.window", in: 1...SpecialistSettings.windowLimit) }
+        return SpecialistSettings(domains: domains, consumes: consumes, consults: consults, rules: rules, window: window)
     }
 
     private static func readSensor(_ node: Node, _ f: inout YAMLFields) -> SensorSettings? {

@@ -54,6 +54,8 @@ public final class NeuronRunner: @unchecked Sendable {
     private let specialists: SpecialistRouter
     /// Event kind → the specialists whose rules consume it.
     private let consumers: [String: [String]]
+    /// Specialist → its `specialist.window`, for those whose rules keep state.
+    private let windows: [String: Int]
     private var nextInboxCheck = Date.distantPast
 
     public init(neuron: ResolvedNeuron, runner: String, store: ObservationStore, inboxRoot: String,
@@ -68,14 +70,22 @@ public final class NeuronRunner: @unchecked Sendable {
         scanners = try config.scanners.map { use in
             (SupervisedPlugin(plan: try neuron.plan(for: use), runner: runner, onLog: onLog), use.intervalSeconds, Date.distantPast)
         }
-        specialists = SpecialistRouter(locator: .includingInstalled(explicit: neuron.bundles.mapValues(\.directory)),
-                                       runner: runner, onLog: onLog, plan: neuron.plan(for:))
-        var consumers: [String: [String]] = [:]
+        var consumers: [String: [String]] = [:], windows: [String: Int] = [:]
         for use in config.specialists {
             guard let settings = neuron.bundle(use.id).manifest.specialist, !settings.rules.isEmpty else { continue }
             for kind in settings.consumes { consumers[kind, default: []].append(use.id) }
+            windows[use.id] = settings.window
         }
         self.consumers = consumers
+        self.windows = windows
+        let neuronID = config.id
+        specialists = SpecialistRouter(locator: .includingInstalled(explicit: neuron.bundles.mapValues(\.directory)),
+                                       runner: runner, onLog: onLog, plan: neuron.plan(for:), window: { [windows, store] manifest in
+            // Read at each start, so an instance restarted after a death also resumes its state; a
+            // window that cannot be read stops the start rather than run the rules from nothing.
+            guard let limit = windows[manifest.id] else { return [] }
+            return try store.specialistWindow(neuron: neuronID, specialist: manifest.id, limit: limit)
+        })
         inbox = EventInbox(root: inboxRoot, neuron: config.id)
         try inbox.prepare(kinds: consumers.keys.sorted())
     }
@@ -136,12 +146,13 @@ public final class NeuronRunner: @unchecked Sendable {
             return [.fed(file: file, events: 0, alerts: 0, problems: problems)]
         }
         defer { lines.close() }
-        var batch: [(StoredAlert, key: String)] = [], batchLines = 0, committed = start.line
+        let fresh = ObservationStore.InboxBatch(windows: windows.filter { specialistIDs.contains($0.key) })
+        var batch = fresh, batchLines = 0, committed = start.line
         func commit() -> Bool {
             do {
-                try store.commitInbox(neuron: id, file: file, inode: inode, offset: lines.offset, line: lines.number, alerts: batch)
-                alerts += batch.count
-                (batch, batchLines, committed) = ([], 0, lines.number)
+                try store.commitInbox(neuron: id, file: file, inode: inode, offset: lines.offset, line: lines.number, batch: batch)
+                alerts += batch.alerts.count
+                (batch, batchLines, committed) = (fresh, 0, lines.number)
                 return true
             } catch {
                 problems.append("\(file):\(committed + 1): not stored (\(error)); the file stays in the inbox and is fed again from line \(committed + 1)")
@@ -175,10 +186,11 @@ public final class NeuronRunner: @unchecked Sendable {
                             let message = PluginInstance.CallOutcome.errorMessage(bytes)
                             problems.append("\(file):\(lines.number): \(specialist) refused the event: \(message); skipped")
                         case .result(let bytes):
+                            if windows[specialist] != nil { batch.events.append((specialist, Array(text.utf8))) }
                             for (index, alert) in ((try? JSONValue(parsing: bytes))?["alerts"]?.arrayValue ?? []).enumerated() {
                                 let raised = StoredAlert(neuron: id, specialist: specialist, alert: alert)
                                 let key = SHA256.hash(Array("\(file)\u{0}\(inode)\u{0}\(lines.number)\u{0}\(specialist)\u{0}\(index)".utf8))
-                                batch.append((raised, key: key))
+                                batch.alerts.append((raised, key: key))
                                 events.append(.alert(raised))
                             }
                         }

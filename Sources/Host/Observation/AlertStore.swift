@@ -42,17 +42,48 @@ extension ObservationStore {
         }
     }
 
-    /// One batch of an inbox file: its alerts (each with its key, stored at most once) and how far
-    /// the file is fed, in one transaction — a kill at any point leaves both or neither.
-    public func commitInbox(neuron: String, file: String, inode: UInt64, offset: UInt64, line: Int, alerts: [(StoredAlert, key: String)]) throws {
+    /// What one batch of an inbox file stored: its alerts (each with its key, stored at most once)
+    /// and, for each specialist that keeps a window, the events it took.
+    public struct InboxBatch {
+        public var alerts: [(StoredAlert, key: String)] = []
+        public var events: [(specialist: String, event: [UInt8])] = []
+        /// Specialist → its window: how many of its latest events are kept.
+        public var windows: [String: Int] = [:]
+
+        public init(alerts: [(StoredAlert, key: String)] = [], events: [(specialist: String, event: [UInt8])] = [], windows: [String: Int] = [:]) {
+            (self.alerts, self.events, self.windows) = (alerts, events, windows)
+        }
+    }
+
+    /// One batch of an inbox file and how far the file is fed, in one transaction: a kill at any
+    /// point leaves the alerts, the specialists' windows and the offset all moved on, or none.
+    public func commitInbox(neuron: String, file: String, inode: UInt64, offset: UInt64, line: Int, batch: InboxBatch) throws {
         try database.write { db in
-            for (alert, key) in alerts {
+            for (alert, key) in batch.alerts {
                 try db.execute(sql: "INSERT OR IGNORE INTO alerts (neuron, specialist, rule, raisedAt, alert, eventKey) VALUES (?, ?, ?, ?, ?, ?)",
                                arguments: [alert.neuron, alert.specialist, alert.rule, alert.raisedAt.timeIntervalSince1970, alert.alert.serialized(), key])
+            }
+            for (specialist, event) in batch.events {
+                try db.execute(sql: "INSERT INTO specialistEvents (neuron, specialist, event) VALUES (?, ?, ?)",
+                               arguments: [neuron, specialist, Data(event)])
+            }
+            for (specialist, window) in batch.windows {
+                try db.execute(sql: """
+                    DELETE FROM specialistEvents WHERE neuron = ?1 AND specialist = ?2 AND seq < COALESCE(
+                        (SELECT seq FROM specialistEvents WHERE neuron = ?1 AND specialist = ?2 ORDER BY seq DESC LIMIT 1 OFFSET ?3 - 1), 0)
+                    """, arguments: [neuron, specialist, window])
             }
             try db.execute(sql: "INSERT OR REPLACE INTO inboxProgress (neuron, file, inode, offset, line) VALUES (?, ?, ?, ?, ?)",
                            arguments: [neuron, file, Int64(bitPattern: inode), Int64(offset), line])
         }
+    }
+
+    /// The latest `limit` events a neuron's specialist took, oldest first: what a new instance is replayed.
+    public func specialistWindow(neuron: String, specialist: String, limit: Int) throws -> [[UInt8]] {
+        try database.read { db in
+            try Data.fetchAll(db, sql: "SELECT event FROM specialistEvents WHERE neuron = ? AND specialist = ? ORDER BY seq DESC LIMIT ?",
+                              arguments: [neuron, specialist, limit])
+        }.reversed().map { Array($0) }
     }
 
     /// A file fed to its end and moved to done/: its progress is no longer needed.

@@ -79,6 +79,17 @@ public final class ObservationStore: @unchecked Sendable {
                 t.primaryKey(["neuron", "file"])
             }
         }
+        migrator.registerMigration("v4: specialist windows") { db in
+            // The latest events each specialist of a neuron was fed, up to its manifest's
+            // `specialist.window`, replayed into every new instance of it.
+            try db.create(table: "specialistEvents") { t in
+                t.autoIncrementedPrimaryKey("seq")
+                t.column("neuron", .text).notNull()
+                t.column("specialist", .text).notNull()
+                t.column("event", .blob).notNull()      // the event's JSON, as fed
+            }
+            try db.create(index: "specialist_events_by_window", on: "specialistEvents", columns: ["neuron", "specialist", "seq"])
+        }
         return migrator
     }
 }

@@ -10,15 +10,23 @@ public final class SpecialistRouter: @unchecked Sendable {
     private let runner: String
     private let onLog: @Sendable (String, PluginLogLine) -> Void
     private let plan: @Sendable (PluginBundle) throws -> SandboxPlan
+    private let window: Window?
     private let lock = NSLock()
     private var plugins: [String: SupervisedPlugin] = [:]
     private static let chainKey = "brane.consultChain"
 
-    /// `plan` builds each specialist's sandbox (a neuron overlays its config and caps call time).
+    /// The events a new instance of a specialist is replayed (its `specialist.window`, oldest first).
+    public typealias Window = @Sendable (Manifest) throws -> [[UInt8]]
+
+    /// `plan` builds each specialist's sandbox (a neuron overlays its config and caps call time);
+    /// `window`, when given, is replayed into every new instance before its first call, so its
+    /// rules start from the state a long-lived instance would have.
     public init(locator: PluginLocator, runner: String, onLog: @escaping @Sendable (String, PluginLogLine) -> Void = { _, _ in },
-                plan: @escaping @Sendable (PluginBundle) throws -> SandboxPlan = { try SandboxPlan(bundle: $0) }) {
+                plan: @escaping @Sendable (PluginBundle) throws -> SandboxPlan = { try SandboxPlan(bundle: $0) },
+                window: Window? = nil) {
         self.locator = locator
         self.plan = plan
+        self.window = window
         self.runner = runner
         self.onLog = onLog
     }
@@ -27,8 +35,10 @@ public final class SpecialistRouter: @unchecked Sendable {
     public func plugin(_ id: String) throws -> SupervisedPlugin {
         try lock.withLock {
             if let plugin = plugins[id] { return plugin }
-            let plugin = SupervisedPlugin(plan: try plan(try locator.bundle(id)), runner: runner, onLog: onLog,
-                                          consultant: { [unowned self] caller, request in consult(caller: caller, request) })
+            let plan = try plan(try locator.bundle(id))
+            let plugin = SupervisedPlugin(plan: plan, runner: runner, onLog: onLog,
+                                          consultant: { [unowned self] caller, request in consult(caller: caller, request) },
+                                          prime: window.map { Self.replaying($0, plan.bundle.manifest) })
             plugins[id] = plugin
             return plugin
         }
@@ -38,6 +48,14 @@ public final class SpecialistRouter: @unchecked Sendable {
     public func call(_ id: String, method: String, input: [UInt8]) throws -> PluginInstance.CallOutcome {
         let plugin = try plugin(id)
         return try inChain(id) { try plugin.call(method: method, input: input) }
+    }
+
+    /// Replays a specialist's window into a new instance. What its rules answered then is stored
+    /// already; only the state they rebuild is wanted.
+    private static func replaying(_ window: @escaping Window, _ manifest: Manifest) -> SupervisedPlugin.Prime {
+        { instance in
+            for event in try window(manifest) { _ = try instance.call(method: "specialist/event", input: event) }
+        }
     }
 
     /// The specialists started so far.

@@ -41,17 +41,23 @@ public final class SupervisedPlugin: @unchecked Sendable {
     private let runner: String
     private let onLog: @Sendable (String, PluginLogLine) -> Void
     private let consultant: PluginInstance.Consultant?
+    private let prime: Prime?
     private let lock = NSLock()
     private var instance: PluginInstance?
     private var consecutiveFailures = 0
     private var nextStart: ContinuousClock.Instant = .now
     private var circuitOpenUntil: ContinuousClock.Instant?
 
+    /// Run on every new instance before its first call (a specialist is replayed its window);
+    /// a death during it counts as a failed start, any other error is the host's.
+    public typealias Prime = @Sendable (PluginInstance) throws -> Void
+
     public init(plan: SandboxPlan, runner: String, policy: Policy = Policy(),
                 onLog: @escaping @Sendable (String, PluginLogLine) -> Void = { _, _ in },
-                consultant: PluginInstance.Consultant? = nil) {
+                consultant: PluginInstance.Consultant? = nil, prime: Prime? = nil) {
         self.plan = plan
         self.consultant = consultant
+        self.prime = prime
         self.runner = runner
         self.policy = policy
         self.onLog = onLog
@@ -102,6 +108,12 @@ public final class SupervisedPlugin: @unchecked Sendable {
         }
         do {
             let started = try PluginInstance(plan: plan, runner: runner, onLog: onLog, consultant: consultant)
+            do {
+                try prime?(started)
+            } catch {
+                started.stop()
+                throw error
+            }
             instance = started
             return started
         } catch let death as PluginDeath {

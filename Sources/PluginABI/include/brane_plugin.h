@@ -116,7 +116,9 @@ typedef struct brane_plugin_descriptor {
     const char *id;       /* reverse-DNS id; must equal the manifest's */
     const char *version;  /* semver; must equal the manifest's */
 
-    /* Called once, after the sandbox is on. Return BRANE_OK or BRANE_ERROR. */
+    /* Called once, after the sandbox is on. Return BRANE_OK or BRANE_ERROR; before an
+     * error, log why (host->log at BRANE_LOG_ERROR): init has no output, and the log line is
+     * what the user sees. */
     int (*init)(const brane_host_api *host);
     /* One call. `method` is e.g. "tools/call", "sensor/sample",
      * "scanner/scan", "specialist/consult"; `input` is JSON. On return,

@@ -1,0 +1,264 @@
+import BraneHost
+import BraneTestSupport
+import Foundation
+import XCTest
+
+/// Issue 14, point 2: a neuron's alerts do not depend on restarts. The host keeps each specialist's
+/// `specialist.window` of events and replays it into every new instance, so split feeding, a
+/// reload, a specialist's death and a SIGKILL at any instant all store exactly the alerts of one
+/// uninterrupted run, each once.
+final class DurableSpecialistStateTests: XCTestCase {
+    private let plugins = PluginLocator(searchDirectories: [BundledPlugins.directory])
+    private lazy var directory: URL = {
+        let directory = BundledPlugins.temporaryDirectory()
+        addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
+        return directory
+    }()
+    private lazy var days: [String] = {
+        let text = try! String(contentsOfFile: BundledPlugins.path("com.brane.neuroscientist") + "/Tests/hrv-90-days.jsonl", encoding: .utf8)
+        return text.split(separator: "\n").map(String.init)
+    }()
+
+    private func store(_ name: String) throws -> ObservationStore {
+        try ObservationStore(path: directory.appendingPathComponent("\(name).sqlite").path)
+    }
+
+    private func runner(_ store: ObservationStore, _ name: String, neuron: String = "state-test") throws -> NeuronRunner {
+        let resolved = try NeuronLoader.parse(tierZeroNeuronYAML(id: neuron), file: "\(neuron).yaml", plugins: plugins).neuron
+        let runner = try NeuronRunner(neuron: resolved, runner: try ResourceLocator.current.runner(), store: store,
+                                      inboxRoot: directory.appendingPathComponent("inbox-\(name)").path)
+        addTeardownBlock { runner.stop() }
+        return runner
+    }
+
+    /// Drops `lines` into the runner's inbox as one file and feeds it.
+    private func feed(_ runner: NeuronRunner, _ lines: ArraySlice<String>, as name: String) throws {
+        let folder = runner.inbox.folder("biometrics.daily")
+        try (lines.joined(separator: "\n") + "\n").write(toFile: "\(folder)/.\(name)", atomically: false, encoding: .utf8)
+        XCTAssertEqual(rename("\(folder)/.\(name)", "\(folder)/\(name)"), 0)
+        _ = runner.step()
+        XCTAssertEqual(runner.inbox.pending("biometrics.daily"), [], "fed whole")
+    }
+
+    /// The alerts as the specialist raised them (what, not when they were received).
+    private func alerts(_ store: ObservationStore, neuron: String = "state-test") throws -> [String] {
+        try store.alerts(neuron: neuron).map { $0.alert.serialized() }
+    }
+
+    private lazy var uninterrupted: [String] = {
+        let store = try! store("uninterrupted")
+        try! feed(try! runner(store, "uninterrupted"), days[...], as: "all.jsonl")
+        return try! alerts(store)
+    }()
+
+    func testTheDatasetRaisesTwoAlertsInOneRun() throws {
+        XCTAssertEqual(uninterrupted.count, 2, "\(uninterrupted)")
+        XCTAssertTrue(uninterrupted[0].contains("\"date\":\"2026-03-03\"") && uninterrupted[0].contains("drop-with-poor-sleep-and-high-load"),
+                      uninterrupted[0])
+        XCTAssertTrue(uninterrupted[1].contains("\"date\":\"2026-03-04\"") && uninterrupted[1].contains("sustained-drop"), uninterrupted[1])
+    }
+
+    /// Fed in two files by two runs (a restart, or a reload: each builds a new runner and new
+    /// instances), split before the baseline is full, inside the low streak and after the alerts.
+    func testSplitFeedingAcrossTwoRunsRaisesTheSameAlerts() throws {
+        for split in [10, 40, 56, 57, 58, 59, 60, 75] {
+            let store = try store("split-\(split)")
+            do {
+                let first = try runner(store, "split-\(split)")
+                try feed(first, days[..<split], as: "a.jsonl")
+                first.stop()
+            }
+            try feed(try runner(store, "split-\(split)"), days[split...], as: "b.jsonl")
+            XCTAssertEqual(try alerts(store), uninterrupted, "split after line \(split)")
+        }
+    }
+
+    /// Every day in its own run: each instance is replayed the window and nothing else.
+    func testADayPerRunRaisesTheSameAlerts() throws {
+        let store = try store("daily")
+        for (index, day) in days.enumerated() {
+            let run = try runner(store, "daily")
+            try feed(run, [day], as: "day-\(100 + index).jsonl")
+            run.stop()
+        }
+        XCTAssertEqual(try alerts(store), uninterrupted)
+    }
+
+    /// The window is pruned to the manifest's 64 events, per neuron and specialist, in the batch's transaction.
+    func testTheStoreKeepsOnlyTheWindow() throws {
+        let store = try store("window")
+        try feed(try runner(store, "window"), days[...], as: "all.jsonl")
+        let kept = try store.specialistWindow(neuron: "state-test", specialist: "com.brane.neuroscientist", limit: 10_000)
+        XCTAssertEqual(kept.map { String(decoding: $0, as: UTF8.self) }, Array(days.suffix(64)))
+        XCTAssertEqual(try store.specialistWindow(neuron: "another", specialist: "com.brane.neuroscientist", limit: 100), [])
+    }
+
+    /// A specialist killed between files: the next file goes to failed/ and, dropped in again, is
+    /// fed into a new instance replayed from the store.
+    func testASpecialistThatDiedIsReplayedItsWindow() throws {
+        let store = try store("killed")
+        let run = try runner(store, "killed")
+        let folder = run.inbox.folder("biometrics.daily")
+        try feed(run, days[..<50], as: "a.jsonl")
+        let pid = try XCTUnwrap(run.plugins.compactMap(\.pid).first)
+        XCTAssertEqual(kill(pid, SIGKILL), 0)
+        try (days[50...].joined(separator: "\n") + "\n").write(toFile: "\(folder)/b.jsonl", atomically: true, encoding: .utf8)
+        Thread.sleep(forTimeInterval: 1.05)   // the inbox is looked at once a second
+        let events = run.step()
+        let problems = events.flatMap { event -> [String] in if case .fed(_, _, _, let problems) = event { problems } else { [] } }
+        XCTAssertTrue(problems.contains { $0.contains("b.jsonl:1: com.brane.neuroscientist died") }, "\(problems)")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(folder)/failed/b.jsonl"))
+        XCTAssertEqual(rename("\(folder)/failed/b.jsonl", "\(folder)/b.jsonl"), 0)
+        Thread.sleep(forTimeInterval: 1.05)   // the inbox is looked at once a second
+        _ = run.step()
+        XCTAssertEqual(run.inbox.pending("biometrics.daily"), [])
+        XCTAssertEqual(try alerts(store), uninterrupted)
+    }
+
+    /// A configuration whose baseline a replay of the window could not rebuild is refused at start,
+    /// rather than raise different alerts after a restart.
+    func testAConfigurationLongerThanTheWindowIsRefused() throws {
+        let yaml = tierZeroNeuronYAML(id: "long-baseline").replacingOccurrences(
+            of: "  - plugin: com.brane.neuroscientist\n", with: "  - plugin: com.brane.neuroscientist\n    config: {hrvDrop: {baselineDays: 70}}\n")
+        let resolved = try NeuronLoader.parse(yaml, file: "long-baseline.yaml", plugins: plugins).neuron
+        final class Logs: @unchecked Sendable { let lock = NSLock(); var lines: [String] = [] }
+        let logs = Logs()
+        let run = try NeuronRunner(neuron: resolved, runner: try ResourceLocator.current.runner(), store: try store("long"),
+                                   inboxRoot: directory.appendingPathComponent("inbox-long").path,
+                                   onLog: { _, line in logs.lock.withLock { logs.lines.append("\(line.level): \(line.message)") } })
+        defer { run.stop() }
+        let folder = run.inbox.folder("biometrics.daily")
+        try (days[0] + "\n").write(toFile: "\(folder)/a.jsonl", atomically: true, encoding: .utf8)
+        let problems = run.step().flatMap { event -> [String] in if case .fed(_, _, _, let problems) = event { problems } else { [] } }
+        XCTAssertTrue(problems.contains { $0.contains("a.jsonl:1: com.brane.neuroscientist died") && $0.contains("init") }, "\(problems)")
+        XCTAssertTrue(logs.lock.withLock { logs.lines }.contains {
+            $0.contains("error: init failed: hrvDrop: baselineDays + consecutiveDays + 1 is 74, more than the 64 days the host replays")
+        }, "\(logs.lines)")
+    }
+
+    /// A manifest's window is a whole number of events within the replay bound.
+    func testTheWindowIsBounded() throws {
+        for (value, message) in [("0", "specialist.window: 0 is out of range; expected 1…10000"),
+                                 ("100000", "specialist.window: 100000 is out of range; expected 1…10000"),
+                                 ("28d", "specialist.window: expected a whole number, found")] {
+            let manifest = try String(contentsOfFile: BundledPlugins.path("com.brane.neuroscientist") + "/manifest.yaml", encoding: .utf8)
+            XCTAssertTrue(manifest.contains("  window: 64\n"))
+            XCTAssertThrowsError(try ManifestLoader.parse(manifest.replacingOccurrences(of: "window: 64", with: "window: \(value)"),
+                                                          file: "manifest.yaml"), value) { error in
+                XCTAssertTrue("\(error)".contains(message), "\(error)")
+            }
+        }
+    }
+}
+
+/// The same through `brane neuron run`: killed with SIGKILL at random instants and restarted, or
+/// reloaded with SIGHUP again and again while it feeds, it stores exactly the alerts of one
+/// uninterrupted run, each once, and leaves no plugin process behind.
+final class KilledAndReloadedRunTests: XCTestCase {
+    private lazy var directory: URL = {
+        let directory = BundledPlugins.temporaryDirectory()
+        addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
+        return directory
+    }()
+
+    /// 2,700 days: the 90-day dataset thirty times over, each copy dated after the one before.
+    private func longDataset() throws -> String {
+        let days = try String(contentsOfFile: BundledPlugins.path("com.brane.neuroscientist") + "/Tests/hrv-90-days.jsonl", encoding: .utf8)
+            .split(separator: "\n").compactMap { try? JSONValue(parsing: Array($0.utf8)) }
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        let first = calendar.date(from: DateComponents(year: 2026, month: 1, day: 5))!
+        let format = Date.ISO8601FormatStyle().year().month().day()
+        return (0..<2700).map { index -> String in
+            guard case .object(var day) = days[index % days.count] else { return "" }
+            day["date"] = .string(calendar.date(byAdding: .day, value: index, to: first)!.formatted(format))
+            return JSONValue.object(day).serialized()
+        }.joined(separator: "\n") + "\n"
+    }
+
+    private struct Setup {
+        var home: BraneHome
+        var neuronFile: String
+        var folder: String
+        var store: String
+    }
+
+    private func setup(_ name: String, dataset: String) throws -> Setup {
+        let root = directory.appendingPathComponent(name)
+        let home = BraneHome(root: root.appendingPathComponent("home").path)
+        let neuronFile = root.appendingPathComponent("kill-test.yaml").path
+        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        try tierZeroNeuronYAML(id: "kill-test").write(toFile: neuronFile, atomically: true, encoding: .utf8)
+        let folder = "\(home.inbox)/kill-test/biometrics.daily"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try dataset.write(toFile: "\(folder)/.days.jsonl", atomically: true, encoding: .utf8)
+        XCTAssertEqual(rename("\(folder)/.days.jsonl", "\(folder)/days.jsonl"), 0)
+        return Setup(home: home, neuronFile: neuronFile, folder: folder, store: home.observations)
+    }
+
+    private func start(_ setup: Setup) throws -> RunningProcess {
+        try RunningProcess.brane(["neuron", "run", setup.neuronFile, "--plugins", BundledPlugins.directory, "--duration", "60s"], home: setup.home)
+    }
+
+    /// Runs until the file is in done/, then stops it cleanly: the run's output, and how long the
+    /// feed took from the header (printed once its signal handlers are in).
+    @discardableResult
+    private func finish(_ run: RunningProcess, _ setup: Setup) -> (output: String, milliseconds: Int) {
+        XCTAssertTrue(run.waitFor("running neuron kill-test"), run.stderr)
+        let started = Date(), end = started.addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: "\(setup.folder)/done/days.jsonl") && Date() < end { usleep(5_000) }
+        let milliseconds = Int(Date().timeIntervalSince(started) * 1000)
+        run.signal(SIGTERM)
+        XCTAssertEqual(run.exitStatus(), 0, run.stderr)
+        return (run.stdout + run.stderr, milliseconds)
+    }
+
+    private func alerts(_ setup: Setup) throws -> [String] {
+        try ObservationStore(path: setup.store).alerts(neuron: "kill-test").map { $0.alert.serialized() }
+    }
+
+    func testSIGKILLAtRandomInstantsAndSIGHUPReloadsStoreTheAlertsOfOneRunOnce() throws {
+        let dataset = try longDataset()
+        let reference = try setup("reference", dataset: dataset)
+        let feedTime = finish(try start(reference), reference).milliseconds
+        let expected = try alerts(reference)
+        XCTAssertGreaterThanOrEqual(expected.count, 10, "about two alerts per 90 days: \(expected)")
+
+        // SIGKILL at random instants: the host dies with no chance to commit, and the plugins with it.
+        let killed = try setup("killed", dataset: dataset)
+        var delays: [Int] = [], plugins = Set<Int32>(), killedWhilePending = 0
+        for _ in 0..<6 {
+            let run = try start(killed)
+            XCTAssertTrue(run.waitFor("running neuron kill-test"), run.stderr)
+            // Each restart resumes the file, so six kills within a third of the feed each land in it.
+            let delay = Int.random(in: 0...max(10, feedTime / 3))
+            delays.append(delay)
+            usleep(UInt32(delay) * 1000)
+            plugins.formUnion(run.children)
+            run.signal(SIGKILL)
+            _ = run.exitStatus()
+            if !FileManager.default.fileExists(atPath: "\(killed.folder)/done/days.jsonl") { killedWhilePending += 1 }
+        }
+        let output = finish(try start(killed), killed).output
+        XCTAssertEqual(try alerts(killed), expected, "killed after \(delays) ms; last run: \(output)")
+        XCTAssertGreaterThan(killedWhilePending, 0, "some kill came before the file was fed whole (\(delays) ms, feed \(feedTime) ms)")
+        let deadline = Date().addingTimeInterval(5)
+        while !plugins.filter(ProcessTable.isAlive).isEmpty && Date() < deadline { usleep(20_000) }
+        XCTAssertEqual(plugins.filter(ProcessTable.isAlive), [], "no plugin outlives a killed host")
+
+        // SIGHUP while it feeds, again once each reload is done: each ends the feed at a line, and
+        // a new runner, with new instances replayed their window, resumes the file there.
+        let reloaded = try setup("reloaded", dataset: dataset)
+        let run = try start(reloaded)
+        XCTAssertTrue(run.waitFor("running neuron kill-test"), run.stderr)
+        for count in 1...8 where !FileManager.default.fileExists(atPath: "\(reloaded.folder)/done/days.jsonl") {
+            usleep(UInt32.random(in: 0...20_000))
+            run.signal(SIGHUP)
+            XCTAssertTrue(run.waitFor("reloaded \(reloaded.neuronFile)", count: count), run.stderr)
+        }
+        let text = finish(run, reloaded).output
+        let parts = text.split(separator: "\n").filter { $0.contains("inbox \(reloaded.folder)/days.jsonl:") }
+        XCTAssertGreaterThan(parts.count, 1, "the feed was split by reloads: \(text)")
+        XCTAssertEqual(try alerts(reloaded), expected, text)
+    }
+}
