@@ -247,7 +247,13 @@ private struct Parser {
         while true {
             skipSpace()
             guard at < bytes.count, bytes[at] == UInt8(ascii: "\"") else { throw fail("expected a quoted key") }
+            let keyStart = at
             let key = try string()
+            // Two readers of one document must never disagree on which value a key has.
+            guard members[key] == nil else {
+                at = keyStart
+                throw fail("duplicate key")
+            }
             skipSpace()
             try expect(":")
             members[key] = try value()
@@ -281,7 +287,10 @@ private struct Parser {
         while at < bytes.count {
             let byte = bytes[at]
             at += 1
-            if byte == UInt8(ascii: "\"") { return String(decoding: utf8, as: UTF8.self) }
+            if byte == UInt8(ascii: "\"") {
+                guard let text = String(validating: utf8, as: UTF8.self) else { throw fail("string is not UTF-8") }
+                return text
+            }
             guard byte >= 0x20 else { at -= 1; throw fail("control character in string") }
             guard byte == UInt8(ascii: "\\") else { utf8.append(byte); continue }
             guard at < bytes.count else { break }
@@ -297,12 +306,13 @@ private struct Parser {
             case UInt8(ascii: "u"):
                 var code = try hex4()
                 if (0xD800..<0xDC00).contains(code) {  // a surrogate pair spells one scalar
-                    try expect("\\u")
+                    guard bytes[at...].starts(with: Array("\\u".utf8)) else { throw fail("unpaired surrogate") }
+                    at += 2
                     let low = try hex4()
                     guard (0xDC00..<0xE000).contains(low) else { throw fail("unpaired surrogate") }
                     code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                 }
-                guard let scalar = Unicode.Scalar(code) else { throw fail("invalid \\u escape") }
+                guard let scalar = Unicode.Scalar(code) else { throw fail((0xDC00..<0xE000).contains(code) ? "unpaired surrogate" : "invalid \\u escape") }
                 utf8 += Array(String(Character(scalar)).utf8)
             default: throw fail("invalid escape")
             }
@@ -340,9 +350,13 @@ private struct Parser {
         var valid = whole > 0 && !(leadingZero && whole > 1)
         if valid, take(".") { valid = digits() > 0 }
         if valid, take("eE") { _ = take("+-"); valid = digits() > 0 }
-        guard valid, let value = Double(String(decoding: bytes[start..<at], as: UTF8.self)), value.isFinite else {
+        guard valid, let value = Double(String(decoding: bytes[start..<at], as: UTF8.self)) else {
             at = start
             throw fail("expected a value")
+        }
+        guard value.isFinite else {
+            at = start
+            throw fail("number out of range")
         }
         return value
     }

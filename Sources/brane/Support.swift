@@ -158,7 +158,7 @@ func invoke(bundle: PluginBundle, method: String, input: [UInt8], json: Bool) th
         let death: String
         switch error {
         case .died(let d): death = d.description
-        case .circuitOpen, .hostFailure: death = error.description
+        case .circuitOpen, .hostFailure, .cancelled: death = error.description
         }
         envelope = RunEnvelope(ok: false, result: nil, error: nil, death: death, pluginLog: log.lines)
         status = if case .hostFailure = error { ExitCode.hostProblem } else { ExitCode.pluginDied }

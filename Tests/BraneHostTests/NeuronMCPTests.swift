@@ -28,12 +28,24 @@ final class NeuronMCPTests: XCTestCase {
         return [brane] + command + ["--plugins", plugins.path, "--plugins", BundledPlugins.directory]
     }
 
-    /// The client's report, and what the server wrote to standard error.
+    /// The client's report, and what the server wrote to standard error. The session is run with
+    /// the client of both major lines of the Python SDK, which must see the same answers.
     func session(_ steps: String, run: Bool = false) throws -> (report: JSONValue, serverLog: String) {
-        let session = try PythonTools.run("mcp_session.py", [steps, "--"] + (try Self.serveCommand(run: run)),
-                                          environment: ["BRANE_HOME": BundledPlugins.temporaryDirectory().path])
-        XCTAssertEqual(session.status, 0, session.stderr)
-        return (try JSONValue(parsing: session.stdout), session.stderr)
+        var sessions: [(report: JSONValue, serverLog: String)] = []
+        for sdk in PythonTools.SDK.allCases {
+            let session = try PythonTools.run("mcp_session.py", [steps, "--"] + (try Self.serveCommand(run: run)), sdk: sdk,
+                                              environment: ["BRANE_HOME": BundledPlugins.temporaryDirectory().path])
+            XCTAssertEqual(session.status, 0, "\(sdk): \(session.stderr)")
+            guard case .object(var report) = try JSONValue(parsing: session.stdout) else { throw XCTSkip("no report") }
+            XCTAssertEqual(report["sdk"]?.stringValue?.first, sdk == .v1 ? "1" : "2", "the \(sdk) client ran")
+            report["sdk"] = nil
+            report["listSeconds"] = nil
+            sessions.append((.object(report), session.stderr))
+        }
+        // Pids differ from run to run; everything else the two clients saw must be the same.
+        let withoutPids = sessions.map { $0.report.serialized().replacingOccurrences(of: #"pid[^0-9]{0,4}[0-9]+"#, with: "pid", options: .regularExpression) }
+        XCTAssertEqual(withoutPids.first, withoutPids.last, "the 1.x and 2.x clients saw the same")
+        return sessions[0]
     }
 
     func testAClientListsValidatesCallsSurvivesACrashAndCallsAgain() throws {
@@ -134,5 +146,233 @@ final class MCPEndOfSessionTests: XCTestCase {
         if process.isRunning { try input.close() }
         process.waitUntilExit()
         XCTAssertEqual(process.terminationReason, Process.TerminationReason.exit, "not killed by SIGPIPE (status \(process.terminationStatus))")
+    }
+}
+
+/// Issue 14, point 3, with a raw JSON-RPC client on `brane mcp serve`: errors as the JSON-RPC
+/// specification words them (carrying the request's id whenever it can be read), calls inside a
+/// batch, `notifications/cancelled`, a queue per tool, and lines read in linear time.
+final class MCPProtocolTests: XCTestCase {
+    /// A server for a neuron with the units tool (pool 1) and the hostile fixture's noop, slow and
+    /// hang tools (pool 2); lines are written by the test and answers collected as they come.
+    final class Server: @unchecked Sendable {
+        let process = Process()
+        private let input: FileHandle
+        private let lock = NSLock()
+        private var answers: [(JSONValue, Date)] = []
+        private var raw: [String] = []
+        private var splitter = LineSplitter(limit: 64 << 20)
+
+        init() throws {
+            let directory = BundledPlugins.temporaryDirectory()
+            let plugins = directory.appendingPathComponent("plugins")
+            try FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: plugins.appendingPathComponent("test.brane.hostile").path,
+                                                       withDestinationPath: BundledPlugins.repository.appendingPathComponent("Tests/Fixtures/Hostile").path)
+            let neuron = directory.appendingPathComponent("neuron.yaml")
+            try tierZeroNeuronYAML(id: "rpc-test", more: """
+                tools:
+                  - plugin: com.brane.units
+                  - plugin: test.brane.hostile
+                    tools: [noop, slow, hang]
+                    pool: 2
+                """).write(to: neuron, atomically: true, encoding: .utf8)
+            let brane = URL(fileURLWithPath: try ResourceLocator.current.runner()).deletingLastPathComponent().appendingPathComponent("brane")
+            process.executableURL = brane
+            process.arguments = ["mcp", "serve", "--neuron", neuron.path, "--plugins", plugins.path, "--plugins", BundledPlugins.directory]
+            process.environment = ["BRANE_HOME": directory.appendingPathComponent("home").path, "PATH": "/usr/bin:/bin"]
+            let stdin = Pipe(), stdout = Pipe()
+            process.standardInput = stdin
+            process.standardOutput = stdout
+            process.standardError = FileHandle.nullDevice
+            input = stdin.fileHandleForWriting
+            stdout.fileHandleForReading.readabilityHandler = { [unowned self] handle in
+                let bytes = handle.availableData
+                lock.withLock {
+                    for line in splitter.feed(bytes) {
+                        guard case .complete(let line) = line else { continue }
+                        raw.append(String(decoding: line, as: UTF8.self))
+                        if let answer = try? JSONValue(parsing: line) { answers.append((answer, Date())) }
+                    }
+                }
+            }
+            try process.run()
+            send(#"{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#)
+            send(#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+            XCTAssertNotNil(answer(to: "init"))
+        }
+
+        func send(_ line: String) { send(Data((line + "\n").utf8)) }
+        func send(_ bytes: Data) { try? input.write(contentsOf: bytes) }
+
+        func call(_ id: Int, _ tool: String, _ arguments: String = "{}") {
+            send(#"{"jsonrpc":"2.0","id":\#(id),"method":"tools/call","params":{"name":"\#(tool)","arguments":\#(arguments)}}"#)
+        }
+
+        func cancel(_ id: Int) {
+            send(#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":\#(id),"reason":"the user changed their mind"}}"#)
+        }
+
+        /// The answer whose id is `id` (a batch's array counts for each id in it), waiting up to `timeout`.
+        func answer(to id: JSONValue, timeout: TimeInterval = 15) -> (JSONValue, Date)? {
+            let end = Date().addingTimeInterval(timeout)
+            repeat {
+                if let found = lock.withLock({ answers.first { $0.0["id"] == id || ($0.0.arrayValue?.contains { $0["id"] == id } ?? false) } }) {
+                    return found
+                }
+                usleep(5_000)
+            } while Date() < end
+            return nil
+        }
+
+        var lines: [String] { lock.withLock { raw } }
+
+        func close() -> Int32 {
+            try? input.close()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+    }
+
+    private func error(_ answer: JSONValue?) -> (code: Double?, message: String) {
+        (answer?["error"]?["code"]?.numberValue, answer?["error"]?["message"]?.stringValue ?? "")
+    }
+
+    func testEveryBadMessageGetsTheSpecificationsErrorWithItsIdWhenReadable() throws {
+        let server = try Server()
+        let cases: [(line: String, id: JSONValue, code: Double, says: String)] = [
+            ("this is not json", .null, -32700, "Parse error"),
+            (#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"noop","arguments":{"x":NaN}}}"#, 7, -32700, "expected a value"),
+            (#"{"jsonrpc":"2.0","id":"inf","method":"tools/call","params":{"name":"noop","arguments":{"x":Infinity}}}"#, "inf", -32700, "Parse error"),
+            (#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"noop","arguments":{"x":1e400}}}"#, 8, -32700, "number out of range"),
+            (#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"noop","arguments":{"x":"\ud800"}}}"#, 9, -32700, "unpaired surrogate"),
+            (#"{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"noop","arguments":{"x":"\udc00 low"}}}"#, 10, -32700, "unpaired surrogate"),
+            (#"{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"noop","arguments":"#
+                + String(repeating: "[", count: 300) + String(repeating: "]", count: 300) + "}}", 11, -32700, "nested deeper than 256 levels"),
+            (#"{"jsonrpc":"2.0","id":12,"method":"tools/list","method":"tools/call","params":{"name":"noop"}}"#, 12, -32700, "duplicate key"),
+            ("[]", .null, -32600, "empty batch"),
+            ("42", .null, -32600, "a message is a JSON object"),
+            (#"{"jsonrpc":"1.0","id":13,"method":"ping"}"#, 13, -32600, "jsonrpc must be \"2.0\""),
+            (#"{"id":14,"method":"ping"}"#, 14, -32600, "jsonrpc must be \"2.0\""),
+            (#"{"jsonrpc":"2.0","id":{"nested":1},"method":"ping"}"#, .null, -32600, "id must be a string or an integer"),
+            (#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#, .null, -32600, "id must be a string or an integer"),
+            (#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#, .null, -32600, "id must be a string or an integer, found null"),
+            (#"{"jsonrpc":"2.0","id":15,"method":7}"#, 15, -32600, "method must be a string"),
+            (#"{"jsonrpc":"2.0","id":16,"method":"tools/call","params":"noop"}"#, 16, -32600, "params must be an object or an array"),
+            (#"{"jsonrpc":"2.0","id":17}"#, 17, -32600, "needs a method"),
+            (#"{"jsonrpc":"2.0","id":18,"method":"tools/call","params":{"arguments":{}}}"#, 18, -32602, "needs params.name"),
+            (#"{"jsonrpc":"2.0","id":19,"method":"tools/call","params":{"name":"noop","arguments":[1]}}"#, 19, -32602, "params.arguments must be an object"),
+            (#"[{"jsonrpc":"2.0","id":20,"method":"ping"},{"jsonrpc":"2.0","id":20.5,"method":"ping"}]"#, .null, -32600, "id must be"),
+        ]
+        for (line, id, code, says) in cases { server.send(line) }
+        // A string that is not UTF-8 (bytes, not an escape).
+        server.send(Data(#"{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"noop","arguments":{"x":""#.utf8) + Data([0xC3, 0x28])
+                    + Data(#""}}}"#.utf8 + [0x0A]))
+        server.send(#"{"jsonrpc":"2.0","id":22,"method":"ping"}"#)
+        XCTAssertNotNil(server.answer(to: 22), "still serving after every bad line")
+        for (line, id, code, says) in cases where id != .null {
+            let (got, message) = error(server.answer(to: id)?.0)
+            XCTAssertEqual(got, code, "\(line.prefix(120)) → \(message)")
+            XCTAssertTrue(message.contains(says), "\(line.prefix(120)) → \(message)")
+        }
+        XCTAssertEqual(error(server.answer(to: 21)?.0).code, -32700)
+        XCTAssertTrue(error(server.answer(to: 21)?.0).message.contains("not UTF-8"), error(server.answer(to: 21)?.0).message)
+        // The answers without an id, in order: each says what was wrong, none has a made-up id.
+        let nullAnswers = server.lines.compactMap { try? JSONValue(parsing: $0) }.filter { $0["id"] == .null }
+        let expected = cases.filter { $0.id == .null }
+        XCTAssertEqual(nullAnswers.count, expected.count, "\(nullAnswers)")
+        for (answer, (line, _, code, says)) in zip(nullAnswers, expected) {
+            XCTAssertEqual(error(answer).code, code, "\(line.prefix(80)) → \(answer)")
+            XCTAssertTrue(error(answer).message.contains(says), "\(line.prefix(80)) → \(answer)")
+        }
+        XCTAssertEqual(server.close(), 0)
+    }
+
+    func testToolCallsInsideABatchAreServed() throws {
+        let server = try Server()
+        server.send(#"[{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"convert_units","arguments":{"value":2,"from":"kg","to":"g"}}},"#
+                    + #"{"jsonrpc":"2.0","id":2,"method":"ping"},{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"noop","arguments":{}}},"#
+                    + #"{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"convert_units","arguments":{"value":"x"}}}]"#)
+        let batch = try XCTUnwrap(server.answer(to: 1)?.0.arrayValue, "a batch is answered with an array")
+        let byID = Dictionary(uniqueKeysWithValues: batch.map { ($0["id"]?.numberValue ?? 0, $0) })
+        XCTAssertEqual(Set(byID.keys), [1, 2, 3, 4])
+        XCTAssertEqual(byID[1]?["result"]?["structuredContent"]?["value"], .number(2000), "\(batch)")
+        XCTAssertEqual(byID[3]?["result"]?["isError"], .bool(false), "\(batch)")
+        XCTAssertEqual(byID[4]?["result"]?["isError"], .bool(true), "invalid arguments are the tool's error result: \(batch)")
+        XCTAssertEqual(server.close(), 0)
+    }
+
+    /// A cancelled call gets no answer; a running one is stopped (its instance killed and
+    /// replaced), so the calls behind it go on at once; a waiting one is never made.
+    func testACancelledCallIsStoppedAndNotAnswered() throws {
+        let server = try Server()
+        server.call(1, "hang")
+        server.call(2, "hang")
+        server.call(3, "hang")      // waits for one of the two instances
+        server.call(4, "noop")      // behind it
+        usleep(300_000)             // 1 and 2 are running
+        let cancelled = Date()
+        server.cancel(3)
+        server.cancel(1)
+        let noop = try XCTUnwrap(server.answer(to: 4, timeout: 10))
+        XCTAssertEqual(noop.0["result"]?["isError"], .bool(false), "\(noop.0)")
+        XCTAssertLessThan(noop.1.timeIntervalSince(cancelled), 2.0, "served by the instance that replaced the cancelled call's, not after the 2.5 s hang")
+        XCTAssertNotNil(server.answer(to: 2, timeout: 10), "the call not cancelled is answered")
+        usleep(500_000)
+        XCTAssertNil(server.answer(to: 1, timeout: 0), "no answer for a cancelled call")
+        XCTAssertNil(server.answer(to: 3, timeout: 0))
+        // The instance that served the cancelled call is gone; a new one serves the next call.
+        server.call(5, "noop")
+        XCTAssertEqual(server.answer(to: 5)?.0["result"]?["isError"], .bool(false))
+        XCTAssertEqual(server.close(), 0)
+    }
+
+    /// Two id reuses: a second call under the id of one in progress is refused, as is cancelling nothing.
+    func testAnIdInUseIsRefusedAndAStrayCancelIsIgnored() throws {
+        let server = try Server()
+        server.call(1, "slow")
+        server.call(1, "noop")
+        server.cancel(99)
+        let first = try XCTUnwrap(server.answer(to: 1))
+        XCTAssertEqual(error(first.0).code, -32600, "the second use of id 1 is answered at once: \(first.0)")
+        XCTAssertTrue(error(first.0).message.contains("already used by a call in progress"), "\(first.0)")
+        usleep(600_000)
+        let answers = server.lines.filter { $0.contains(#""id":1"#) }
+        XCTAssertEqual(answers.count, 2, "the refusal and the slow call's answer: \(answers)")
+        XCTAssertEqual(server.close(), 0)
+    }
+
+    /// 32 slow calls fill the hostile tool's queue (4.8 s of work for its two instances); a call
+    /// to the units tool does not wait behind them.
+    func testASaturatedToolDoesNotDelayAnother() throws {
+        let server = try Server()
+        for id in 1...32 { server.call(id, "slow") }
+        let sent = Date()
+        server.call(100, "convert_units", #"{"value":1,"from":"kg","to":"g"}"#)
+        let units = try XCTUnwrap(server.answer(to: 100))
+        XCTAssertEqual(units.0["result"]?["isError"], .bool(false))
+        XCTAssertLessThan(units.1.timeIntervalSince(sent), 1.5, "answered while the slow tool's backlog lasts 4.8 s")
+        XCTAssertNil(server.answer(to: 32, timeout: 0), "the backlog is still being worked off")
+        XCTAssertEqual(server.close(), 0, "and end of input waits for all of it")
+        XCTAssertEqual(Set(server.lines.compactMap { try? JSONValue(parsing: $0)["id"]?.numberValue }.filter { $0 >= 1 && $0 <= 32 }).count, 32)
+    }
+
+    /// An 8 MB line is read in linear time and refused (past the 4 MiB message limit) with its id;
+    /// a ping behind it is answered at once; a 3 MB call within the limit is served.
+    func testLongLinesAreReadInLinearTimeAndBounded() throws {
+        let server = try Server()
+        let started = Date()
+        server.send(#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"noop","arguments":{"text":""#
+                    + String(repeating: "x", count: 8_000_000) + #""}}}"#)
+        server.send(#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#)
+        let refused = try XCTUnwrap(server.answer(to: 1))
+        XCTAssertEqual(error(refused.0).code, -32600)
+        XCTAssertTrue(error(refused.0).message.contains("the message is 8000"), error(refused.0).message)
+        XCTAssertNotNil(server.answer(to: 2))
+        XCTAssertLessThan(Date().timeIntervalSince(started), 5, "an 8 MB line used to take 50 s")
+        server.send(#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"noop","arguments":{"text":""#
+                    + String(repeating: "y", count: 3_000_000) + #""}}}"#)
+        XCTAssertEqual(server.answer(to: 3)?.0["result"]?["isError"], .bool(false))
+        XCTAssertEqual(server.close(), 0)
     }
 }

@@ -68,4 +68,24 @@ final class JSONValueTests: XCTestCase {
             XCTAssertTrue((error as! JSONValue.ParseError).description.contains("nested deeper than 256"), "\(error)")
         }
     }
+
+    /// What two readers of one message could disagree on, or a reader could not represent, is refused.
+    func testRefusesWhatReadersCouldDisagreeOn() {
+        let cases: [([UInt8], String)] = [
+            (Array(#"{"method":"a","method":"b"}"#.utf8), "at byte 14: duplicate key"),
+            (Array(#"{"s":""#.utf8) + [0xC3, 0x28] + Array(#""}"#.utf8), "string is not UTF-8"),
+            (Array(#"{"s":"\ud800"}"#.utf8), "unpaired surrogate"),
+            (Array(#"{"s":"\ud800\u0041"}"#.utf8), "unpaired surrogate"),
+            (Array(#"{"s":"\udc00"}"#.utf8), "unpaired surrogate"),
+            (Array("[1e400]".utf8), "at byte 1: number out of range"),
+            (Array("[-1e309]".utf8), "number out of range"),
+            (Array("[NaN]".utf8), "expected a value"),
+        ]
+        for (bytes, message) in cases {
+            XCTAssertThrowsError(try JSONValue(parsing: bytes), String(decoding: bytes, as: UTF8.self)) { error in
+                XCTAssertTrue("\(error)".contains(message), "\(error)")
+            }
+        }
+        XCTAssertEqual(try JSONValue(parsing: #"{"s":"\ud83d\ude00"}"#)["s"], "😀", "a pair is one scalar")
+    }
 }

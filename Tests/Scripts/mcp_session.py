@@ -12,10 +12,20 @@ import json
 import os
 import sys
 import time
+from importlib.metadata import version
 
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
-from mcp.shared.exceptions import McpError
+try:  # the 1.x line
+    from mcp.shared.exceptions import McpError as MCPError
+except ImportError:  # 2.x renamed it
+    from mcp.shared.exceptions import MCPError
+
+
+def field(model, name):
+    """A result field by its wire name: 1.x models use it as is, 2.x in snake case."""
+    snake = "".join("_" + c.lower() if c.isupper() else c for c in name)
+    return getattr(model, snake) if hasattr(model, snake) else getattr(model, name)
 
 
 async def session(steps, command):
@@ -26,10 +36,11 @@ async def session(steps, command):
         async with ClientSession(read, write) as client:
             started = time.perf_counter()
             init = await client.initialize()
-            report["server"] = init.serverInfo.name
+            report["sdk"] = version("mcp")
+            report["server"] = field(init, "serverInfo").name
             listed = await client.list_tools()
             report["listSeconds"] = time.perf_counter() - started
-            report["tools"] = {tool.name: tool.inputSchema for tool in listed.tools}
+            report["tools"] = {tool.name: field(tool, "inputSchema") for tool in listed.tools}
             report["calls"] = []
             for step in steps:
                 if isinstance(step, dict) and "sleep" in step:
@@ -44,8 +55,8 @@ async def call(client, name, arguments):
     try:
         result = await client.call_tool(name, arguments)
         text = "".join(part.text for part in result.content if part.type == "text")
-        return {"tool": name, "isError": bool(result.isError), "text": text}
-    except McpError as error:
+        return {"tool": name, "isError": bool(field(result, "isError")), "text": text}
+    except MCPError as error:
         return {"tool": name, "protocolError": error.error.message}
 
 

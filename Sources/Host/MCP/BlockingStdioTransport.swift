@@ -5,19 +5,26 @@ import MCP
 /// MCP over newline-delimited JSON on two file descriptors, with a blocking read on its own
 /// thread. The SDK's `StdioTransport` sets stdin non-blocking and sleeps 10 ms whenever a read
 /// finds nothing, which adds up to 10 ms to every request; a thread parked in read(2) wakes as
-/// soon as the client writes (docs/performance.md measures both). `intercept` sees each line
-/// first and may answer it itself (through `writer`) instead of handing it to the SDK.
+/// soon as the client writes (docs/performance.md measures both). Lines are cut by
+/// `LineSplitter` as the bytes arrive (linear: an 8 MB line used to take 50 s), and one past
+/// `lineLimit` is never held whole. `intercept` sees each line first and may answer it itself
+/// (through `writer`) instead of handing it to the SDK.
 public actor BlockingStdioTransport: Transport {
+    /// The longest message a client may send (4 MiB): parsed into memory, a line costs several
+    /// times its size, and no tool input needs more.
+    public static let lineLimit = 4 << 20
+
     public nonisolated let logger = Logger(label: "brane.mcp.stdio", factory: { _ in SwiftLogNoOpLogHandler() })
     private let input: Int32
     private let writer: LineWriter
-    private let intercept: @Sendable ([UInt8]) -> Bool
+    private let intercept: @Sendable (LineSplitter.Line) -> Bool
     private let messages: AsyncThrowingStream<Data, Swift.Error>
     private let continuation: AsyncThrowingStream<Data, Swift.Error>.Continuation
     private var reader: Thread?
 
+    /// `intercept` returns true when it answered the line; false hands a complete line to the SDK.
     public init(input: Int32 = STDIN_FILENO, writer: LineWriter = LineWriter(STDOUT_FILENO),
-                intercept: @escaping @Sendable ([UInt8]) -> Bool = { _ in false }) {
+                intercept: @escaping @Sendable (LineSplitter.Line) -> Bool = { _ in false }) {
         self.input = input
         self.writer = writer
         self.intercept = intercept
@@ -31,20 +38,15 @@ public actor BlockingStdioTransport: Transport {
         guard reader == nil else { return }
         let (fd, continuation, intercept) = (input, self.continuation, self.intercept)
         let thread = Thread {
-            var pending: [UInt8] = []
+            var splitter = LineSplitter(limit: Self.lineLimit)
             var buffer = [UInt8](repeating: 0, count: 65536)
             while true {
                 let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 if count < 0 && errno == EINTR { continue }
                 guard count > 0 else { break }  // end of input (or an error): the client is gone
-                pending += buffer[..<count]
-                var start = 0
-                while let newline = pending[start...].firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = Array(pending[start..<newline])
-                    if !line.isEmpty && !intercept(line) { continuation.yield(Data(line)) }
-                    start = newline + 1
+                for line in splitter.feed(buffer[..<count]) where line != .complete([]) {
+                    if !intercept(line), case .complete(let bytes) = line { continuation.yield(Data(bytes)) }
                 }
-                pending.removeFirst(start)
             }
             continuation.finish()
         }

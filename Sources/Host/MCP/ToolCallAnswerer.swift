@@ -1,45 +1,72 @@
 import Foundation
 
 /// Answers `tools/call` requests straight from the transport's reader, without the SDK: parsed
-/// once into `JSONValue`, dispatched on a thread of their own (calls block on a sandboxed
-/// plugin), answered with a JSON-RPC response written as one line. The SDK's request path
-/// decodes every message several times and runs a regular expression on each string (its
-/// `Value` decoder checks for data: URLs) — most of a call's time (docs/performance.md). Every
-/// other message — initialize, tools/list, ping, notifications, batches — still goes to the SDK.
-final class ToolCallAnswerer: Sendable {
+/// once into `JSONValue` (`JSONRPCLine`), queued behind the other calls to the same plugin
+/// (`ToolDispatcher.submit`), answered with a JSON-RPC response written as one line. The SDK's
+/// request path decodes every message several times and runs a regular expression on each
+/// string (its `Value` decoder checks for data: URLs) — most of a call's time
+/// (docs/performance.md). It also writes the errors `JSONRPCLine` decided on, and stops a call
+/// a client cancels: no answer is written for it.
+final class ToolCallAnswerer: @unchecked Sendable {
     private let dispatcher: ToolDispatcher
     private let writer: LineWriter
-    private let calls = DispatchQueue(label: "brane.mcp.calls", attributes: .concurrent)
-    private static let marker = Array("\"tools/call\"".utf8)
+    private let lock = NSLock()
+    /// Calls read and not yet answered, by their id as JSON text (`1` and `"1"` are two ids).
+    private var inFlight: [String: CallCancellation] = [:]
+    private let unanswered = DispatchGroup()
 
     init(dispatcher: ToolDispatcher, writer: LineWriter) {
         self.dispatcher = dispatcher
         self.writer = writer
     }
 
-    /// True when `line` is a tools/call request, which is then answered; false leaves it to the SDK.
-    func answer(_ line: [UInt8]) -> Bool {
-        // Most lines are not calls: look for the method name before parsing anything.
-        guard line.firstRange(of: Self.marker) != nil, let request = try? JSONValue(parsing: line),
-              request["method"] == "tools/call", let id = request["id"] else { return false }
-        calls.async { [self] in
-            try? writer.write(Array(response(id: id, params: request["params"]).serialized().utf8))
+    /// Writes a response made elsewhere (an error `JSONRPCLine` decided on).
+    func reply(_ response: JSONValue) {
+        try? writer.write(Array(response.serialized().utf8))
+    }
+
+    func answer(id: JSONValue, params: JSONValue?) {
+        let key = id.serialized()
+        guard let name = params?["name"]?.stringValue else {
+            return reply(Self.invalidParams(id, "tools/call needs params.name, the tool's name"))
         }
-        return true
+        guard dispatcher.tool(named: name) != nil else {
+            let hint = closestMatch(to: name, in: dispatcher.tools.map(\.name)).map { "; did you mean '\($0)'?" } ?? ""
+            return reply(Self.invalidParams(id, "unknown tool '\(UntrustedText.sanitized(name, limit: 128))'\(hint)"))
+        }
+        let arguments = params?["arguments"] ?? .object([:])
+        guard case .object = arguments else { return reply(Self.invalidParams(id, "params.arguments must be an object")) }
+        let cancellation = CallCancellation()
+        let known = lock.withLock { () -> Bool in
+            guard inFlight[key] == nil else { return true }
+            inFlight[key] = cancellation
+            return false
+        }
+        // Ids name calls for cancellation and answers: two in flight under one id would be ambiguous.
+        guard !known else {
+            return reply(JSONRPCLine.errorResponse(id: id, code: JSONRPCLine.invalidRequest,
+                                                   "Invalid Request: id \(UntrustedText.sanitized(key, limit: 64)) is already used by a call in progress"))
+        }
+        unanswered.enter()
+        dispatcher.submit(name, arguments: arguments, cancellation: cancellation) { [self] result in
+            lock.withLock { _ = inFlight.removeValue(forKey: key) }
+            // notifications/cancelled: "the receiver SHOULD NOT send a response for the cancelled request".
+            if !cancellation.isCancelled { reply(Self.response(id: id, result)) }
+            unanswered.leave()
+        }
+    }
+
+    /// Stops the call `id` if it is still waiting or running; a finished or unknown id is ignored.
+    func cancel(_ id: JSONValue) {
+        lock.withLock { inFlight[id.serialized()] }?.cancel()
     }
 
     /// Returns once every call already read has been answered (at end of input: answered, not dropped).
     func finish() {
-        calls.sync(flags: .barrier) {}
+        unanswered.wait()
     }
 
-    private func response(id: JSONValue, params: JSONValue?) -> JSONValue {
-        guard let name = params?["name"]?.stringValue else { return Self.invalidParams(id, "tools/call needs params.name, the tool's name") }
-        guard dispatcher.tool(named: name) != nil else {
-            let hint = closestMatch(to: name, in: dispatcher.tools.map(\.name)).map { "; did you mean '\($0)'?" } ?? ""
-            return Self.invalidParams(id, "unknown tool '\(name)'\(hint)")
-        }
-        let result = dispatcher.call(name, arguments: params?["arguments"] ?? .object([:]))
+    static func response(id: JSONValue, _ result: ToolResult) -> JSONValue {
         var answer: [String: JSONValue] = ["content": [["type": "text", "text": .string(result.text)]], "isError": .bool(result.isError)]
         if let structured = result.structured { answer["structuredContent"] = structured }
         return ["jsonrpc": "2.0", "id": id, "result": .object(answer)]
@@ -47,6 +74,6 @@ final class ToolCallAnswerer: Sendable {
 
     /// JSON-RPC -32602, worded as the SDK words it.
     private static func invalidParams(_ id: JSONValue, _ detail: String) -> JSONValue {
-        ["jsonrpc": "2.0", "id": id, "error": ["code": -32602, "message": .string("Invalid params: \(detail)")]]
+        JSONRPCLine.errorResponse(id: id, code: JSONRPCLine.invalidParams, "Invalid params: \(detail)")
     }
 }

@@ -40,31 +40,23 @@ extension ExposedTool {
     }
 }
 
-/// Splits a byte stream into lines (server-sent events and JSON lines are both line-based).
-struct LineSplitter {
-    private var pending: [UInt8] = []
+extension LineSplitter {
+    /// A model's stream: JSON lines or server-sent events, no line longer than 8 MiB.
+    static func forModelStream() -> LineSplitter { LineSplitter(limit: 8 << 20) }
 
-    /// The lines `bytes` completes. Only the new bytes are searched, so a long line arriving in
-    /// many pieces costs linear time.
-    mutating func lines(_ bytes: [UInt8]) -> [String] {
-        var searchFrom = pending.count, lineStart = 0
-        pending += bytes
-        var lines: [String] = []
-        while let newline = pending[searchFrom...].firstIndex(of: UInt8(ascii: "\n")) {
-            var line = pending[lineStart..<newline]
-            if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
-            lines.append(String(decoding: line, as: UTF8.self))
-            lineStart = newline + 1
-            searchFrom = lineStart
-        }
-        pending.removeFirst(lineStart)
-        return lines
+    /// The lines `bytes` completes, as text; a line past the limit is the model's error.
+    mutating func lines(_ bytes: [UInt8]) throws -> [String] {
+        try feed(bytes).map(Self.text)
     }
 
-    /// What followed the last newline.
-    mutating func rest() -> String {
-        defer { pending = [] }
-        return String(decoding: pending, as: UTF8.self)
+    /// What followed the last newline, as text ("" when nothing did).
+    mutating func restText() throws -> String {
+        try rest().map(Self.text) ?? ""
+    }
+
+    private static func text(_ line: Line) throws -> String {
+        guard let text = line.text else { throw ModelError(.malformed, "the model's stream sent a line longer than 8 MiB") }
+        return text
     }
 }
 

@@ -27,11 +27,11 @@ struct OllamaWire: ModelWire {
     func makeDecoder() -> any AnswerDecoder { Decoder() }
 
     struct Decoder: AnswerDecoder {
-        private var lines = LineSplitter()
+        private var lines = LineSplitter.forModelStream()
         private var answer = DecodedAnswer()
 
         mutating func feed(_ bytes: [UInt8], onText: (String) -> Void) throws {
-            for line in lines.lines(bytes) { try object(line, onText: onText) }
+            for line in try lines.lines(bytes) { try object(line, onText: onText) }
         }
 
         private mutating func object(_ line: String, onText: (String) -> Void) throws {
@@ -59,7 +59,7 @@ struct OllamaWire: ModelWire {
         }
 
         mutating func finish() throws -> DecodedAnswer {
-            let rest = lines.rest()
+            let rest = try lines.restText()
             if !rest.isEmpty { try object(rest, onText: { _ in }) }
             return answer
         }

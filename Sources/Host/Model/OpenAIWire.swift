@@ -34,7 +34,7 @@ struct OpenAIWire: ModelWire {
     func makeDecoder() -> any AnswerDecoder { Decoder() }
 
     struct Decoder: AnswerDecoder {
-        private var lines = LineSplitter()
+        private var lines = LineSplitter.forModelStream()
         private var answer = DecodedAnswer()
         /// Tool calls arrive in fragments keyed by index: id and name first, then pieces of the arguments.
         private var calls: [Int: (id: String, name: String, arguments: String)] = [:]
@@ -44,7 +44,7 @@ struct OpenAIWire: ModelWire {
 
         mutating func feed(_ bytes: [UInt8], onText: (String) -> Void) throws {
             if !sawEvent { unframed += bytes }
-            for line in lines.lines(bytes) { try event(line, onText: onText) }
+            for line in try lines.lines(bytes) { try event(line, onText: onText) }
         }
 
         private mutating func event(_ line: String, onText: (String) -> Void) throws {
@@ -78,7 +78,7 @@ struct OpenAIWire: ModelWire {
         }
 
         mutating func finish() throws -> DecodedAnswer {
-            let rest = lines.rest()
+            let rest = try lines.restText()
             if !rest.isEmpty { try event(rest, onText: { _ in }) }
             if !sawEvent { try decodeWhole() }
             answer.toolCalls += calls.sorted { $0.key < $1.key }.map { index, call in

@@ -41,13 +41,14 @@ public struct ToolResult: Sendable, Equatable {
 }
 
 /// Dispatches a neuron's tool calls to sandboxed plugins: checks the tool and its arguments
-/// first (the plugin never sees a call that fails them), enforces where data may flow, and turns
-/// a crash or timeout into an error result. Blocking; safe to call from many threads at once —
-/// each tool plugin has a pool of `pool` instances, specialists one each.
+/// first (the plugin never sees a call that fails them, and such a call never waits), enforces
+/// where data may flow, and turns a crash or timeout into an error result. Each plugin has its
+/// own `CallQueue` — a tool plugin's served by its pool of `pool` instances, a specialist's by
+/// one — so calls to one never wait behind another's.
 public final class ToolDispatcher: @unchecked Sendable {
     public let neuron: ResolvedNeuron
     public let tools: [ExposedTool]
-    private let pools: [String: PluginPool]
+    private let queues: [String: CallQueue]
     private let specialists: SpecialistRouter
     private let tallyLock = NSLock()
     private var callTally = (calls: 0, errors: 0)
@@ -58,63 +59,107 @@ public final class ToolDispatcher: @unchecked Sendable {
     public init(neuron: ResolvedNeuron, runner: String, onLog: @escaping @Sendable (String, PluginLogLine) -> Void = { _, _ in }) throws {
         self.neuron = neuron
         tools = neuron.exposedTools
-        var pools: [String: PluginPool] = [:]
-        for use in neuron.config.tools {
-            pools[use.id] = PluginPool(plan: try neuron.plan(for: use), size: use.pool, runner: runner, onLog: onLog)
-        }
-        self.pools = pools
         // Specialists and the ones they consult: the neuron's own bundles first, then installed ones.
         let explicit = neuron.bundles.mapValues(\.directory)
         specialists = SpecialistRouter(locator: .includingInstalled(explicit: explicit),
                                        runner: runner, onLog: onLog, plan: neuron.plan(for:))
+        var queues: [String: CallQueue] = [:]
+        for use in neuron.config.tools {
+            let plan = try neuron.plan(for: use)
+            queues[use.id] = CallQueue(pluginID: use.id, instances: (0..<use.pool).map { _ in SupervisedPlugin(plan: plan, runner: runner, onLog: onLog) })
+        }
+        for tool in tools where tool.target == .consult {
+            queues[tool.use.id] = CallQueue(pluginID: tool.use.id, instances: [try specialists.plugin(tool.use.id)])
+        }
+        self.queues = queues
     }
 
     public func tool(named name: String) -> ExposedTool? { tools.first { $0.name == name } }
 
-    /// Calls tool `name`. `dataTier` is the most sensitive tier of the data the arguments may
-    /// carry (a chat's conversation so far); a tool of a higher tier is refused. MCP clients pass
-    /// nil: what they send is theirs.
+    /// Calls tool `name` and waits for its answer. `dataTier` is the most sensitive tier of the
+    /// data the arguments may carry (a chat's conversation so far); a tool of a higher tier is
+    /// refused. MCP clients pass nil: what they send is theirs.
     public func call(_ name: String, arguments: JSONValue, dataTier: PrivacyTier? = nil) -> ToolResult {
-        let result = dispatch(name, arguments: arguments, dataTier: dataTier)
-        tallyLock.withLock {
-            callTally.calls += 1
-            if result.isError { callTally.errors += 1 }
+        let answered = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var result: ToolResult?
+        submit(name, arguments: arguments, dataTier: dataTier) {
+            result = $0
+            answered.signal()
         }
-        return result
+        answered.wait()
+        return result!
     }
 
-    private func dispatch(_ name: String, arguments: JSONValue, dataTier: PrivacyTier?) -> ToolResult {
+    /// Queues a call to tool `name` behind the other calls to its plugin; `finish` gets the answer
+    /// exactly once, on another thread or (refused before it queued) on this one. A call
+    /// `cancellation` stops is answered "cancelled" and its plugin instance replaced.
+    public func submit(_ name: String, arguments: JSONValue, dataTier: PrivacyTier? = nil,
+                       cancellation: CallCancellation = CallCancellation(), finish: @escaping @Sendable (ToolResult) -> Void) {
+        let counted: @Sendable (ToolResult) -> Void = { [self] result in
+            tallyLock.withLock {
+                callTally.calls += 1
+                if result.isError { callTally.errors += 1 }
+            }
+            finish(result)
+        }
+        let call: PreparedCall
+        switch prepare(name, arguments: arguments, dataTier: dataTier) {
+        case .failure(let refusal): return counted(refusal.result)
+        case .success(let prepared): call = prepared
+        }
+        let queue = queues[call.tool.use.id]!
+        let job = CallQueue.Job(cancellation: cancellation, run: { [specialists] plugin, cancellation in
+            do {
+                let outcome = switch call.tool.target {
+                case .tool: try plugin.call(method: call.method, input: call.input, cancellation: cancellation)
+                case .consult: try specialists.call(call.tool.use.id, method: call.method, input: call.input, cancellation: cancellation)
+                }
+                return Self.result(outcome, tier: call.tool.tier)
+            } catch SupervisedPlugin.CallError.cancelled {
+                return CallQueue.cancelled
+            } catch {
+                return ToolResult(isError: true, text: "\(call.tool.use.id) failed: \(error); the neuron keeps serving", structured: nil, tier: call.tool.tier)
+            }
+        }, finish: counted)
+        guard queue.submit(job) else {
+            return counted(.refused("\(call.tool.use.id) is busy: \(queue.limit) calls are waiting for it; try again later", tier: call.tool.tier))
+        }
+    }
+
+    /// A call that passed every check, ready for its plugin.
+    private struct PreparedCall: Sendable {
+        var tool: ExposedTool
+        var method: String
+        var input: [UInt8]
+    }
+
+    private struct Refusal: Error {
+        var result: ToolResult
+    }
+
+    private func prepare(_ name: String, arguments: JSONValue, dataTier: PrivacyTier?) -> Result<PreparedCall, Refusal> {
         guard let tool = tool(named: name) else {
             let names = tools.map(\.name)
             let hint = closestMatch(to: name, in: names).map { "; did you mean '\($0)'?" } ?? ""
-            return .refused("neuron \(neuron.config.id) has no tool '\(name)'\(hint) (it offers: \(names.joined(separator: ", ")))")
+            return .failure(Refusal(result: .refused("neuron \(neuron.config.id) has no tool '\(name)'\(hint) (it offers: \(names.joined(separator: ", ")))")))
         }
         if let dataTier, let refusal = DataFlow.refusal("data", from: .init(id: "the conversation of neuron \(neuron.config.id)", tier: dataTier),
                                                          to: .init(id: tool.use.id, tier: tool.tier)) {
-            return .refused("\(name) refused: \(refusal)", tier: dataTier)
+            return .failure(Refusal(result: .refused("\(name) refused: \(refusal)", tier: dataTier)))
         }
-        let method: String, input: [UInt8]
         switch tool.target {
         case .tool(let toolName):
             do {
-                input = try ToolRequest(manifest: neuron.bundle(tool.use.id).manifest, tool: toolName, arguments: arguments).input
+                let input = try ToolRequest(manifest: neuron.bundle(tool.use.id).manifest, tool: toolName, arguments: arguments).input
+                return .success(PreparedCall(tool: tool, method: "tools/call", input: input))
             } catch {
-                return .refused("\(error)")
+                return .failure(Refusal(result: .refused("\(error)")))
             }
-            method = "tools/call"
         case .consult:
-            guard case .object = arguments else { return .refused("\(name): the arguments must be a JSON object (the specialist's request)") }
-            input = Array(arguments.serialized().utf8)
-            method = "specialist/consult"
-        }
-        do {
-            let outcome = switch tool.target {
-            case .tool: try pools[tool.use.id]!.call(method: method, input: input)
-            case .consult: try specialists.call(tool.use.id, method: method, input: input)
+            guard case .object = arguments else {
+                return .failure(Refusal(result: .refused("\(name): the arguments must be a JSON object (the specialist's request)")))
             }
-            return Self.result(outcome, tier: tool.tier)
-        } catch {
-            return ToolResult(isError: true, text: "\(tool.use.id) failed: \(error); the neuron keeps serving", structured: nil, tier: tool.tier)
+            return .success(PreparedCall(tool: tool, method: "specialist/consult", input: Array(arguments.serialized().utf8)))
         }
     }
 
@@ -131,40 +176,15 @@ public final class ToolDispatcher: @unchecked Sendable {
     }
 
     /// Every plugin instance it has (specialists once started), for reports.
-    public var plugins: [SupervisedPlugin] { pools.values.flatMap(\.all) + specialists.running }
+    public var plugins: [SupervisedPlugin] {
+        let tools = neuron.config.tools.flatMap { queues[$0.id]?.instances ?? [] }
+        return tools + specialists.running
+    }
 
     public func stop() {
-        for pool in pools.values { pool.stop() }
+        for queue in queues.values { queue.stop() }
         specialists.stopAll()
     }
 
     deinit { stop() }
-}
-
-/// Up to `size` supervised instances of one plugin; a call takes a free one or waits for one.
-final class PluginPool: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var idle: [SupervisedPlugin]
-    let all: [SupervisedPlugin]
-
-    init(plan: SandboxPlan, size: Int, runner: String, onLog: @escaping @Sendable (String, PluginLogLine) -> Void) {
-        all = (0..<size).map { _ in SupervisedPlugin(plan: plan, runner: runner, onLog: onLog) }
-        idle = all
-    }
-
-    func call(method: String, input: [UInt8]) throws -> PluginInstance.CallOutcome {
-        condition.lock()
-        while idle.isEmpty { condition.wait() }
-        let plugin = idle.removeLast()
-        condition.unlock()
-        defer {
-            condition.lock()
-            idle.append(plugin)
-            condition.signal()
-            condition.unlock()
-        }
-        return try plugin.call(method: method, input: input)
-    }
-
-    func stop() { all.forEach { $0.stop() } }
 }

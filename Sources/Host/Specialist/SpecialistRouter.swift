@@ -45,9 +45,9 @@ public final class SpecialistRouter: @unchecked Sendable {
     }
 
     /// Calls `method` on specialist `id`; consults it makes are routed by this router.
-    public func call(_ id: String, method: String, input: [UInt8]) throws -> PluginInstance.CallOutcome {
+    public func call(_ id: String, method: String, input: [UInt8], cancellation: CallCancellation? = nil) throws -> PluginInstance.CallOutcome {
         let plugin = try plugin(id)
-        return try inChain(id) { try plugin.call(method: method, input: input) }
+        return try inChain(id) { try plugin.call(method: method, input: input, cancellation: cancellation) }
     }
 
     /// Replays a specialist's window into a new instance. What its rules answered then is stored

@@ -27,6 +27,8 @@ public enum DeathCause: Sendable, Equatable, CustomStringConvertible {
     case setupFailed(SetupFailure)
     /// It exited on its own.
     case exited(code: Int32)
+    /// The caller cancelled the call it was serving; the host killed it (`CallCancellation`).
+    case cancelled
 
     /// The call the sandbox stopped, when that is how the instance ended.
     public var forbiddenCall: ForbiddenCall? {
@@ -46,6 +48,7 @@ public enum DeathCause: Sendable, Equatable, CustomStringConvertible {
         case .signaledItself(let signal): "killed by \(signalName(signal)) that the sandbox did not send (the plugin raised it itself)"
         case .setupFailed(let failure): "failed while \(failure)"
         case .exited(let code): "exited with status \(code)"
+        case .cancelled: "stopped by the host: its call was cancelled"
         }
     }
 

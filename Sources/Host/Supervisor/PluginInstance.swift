@@ -1,5 +1,6 @@
 import CBraneSystem
 import Glibc
+import Synchronization
 import SystemPackage
 
 /// One sandboxed plugin process: spawned, sandboxed, initialised, and called one request at
@@ -15,6 +16,7 @@ public final class PluginInstance: @unchecked Sendable {
     private var nextRequestID: UInt32 = 1
     private let onLog: @Sendable (String, PluginLogLine) -> Void
     private let consultant: Consultant?
+    private let interrupted = Atomic(false)
     /// How long start-up may take (spawn, sandbox, dlopen, init), on top of the call timeout.
     static let startupTimeout = Duration.seconds(10)
 
@@ -175,6 +177,10 @@ public final class PluginInstance: @unchecked Sendable {
             }
             return frame.type == .result ? .result(frame.payload) : .pluginError(frame.payload)
         } catch let error as ChannelError {
+            if wasInterrupted {
+                death = PluginDeath(pluginID: plan.bundle.manifest.id, pid: process.pid, cause: .cancelled, termination: process.kill())
+                throw death!
+            }
             let death = Self.classify(error, process: process, channel: channel, plan: plan, timeoutMilliseconds: timeout)
             self.death = death
             SandboxEvents.report(.death(death, neuron: plan.neuron))
@@ -216,6 +222,16 @@ public final class PluginInstance: @unchecked Sendable {
         channel.brokered?.record(stream)
         try channel.send(Frame(type: .connected, requestID: frame.requestID), passing: stream, deadline: deadline)
     }
+
+    /// Kills the instance from any thread, to stop the call it serves (`CallCancellation`). The
+    /// pidfd still names this process after it is reaped, so the signal can never reach another.
+    func interrupt() {
+        interrupted.store(true, ordering: .sequentiallyConsistent)
+        _ = brane_pidfd_send_signal(process.pidfd.rawValue, SIGKILL)
+    }
+
+    /// True once `interrupt` was called: the instance is dead or about to be, whatever its last call returned.
+    var wasInterrupted: Bool { interrupted.load(ordering: .sequentiallyConsistent) }
 
     /// Asks the plugin to shut down, then kills it if it has not exited within `grace`.
     public func stop(grace: Duration = .milliseconds(500)) {

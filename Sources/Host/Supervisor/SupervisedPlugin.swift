@@ -23,6 +23,8 @@ public final class SupervisedPlugin: @unchecked Sendable {
         case circuitOpen(pluginID: String, retryAfter: Duration, lastDeath: PluginDeath?)
         /// The host could not start the runner at all (missing runner, bad profile, …).
         case hostFailure(String)
+        /// The caller cancelled it (`CallCancellation`); no answer is due.
+        case cancelled
 
         public var description: String {
             switch self {
@@ -31,6 +33,7 @@ public final class SupervisedPlugin: @unchecked Sendable {
                 "plugin \(id) is disabled after repeated failures; retry in \(retry.formatted(.units(allowed: [.seconds, .milliseconds])))"
                     + (last.map { " (last: \($0.cause))" } ?? "")
             case .hostFailure(let why): why
+            case .cancelled: "the call was cancelled"
             }
         }
     }
@@ -67,18 +70,36 @@ public final class SupervisedPlugin: @unchecked Sendable {
     public var pid: Int32? { lock.withLock { instance?.pid } }
     public var isCircuitOpen: Bool { lock.withLock { circuitOpenUntil.map { ContinuousClock.now < $0 } ?? false } }
 
-    public func call(method: String, input: [UInt8]) throws(CallError) -> PluginInstance.CallOutcome {
+    /// One call; `cancellation` may stop it from another thread (then it throws `.cancelled`).
+    public func call(method: String, input: [UInt8], cancellation: CallCancellation? = nil) throws(CallError) -> PluginInstance.CallOutcome {
         lock.lock()
         defer { lock.unlock() }
+        if cancellation?.isCancelled == true { throw .cancelled }
         let running = try runningInstance()
+        let outcome: PluginInstance.CallOutcome?
         do {
-            let outcome = try running.call(method: method, input: input)
-            consecutiveFailures = 0
-            return outcome
+            outcome = if let cancellation {
+                try cancellation.during(running) { () throws(PluginDeath) in try running.call(method: method, input: input) }
+            } else {
+                try running.call(method: method, input: input)
+            }
         } catch {
+            instance = nil
+            if error.cause == .cancelled { throw .cancelled }
             recordFailure(error)
             throw .died(error)
         }
+        // Cancelled before it began, or as it answered: the answer is not wanted, and an
+        // interrupted instance is dying, so the next call gets a new one.
+        guard let outcome, !running.wasInterrupted else {
+            if running.wasInterrupted {
+                running.stop(grace: .zero)
+                instance = nil
+            }
+            throw .cancelled
+        }
+        consecutiveFailures = 0
+        return outcome
     }
 
     /// Starts the instance now (to pay the cold start before the first call).

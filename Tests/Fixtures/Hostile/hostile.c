@@ -590,6 +590,8 @@ static int invoke(const char *method, const uint8_t *input, size_t input_length,
         }
         if (strcmp(path, "slow") == 0) /* long enough that concurrent calls overlap */
             usleep(300 * 1000);
+        if (strcmp(path, "hang") == 0) /* under the 3 s call timeout: only a cancellation ends it early */
+            usleep(2500 * 1000);
         return reply(output, length, "{\"ok\":true,\"pid\":%d}", (int)getpid());
     }
 
