@@ -13,7 +13,7 @@ struct AuditCommand: ParsableCommand {
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func run() throws {
-            let entries = marketplace { try openMarketplace().auditEntries() }
+            let entries = try marketplace { try openMarketplace().auditEntries() }
             printJSONOrText(json: json, entries) {
                 entries.isEmpty ? "the log is empty"
                     : table(["#", "TIME", "ACTION", "PLUGIN", "DETAIL"], entries.map { [String($0.sequence), $0.time, $0.action, $0.pluginID, $0.detail] })
@@ -34,11 +34,11 @@ struct AuditCommand: ParsableCommand {
                 """)
 
         func run() throws {
-            let market = openMarketplace()
-            let entries = marketplace { try market.auditEntries() }
-            let problems = marketplace { try market.auditProblems() }
+            let market = try openMarketplace()
+            let entries = try marketplace { try market.auditEntries() }
+            let problems = try marketplace { try market.auditProblems() }
             if !problems.isEmpty {
-                fail("the audit log is broken:\n" + problems.map { "  \($0)" }.joined(separator: "\n"), .refused)
+                throw CLIFailure("the audit log is broken:\n" + problems.map { "  \($0)" }.joined(separator: "\n"), .refused)
             }
             print("audit log intact: \(entries.count) entries, every install recorded, head MAC \(entries.last?.mac ?? "-")")
         }

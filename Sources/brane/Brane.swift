@@ -1,5 +1,6 @@
 import ArgumentParser
 import BraneHost
+import Foundation
 
 @main
 struct Brane: ParsableCommand {
@@ -12,7 +13,15 @@ struct Brane: ParsableCommand {
             SandboxSettings.commandLineOptOut = true
         }
         reportSandboxEvents()
-        main(arguments)
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+        } catch let failure as CLIFailure {
+            warn("brane: \(failure.message)")
+            Foundation.exit(failure.status.rawValue)
+        } catch {
+            exit(withError: error)
+        }
     }
 
     static let configuration = CommandConfiguration(

@@ -23,8 +23,8 @@ struct IndexCommand: ParsableCommand {
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func run() throws {
-            guard let pem = try? String(contentsOfFile: key, encoding: .utf8) else { fail("cannot read the key file \(key)", .invalidInput) }
-            let record = marketplace { try openMarketplace().addIndex(name: name, location: location, publicKeyPEM: pem, allowExpired: allowExpired) }
+            guard let pem = try? String(contentsOfFile: key, encoding: .utf8) else { throw CLIFailure("cannot read the key file \(key)", .invalidInput) }
+            let record = try marketplace { try openMarketplace().addIndex(name: name, location: location, publicKeyPEM: pem, allowExpired: allowExpired) }
             printJSONOrText(json: json, IndexRow(record)) {
                 "added index \(record.name) (version \(record.highestVersion), key \(record.keyID)) at \(record.location)"
             }
@@ -36,7 +36,7 @@ struct IndexCommand: ParsableCommand {
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func run() throws {
-            let rows = marketplace { try openMarketplace().registry.indexes() }.map(IndexRow.init)
+            let rows = try marketplace { try openMarketplace().registry.indexes() }.map(IndexRow.init)
             printJSONOrText(json: json, rows) {
                 rows.isEmpty ? "no indexes (add one with `brane index add`)"
                     : table(["NAME", "VERSION", "EXPIRES", "KEY", "LOCATION"], rows.map { [$0.name, String($0.version), $0.expires, $0.keyID, $0.location] })
@@ -50,10 +50,10 @@ struct IndexCommand: ParsableCommand {
         @Flag(help: "Accept an index past its expiry date.") var allowExpired = false
 
         func run() throws {
-            let market = openMarketplace()
-            let names = name.map { [$0] } ?? marketplace { try market.registry.indexes().map(\.name) }
+            let market = try openMarketplace()
+            let names = try name.map { [$0] } ?? marketplace { try market.registry.indexes().map(\.name) }
             for name in names {
-                let index = marketplace { try market.refreshIndex(name, allowExpired: allowExpired) }
+                let index = try marketplace { try market.refreshIndex(name, allowExpired: allowExpired) }
                 print("\(name): version \(index.version), \(index.plugins.count) plugins")
             }
         }
@@ -66,7 +66,7 @@ struct IndexCommand: ParsableCommand {
         @Argument(help: "The index name.") var name: String
 
         func run() throws {
-            marketplace { try openMarketplace().removeIndex(name) }
+            try marketplace { try openMarketplace().removeIndex(name) }
             print("removed index \(name)")
         }
     }

@@ -26,12 +26,12 @@ struct MCPCommand: ParsableCommand {
         @OptionGroup var search: NeuronCommand.PluginSearch
 
         func run() throws {
-            let resolved = loadNeuron(neuron, search.locator)
+            let resolved = try loadNeuron(neuron, search.locator)
             if resolved.config.privacyTier == .sensitive {
                 warn("neuron \(resolved.config.id) is tier 0: tool results go to the MCP client; connect only a client whose model runs on this machine")
             }
-            let dispatcher: ToolDispatcher
-            do { dispatcher = try ToolDispatcher(neuron: resolved, runner: runnerPath(), onLog: { id, line in warn("[\(id)] \(line.message)") }) } catch { fail("\(error)", .hostProblem) }
+            let dispatcher: ToolDispatcher, runner = try runnerPath()
+            do { dispatcher = try ToolDispatcher(neuron: resolved, runner: runner, onLog: { id, line in warn("[\(id)] \(line.message)") }) } catch { throw CLIFailure("\(error)", .hostProblem) }
             defer { dispatcher.stop() }
             let finished = DispatchSemaphore(value: 0)
             nonisolated(unsafe) var failure: Error?
@@ -40,7 +40,7 @@ struct MCPCommand: ParsableCommand {
                 finished.signal()
             }
             finished.wait()
-            if let failure { fail("MCP server stopped: \(failure)", .hostProblem) }
+            if let failure { throw CLIFailure("MCP server stopped: \(failure)", .hostProblem) }
         }
     }
 }

@@ -19,7 +19,7 @@ struct MarketCommand: ParsableCommand {
         @Option(help: "Where to write the private key; the public key goes to the same name with .pub.pem.") var out: String
 
         func run() throws {
-            let key = marketplace { try generatePublisherKey(at: out) }
+            let key = try marketplace { try generatePublisherKey(at: out) }
             print("key \(key.keyID): private \(out), public \(publicKeyPath(for: out))")
         }
     }
@@ -36,8 +36,8 @@ struct MarketCommand: ParsableCommand {
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func run() throws {
-            let signer = loadPrivateKey(key)
-            let report = marketplace { try Publisher(indexDirectory: index, key: signer).publish(plugins, name: name, validDays: validDays) }
+            let signer = try loadPrivateKey(key)
+            let report = try marketplace { try Publisher(indexDirectory: index, key: signer).publish(plugins, name: name, validDays: validDays) }
             printJSONOrText(json: json, report) {
                 (report.published.map { "published \($0)" } + report.unchanged.map { "unchanged \($0)" }
                     + ["index \(report.index) version \(report.version), signed by key \(report.keyID), expires \(ISO8601DateFormatter().string(from: report.expires))"])
@@ -54,16 +54,16 @@ struct MarketCommand: ParsableCommand {
         @Option(help: "The publisher's private key (PEM).") var key: String
 
         func run() throws {
-            let report = marketplace { try Publisher(indexDirectory: index, key: loadPrivateKey(key)).yank(plugin, version: version) }
+            let report = try marketplace { try Publisher(indexDirectory: index, key: loadPrivateKey(key)).yank(plugin, version: version) }
             print("yanked \(plugin) \(version); index version \(report.version)")
         }
     }
 }
 
-func loadPrivateKey(_ path: String) -> Ed25519Key {
+func loadPrivateKey(_ path: String) throws -> Ed25519Key {
     guard let pem = try? String(contentsOfFile: path, encoding: .utf8) else {
-        fail("cannot read the key \(path) (create one with `brane market keygen --out \(path)`)", .invalidInput)
+        throw CLIFailure("cannot read the key \(path) (create one with `brane market keygen --out \(path)`)", .invalidInput)
     }
-    guard let key = try? Ed25519Key(pem: pem), key.hasPrivateKey else { fail("\(path) is not an Ed25519 private key in PEM form", .invalidInput) }
+    guard let key = try? Ed25519Key(pem: pem), key.hasPrivateKey else { throw CLIFailure("\(path) is not an Ed25519 private key in PEM form", .invalidInput) }
     return key
 }

@@ -14,7 +14,7 @@ extension NeuronCommand {
 
         func run() throws {
             guard let age = DurationText.milliseconds(since).map({ Double($0) / 1000 }) else {
-                fail("--since expects a duration such as 90s, 30m, 1h or 7d; found \(since)", .invalidInput)
+                throw CLIFailure("--since expects a duration such as 90s, 30m, 1h or 7d; found \(since)", .invalidInput)
             }
             let alerts = try openObservationStore().alerts(neuron: neuron, since: Date().addingTimeInterval(-age))
             if json {

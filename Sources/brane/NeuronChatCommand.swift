@@ -31,20 +31,20 @@ extension NeuronCommand {
         var json = false
 
         func run() throws {
-            let resolved = loadNeuron(neuron, search.locator)
-            let broker: ModelBroker, dispatcher: ToolDispatcher
+            let resolved = try loadNeuron(neuron, search.locator)
+            let broker: ModelBroker, dispatcher: ToolDispatcher, runner = try runnerPath()
             do {
                 broker = ModelBroker(neuron: resolved.config, ledger: try TokenLedger())
-                dispatcher = try ToolDispatcher(neuron: resolved, runner: runnerPath(), onLog: PluginLogCollector(echo: true).record)
+                dispatcher = try ToolDispatcher(neuron: resolved, runner: runner, onLog: PluginLogCollector(echo: true).record)
             } catch {
-                fail("\(error)", .hostProblem)
+                throw CLIFailure("\(error)", .hostProblem)
             }
             defer { dispatcher.stop() }
             let session = ChatSession(neuron: resolved, broker: broker, dispatcher: dispatcher)
             if let message {
                 return try answerOnce(message, session: session, broker: broker)
             }
-            if json { fail("--json needs --message", .invalidInput) }
+            if json { throw CLIFailure("--json needs --message", .invalidInput) }
             let interactive = isatty(STDIN_FILENO) == 1
             if interactive {
                 let c = resolved.config
@@ -94,7 +94,7 @@ extension NeuronCommand {
                     "dataTier": .number(Double(session.dataTier.rawValue)),
                 ]).serialized(pretty: true))
             } catch let error as ModelError {
-                fail(error.description, error.reason == .budgetExceeded || error.reason == .privacyRefused ? .refused : .hostProblem)
+                throw CLIFailure(error.description, error.reason == .budgetExceeded || error.reason == .privacyRefused ? .refused : .hostProblem)
             }
         }
 

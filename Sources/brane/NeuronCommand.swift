@@ -141,9 +141,9 @@ struct NeuronCommand: ParsableCommand {
         }
 
         func run() throws {
-            let resolved = loadNeuron(neuron, search.locator)
-            let sandboxes = resolved.config.allPlugins.map { use in
-                do { return SandboxReport(plan: try resolved.plan(for: use)) } catch { fail("\(error)", .hostProblem) }
+            let resolved = try loadNeuron(neuron, search.locator)
+            let sandboxes = try resolved.config.allPlugins.map { use in
+                do { return SandboxReport(plan: try resolved.plan(for: use)) } catch { throw CLIFailure("\(error)", .hostProblem) }
             }
             if json {
                 print(encodeJSON(Report(neuron: resolved.config, file: resolved.file, tools: resolved.exposedTools.map(\.name), sandboxes: sandboxes)))
@@ -162,13 +162,13 @@ struct NeuronCommand: ParsableCommand {
 }
 
 /// A neuron named by file, or by id among $BRANE_HOME/neurons; exits 2 with every diagnostic when invalid.
-func loadNeuron(_ target: String, _ locator: PluginLocator) -> ResolvedNeuron {
+func loadNeuron(_ target: String, _ locator: PluginLocator) throws -> ResolvedNeuron {
     var file = target
     if !FileManager.default.fileExists(atPath: target) {
         let directory = BraneHome.current.neurons
         let candidates = ["\(directory)/\(target).yaml", "\(directory)/\(target).yml"]
         guard let found = candidates.first(where: FileManager.default.fileExists(atPath:)) else {
-            fail("\(target) is neither a neuron file nor a neuron in \(directory)", .invalidInput)
+            throw CLIFailure("\(target) is neither a neuron file nor a neuron in \(directory)", .invalidInput)
         }
         file = found
     }
@@ -177,8 +177,8 @@ func loadNeuron(_ target: String, _ locator: PluginLocator) -> ResolvedNeuron {
         for warning in warnings { warn("\(warning)") }
         return neuron
     } catch let failure as ValidationFailure {
-        fail("invalid neuron:\n\(failure)", .invalidInput)
+        throw CLIFailure("invalid neuron:\n\(failure)", .invalidInput)
     } catch {
-        fail("\(error)", .invalidInput)
+        throw CLIFailure("\(error)", .invalidInput)
     }
 }

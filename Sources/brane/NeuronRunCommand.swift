@@ -35,7 +35,7 @@ extension NeuronCommand {
 
         func run() throws {
             let locator = search.locator
-            var resolved = loadNeuron(neuron, locator)
+            var resolved = try loadNeuron(neuron, locator)
             let deadline = try duration.map { text -> Date in
                 guard let milliseconds = DurationText.milliseconds(text) else {
                     throw ValidationError("--duration expects a duration such as 30s, 10m or 2h; found \(text)")
@@ -44,11 +44,11 @@ extension NeuronCommand {
             }
             let output = Output(toStandardError: mcp)
             let store = try openObservationStore()
-            let runner = runnerPath()
+            let runner = try runnerPath()
             let inboxRoot = inbox ?? BraneHome.current.inbox
             // One run per neuron, held for the whole command (reloads included): a second would feed the same inbox.
             let runLock: EventInbox.RunLock
-            do { runLock = try EventInbox(root: inboxRoot, neuron: resolved.config.id).lockForOneRun() } catch { fail("\(error)", .busy) }
+            do { runLock = try EventInbox(root: inboxRoot, neuron: resolved.config.id).lockForOneRun() } catch { throw CLIFailure("\(error)", .busy) }
             defer { withExtendedLifetime(runLock) {} }
             let log: @Sendable (String, PluginLogLine) -> Void = { id, line in output.error("[\(id)] \(line.level): \(line.message)") }
             func makeRunner(_ neuron: ResolvedNeuron) throws -> NeuronRunner {
@@ -58,7 +58,7 @@ extension NeuronCommand {
                 return made
             }
             var current: NeuronRunner
-            do { current = try makeRunner(resolved) } catch { fail("cannot start neuron \(resolved.config.id): \(error)", .hostProblem) }
+            do { current = try makeRunner(resolved) } catch { throw CLIFailure("cannot start neuron \(resolved.config.id): \(error)", .hostProblem) }
             Signals.install(reload: true)
             let started = Date()
             output.line(header(current))
@@ -67,7 +67,7 @@ extension NeuronCommand {
             let clientLeft = DispatchSemaphore(value: 0)
             if mcp {
                 let tools: ToolDispatcher
-                do { tools = try ToolDispatcher(neuron: resolved, runner: runner, onLog: log) } catch { fail("\(error)", .hostProblem) }
+                do { tools = try ToolDispatcher(neuron: resolved, runner: runner, onLog: log) } catch { throw CLIFailure("\(error)", .hostProblem) }
                 dispatcher = tools
                 Task {
                     do { try await NeuronMCPServer.serve(tools) } catch { output.error("MCP server stopped: \(error)") }

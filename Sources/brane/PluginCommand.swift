@@ -81,14 +81,14 @@ struct ToolCommand: ParsableCommand {
 
         func run() throws {
             let bundle = try openBundle(directory)
-            let arguments: JSONValue
+            let arguments: JSONValue, text = try readInput(args)
             do {
-                arguments = try JSONValue(parsing: try readInput(args))
+                arguments = try JSONValue(parsing: text)
             } catch {
-                fail("--args is not valid JSON: \(error)", .invalidInput)
+                throw CLIFailure("--args is not valid JSON: \(error)", .invalidInput)
             }
             let request: ToolRequest
-            do { request = try ToolRequest(manifest: bundle.manifest, tool: tool, arguments: arguments) } catch { fail("\(error)", .invalidInput) }
+            do { request = try ToolRequest(manifest: bundle.manifest, tool: tool, arguments: arguments) } catch { throw CLIFailure("\(error)", .invalidInput) }
             try invoke(bundle: bundle, method: "tools/call", input: request.input, json: json)
         }
     }

@@ -26,11 +26,11 @@ extension PluginCommand {
         @Flag(help: "Print the outcome as JSON; no progress output.") var json = false
 
         func run() throws {
-            let (id, requirement) = marketplace { try parseSpec(plugin) }
-            let market = openMarketplace()
+            let (id, requirement) = try marketplace { try parseSpec(plugin) }
+            let market = try openMarketplace()
             market.onStep = progressPrinter(enabled: !json)
             if !allowPath.isEmpty && !json { warn("brane: granting \(id) access to \(allowPath.joined(separator: ", ")) (recorded in the audit log)") }
-            let outcome = marketplace { try market.install(id, requirement: requirement, index: index, allowExpired: allowExpired, grantedPaths: allowPath) }
+            let outcome = try marketplace { try market.install(id, requirement: requirement, index: index, allowExpired: allowExpired, grantedPaths: allowPath) }
             printJSONOrText(json: json, outcome) { describe(outcome) }
         }
     }
@@ -40,7 +40,7 @@ extension PluginCommand {
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func run() throws {
-            let receipts = marketplace { try openMarketplace().registry.receipts() }
+            let receipts = try marketplace { try openMarketplace().registry.receipts() }
             let rows = receipts.map { InstalledRow($0) }
             printJSONOrText(json: json, rows) {
                 rows.isEmpty ? "no plugins installed (`brane plugin search` shows what the added indexes offer)"
@@ -65,8 +65,8 @@ extension PluginCommand {
         }
 
         func run() throws {
-            let market = openMarketplace()
-            let report = marketplace { () throws -> Report in
+            let market = try openMarketplace()
+            let report = try marketplace { () throws -> Report in
                 let receipt = try market.registry.receipt(plugin)
                 let releases = try market.registry.releases(of: plugin)
                 guard receipt != nil || !releases.isEmpty else { throw try market.notInstalledOrIndexed(plugin) }
@@ -97,7 +97,7 @@ extension PluginCommand {
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func run() throws {
-            let hits = marketplace { try openMarketplace().search(words.joined(separator: " ")) }
+            let hits = try marketplace { try openMarketplace().search(words.joined(separator: " ")) }
             printJSONOrText(json: json, hits) {
                 hits.isEmpty ? "nothing matches" : table(["ID", "VERSION", "KIND", "TIER", "TOOLS", "DESCRIPTION"],
                                                          hits.map { [$0.id, $0.version, $0.kind, String($0.tier), $0.tools.joined(separator: ","), $0.description] })
@@ -125,14 +125,14 @@ extension PluginCommand {
         }
 
         func run() throws {
-            let market = openMarketplace()
+            let market = try openMarketplace()
             market.onStep = progressPrinter(enabled: !json)
             if let plugin {
-                let outcome = marketplace { try market.upgrade(plugin, allowExpired: allowExpired) }
+                let outcome = try marketplace { try market.upgrade(plugin, allowExpired: allowExpired) }
                 printJSONOrText(json: json, outcome) { describe(outcome) }
                 return
             }
-            let ids = marketplace { try market.registry.receipts().map(\.pluginID) }
+            let ids = try marketplace { try market.registry.receipts().map(\.pluginID) }
             var results = [Result]()
             for id in ids {
                 if let receipt = try? market.registry.receipt(id), receipt.pinned {
@@ -158,7 +158,7 @@ extension PluginCommand {
         @Argument(help: "The installed plugin's id.") var plugin: String
 
         func run() throws {
-            marketplace { try openMarketplace().remove(plugin) }
+            try marketplace { try openMarketplace().remove(plugin) }
             print("removed \(plugin)")
         }
     }
@@ -168,7 +168,7 @@ extension PluginCommand {
         @Argument(help: "The installed plugin's id.") var plugin: String
 
         func run() throws {
-            marketplace { try openMarketplace().setPinned(plugin, true) }
+            try marketplace { try openMarketplace().setPinned(plugin, true) }
             print("pinned \(plugin)")
         }
     }
@@ -178,7 +178,7 @@ extension PluginCommand {
         @Argument(help: "The installed plugin's id.") var plugin: String
 
         func run() throws {
-            marketplace { try openMarketplace().setPinned(plugin, false) }
+            try marketplace { try openMarketplace().setPinned(plugin, false) }
             print("unpinned \(plugin)")
         }
     }
@@ -191,7 +191,7 @@ extension PluginCommand {
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func run() throws {
-            let problems = marketplace { try openMarketplace().verify(plugin) }
+            let problems = try marketplace { try openMarketplace().verify(plugin) }
             printJSONOrText(json: json, problems) {
                 problems.isEmpty ? "all installed files match their receipts" : problems.map(\.description).joined(separator: "\n")
             }

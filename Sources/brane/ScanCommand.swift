@@ -22,17 +22,17 @@ struct ScanCommand: ParsableCommand {
     func run() throws {
         var targets = scanners
         if targets.isEmpty {
-            targets = marketplace { try openMarketplace().registry.receipts() }.filter { $0.kind == PluginKind.scanner.rawValue }.map(\.pluginID)
+            targets = try marketplace { try openMarketplace().registry.receipts() }.filter { $0.kind == PluginKind.scanner.rawValue }.map(\.pluginID)
             guard !targets.isEmpty else {
-                fail("no scanners installed; name one (e.g. Plugins/com.brane.scanner.machine) or `brane plugin install com.brane.scanner.machine`", .invalidInput)
+                throw CLIFailure("no scanners installed; name one (e.g. Plugins/com.brane.scanner.machine) or `brane plugin install com.brane.scanner.machine`", .invalidInput)
             }
         }
         let store = try openObservationStore()
-        let runner = runnerPath()
+        let runner = try runnerPath()
         var summaries: [ScanSummary] = [], failed = false
         for target in targets {
             let bundle = try openBundle(target)
-            guard bundle.manifest.kind == .scanner else { fail("\(bundle.manifest.id) is a \(bundle.manifest.kind.rawValue), not a scanner", .invalidInput) }
+            guard bundle.manifest.kind == .scanner else { throw CLIFailure("\(bundle.manifest.id) is a \(bundle.manifest.kind.rawValue), not a scanner", .invalidInput) }
             let plugin = SupervisedPlugin(plan: try makePlan(bundle), runner: runner, onLog: PluginLogCollector(echo: !json).record)
             defer { plugin.stop() }
             do {
@@ -82,7 +82,7 @@ struct AssetsCommand: ParsableCommand {
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func run() throws {
-            guard let asset = try openObservationStore().asset(id) else { fail("no asset \(id); `brane assets list` shows the ids", .invalidInput) }
+            guard let asset = try openObservationStore().asset(id) else { throw CLIFailure("no asset \(id); `brane assets list` shows the ids", .invalidInput) }
             printJSONOrText(json: json, asset) {
                 (["\(asset.name) (\(asset.kind), \(asset.id))", "  scanner: \(asset.scanner)", "  first seen: \(asset.firstSeen.formatted(.iso8601))",
                   "  last seen: \(asset.lastSeen.formatted(.iso8601))\(asset.present ? "" : " (gone)")"]
@@ -109,5 +109,5 @@ struct AssetsCommand: ParsableCommand {
 }
 
 func openObservationStore() throws -> ObservationStore {
-    do { return try ObservationStore() } catch { fail("cannot open the observation store: \(error)", .hostProblem) }
+    do { return try ObservationStore() } catch { throw CLIFailure("cannot open the observation store: \(error)", .hostProblem) }
 }

@@ -28,7 +28,7 @@ struct SensorCommand: ParsableCommand {
             let scheduler = try makeScheduler([sensor])
             defer { scheduler.stop() }
             switch scheduler.sample(scheduler.sensors[0]) {
-            case .failed(let id, let message): fail("\(id): \(message)", .pluginError)
+            case .failed(let id, let message): throw CLIFailure("\(id): \(message)", .pluginError)
             case .stored(let stored): show(stored.reading, id: stored.sensor, note: "stored (\(stored.changed.joined(separator: ", ")))")
             case .unchanged(let id, let reading): show(reading, id: id, note: "unchanged since the last stored reading; not stored")
             }
@@ -55,7 +55,7 @@ struct SensorCommand: ParsableCommand {
         @Option(help: "Sample every N seconds instead of each manifest's interval.") var interval: Double?
 
         func run() throws {
-            guard !sensors.isEmpty else { fail("name at least one sensor", .invalidInput) }
+            guard !sensors.isEmpty else { throw CLIFailure("name at least one sensor", .invalidInput) }
             let scheduler = try makeScheduler(sensors, interval: interval)
             defer { scheduler.stop() }
             let end = duration.map { Date().addingTimeInterval($0) }
@@ -95,7 +95,7 @@ struct SensorCommand: ParsableCommand {
 
         func run() throws {
             guard let age = DurationText.milliseconds(since).map({ Double($0) / 1000 }) else {
-                fail("--since expects a duration such as 90s, 30m, 1h or 7d; found \(since)", .invalidInput)
+                throw CLIFailure("--since expects a duration such as 90s, 30m, 1h or 7d; found \(since)", .invalidInput)
             }
             let id = FileManager.default.fileExists(atPath: "\(sensor)/manifest.yaml") ? try openBundle(sensor).manifest.id : sensor
             let readings = try openObservationStore().history(id, since: Date().addingTimeInterval(-age))
@@ -123,19 +123,19 @@ struct SensorCommand: ParsableCommand {
 
         func run() throws {
             let readings = try openObservationStore().latestReadings()
-            guard !readings.isEmpty else { fail("no sensor readings stored yet; run `brane sensor read <sensor>` first", .invalidInput) }
-            do { try BraneHost.Snapshot.write(readings, to: out) } catch { fail("\(error)", .hostProblem) }
+            guard !readings.isEmpty else { throw CLIFailure("no sensor readings stored yet; run `brane sensor read <sensor>` first", .invalidInput) }
+            do { try BraneHost.Snapshot.write(readings, to: out) } catch { throw CLIFailure("\(error)", .hostProblem) }
             print("wrote \(out): \(readings.count) sensors")
         }
     }
 }
 
 private func makeScheduler(_ targets: [String], interval: Double? = nil) throws -> SensorScheduler {
-    let runner = runnerPath()
+    let runner = try runnerPath()
     let log = PluginLogCollector(echo: true)
     let sensors = try targets.map { target in
         let bundle = try openBundle(target)
-        guard bundle.manifest.kind == .sensor else { fail("\(bundle.manifest.id) is a \(bundle.manifest.kind.rawValue), not a sensor", .invalidInput) }
+        guard bundle.manifest.kind == .sensor else { throw CLIFailure("\(bundle.manifest.id) is a \(bundle.manifest.kind.rawValue), not a sensor", .invalidInput) }
         return SensorScheduler.Sensor(plugin: SupervisedPlugin(plan: try makePlan(bundle), runner: runner, onLog: log.record), interval: interval)
     }
     return try SensorScheduler(sensors: sensors, store: try openObservationStore())

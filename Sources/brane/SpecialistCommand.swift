@@ -32,14 +32,14 @@ struct SpecialistCommand: ParsableCommand {
             let bundle = try openSpecialist(specialist)
             let request = try readInput(input == "-" ? "-" : "@\(input)")
             let log = PluginLogCollector(echo: !json)
-            let router = SpecialistRouter(locator: pluginLocator(for: [bundle]), runner: runnerPath(), onLog: log.record)
+            let router = SpecialistRouter(locator: pluginLocator(for: [bundle]), runner: try runnerPath(), onLog: log.record)
             defer { router.stopAll() }
             let outcome: PluginInstance.CallOutcome
             do {
                 outcome = try router.call(bundle.manifest.id, method: "specialist/consult", input: request)
             } catch {
                 if json { print(encodeJSON(RunEnvelope(ok: false, death: "\(error)", pluginLog: log.lines))) }
-                fail("\(error)", .pluginDied)
+                throw CLIFailure("\(error)", .pluginDied)
             }
             switch outcome {
             case .result(let bytes):
@@ -47,7 +47,7 @@ struct SpecialistCommand: ParsableCommand {
                 else { print(jsonOrText(bytes).serialized(pretty: true)) }
             case .pluginError(let bytes):
                 if json { print(encodeJSON(RunEnvelope(ok: false, error: jsonOrText(bytes), pluginLog: log.lines))) }
-                fail("\(bundle.manifest.id): \(PluginInstance.CallOutcome.errorMessage(bytes))", .pluginError)
+                throw CLIFailure("\(bundle.manifest.id): \(PluginInstance.CallOutcome.errorMessage(bytes))", .pluginError)
             }
         }
     }
@@ -71,13 +71,13 @@ struct SpecialistCommand: ParsableCommand {
         func run() throws {
             let bundle = try openSpecialist(specialist)
             guard let rules = bundle.manifest.specialist?.rules, !rules.isEmpty else {
-                fail("\(bundle.manifest.id) declares no rules (specialist.rules in its manifest), so it takes no events", .invalidInput)
+                throw CLIFailure("\(bundle.manifest.id) declares no rules (specialist.rules in its manifest), so it takes no events", .invalidInput)
             }
             guard let stream = events == "-" ? FileHandle.standardInput : FileHandle(forReadingAtPath: events) else {
-                fail("cannot read \(events)", .invalidInput)
+                throw CLIFailure("cannot read \(events)", .invalidInput)
             }
             let log = PluginLogCollector(echo: true)
-            let router = SpecialistRouter(locator: pluginLocator(for: [bundle]), runner: runnerPath(), onLog: log.record)
+            let router = SpecialistRouter(locator: pluginLocator(for: [bundle]), runner: try runnerPath(), onLog: log.record)
             defer { router.stopAll() }
             var counts = (events: 0, alerts: 0, rejected: 0)
             for (index, line) in JSONLines(stream).enumerated() where !line.allSatisfy(\.isWhitespace) {
@@ -92,7 +92,7 @@ struct SpecialistCommand: ParsableCommand {
                 do {
                     outcome = try router.call(bundle.manifest.id, method: "specialist/event", input: Array(line.utf8))
                 } catch {
-                    fail("\(events):\(number): \(error)", .pluginDied)
+                    throw CLIFailure("\(events):\(number): \(error)", .pluginDied)
                 }
                 switch outcome {
                 case .pluginError(let bytes):
@@ -126,7 +126,7 @@ struct SpecialistCommand: ParsableCommand {
 private func openSpecialist(_ target: String) throws -> PluginBundle {
     let bundle = try openBundle(target)
     guard bundle.manifest.kind == .specialist else {
-        fail("\(bundle.manifest.id) is a \(bundle.manifest.kind.rawValue) plugin, not a specialist", .invalidInput)
+        throw CLIFailure("\(bundle.manifest.id) is a \(bundle.manifest.kind.rawValue) plugin, not a specialist", .invalidInput)
     }
     return bundle
 }

@@ -2,10 +2,16 @@ import ArgumentParser
 import BraneHost
 import Foundation
 
-/// Prints to standard error and exits with one of the documented codes.
-func fail(_ message: String, _ status: ExitCode) -> Never {
-    warn("brane: \(message)")
-    Foundation.exit(status.rawValue)
+/// A failure the CLI reports as `brane: <message>` with one of the documented exit codes. It is
+/// thrown, never exited with, so every `defer` on the way out runs and plugins get their shutdown;
+/// `Brane.main` prints it and exits once the command has unwound.
+struct CLIFailure: Error, CustomStringConvertible {
+    var message: String
+    var status: ExitCode
+
+    init(_ message: String, _ status: ExitCode) { (self.message, self.status) = (message, status) }
+
+    var description: String { message }
 }
 
 /// Everything the CLI prints passes the one sanitiser: plugin, index and manifest text can hold
@@ -67,29 +73,29 @@ func openBundle(_ target: String) throws -> PluginBundle {
         if target.contains("/") || target == "." || target == ".." {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory), isDirectory.boolValue else {
-                fail("\(target) is not a plugin directory", .invalidInput)
+                throw CLIFailure("\(target) is not a plugin directory", .invalidInput)
             }
             // An install directory named by path runs only as its receipt says, as by id.
-            if let id = marketplace({ try openMarketplace().installedPlugin(at: target) }) {
-                bundle = marketplace { try openMarketplace().installedBundle(id)! }
+            if let id = try marketplace({ try openMarketplace().installedPlugin(at: target) }) {
+                bundle = try marketplace { try openMarketplace().installedBundle(id)! }
             } else {
                 bundle = try PluginBundle.open(target)
             }
         } else {
-            guard PluginID.problem(target) == nil, let installed = marketplace({ try openMarketplace().installedBundle(target) }) else {
+            guard PluginID.problem(target) == nil, let installed = try marketplace({ try openMarketplace().installedBundle(target) }) else {
                 var isDirectory: ObjCBool = false
                 let hint = FileManager.default.fileExists(atPath: target, isDirectory: &isDirectory) && isDirectory.boolValue
                     ? "; to use the directory of that name, write it as a path: ./\(target)" : ""
-                fail("\(target) is not an installed plugin (`brane plugin list` shows those)\(hint)", .invalidInput)
+                throw CLIFailure("\(target) is not an installed plugin (`brane plugin list` shows those)\(hint)", .invalidInput)
             }
             bundle = installed
         }
         for warning in bundle.warnings { warn("\(warning)") }
         return bundle
     } catch let failure as ValidationFailure {
-        fail("invalid manifest:\n\(failure)", .invalidInput)
+        throw CLIFailure("invalid manifest:\n\(failure)", .invalidInput)
     } catch let error as SandboxError {
-        fail("\(error)", .hostProblem)
+        throw CLIFailure("\(error)", .hostProblem)
     }
 }
 
@@ -106,15 +112,15 @@ func pluginLocator(for bundles: [PluginBundle]) -> PluginLocator {
     return .includingInstalled(explicit: explicit, searchDirectories: siblings)
 }
 
-func runnerPath() -> String {
-    do { return try ResourceLocator.current.runner() } catch { fail("\(error)", .hostProblem) }
+func runnerPath() throws -> String {
+    do { return try ResourceLocator.current.runner() } catch { throw CLIFailure("\(error)", .hostProblem) }
 }
 
 func makePlan(_ bundle: PluginBundle) throws -> SandboxPlan {
     do {
         return try SandboxPlan(bundle: bundle)
     } catch {
-        fail("\(error)", .hostProblem)
+        throw CLIFailure("\(error)", .hostProblem)
     }
 }
 
@@ -123,7 +129,7 @@ func readInput(_ argument: String) throws -> [UInt8] {
     if argument == "-" { return Array(FileHandle.standardInput.readDataToEndOfFile()) }
     if argument.hasPrefix("@") {
         let path = String(argument.dropFirst())
-        guard let data = FileManager.default.contents(atPath: path) else { fail("cannot read \(path)", .invalidInput) }
+        guard let data = FileManager.default.contents(atPath: path) else { throw CLIFailure("cannot read \(path)", .invalidInput) }
         return Array(data)
     }
     return Array(argument.utf8)
@@ -139,7 +145,8 @@ func encodeJSON(_ value: some Encodable) -> String {
 /// Runs one method in a fresh sandboxed instance and reports the outcome and any death.
 func invoke(bundle: PluginBundle, method: String, input: [UInt8], json: Bool) throws {
     let plan = try makePlan(bundle)
-    let runner = runnerPath()
+    if let problem = plan.callInputProblem(method: method, input: input) { throw CLIFailure(problem, .invalidInput) }
+    let runner = try runnerPath()
     let log = PluginLogCollector(echo: !json)
     let plugin = SupervisedPlugin(plan: plan, runner: runner, onLog: log.record)
     defer { plugin.stop() }
@@ -214,12 +221,12 @@ final class PluginLogCollector: @unchecked Sendable {
     }
 }
 
-func openMarketplace() -> Marketplace {
-    do { return try Marketplace() } catch { fail("\(error)", .hostProblem) }
+func openMarketplace() throws -> Marketplace {
+    do { return try Marketplace() } catch { throw CLIFailure("\(error)", .hostProblem) }
 }
 
 /// Runs a marketplace operation, turning its refusals into the documented exit codes.
-func marketplace<T>(_ body: () throws -> T) -> T {
+func marketplace<T>(_ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch let error as MarketplaceError {
@@ -229,11 +236,13 @@ func marketplace<T>(_ body: () throws -> T) -> T {
         case .busy: .busy
         default: .refused
         }
-        fail(error.message, status)
+        throw CLIFailure(error.message, status)
+    } catch let failure as CLIFailure {
+        throw failure
     } catch let failure as ValidationFailure {
-        fail("\(failure)", .invalidInput)
+        throw CLIFailure("\(failure)", .invalidInput)
     } catch {
-        fail("\(error)", .hostProblem)
+        throw CLIFailure("\(error)", .hostProblem)
     }
 }
 

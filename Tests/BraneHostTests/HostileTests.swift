@@ -335,4 +335,17 @@ final class OversizedInputTests: XCTestCase {
         XCTAssertEqual(try plugin.callJSON("ping"), .object(["pong": .bool(true)]), "the circuit stays closed")
         XCTAssertEqual(plugin.deaths.count, 0)
     }
+
+    /// On the command line the same rule is an input error: exit 2, before any plugin starts.
+    func testTheCLIRefusesAnInputPastTheFrameLimitWithExit2() throws {
+        let directory = BundledPlugins.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let input = directory.appendingPathComponent("input.json")
+        try Data(repeating: 0x20, count: 17 << 20).write(to: input)
+        let home = BraneHome(root: directory.appendingPathComponent("home").path)
+        let run = try CLI.run(["plugin", "run", Harness.hostileDirectory, "ping", "--input", "@\(input.path)"], home: home)
+        XCTAssertEqual(run.status, 2, run.stderr)
+        XCTAssertTrue(run.stderr.contains("brane: the input is 17825792 bytes; a call may carry at most 16 MiB"), run.stderr)
+        XCTAssertFalse(run.stderr.contains("died"), run.stderr)
+    }
 }

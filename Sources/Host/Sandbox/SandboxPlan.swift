@@ -30,6 +30,13 @@ public struct SandboxPlan: Sendable {
     /// The largest CALL frame the runner accepts (the host validates arguments before that).
     public let callFrameLimit: UInt32 = 16 << 20
 
+    /// Why a call cannot be sent (larger than the runner takes), or nil: the caller's error —
+    /// exit 2 on the command line, an error answer elsewhere — never the plugin's death.
+    public func callInputProblem(method: String, input: [UInt8]) -> String? {
+        guard 2 + method.utf8.count + input.count > Int(callFrameLimit) || method.utf8.count > 256 else { return nil }
+        return "the input is \(input.count) bytes; a call may carry at most \(callFrameLimit >> 20) MiB (and a method name 256 bytes)"
+    }
+
     public struct RLimits: Sendable, Codable, Equatable {
         public var addressSpaceBytes: UInt64
         public var cpuSeconds: UInt64

@@ -148,9 +148,7 @@ public final class PluginInstance: @unchecked Sendable {
         if let death { throw death }
         // Larger than the runner takes: the caller's mistake, answered here — not sent, so the
         // plugin does not die of it and its circuit breaker does not count it.
-        guard 2 + method.utf8.count + input.count <= Int(plan.callFrameLimit), method.utf8.count <= 256 else {
-            return .refusal("the input is \(input.count) bytes; a call may carry at most \(plan.callFrameLimit >> 20) MiB (and a method name 256 bytes)")
-        }
+        if let problem = plan.callInputProblem(method: method, input: input) { return .refusal(problem) }
         let timeout = plan.callTimeoutMilliseconds
         let deadline = ContinuousClock.now + .milliseconds(timeout)
         let requestID = nextRequestID
