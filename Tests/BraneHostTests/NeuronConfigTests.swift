@@ -249,4 +249,28 @@ final class NumbersAndKindsTests: XCTestCase {
         let found = errors(neuron("tools:\n  - plugin: com.brane.units\nscanners:\n  - plugin: com.brane.units\n"))
         XCTAssertTrue(found.contains { $0.contains("scanners[0].plugin") && $0.contains("is a synapse, not a scanner") }, "\(found)")
     }
+
+    /// Issue 14, point 7: a duplicate key is reported at the second key, a value reached through an
+    /// alias at the alias, and a byte that is not UTF-8 at its line and column — nothing echoed whole.
+    func testDiagnosticsPointAtTheDuplicateKeyTheAliasUseAndTheBadByte() throws {
+        let model = "model: {provider: ollama, model: m, endpoint: \"http://127.0.0.1:11434\"}\n"
+        let duplicate = errors(neuron("description: first\nlimits:\n  maxTurns: 3\n  # a comment\n  maxTurns: 4\n" + model))
+        XCTAssertEqual(duplicate, ["n.yaml:10:3: error: duplicate key 'maxTurns' (first at line 8); a key may appear once in a mapping"])
+
+        // The anchor is on line 6; both uses are wrong, and each is reported where it is written.
+        let aliased = errors("apiVersion: brane.dev/v1\nkind: Neuron\nid: n\nname: N\nprivacyTier: 0\ndescription: &word \"zero # not a comment\"\n"
+            + model + "limits: {maxTurns: *word}\ninstructions: 'x *y'\nspecialists:\n  - plugin: *word\n")
+        XCTAssertTrue(aliased.contains { $0.hasPrefix("n.yaml:8:20: error: limits.maxTurns") }, "\(aliased)")
+        XCTAssertTrue(aliased.contains { $0.hasPrefix("n.yaml:11:13: error: specialists[0].plugin") }, "\(aliased)")
+        XCTAssertFalse(aliased.contains { $0.contains("n.yaml:6:") }, "nothing at the anchor: \(aliased)")
+
+        let directory = BundledPlugins.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let file = directory.appendingPathComponent("bad.yaml")
+        try (Data(neuron("description: caf").utf8) + Data([0xC3, 0x28]) + Data(("\n" + model).utf8)).write(to: file)
+        XCTAssertThrowsError(try NeuronLoader.load(path: file.path, plugins: plugins)) { error in
+            XCTAssertEqual("\(error)".split(separator: "\n").first.map(String.init),
+                           "\(file.path):6:17: error: not UTF-8: byte 0xC3 at offset 83", "\(error)")
+        }
+    }
 }

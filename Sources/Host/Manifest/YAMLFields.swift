@@ -16,6 +16,11 @@ struct YAMLFields {
         report(.error, node, path, message)
     }
 
+    /// Takes over the diagnostics of a failure found outside the tree (text that is not UTF-8).
+    mutating func adopt(_ failure: ValidationFailure) {
+        diagnostics += failure.diagnostics
+    }
+
     mutating func warning(_ node: Node?, _ path: String, _ message: String) {
         report(.warning, node, path, message)
     }
@@ -40,7 +45,23 @@ struct YAMLFields {
             let why = FileManager.default.fileExists(atPath: path) ? "it is not a regular file of at most \(fileSizeLimit >> 20) MiB" : "it does not exist"
             throw ValidationFailure(diagnostics: [Diagnostic(.error, file: path, line: 1, column: 1, path: "", message: "cannot read the file: \(why)")])
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return try utf8Text(bytes, file: path)
+    }
+
+    /// `bytes` as text, or a diagnostic at the first byte that is not UTF-8 (its line and
+    /// column, counted in characters as libyaml counts them) — never a lossy decoding.
+    static func utf8Text(_ bytes: [UInt8], file: String) throws(ValidationFailure) -> String {
+        if let text = String(validating: bytes, as: UTF8.self) { return text }
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = bytes.makeIterator()
+        var (offset, line, column) = (0, 1, 1)
+        while case .valid(let scalar) = parser.parseScalar(from: &iterator) {
+            offset += scalar.count
+            if scalar.count == 1 && scalar.first == UInt8(ascii: "\n") { (line, column) = (line + 1, 1) } else { column += 1 }
+        }
+        let byte = offset < bytes.count ? String(bytes[offset], radix: 16, uppercase: true) : "?"
+        throw ValidationFailure(diagnostics: [Diagnostic(.error, file: file, line: line, column: column, path: "",
+                                                         message: "not UTF-8: byte 0x\(byte) at offset \(offset)")])
     }
 
     /// Parses a whole document; a syntax error becomes a diagnostic at libyaml's position, and a
@@ -61,9 +82,16 @@ struct YAMLFields {
                     + "(an alias bomb?); refused before reading it")
                 return nil
             }
-            return node
+            return Self.markingAliasUses(node, in: text)
         } catch let yamlError as YamlError {
             switch yamlError {
+            case .duplicatedKeysInMapping(let keys, let context):
+                // Yams marks the first of the two and quotes the whole document: point at the
+                // second, where the mistake is, and quote nothing.
+                let key = keys.first ?? ""
+                let mark = Self.duplicate(of: key, firstAt: context.mark, in: text)
+                diagnostics.append(Diagnostic(.error, file: file, line: mark.line, column: mark.column, path: "",
+                                              message: "duplicate key '\(key.prefix(80))' (first at line \(context.mark.line)); a key may appear once in a mapping"))
             case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
                  .composer(_, let problem, let mark, _):
                 diagnostics.append(Diagnostic(.error, file: file, line: mark.line, column: mark.column, path: "",
@@ -75,6 +103,92 @@ struct YAMLFields {
             self.error(nil, "", "invalid YAML: \(error)")
         }
         return nil
+    }
+
+    /// Where the second `key` of a block mapping stands: the next line at the first one's column
+    /// that starts with the key, before the mapping ends; the first key's place when not found
+    /// (a flow mapping).
+    static func duplicate(of key: String, firstAt first: Mark, in text: String) -> Mark {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        let spellings = [key, "\"\(key)\"", "'\(key)'"].map { $0 + ":" }
+        for index in first.line..<lines.count {   // lines[index] is line index + 1
+            let line = lines[index].unicodeScalars
+            let indent = line.prefix { $0 == " " }.count
+            let rest = String(String.UnicodeScalarView(line.dropFirst(indent)))
+            if rest.isEmpty || rest.hasPrefix("#") { continue }
+            if indent + 1 < first.column { break }
+            if indent + 1 == first.column, spellings.contains(where: rest.hasPrefix) { return mark(line: index + 1, column: first.column) ?? first }
+        }
+        return first
+    }
+
+    /// libyaml composes an alias into the very node its anchor names, marked where the anchor
+    /// stands, so a bad value reached through `*name` was reported at `&name`. A node met again
+    /// in document order (same kind, same mark) is an alias use; the k-th use is re-marked at the
+    /// k-th alias token in the text, so diagnostics point at the use.
+    static func markingAliasUses(_ root: Node, in text: String) -> Node {
+        var tokens = aliasTokens(in: text)[...]
+        guard !tokens.isEmpty else { return root }   // no alias: nothing to re-mark, no copy made
+        struct Place: Hashable { var kind: Int, line: Int, column: Int }
+        var seen: Set<Place> = []
+        func visit(_ node: Node) -> Node {
+            let kind = switch node { case .scalar: 0; case .mapping: 1; case .sequence: 2; case .alias: 3 }
+            if let mark = node.mark, !seen.insert(Place(kind: kind, line: mark.line, column: mark.column)).inserted {
+                guard let use = tokens.popFirst(), let placed = Self.mark(line: use.line, column: use.column) else { return node }
+                return remarked(node, placed)
+            }
+            switch node {
+            case .mapping(let mapping):
+                return .mapping(Node.Mapping(mapping.map { (visit($0.key), visit($0.value)) }, mapping.tag, mapping.style, mapping.mark))
+            case .sequence(let sequence):
+                return .sequence(Node.Sequence(sequence.map(visit), sequence.tag, sequence.style, sequence.mark))
+            case .scalar, .alias:
+                return node
+            }
+        }
+        return visit(root)
+    }
+
+    private static func remarked(_ node: Node, _ mark: Mark) -> Node {
+        switch node {
+        case .scalar(var scalar): scalar.mark = mark; return .scalar(scalar)
+        case .mapping(var mapping): mapping.mark = mark; return .mapping(mapping)
+        case .sequence(var sequence): sequence.mark = mark; return .sequence(sequence)
+        case .alias: return node
+        }
+    }
+
+    /// Where each `*name` alias stands, in document order (1-based, in characters, like
+    /// libyaml's marks): a `*` starting a token, outside quotes and comments.
+    private static func aliasTokens(in text: String) -> [(line: Int, column: Int)] {
+        var found: [(line: Int, column: Int)] = []
+        let starts: Set<Unicode.Scalar> = [" ", "\t", "[", "{", ","]
+        let ends: Set<Unicode.Scalar> = [" ", "\t", "\r", ",", "[", "]", "{", "}"]
+        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let scalars = Array(line.unicodeScalars)
+            var quote: Unicode.Scalar?
+            for column in scalars.indices {
+                let scalar = scalars[column]
+                if let open = quote {
+                    if scalar == open { quote = nil }
+                    continue
+                }
+                let atStart = column == 0 || starts.contains(scalars[column - 1])
+                if scalar == "#" && atStart { break }
+                if (scalar == "\"" || scalar == "'") && atStart { quote = scalar }
+                if scalar == "*" && atStart && column + 1 < scalars.count && !ends.contains(scalars[column + 1]) {
+                    found.append((index + 1, column + 1))
+                }
+            }
+        }
+        return found
+    }
+
+    /// A `Mark` at `line`:`column`. Yams keeps Mark's initializer internal, so libyaml makes it:
+    /// the one scalar of a document that places it there.
+    private static func mark(line: Int, column: Int) -> Mark? {
+        let placed = String(repeating: "\n", count: line - 1) + String(repeating: " ", count: column - 1) + "x"
+        return (try? Yams.compose(yaml: placed))??.mark
     }
 
     /// Counts `node` and everything beneath it against `budget`, stopping as soon as it runs out.

@@ -110,7 +110,7 @@ public final class Marketplace: @unchecked Sendable {
             throw MarketplaceError(.badSignature, "index \(record.name) (\(indexURL)): the signature does not verify with the key pinned for it (key \(record.keyID)); the index was altered or signed by another key — refused")
         }
         let index: MarketplaceIndex
-        do { index = try MarketplaceIndex.parse(String(decoding: bytes, as: UTF8.self), file: indexURL) } catch let failure as ValidationFailure {
+        do { index = try MarketplaceIndex.parse(try YAMLFields.utf8Text(Array(bytes), file: indexURL), file: indexURL) } catch let failure as ValidationFailure {
             throw MarketplaceError(.invalidIndex, "index \(record.name) is signed but invalid:\n\(failure)")
         }
         if let pinned = record.declaredName, pinned != index.name {

@@ -40,7 +40,9 @@ public struct SandboxSettings: Sendable {
         var fileBase: Int?
         if let bytes = readRegularFile(home.hostSettings, limit: 64 << 10) {
             var f = YAMLFields(file: home.hostSettings)
-            if let node = f.document(String(decoding: bytes, as: UTF8.self)),
+            let text: String?
+            do { text = try YAMLFields.utf8Text(Array(bytes), file: home.hostSettings) } catch { f.adopt(error); text = nil }
+            if let text, let node = f.document(text),
                let keys = f.mapping(node, "", known: [optOutName, "sandbox-id-base"]) {
                 if let n = keys[optOutName] {
                     if let flag = n.bool { fileOptOut = flag } else { f.error(n, optOutName, "expected true or false, found \(f.describe(n))") }
