@@ -50,6 +50,9 @@ extension NeuronCommand {
             let runLock: EventInbox.RunLock
             do { runLock = try EventInbox(root: inboxRoot, neuron: resolved.config.id).lockForOneRun() } catch { throw CLIFailure("\(error)", .busy) }
             defer { withExtendedLifetime(runLock) {} }
+            // `plugin upgrade`/`remove` see which versions this run uses, warn, and keep their files.
+            let registration = try registerRunning(resolved, command: mcp ? "neuron run --mcp" : "neuron run")
+            defer { withExtendedLifetime(registration) {} }
             let log: @Sendable (String, PluginLogLine) -> Void = { id, line in output.error("[\(id)] \(line.level): \(line.message)") }
             func makeRunner(_ neuron: ResolvedNeuron) throws -> NeuronRunner {
                 let made = try NeuronRunner(neuron: neuron, runner: runner, store: store, inboxRoot: inboxRoot, onLog: log)
@@ -91,6 +94,7 @@ extension NeuronCommand {
                             deaths += current.plugins.flatMap(\.deaths).map(\.description)
                             current.stop()
                             (resolved, current) = (reloaded, next)
+                            registration.update(resolved)
                             output.line("reloaded \(resolved.file)\(mcp ? " (MCP clients keep the tools the run started with)" : "")")
                             output.line(header(current))
                         } catch {

@@ -108,7 +108,8 @@ extension PluginCommand {
     struct Upgrade: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Upgrade installed plugins to their newest release.",
-            discussion: "With --all, one plugin that fails does not stop the others; pinned plugins are skipped and said so. Exit 0 only if none failed.")
+            discussion: "With --all, one plugin that fails does not stop the others; pinned plugins are skipped and said so. Exit 0 only if none failed. "
+                + "A running neuron (`neuron run`, `mcp serve`) that uses an upgraded plugin keeps serving the version it started with until it reloads; each is named in a warning.")
         @Argument(help: "The plugin to upgrade.") var plugin: String?
         @Flag(help: "Upgrade every installed plugin.") var all = false
         @Flag(help: "Accept an index past its expiry date.") var allowExpired = false
@@ -118,6 +119,7 @@ extension PluginCommand {
             var plugin: String
             var status: String
             var detail: String
+            var warnings: [String] = []
         }
 
         func validate() throws {
@@ -129,6 +131,7 @@ extension PluginCommand {
             market.onStep = progressPrinter(enabled: !json)
             if let plugin {
                 let outcome = try marketplace { try market.upgrade(plugin, allowExpired: allowExpired) }
+                if !json { for warning in outcome.warnings { warn("brane: warning: \(warning)") } }
                 printJSONOrText(json: json, outcome) { describe(outcome) }
                 return
             }
@@ -141,7 +144,8 @@ extension PluginCommand {
                 }
                 do {
                     let outcome = try market.upgrade(id, allowExpired: allowExpired)
-                    results.append(Result(plugin: id, status: outcome.action.rawValue, detail: describe(outcome)))
+                    if !json { for warning in outcome.warnings { warn("brane: warning: \(warning)") } }
+                    results.append(Result(plugin: id, status: outcome.action.rawValue, detail: describe(outcome), warnings: outcome.warnings))
                 } catch {
                     results.append(Result(plugin: id, status: "failed", detail: "\(error)"))
                 }
@@ -154,11 +158,15 @@ extension PluginCommand {
     }
 
     struct Remove: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove an installed plugin and its files.")
+        static let configuration = CommandConfiguration(
+            abstract: "Remove an installed plugin and its files.",
+            discussion: "A running neuron that uses the plugin keeps serving it (its files stay until the neuron stops); each is named in a warning.")
         @Argument(help: "The installed plugin's id.") var plugin: String
 
         func run() throws {
-            try marketplace { try openMarketplace().remove(plugin) }
+            let market = try openMarketplace()
+            let warnings = try marketplace { try market.remove(plugin) }
+            for warning in warnings { warn("brane: warning: \(warning)") }
             print("removed \(plugin)")
         }
     }

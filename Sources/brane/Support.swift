@@ -221,6 +221,11 @@ final class PluginLogCollector: @unchecked Sendable {
     }
 }
 
+/// Records a neuron this process runs (`RunningNeurons`), for `plugin upgrade`/`remove` to see.
+func registerRunning(_ neuron: ResolvedNeuron, command: String) throws -> RunningNeurons.Registration {
+    do { return try RunningNeurons.register(neuron, command: command) } catch { throw CLIFailure("\(error)", .hostProblem) }
+}
+
 func openMarketplace() throws -> Marketplace {
     do { return try Marketplace() } catch { throw CLIFailure("\(error)", .hostProblem) }
 }

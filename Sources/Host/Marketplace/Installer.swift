@@ -10,6 +10,8 @@ public struct InstallOutcome: Codable, Sendable, Equatable {
     public var previousVersion: String?
     public var path: String
     public var sha256: String
+    /// Running neurons that use the plugin and keep serving the version they started with.
+    public var warnings: [String] = []
 }
 
 /// A file of an install that no longer matches its receipt.
@@ -76,6 +78,7 @@ extension Marketplace {
         }
         let granted = requested ?? current?.grantedPaths.map { $0.split(separator: "\n").map(String.init) } ?? []
         removeDebris(of: id, keeping: current?.path)
+        removeLeftovers(besides: id)
 
         // Trust is per origin: an installed plugin comes only from the index it came from, unless
         // the user names another. Always from a freshly verified catalog — and an index that is
@@ -192,9 +195,13 @@ extension Marketplace {
             throw error
         }
         reached(id, .recorded)
-        if let old = current?.path, old != destination, home.isVersionDirectory(old, of: id) { try? FileManager.default.removeItem(atPath: old) }
+        // A running neuron keeps serving the version it started with: its files stay until it stops.
+        let inUse = RunningNeurons.directoriesInUse(home: home)
+        if let old = current?.path, old != destination, home.isVersionDirectory(old, of: id), !inUse.contains(RunningNeurons.standardized(old)) {
+            try? FileManager.default.removeItem(atPath: old)
+        }
         return InstallOutcome(plugin: id, action: action, version: release.version, previousVersion: current?.version,
-                              path: destination, sha256: digest)
+                              path: destination, sha256: digest, warnings: current == nil ? [] : RunningNeurons.warnings(using: id, removed: false, home: home))
     }
 
     private func reached(_ id: String, _ step: InstallStep) {
@@ -285,10 +292,23 @@ extension Marketplace {
         for name in (try? fm.contentsOfDirectory(atPath: home.staging)) ?? [] where name.hasPrefix("\(id)@") {
             try? fm.removeItem(atPath: "\(home.staging)/\(name)")
         }
-        for name in (try? fm.contentsOfDirectory(atPath: versions)) ?? [] where "\(versions)/\(name)" != activePath {
+        let inUse = RunningNeurons.directoriesInUse(home: home)
+        for name in (try? fm.contentsOfDirectory(atPath: versions)) ?? [] where "\(versions)/\(name)" != activePath && !inUse.contains(RunningNeurons.standardized("\(versions)/\(name)")) {
             try? fm.removeItem(atPath: "\(versions)/\(name)")
         }
-        if activePath == nil { try? fm.removeItem(atPath: versions) }
+        if activePath == nil { rmdir(versions) }   // gone only once no running neuron's version is left in it
+    }
+
+    /// The files of removed plugins that a running neuron still used when they were removed:
+    /// deleted by the next install, upgrade or remove once no running neuron uses them. Only
+    /// plugins without a receipt, each under its own lock (one being installed right now is skipped).
+    func removeLeftovers(besides id: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: home.plugins),
+              let installed = try? Set(registry.receipts().map(\.pluginID)) else { return }
+        for name in names where name != id && !installed.contains(name) && PluginID.problem(name) == nil {
+            guard let lock = try? PluginLock(home: home, plugin: name), (try? registry.receipt(name)) == nil else { continue }
+            withExtendedLifetime(lock) { removeDebris(of: name, keeping: nil) }
+        }
     }
 
     private func syncDirectory(_ path: String) {
@@ -304,7 +324,9 @@ extension Marketplace {
 
     // MARK: Remove, pin
 
-    public func remove(_ id: String) throws {
+    /// Returns warnings for running neurons that use the plugin: they keep serving it until they stop.
+    @discardableResult
+    public func remove(_ id: String) throws -> [String] {
         try checkID(id)
         let lock = try PluginLock(home: home, plugin: id)
         defer { withExtendedLifetime(lock) {} }
@@ -314,6 +336,8 @@ extension Marketplace {
             try audit.append(db, action: "remove", plugin: id, detail: "\(receipt.version) from \(receipt.path)")
         }
         removeDebris(of: id, keeping: nil)
+        removeLeftovers(besides: id)
+        return RunningNeurons.warnings(using: id, removed: true, home: home)
     }
 
     /// Under the plugin's lock, and only the `pinned` column: a receipt read earlier is never written
