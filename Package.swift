@@ -64,6 +64,7 @@ let package = Package(
         pluginLibrary("BadMagicFixture"),
         pluginLibrary("MissingEntryFixture"),
         pluginLibrary("FutureABIFixture"),
+        pluginLibrary("TallyFixture"),
         pluginLibrary("UnitsAt0_2_0"),
         pluginLibrary("UnitsAt1_0_0"),
     ],
@@ -123,6 +124,8 @@ let package = Package(
         .target(name: "BadMagicFixture", dependencies: ["PluginABI"], path: "Tests/Fixtures/BadMagic", publicHeadersPath: "."),
         .target(name: "MissingEntryFixture", path: "Tests/Fixtures/MissingEntry", publicHeadersPath: "."),
         .target(name: "FutureABIFixture", dependencies: ["PluginABI"], path: "Tests/Fixtures/FutureABI", publicHeadersPath: "."),
+        // A specialist whose state is a count: what a replay gets wrong shows in its alerts.
+        .target(name: "TallyFixture", dependencies: ["PluginABI"], path: "Tests/Fixtures/Tally", exclude: ["manifest.yaml"], publicHeadersPath: "."),
         // Runs brane, or the runner alone, on a "kernel" without Landlock or namespaces (fail-closed tests).
         .executableTarget(name: "fault-wrapper", path: "Tests/Fixtures/FaultWrapper"),
         // com.brane.units built at the versions the marketplace tests upgrade to.

@@ -30,7 +30,7 @@ struct MCPCommand: ParsableCommand {
             if resolved.config.privacyTier == .sensitive {
                 warn("neuron \(resolved.config.id) is tier 0: tool results go to the MCP client; connect only a client whose model runs on this machine")
             }
-            let registration = try registerRunning(resolved, command: "mcp serve")
+            let registration = registerRunning(resolved, command: "mcp serve")
             defer { withExtendedLifetime(registration) {} }
             let dispatcher: ToolDispatcher, runner = try runnerPath()
             do { dispatcher = try ToolDispatcher(neuron: resolved, runner: runner, onLog: { id, line in warn("[\(id)] \(line.message)") }) } catch { throw CLIFailure("\(error)", .hostProblem) }

@@ -51,7 +51,7 @@ extension NeuronCommand {
             do { runLock = try EventInbox(root: inboxRoot, neuron: resolved.config.id).lockForOneRun() } catch { throw CLIFailure("\(error)", .busy) }
             defer { withExtendedLifetime(runLock) {} }
             // `plugin upgrade`/`remove` see which versions this run uses, warn, and keep their files.
-            let registration = try registerRunning(resolved, command: mcp ? "neuron run --mcp" : "neuron run")
+            let registration = registerRunning(resolved, command: mcp ? "neuron run --mcp" : "neuron run")
             defer { withExtendedLifetime(registration) {} }
             let log: @Sendable (String, PluginLogLine) -> Void = { id, line in output.error("[\(id)] \(line.level): \(line.message)") }
             func makeRunner(_ neuron: ResolvedNeuron) throws -> NeuronRunner {
@@ -94,7 +94,7 @@ extension NeuronCommand {
                             deaths += current.plugins.flatMap(\.deaths).map(\.description)
                             current.stop()
                             (resolved, current) = (reloaded, next)
-                            registration.update(resolved)
+                            registration?.update(resolved)
                             output.line("reloaded \(resolved.file)\(mcp ? " (MCP clients keep the tools the run started with)" : "")")
                             output.line(header(current))
                         } catch {

@@ -222,8 +222,14 @@ final class PluginLogCollector: @unchecked Sendable {
 }
 
 /// Records a neuron this process runs (`RunningNeurons`), for `plugin upgrade`/`remove` to see.
-func registerRunning(_ neuron: ResolvedNeuron, command: String) throws -> RunningNeurons.Registration {
-    do { return try RunningNeurons.register(neuron, command: command) } catch { throw CLIFailure("\(error)", .hostProblem) }
+/// A home that cannot take the record (read-only) only loses that: the neuron still runs, warned.
+func registerRunning(_ neuron: ResolvedNeuron, command: String) -> RunningNeurons.Registration? {
+    do {
+        return try RunningNeurons.register(neuron, command: command)
+    } catch {
+        warn("brane: warning: \(error); `plugin upgrade` and `remove` will not know this neuron is running")
+        return nil
+    }
 }
 
 func openMarketplace() throws -> Marketplace {

@@ -3,12 +3,28 @@ import BraneTestSupport
 import Foundation
 import XCTest
 
+/// A plugin directory holding the tally fixture (a specialist whose state is a count of the
+/// events it was fed: any event a replay misses or doubles shows in its alerts).
+func tallyPlugins(in directory: URL) throws -> String {
+    let plugins = directory.appendingPathComponent("fixture-plugins")
+    if FileManager.default.fileExists(atPath: plugins.path) { return plugins.path }
+    try FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: true)
+    try FileManager.default.createSymbolicLink(atPath: plugins.appendingPathComponent("test.brane.tally").path,
+                                               withDestinationPath: BundledPlugins.repository.appendingPathComponent("Tests/Fixtures/Tally").path)
+    return plugins.path
+}
+
+/// A tier-0 neuron whose events feed the tally fixture first, then the neuroscientist.
+func tallyAndNeuroscientistYAML(id: String) -> String {
+    tierZeroNeuronYAML(id: id).replacingOccurrences(of: "specialists:\n", with: "specialists:\n  - plugin: test.brane.tally\n")
+}
+
 /// Issue 14, point 2: a neuron's alerts do not depend on restarts. The host keeps each specialist's
 /// `specialist.window` of events and replays it into every new instance, so split feeding, a
 /// reload, a specialist's death and a SIGKILL at any instant all store exactly the alerts of one
 /// uninterrupted run, each once.
 final class DurableSpecialistStateTests: XCTestCase {
-    private let plugins = PluginLocator(searchDirectories: [BundledPlugins.directory])
+    private lazy var plugins = PluginLocator(searchDirectories: [try! tallyPlugins(in: directory), BundledPlugins.directory])
     private lazy var directory: URL = {
         let directory = BundledPlugins.temporaryDirectory()
         addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
@@ -24,7 +40,7 @@ final class DurableSpecialistStateTests: XCTestCase {
     }
 
     private func runner(_ store: ObservationStore, _ name: String, neuron: String = "state-test") throws -> NeuronRunner {
-        let resolved = try NeuronLoader.parse(tierZeroNeuronYAML(id: neuron), file: "\(neuron).yaml", plugins: plugins).neuron
+        let resolved = try NeuronLoader.parse(tallyAndNeuroscientistYAML(id: neuron), file: "\(neuron).yaml", plugins: plugins).neuron
         let runner = try NeuronRunner(neuron: resolved, runner: try ResourceLocator.current.runner(), store: store,
                                       inboxRoot: directory.appendingPathComponent("inbox-\(name)").path)
         addTeardownBlock { runner.stop() }
@@ -51,11 +67,14 @@ final class DurableSpecialistStateTests: XCTestCase {
         return try! alerts(store)
     }()
 
-    func testTheDatasetRaisesTwoAlertsInOneRun() throws {
-        XCTAssertEqual(uninterrupted.count, 2, "\(uninterrupted)")
-        XCTAssertTrue(uninterrupted[0].contains("\"date\":\"2026-03-03\"") && uninterrupted[0].contains("drop-with-poor-sleep-and-high-load"),
-                      uninterrupted[0])
-        XCTAssertTrue(uninterrupted[1].contains("\"date\":\"2026-03-04\"") && uninterrupted[1].contains("sustained-drop"), uninterrupted[1])
+    /// The reference: the HRV-drop episode's two alerts, and the tally's at events 25, 50 and 75.
+    func testTheDatasetRaisesTwoHRVAlertsAndThreeTalliesInOneRun() throws {
+        let hrv = uninterrupted.filter { $0.contains("hrv-drop") }
+        XCTAssertEqual(hrv.count, 2, "\(uninterrupted)")
+        XCTAssertTrue(hrv[0].contains("\"date\":\"2026-03-03\"") && hrv[0].contains("drop-with-poor-sleep-and-high-load"), hrv[0])
+        XCTAssertTrue(hrv[1].contains("\"date\":\"2026-03-04\"") && hrv[1].contains("sustained-drop"), hrv[1])
+        XCTAssertEqual(uninterrupted.filter { $0.contains("every-25") }.map { (try? JSONValue(parsing: $0))?["date"]?.stringValue },
+                       ["event 25", "event 50", "event 75"])
     }
 
     /// Fed in two files by two runs (a restart, or a reload: each builds a new runner and new
@@ -100,19 +119,51 @@ final class DurableSpecialistStateTests: XCTestCase {
         let run = try runner(store, "killed")
         let folder = run.inbox.folder("biometrics.daily")
         try feed(run, days[..<50], as: "a.jsonl")
-        let pid = try XCTUnwrap(run.plugins.compactMap(\.pid).first)
+        let pid = try XCTUnwrap(run.plugins.first { $0.plan.bundle.manifest.id == "test.brane.tally" }?.pid)
         XCTAssertEqual(kill(pid, SIGKILL), 0)
         try (days[50...].joined(separator: "\n") + "\n").write(toFile: "\(folder)/b.jsonl", atomically: true, encoding: .utf8)
         Thread.sleep(forTimeInterval: 1.05)   // the inbox is looked at once a second
         let events = run.step()
         let problems = events.flatMap { event -> [String] in if case .fed(_, _, _, let problems) = event { problems } else { [] } }
-        XCTAssertTrue(problems.contains { $0.contains("b.jsonl:1: com.brane.neuroscientist died") }, "\(problems)")
+        XCTAssertTrue(problems.contains { $0.contains("b.jsonl:1: test.brane.tally died") }, "\(problems)")
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(folder)/failed/b.jsonl"))
         XCTAssertEqual(rename("\(folder)/failed/b.jsonl", "\(folder)/b.jsonl"), 0)
         Thread.sleep(forTimeInterval: 1.05)   // the inbox is looked at once a second
         _ = run.step()
         XCTAssertEqual(run.inbox.pending("biometrics.daily"), [])
         XCTAssertEqual(try alerts(store), uninterrupted)
+    }
+
+    /// A specialist killed in the middle of a file: what was fed before the line it died on is
+    /// committed, the file goes to failed/ keeping its place, and dropped in again it resumes at
+    /// that line, into a new instance replayed the committed window — the alerts of one run.
+    func testASpecialistKilledMidFileResumesAtTheLineItDiedOn() throws {
+        let store = try store("mid-file")
+        let run = try runner(store, "mid-file")
+        let folder = run.inbox.folder("biometrics.daily")
+        try feed(run, days[..<10], as: "a.jsonl")   // the specialists are running
+        // The neuroscientist, fed after the tally: it dies on a line the tally already took.
+        let pid = try XCTUnwrap(run.plugins.first { $0.plan.bundle.manifest.id == "com.brane.neuroscientist" }?.pid)
+        final class Lines: @unchecked Sendable { var asked = 0 }
+        let lines = Lines()
+        run.stopRequested = {
+            lines.asked += 1
+            if lines.asked == 50 { kill(pid, SIGKILL) }   // before line 50 of b.jsonl (day 59, inside the episode)
+            return false
+        }
+        try (days[10...].joined(separator: "\n") + "\n").write(toFile: "\(folder)/b.jsonl", atomically: true, encoding: .utf8)
+        Thread.sleep(forTimeInterval: 1.05)   // the inbox is looked at once a second
+        let problems = run.step().flatMap { event -> [String] in if case .fed(_, _, _, let problems) = event { problems } else { [] } }
+        XCTAssertTrue(problems.contains { $0.contains("b.jsonl:50: com.brane.neuroscientist died") && $0.contains("it resumes at this line") }, "\(problems)")
+        XCTAssertEqual(rename("\(folder)/failed/b.jsonl", "\(folder)/b.jsonl"), 0)
+        Thread.sleep(forTimeInterval: 1.05)
+        let resumed = run.step().compactMap { event -> Int? in if case .fed(_, let count, _, _) = event { count } else { nil } }
+        XCTAssertEqual(resumed, [31], "lines 50-80 of b.jsonl")
+        XCTAssertEqual(try alerts(store), uninterrupted)
+        let window = try store.specialistWindow(neuron: "state-test", specialist: "com.brane.neuroscientist", limit: 10_000)
+        XCTAssertEqual(window.map { String(decoding: $0, as: UTF8.self) }, Array(days.suffix(64)), "each day once in the window")
+        let tallied = try store.specialistWindow(neuron: "state-test", specialist: "test.brane.tally", limit: 10_000)
+        XCTAssertEqual(tallied.map { String(decoding: $0, as: UTF8.self) }, days, "the tally's window: every day, once")
     }
 
     /// A configuration whose baseline a replay of the window could not rebuild is refused at start,
@@ -188,7 +239,7 @@ final class KilledAndReloadedRunTests: XCTestCase {
         let home = BraneHome(root: root.appendingPathComponent("home").path)
         let neuronFile = root.appendingPathComponent("kill-test.yaml").path
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        try tierZeroNeuronYAML(id: "kill-test").write(toFile: neuronFile, atomically: true, encoding: .utf8)
+        try tallyAndNeuroscientistYAML(id: "kill-test").write(toFile: neuronFile, atomically: true, encoding: .utf8)
         let folder = "\(home.inbox)/kill-test/biometrics.daily"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         try dataset.write(toFile: "\(folder)/.days.jsonl", atomically: true, encoding: .utf8)
@@ -197,7 +248,8 @@ final class KilledAndReloadedRunTests: XCTestCase {
     }
 
     private func start(_ setup: Setup) throws -> RunningProcess {
-        try RunningProcess.brane(["neuron", "run", setup.neuronFile, "--plugins", BundledPlugins.directory, "--duration", "60s"], home: setup.home)
+        try RunningProcess.brane(["neuron", "run", setup.neuronFile, "--plugins", try tallyPlugins(in: directory), "--plugins", BundledPlugins.directory,
+                                  "--duration", "60s"], home: setup.home)
     }
 
     /// Runs until the file is in done/, then stops it cleanly: the run's output, and how long the
@@ -222,7 +274,8 @@ final class KilledAndReloadedRunTests: XCTestCase {
         let reference = try setup("reference", dataset: dataset)
         let feedTime = finish(try start(reference), reference).milliseconds
         let expected = try alerts(reference)
-        XCTAssertGreaterThanOrEqual(expected.count, 10, "about two alerts per 90 days: \(expected)")
+        XCTAssertEqual(expected.filter { $0.contains("every-25") }.count, 108, "a tally every 25 of 2,700 events")
+        XCTAssertGreaterThanOrEqual(expected.filter { $0.contains("hrv-drop") }.count, 10, "about two HRV alerts per 90 days")
 
         // SIGKILL at random instants: the host dies with no chance to commit, and the plugins with it.
         let killed = try setup("killed", dataset: dataset)
@@ -260,5 +313,62 @@ final class KilledAndReloadedRunTests: XCTestCase {
         let parts = text.split(separator: "\n").filter { $0.contains("inbox \(reloaded.folder)/days.jsonl:") }
         XCTAssertGreaterThan(parts.count, 1, "the feed was split by reloads: \(text)")
         XCTAssertEqual(try alerts(reloaded), expected, text)
+    }
+}
+
+/// Disk full, for real: the store and the inbox on a 4 MiB tmpfs filled to the last byte. The
+/// feed stores nothing it cannot, says so per file and line, and keeps the file in the inbox;
+/// once space is free the next feed stores each alert exactly once. (Needs root to mount.)
+final class DiskFullTests: XCTestCase {
+    func testAFullDiskLosesNothingAndDoublesNothing() throws {
+        guard geteuid() == 0 else { throw XCTSkip("mounting a tmpfs needs root") }
+        let mount = BundledPlugins.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: mount) }
+        let mountResult = try CLI.capture("/bin/mount", ["-t", "tmpfs", "-o", "size=4m", "tmpfs", mount.path])
+        guard mountResult.status == 0 else { throw XCTSkip("cannot mount a tmpfs here: \(mountResult.stderr)") }
+        defer { _ = try? CLI.capture("/bin/umount", ["-l", mount.path]) }
+
+        let plugins = PluginLocator(searchDirectories: [try tallyPlugins(in: mount), BundledPlugins.directory])
+        let neuron = try NeuronLoader.parse(tallyAndNeuroscientistYAML(id: "full-test"), file: "full-test.yaml", plugins: plugins).neuron
+        let store = try ObservationStore(path: mount.appendingPathComponent("observations.sqlite").path)
+        let runner = try NeuronRunner(neuron: neuron, runner: try ResourceLocator.current.runner(), store: store,
+                                      inboxRoot: mount.appendingPathComponent("inbox").path)
+        defer { runner.stop() }
+        let folder = runner.inbox.folder("biometrics.daily")
+        try FileManager.default.copyItem(atPath: BundledPlugins.path("com.brane.neuroscientist") + "/Tests/hrv-90-days.jsonl", toPath: "\(folder)/hrv.jsonl")
+
+        // Fill every byte left.
+        let filler = mount.appendingPathComponent("filler").path
+        let fd = open(filler, O_WRONLY | O_CREAT, 0o600)
+        let block = [UInt8](repeating: 0xAA, count: 4096)
+        while block.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
+        XCTAssertEqual(errno, ENOSPC)
+        _ = block.withUnsafeBytes { write(fd, $0.baseAddress, 1) }
+        close(fd)
+
+        let full = runner.step()
+        let problems = full.flatMap { event -> [String] in if case .fed(_, _, _, let problems) = event { problems } else { [] } }
+        XCTAssertTrue(problems.contains { $0.contains("hrv.jsonl:1: not stored") && $0.contains("the file stays in the inbox and is fed again from line 1") },
+                      "\(problems)")
+        XCTAssertEqual(runner.inbox.pending("biometrics.daily"), ["\(folder)/hrv.jsonl"], "not marked done")
+        XCTAssertEqual(try store.alerts(neuron: "full-test"), [])
+
+        // Space again: the next look at the inbox feeds it, and every alert is stored once.
+        XCTAssertEqual(unlink(filler), 0)
+        Thread.sleep(forTimeInterval: 1.05)
+        _ = runner.step()
+        XCTAssertEqual(runner.inbox.pending("biometrics.daily"), [])
+        // The same alerts, to the last figure, as a run that never met a full disk: the specialist
+        // that had read the file while nothing could be stored was replaced and replayed.
+        let reference = try ObservationStore(path: mount.appendingPathComponent("reference.sqlite").path)
+        let clean = try NeuronRunner(neuron: neuron, runner: try ResourceLocator.current.runner(), store: reference,
+                                     inboxRoot: mount.appendingPathComponent("inbox-reference").path)
+        defer { clean.stop() }
+        try FileManager.default.copyItem(atPath: BundledPlugins.path("com.brane.neuroscientist") + "/Tests/hrv-90-days.jsonl",
+                                         toPath: clean.inbox.folder("biometrics.daily") + "/hrv.jsonl")
+        _ = clean.step()
+        let expected = try reference.alerts(neuron: "full-test").map { $0.alert.serialized() }
+        XCTAssertEqual(expected.count, 5, "two HRV alerts, three tallies")
+        XCTAssertEqual(try store.alerts(neuron: "full-test").map { $0.alert.serialized() }, expected)
     }
 }

@@ -148,11 +148,11 @@ public final class NeuronRunner: @unchecked Sendable {
         defer { lines.close() }
         let fresh = ObservationStore.InboxBatch(windows: windows.filter { specialistIDs.contains($0.key) })
         var batch = fresh, batchLines = 0, committed = start.line
-        func commit() -> Bool {
+        func commit(through offset: UInt64, line: Int) -> Bool {
             do {
-                try store.commitInbox(neuron: id, file: file, inode: inode, offset: lines.offset, line: lines.number, batch: batch)
+                try store.commitInbox(neuron: id, file: file, inode: inode, offset: offset, line: line, batch: batch)
                 alerts += batch.alerts.count
-                (batch, batchLines, committed) = (fresh, 0, lines.number)
+                (batch, batchLines, committed) = (fresh, 0, line)
                 return true
             } catch {
                 problems.append("\(file):\(committed + 1): not stored (\(error)); the file stays in the inbox and is fed again from line \(committed + 1)")
@@ -167,6 +167,9 @@ public final class NeuronRunner: @unchecked Sendable {
                 interrupted = true
                 break
             }
+            // Where this line starts, in the file and in what is gathered: a line a specialist dies
+            // on is not part of the commit (nor what another specialist made of it).
+            let before = (offset: lines.offset, line: lines.number, alerts: batch.alerts.count, events: batch.events.count, shown: events.count)
             guard let line = lines.next() else { break }
             defer { batchLines += 1 }
             switch line {
@@ -195,25 +198,34 @@ public final class NeuronRunner: @unchecked Sendable {
                             }
                         }
                     } catch {
-                        problems.append("\(file):\(lines.number): \(specialist) died: \(error); this and later lines not processed, file moved to failed/")
+                        problems.append("\(file):\(lines.number): \(specialist) died: \(error); this and later lines not processed, "
+                            + "file moved to failed/ (dropped in again, it resumes at this line)")
                         died = true
+                        batch.alerts.removeLast(batch.alerts.count - before.alerts)
+                        batch.events.removeLast(batch.events.count - before.events)
+                        events.removeLast(events.count - before.shown)
+                        stored = commit(through: before.offset, line: before.line)
                         break feeding
                     }
                 }
             }
-            if batchLines >= 63 && !commit() {
+            if batchLines >= 63 && !commit(through: lines.offset, line: lines.number) {
                 stored = false
                 break feeding
             }
         }
-        if stored { stored = commit() }
+        if stored && !died { stored = commit(through: lines.offset, line: lines.number) }
+        // Fed but not committed: the specialists' state ran ahead of the store. New instances,
+        // replayed the committed window, take the lines again from where the store says.
+        if died || !stored { specialists.stopAll() }
         tally.events += count
         tally.alerts += alerts
         tally.eventsSkipped += problems.count
         if stored && !interrupted {
             do {
                 try inbox.finish(file, failed: died)
-                try store.forgetInbox(neuron: id, file: file)
+                // A failed file keeps its progress: dropped in again, it resumes at the line it stopped on.
+                if !died { try store.forgetInbox(neuron: id, file: file) }
             } catch { problems.append("\(error)") }
         }
         events.append(.fed(file: file, events: count, alerts: alerts, problems: problems))
