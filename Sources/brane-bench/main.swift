@@ -1,7 +1,7 @@
 // brane-bench — measures the plugin runtime against baselines taken in the same run.
 //
 //   swift build -c release && .build/release/brane-bench [--calls N] [--plugins N] [--connects N]
-//   (--egress-only, --marketplace-only, --plugins-only: one section)
+//   (--egress-only, --marketplace-only, --plugins-only, --feed-only [--rounds N --copies N]: one section)
 //
 // Prints a Markdown report (the one in docs/performance.md). Every figure is a median with
 // its spread; round trips are measured twice, with host and plugin pinned to one CPU and
@@ -38,6 +38,10 @@ if arguments.contains("--filters-only") {
 }
 if arguments.contains("--egress-only") {
     try egressBenchmarks(connects: option("--connects", default: 5000))
+    exit(0)
+}
+if arguments.contains("--feed-only") {
+    try feedBenchmarks(rounds: option("--rounds", default: 15), copies: option("--copies", default: 1))
     exit(0)
 }
 if arguments.contains("--plugins-only") {

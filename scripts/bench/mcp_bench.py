@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from mcp import ClientSession, StdioServerParameters
@@ -62,6 +63,121 @@ def raw_round_trips(command):
     return medians
 
 
+class RawServer:
+    """`brane mcp serve` driven with raw JSON-RPC lines: a reader thread hands each answer to
+    whoever waits for its id, so many calls can be in flight at once."""
+
+    def __init__(self, command):
+        self.server = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+        self.lock = threading.Lock()
+        self.waiting = {}
+        self.handover = threading.Event()
+        self.reader = threading.Thread(target=self.read, daemon=True)
+        self.reader.start()
+        self.call(0, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}).wait()
+        self.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+
+    def write(self, data):
+        with self.lock:
+            self.server.stdin.write(data)
+
+    def read(self):
+        for line in self.server.stdout:
+            if self.handover.is_set():
+                return
+            answer = json.loads(line)
+            with self.lock:
+                done = self.waiting.pop(answer.get("id"), None)
+            if done:
+                done.at = time.perf_counter()
+                done.set()
+
+    def call(self, number, method, params):
+        done = threading.Event()
+        with self.lock:
+            self.waiting[number] = done
+        self.write((json.dumps({"jsonrpc": "2.0", "id": number, "method": method, "params": params}) + "\n").encode())
+        return done
+
+    def close_reader(self):
+        """Stops the reader thread (after the next answer) so the caller reads stdout itself."""
+        self.handover.set()
+        self.call(-1, "ping", {}).wait(0)
+        self.reader.join()
+
+    def close(self):
+        self.server.stdin.close()
+        self.server.wait()
+
+
+def throughput(command, in_flight, calls):
+    """Calls per second with `in_flight` calls outstanding at every moment: one thread writes a
+    call whenever fewer are outstanding and reads answers as they come (select), so the client
+    costs little next to the server."""
+    import select
+    server = RawServer(command)
+    params = {"name": "convert_units", "arguments": ARGS}
+    for number in range(1, 201):  # warm up every instance of the pool
+        server.call(number, "tools/call", params).wait()
+    server.close_reader()
+    request = lambda n: (json.dumps({"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": params}) + "\n").encode()
+    out, inp = server.server.stdout.fileno(), server.server.stdin
+    sent = answered = 0
+    pending = b""
+    started = time.perf_counter()
+    while answered < calls:
+        while sent < calls and sent - answered < in_flight:
+            sent += 1
+            inp.write(request(1000 + sent))
+        select.select([out], [], [])
+        pending += os.read(out, 1 << 16)
+        *lines, pending = pending.split(b"\n")
+        answered += len(lines)
+    elapsed = time.perf_counter() - started
+    server.close()
+    return calls / elapsed
+
+
+def p99_beside_saturated(command, calls, saturating):
+    """p50/p99 of the units tool's calls, alone and while `saturating` slow calls of another tool wait."""
+    server = RawServer(command)
+    params = {"name": "convert_units", "arguments": ARGS}
+    for number in range(1, 101):
+        server.call(number, "tools/call", params).wait()
+
+    def measure(first):
+        samples = []
+        for number in range(first, first + calls):
+            started = time.perf_counter()
+            done = server.call(number, "tools/call", params)
+            done.wait()
+            samples.append(done.at - started)
+        samples.sort()
+        return samples[len(samples) // 2], samples[int(len(samples) * 0.99)]
+
+    alone = measure(1000)
+    stop = threading.Event()
+
+    def keep_saturated():
+        number = 10_000_000
+        outstanding = []
+        while not stop.is_set():
+            while len(outstanding) < saturating:
+                number += 1
+                outstanding.append(server.call(number, "tools/call", {"name": "slow", "arguments": {}}))
+            outstanding[0].wait(1)
+            outstanding = [d for d in outstanding if not d.is_set()]
+
+    saturator = threading.Thread(target=keep_saturated, daemon=True)
+    saturator.start()
+    time.sleep(0.5)
+    loaded = measure(100_000)
+    stop.set()
+    saturator.join()
+    server.close()
+    return alone, loaded
+
+
 def main():
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     with tempfile.TemporaryDirectory() as home:
@@ -77,6 +193,23 @@ def main():
         rows = [("brane mcp serve → sandboxed com.brane.units (Swift plugin)", asyncio.run(measure(brane))),
                 ("Python MCP server (mcp low-level Server), same tool in-process", asyncio.run(measure(python)))]
         raw = raw_round_trips(brane)
+
+        # A neuron with a pool of 4 units instances and the hostile fixture's slow tool (2 instances).
+        plugins = os.path.join(home, "plugins")
+        os.makedirs(plugins)
+        os.symlink(os.path.join(repo, "Tests/Fixtures/Hostile"), os.path.join(plugins, "test.brane.hostile"))
+        pooled = os.path.join(home, "pooled.yaml")
+        with open(pooled, "w") as f:
+            f.write("apiVersion: brane.dev/v1\nkind: Neuron\nid: bench-pool\nname: Bench\nprivacyTier: 0\n"
+                    "model: {provider: ollama, model: m, endpoint: 'http://127.0.0.1:11434'}\n"
+                    "tools:\n  - plugin: com.brane.units\n    pool: 4\n  - plugin: test.brane.hostile\n    tools: [slow]\n    pool: 2\n")
+        serve_pooled = [os.path.join(repo, ".build/release/brane"), "mcp", "serve", "--neuron", pooled,
+                        "--plugins", plugins, "--plugins", os.path.join(repo, "Plugins")]
+        rates = {}
+        for label, command in [("pool 1", brane), ("pool 4", serve_pooled)]:
+            for in_flight in (1, 16):
+                rates[(label, in_flight)] = sorted(throughput(command, in_flight, CALLS * 4) for _ in range(3))[1]
+        alone, loaded = p99_beside_saturated(serve_pooled, CALLS, 64)
     print(f"| server | start → tools/list answered | tools/call p50 | tools/call p99 |")
     print(f"|---|---|---|---|")
     for name, (ready, p50, p99) in rows:
@@ -84,6 +217,15 @@ def main():
     print(f"\n{CALLS} calls each after 50 warm-up calls; client: MCP Python SDK over stdio.")
     print(f"\nThe brane server alone (raw JSON-RPC lines, no client SDK), p50: ping {raw['ping'] * 1000:.3f} ms, "
           f"tools/call {raw['tools/call'] * 1000:.3f} ms.")
+    print(f"\nThroughput (raw JSON-RPC client, {CALLS * 4} calls of convert_units, median of 3 runs):\n")
+    print("| units instances | 1 call in flight | 16 calls in flight | ratio |")
+    print("|---|---|---|---|")
+    for label in ("pool 1", "pool 4"):
+        one, many = rates[(label, 1)], rates[(label, 16)]
+        print(f"| {label} | {one:.0f} calls/s | {many:.0f} calls/s | {many / one:.2f}× |")
+    print(f"\nconvert_units beside a saturated tool (64 calls of the fixture's 300 ms `slow` always waiting for its 2 instances), "
+          f"{CALLS} calls: alone p50 {alone[0] * 1000:.3f} ms, p99 {alone[1] * 1000:.3f} ms; "
+          f"saturated beside it p50 {loaded[0] * 1000:.3f} ms, p99 {loaded[1] * 1000:.3f} ms ({loaded[1] / alone[1]:.2f}× the p99 alone).")
 
 
 if __name__ == "__main__":
