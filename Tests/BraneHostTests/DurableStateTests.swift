@@ -153,8 +153,10 @@ final class DurableSpecialistStateTests: XCTestCase {
         }
         try (days[10...].joined(separator: "\n") + "\n").write(toFile: "\(folder)/b.jsonl", atomically: true, encoding: .utf8)
         Thread.sleep(forTimeInterval: 1.05)   // the inbox is looked at once a second
-        let problems = run.step().flatMap { event -> [String] in if case .fed(_, _, _, let problems) = event { problems } else { [] } }
+        let interrupted = run.step().compactMap { event -> (Int, [String])? in if case .fed(_, let count, _, let problems) = event { (count, problems) } else { nil } }
+        let problems = interrupted.flatMap(\.1)
         XCTAssertTrue(problems.contains { $0.contains("b.jsonl:50: com.brane.neuroscientist died") && $0.contains("it resumes at this line") }, "\(problems)")
+        XCTAssertEqual(interrupted.map(\.0), [49], "the line it died on is not counted as fed")
         XCTAssertEqual(rename("\(folder)/failed/b.jsonl", "\(folder)/b.jsonl"), 0)
         Thread.sleep(forTimeInterval: 1.05)
         let resumed = run.step().compactMap { event -> Int? in if case .fed(_, let count, _, _) = event { count } else { nil } }

@@ -201,6 +201,7 @@ public final class NeuronRunner: @unchecked Sendable {
                         problems.append("\(file):\(lines.number): \(specialist) died: \(error); this and later lines not processed, "
                             + "file moved to failed/ (dropped in again, it resumes at this line)")
                         died = true
+                        count -= 1   // not fed: counted when the line is fed again
                         batch.alerts.removeLast(batch.alerts.count - before.alerts)
                         batch.events.removeLast(batch.events.count - before.events)
                         events.removeLast(events.count - before.shown)
