@@ -110,6 +110,9 @@ final class DurableSpecialistStateTests: XCTestCase {
         let kept = try store.specialistWindow(neuron: "state-test", specialist: "com.brane.neuroscientist", limit: 10_000)
         XCTAssertEqual(kept.map { String(decoding: $0, as: UTF8.self) }, Array(days.suffix(64)))
         XCTAssertEqual(try store.specialistWindow(neuron: "another", specialist: "com.brane.neuroscientist", limit: 100), [])
+        // Point 5: after a file is fed the WAL is folded in and truncated, not left at its largest.
+        let wal = try FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent("window.sqlite-wal").path)
+        XCTAssertEqual(wal[.size] as? UInt64, 0)
     }
 
     /// A specialist killed between files: the next file goes to failed/ and, dropped in again, is

@@ -57,6 +57,8 @@ public final class NeuronRunner: @unchecked Sendable {
     /// Specialist → its `specialist.window`, for those whose rules keep state.
     private let windows: [String: Int]
     private var nextInboxCheck = Date.distantPast
+    /// When the observation store's WAL is next folded in and truncated.
+    private var nextCheckpoint = Date.distantPast
 
     public init(neuron: ResolvedNeuron, runner: String, store: ObservationStore, inboxRoot: String,
                 onLog: @escaping @Sendable (String, PluginLogLine) -> Void = { _, _ in }) throws {
@@ -117,11 +119,19 @@ public final class NeuronRunner: @unchecked Sendable {
             }
             scanner.plugin.stop()   // scanners run seldom: no process waits between scans
         }
+        var fed = false
         if now >= nextInboxCheck {
             nextInboxCheck = now.addingTimeInterval(1)
             for (kind, ids) in consumers {
-                for file in inbox.pending(kind) { events += feed(file, to: ids) }
+                for file in inbox.pending(kind) {
+                    events += feed(file, to: ids)
+                    fed = true
+                }
             }
+        }
+        if fed || now >= nextCheckpoint {
+            nextCheckpoint = now.addingTimeInterval(60)
+            try? store.checkpoint()   // a reader holding an old snapshot only delays it to the next one
         }
         return events
     }

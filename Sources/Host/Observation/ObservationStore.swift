@@ -13,6 +13,13 @@ public final class ObservationStore: @unchecked Sendable {
         database = try SQLiteStore.open(path, configuration: configuration, migrator: Self.migrator)
     }
 
+    /// Folds the WAL into the database and truncates it. SQLite's own checkpoints after each
+    /// commit are passive and leave the file at its largest; a long run calls this now and then
+    /// (and after each inbox file), so the WAL never holds more than a minute of writes.
+    public func checkpoint() throws {
+        try database.writeWithoutTransaction { try $0.checkpoint(.truncate) }
+    }
+
     public convenience init(home: BraneHome = .current) throws {
         try home.prepare()
         try self.init(path: home.observations)
