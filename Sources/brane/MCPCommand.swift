@@ -26,6 +26,8 @@ struct MCPCommand: ParsableCommand {
         @OptionGroup var search: NeuronCommand.PluginSearch
 
         func run() throws {
+            // From the start: a client that closed stdout or stderr must not kill the server before it serves.
+            signal(SIGPIPE, SIG_IGN)
             let resolved = try loadNeuron(neuron, search.locator)
             if resolved.config.privacyTier == .sensitive {
                 warn("neuron \(resolved.config.id) is tier 0: tool results go to the MCP client; connect only a client whose model runs on this machine")

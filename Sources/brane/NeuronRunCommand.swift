@@ -34,6 +34,8 @@ extension NeuronCommand {
         @Flag(help: "Print the final report as JSON.") var json = false
 
         func run() throws {
+            // A closed stdout or stderr (a log pipe gone) loses lines, never the run and its commits.
+            signal(SIGPIPE, SIG_IGN)
             let locator = search.locator
             var resolved = try loadNeuron(neuron, locator)
             let deadline = try duration.map { text -> Date in

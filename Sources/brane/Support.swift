@@ -22,9 +22,17 @@ func print(_ items: Any..., separator: String = " ", terminator: String = "\n") 
     Swift.print(UntrustedText.sanitized(text, singleLine: false), terminator: terminator)
 }
 
-/// Text for standard error, through the same sanitiser.
+/// Text for standard error, through the same sanitiser. Written with write(2): a closed or
+/// full stderr loses the text, never the process (FileHandle's write traps on EPIPE).
 func warn(_ message: String, terminator: String = "\n") {
-    FileHandle.standardError.write(Data((UntrustedText.sanitized(message, singleLine: false) + terminator).utf8))
+    let bytes = Array((UntrustedText.sanitized(message, singleLine: false) + terminator).utf8)
+    var offset = 0
+    while offset < bytes.count {
+        let written = bytes[offset...].withUnsafeBytes { Glibc.write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        if written < 0 && errno == EINTR { continue }
+        guard written > 0 else { return }
+        offset += written
+    }
 }
 
 /// Sends plugin deaths and starts under the development opt-out to the audit log, and warns

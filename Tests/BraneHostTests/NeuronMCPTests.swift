@@ -122,7 +122,7 @@ final class MCPEndOfSessionTests: XCTestCase {
     private func requests(calls: Int) -> Data {
         var lines = [#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#,
                      #"{"jsonrpc":"2.0","method":"notifications/initialized"}"#]
-        lines += (1...calls).map { #"{"jsonrpc":"2.0","id":\#($0),"method":"tools/call","params":{"name":"convert_units","arguments":{"value":\#($0),"from":"g","to":"mg"}}}"# }
+        lines += (0..<calls).map { #"{"jsonrpc":"2.0","id":\#($0 + 1),"method":"tools/call","params":{"name":"convert_units","arguments":{"value":\#($0 + 1),"from":"g","to":"mg"}}}"# }
         return Data((lines.joined(separator: "\n") + "\n").utf8)
     }
 
@@ -134,6 +134,55 @@ final class MCPEndOfSessionTests: XCTestCase {
         process.waitUntilExit()
         let ids = Set(answers.compactMap { $0["id"]?.numberValue.map(Int.init) })
         XCTAssertEqual(ids, Set(0...100), "every call read is answered")
+        XCTAssertEqual(process.terminationReason, Process.TerminationReason.exit)
+    }
+
+    /// The SDK's answers too (initialize, tools/list, ping), and a last line without its newline.
+    func testEveryRequestTheSDKAnswersIsAnsweredBeforeTheServerExits() throws {
+        for _ in 0..<5 {
+            let (process, input, output) = try start()
+            var lines = [#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#,
+                         #"{"jsonrpc":"2.0","method":"notifications/initialized"}"#, #"{"jsonrpc":"2.0","id":"list","method":"tools/list"}"#]
+            lines += (1...50).map { #"{"jsonrpc":"2.0","id":\#($0),"method":"ping"}"# }
+            try input.write(contentsOf: Data((lines.joined(separator: "\n") + "\n" + #"{"jsonrpc":"2.0","id":"last","method":"ping"}"#).utf8))
+            try input.close()
+            let answers = String(decoding: output.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n").compactMap { try? JSONValue(parsing: Array($0.utf8))["id"] }
+            process.waitUntilExit()
+            XCTAssertEqual(Set(answers), Set([0, "list", "last"] + (1...50).map { JSONValue.number(Double($0)) }))
+        }
+    }
+
+    /// A client gone with calls still waiting: they are cancelled, not worked off first.
+    func testAClientGoneWithCallsWaitingEndsPromptly() throws {
+        let (process, input, output) = try start()
+        try input.write(contentsOf: requests(calls: 0))
+        try input.write(contentsOf: Data((1...20).map { #"{"jsonrpc":"2.0","id":\#($0),"method":"tools/call","params":{"name":"slow","arguments":{}}}"# + "\n" }.joined().utf8))
+        usleep(200_000)
+        try output.close()
+        try input.write(contentsOf: Data((#"{"jsonrpc":"2.0","id":"p","method":"ping"}"# + "\n").utf8))   // its answer meets EPIPE
+        let started = Date()
+        try? input.close()
+        process.waitUntilExit()
+        XCTAssertLessThan(Date().timeIntervalSince(started), 2.5, "20 calls of 300 ms on 2 instances would take 3 s")
+        XCTAssertEqual(process.terminationReason, Process.TerminationReason.exit)
+    }
+
+    /// A client that closed the server's standard error does not kill it before it serves (SIGPIPE).
+    func testAClosedStandardErrorDoesNotKillTheServer() throws {
+        let command = try NeuronMCPTests.serveCommand()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+        process.environment = ["BRANE_HOME": BundledPlugins.temporaryDirectory().path, "PATH": "/usr/bin:/bin"]
+        let input = Pipe(), output = Pipe(), errors = Pipe()
+        (process.standardInput, process.standardOutput, process.standardError) = (input, output, errors)
+        try errors.fileHandleForReading.close()
+        try process.run()
+        try input.fileHandleForWriting.write(contentsOf: requests(calls: 3))
+        try input.fileHandleForWriting.close()
+        let answers = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
+        process.waitUntilExit()
+        XCTAssertEqual(answers.count, 4, "initialize and three calls")
         XCTAssertEqual(process.terminationReason, Process.TerminationReason.exit)
     }
 
@@ -262,14 +311,23 @@ final class MCPProtocolTests: XCTestCase {
             (#"{"jsonrpc":"2.0","id":17}"#, 17, -32600, "needs a method"),
             (#"{"jsonrpc":"2.0","id":18,"method":"tools/call","params":{"arguments":{}}}"#, 18, -32602, "needs params.name"),
             (#"{"jsonrpc":"2.0","id":19,"method":"tools/call","params":{"name":"noop","arguments":[1]}}"#, 19, -32602, "params.arguments must be an object"),
-            (#"[{"jsonrpc":"2.0","id":20,"method":"ping"},{"jsonrpc":"2.0","id":20.5,"method":"ping"}]"#, .null, -32600, "id must be"),
+            (#"{"jsonrpc":"2.0","id":23,"method":"ping","result":{}}"#, 23, -32600, "carries no result or error"),
+            (#"{"jsonrpc":"2.0","id":24,"method":"resources/list\u202e"}"#, 24, -32601, "Method not found: resources/list\\u202E"),
+            (#"{"jsonrpc":"2.0","id":25,"method":"tools/list","params":{"cursor":""# + String(repeating: "c", count: 70_000) + #""}}"#,
+             25, -32600, "it may have at most 64 KiB"),
         ]
         for (line, id, code, says) in cases { server.send(line) }
         // A string that is not UTF-8 (bytes, not an escape).
         server.send(Data(#"{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"noop","arguments":{"x":""#.utf8) + Data([0xC3, 0x28])
                     + Data(#""}}}"#.utf8 + [0x0A]))
+        // A response (this server sends no requests) and a blank CRLF line are never answered.
+        server.send(#"{"jsonrpc":"2.0","id":26,"result":{}}"#)
+        server.send(#"{"jsonrpc":"2.0","id":27,"error":"oops"}"#)
+        server.send("\r")
         server.send(#"{"jsonrpc":"2.0","id":22,"method":"ping"}"#)
         XCTAssertNotNil(server.answer(to: 22), "still serving after every bad line")
+        XCTAssertNil(server.answer(to: 26, timeout: 0))
+        XCTAssertNil(server.answer(to: 27, timeout: 0))
         for (line, id, code, says) in cases where id != .null {
             let (got, message) = error(server.answer(to: id)?.0)
             XCTAssertEqual(got, code, "\(line.prefix(120)) → \(message)")
@@ -299,6 +357,69 @@ final class MCPProtocolTests: XCTestCase {
         XCTAssertEqual(byID[1]?["result"]?["structuredContent"]?["value"], .number(2000), "\(batch)")
         XCTAssertEqual(byID[3]?["result"]?["isError"], .bool(false), "\(batch)")
         XCTAssertEqual(byID[4]?["result"]?["isError"], .bool(true), "invalid arguments are the tool's error result: \(batch)")
+
+        // JSON-RPC 2.0 §6: each item on its own — a bad one is an error entry beside the others'
+        // answers, a response and a notification have none; ping and tools/list are answered here.
+        server.send(#"[{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":"noop","arguments":{}}},{"jsonrpc":"1.0","id":11,"method":"ping"},7,"#
+                    + #"{"jsonrpc":"2.0","id":12,"result":{}},{"jsonrpc":"2.0","method":"notifications/initialized"},{"jsonrpc":"2.0","id":13,"method":"tools/list"},"#
+                    + #"{"jsonrpc":"2.0","id":14,"method":"initialize","params":{}}]"#)
+        let mixed = try XCTUnwrap(server.answer(to: 10)?.0.arrayValue)
+        XCTAssertEqual(mixed.map { $0["id"] ?? "missing" }, [10, 11, .null, 13, 14], "\(mixed)")
+        XCTAssertEqual(mixed.map { $0["error"]?["code"]?.numberValue }, [nil, -32600, -32600, nil, -32600], "\(mixed)")
+        XCTAssertEqual(mixed[3]["result"]?["tools"]?.arrayValue?.count, 5, "the neuron's five tools")
+        server.send("[1,2,3]")
+        server.send(#"{"jsonrpc":"2.0","id":15,"method":"ping"}"#)
+        XCTAssertNotNil(server.answer(to: 15))
+        XCTAssertTrue(server.lines.contains { line in (try? JSONValue(parsing: line))?.arrayValue?.map { $0["error"]?["code"] } == [-32600, -32600, -32600] },
+                      "three items, three errors")
+
+        // A call's arguments reach the tool as sent, in a batch as alone (the SDK rewrote data: URLs).
+        server.send(#"[{"jsonrpc":"2.0","id":16,"method":"tools/call","params":{"name":"convert_units","arguments":{"value":1,"from":"data:,hello%20world","to":"g"}}}]"#)
+        let echoed = try XCTUnwrap(server.answer(to: 16)?.0.arrayValue?.first?["result"]?["content"]?.arrayValue?.first?["text"]?.stringValue)
+        XCTAssertTrue(echoed.contains(#""data:,hello%20world""#), echoed)
+
+        // Its calls run at once, each in its plugin's queue, and one id is one call across batches.
+        let started = Date()
+        server.send(#"[{"jsonrpc":"2.0","id":20,"method":"tools/call","params":{"name":"hang","arguments":{}}},"#
+                    + #"{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"hang","arguments":{}}},"#
+                    + #"{"jsonrpc":"2.0","id":20,"method":"tools/call","params":{"name":"noop","arguments":{}}}]"#)
+        server.send(#"{"jsonrpc":"2.0","id":22,"method":"ping"}"#)
+        XCTAssertLessThan(try XCTUnwrap(server.answer(to: 22)).1.timeIntervalSince(started), 1, "nothing waits behind a batch")
+        let parallel = try XCTUnwrap(server.answer(to: 21)?.0.arrayValue)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 4.5, "two 2.5 s calls side by side, not one after the other")
+        XCTAssertEqual(parallel.compactMap { $0["error"]?["message"]?.stringValue }.filter { $0.contains("already used by a call in progress") }.count, 1,
+                       "\(parallel)")
+
+        // A cancel inside a batch stops a call made alone; a batch of only that gets no answer.
+        server.call(30, "hang")
+        usleep(200_000)
+        server.send(#"[{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":30}}]"#)
+        server.send(#"{"jsonrpc":"2.0","id":31,"method":"ping"}"#)
+        XCTAssertNotNil(server.answer(to: 31))
+        XCTAssertNil(server.answer(to: 30, timeout: 3), "cancelled")
+        XCTAssertEqual(server.close(), 0)
+    }
+
+    /// Ids are bytes, not Unicode-equivalent text; a cancelled waiting call frees its place and its id at once.
+    func testIdsAreExactAndCancelledWaitingCallsFreeTheirPlace() throws {
+        let server = try Server()
+        server.send(#"{"jsonrpc":"2.0","id":"\u00c5","method":"tools/call","params":{"name":"hang","arguments":{}}}"#)
+        server.send(#"{"jsonrpc":"2.0","id":"\u212b","method":"tools/call","params":{"name":"noop","arguments":{}}}"#)
+        XCTAssertEqual(server.answer(to: "\u{212b}")?.0["result"]?["isError"], .bool(false), "Å (U+212B) is not Å (U+00C5)")
+        server.send(#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"A\u030a"}}"#)
+        XCTAssertNotNil(server.answer(to: "\u{00c5}", timeout: 5), "a cancel naming A + ring above stops nothing else")
+
+        for id in 1...2 { server.call(id, "hang") }
+        for id in 3...254 { server.call(id, "hang") }   // nearly the 256 a queue holds
+        usleep(300_000)
+        for id in 3...254 { server.cancel(id) }
+        usleep(300_000)
+        for id in 300..<500 { server.call(id, "noop") }   // room again at once: 200 more fit beside the two running
+        server.call(9, "noop")   // a cancelled id, free again
+        let reused = try XCTUnwrap(server.answer(to: 9, timeout: 10)).0
+        XCTAssertEqual(reused["result"]?["isError"], .bool(false), "\(reused)")
+        XCTAssertEqual(server.lines.filter { $0.contains("busy") }, [])
+        XCTAssertNil(server.answer(to: 100, timeout: 0), "cancelled while waiting: never answered")
         XCTAssertEqual(server.close(), 0)
     }
 

@@ -7,48 +7,70 @@ import MCP
 /// finds nothing, which adds up to 10 ms to every request; a thread parked in read(2) wakes as
 /// soon as the client writes (docs/performance.md measures both). Lines are cut by
 /// `LineSplitter` as the bytes arrive (linear: an 8 MB line used to take 50 s), and one past
-/// `lineLimit` is never held whole. `intercept` sees each line first and may answer it itself
-/// (through `writer`) instead of handing it to the SDK.
+/// `lineLimit` is never held whole. `intercept` sees each line first and answers it itself
+/// (through `writer`) or hands it to the SDK — at most `sdkMessageLimit` bytes, at most
+/// `sdkBacklog` waiting, so a client cannot queue memory faster than the SDK decodes. Requests
+/// handed to the SDK are remembered until it answers them, so the end of input waits for those
+/// answers too (`waitForSDKAnswers`).
 public actor BlockingStdioTransport: Transport {
+    /// What `intercept` did with a line.
+    public enum Disposition: Sendable {
+        case answered
+        /// For the SDK; a request's id, which its answer will carry (nil for a notification).
+        case forSDK(expecting: JSONValue?)
+    }
+
     /// The longest message a client may send (4 MiB): parsed into memory, a line costs several
     /// times its size, and no tool input needs more.
     public static let lineLimit = 4 << 20
+    /// The longest message for the SDK (initialize, ping, tools/list, notifications): none needs
+    /// more, and the SDK's decoder costs many times a message's size.
+    public static let sdkMessageLimit = 64 << 10
+    static let sdkBacklog = 32
 
     public nonisolated let logger = Logger(label: "brane.mcp.stdio", factory: { _ in SwiftLogNoOpLogHandler() })
     private let input: Int32
     private let writer: LineWriter
-    private let intercept: @Sendable (LineSplitter.Line) -> Bool
-    private let messages: AsyncThrowingStream<Data, Swift.Error>
-    private let continuation: AsyncThrowingStream<Data, Swift.Error>.Continuation
+    private let intercept: @Sendable (LineSplitter.Line) -> Disposition
+    private nonisolated let inbox = SDKInbox(capacity: sdkBacklog)
+    private nonisolated let expected = ExpectedAnswers()
     private var reader: Thread?
 
-    /// `intercept` returns true when it answered the line; false hands a complete line to the SDK.
     public init(input: Int32 = STDIN_FILENO, writer: LineWriter = LineWriter(STDOUT_FILENO),
-                intercept: @escaping @Sendable (LineSplitter.Line) -> Bool = { _ in false }) {
+                intercept: @escaping @Sendable (LineSplitter.Line) -> Disposition = { _ in .forSDK(expecting: nil) }) {
         self.input = input
         self.writer = writer
         self.intercept = intercept
-        (messages, continuation) = AsyncThrowingStream.makeStream()
         // A client that stopped reading (EPIPE) ends the session as end of input would.
-        let continuation = continuation
-        writer.onBroken = { continuation.finish() }
+        let (inbox, expected) = (inbox, expected)
+        writer.whenBroken {
+            inbox.finish()
+            expected.removeAll()   // no answer can reach a client that is gone
+        }
     }
 
     public func connect() async throws {
         guard reader == nil else { return }
-        let (fd, continuation, intercept) = (input, self.continuation, self.intercept)
+        let (fd, inbox, expected, intercept) = (input, self.inbox, self.expected, self.intercept)
         let thread = Thread {
             var splitter = LineSplitter(limit: Self.lineLimit)
             var buffer = [UInt8](repeating: 0, count: 65536)
+            func hand(_ line: LineSplitter.Line) {
+                // A blank line (a lone CR of a CRLF client) is no message.
+                if case .complete(let bytes) = line, bytes.allSatisfy({ [0x20, 0x09, 0x0D].contains($0) }) { return }
+                guard case .forSDK(let id) = intercept(line), case .complete(let bytes) = line else { return }
+                if let id { expected.add(id) }
+                inbox.push(Data(bytes))
+            }
             while true {
                 let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 if count < 0 && errno == EINTR { continue }
                 guard count > 0 else { break }  // end of input (or an error): the client is gone
-                for line in splitter.feed(buffer[..<count]) where line != .complete([]) {
-                    if !intercept(line), case .complete(let bytes) = line { continuation.yield(Data(bytes)) }
-                }
+                for line in splitter.feed(buffer[..<count]) { hand(line) }
             }
-            continuation.finish()
+            // A last line without its newline is still a message.
+            if let last = splitter.rest() { hand(last) }
+            inbox.finish()
         }
         thread.name = "mcp-stdin"
         thread.start()
@@ -56,14 +78,109 @@ public actor BlockingStdioTransport: Transport {
     }
 
     public func disconnect() async {
-        continuation.finish()
+        inbox.finish()
     }
 
     public func send(_ data: Data) async throws {
-        try writer.write(Array(data))
+        let bytes = Array(data)
+        // Answered, or past answering (the client is gone): either way nothing more is expected.
+        defer { if let id = (try? JSONValue(parsing: bytes))?["id"] { expected.remove(id) } }
+        try writer.write(bytes)
     }
 
-    public nonisolated func receive() -> AsyncThrowingStream<Data, Swift.Error> { messages }
+    public nonisolated func receive() -> AsyncThrowingStream<Data, Swift.Error> {
+        let inbox = inbox
+        return AsyncThrowingStream { await inbox.pop() }
+    }
+
+    /// Waits until the SDK has answered every request handed to it, or `timeout` passed.
+    public nonisolated func waitForSDKAnswers(timeout: Duration) {
+        expected.waitUntilEmpty(timeout: timeout)
+    }
+}
+
+/// The messages waiting for the SDK: the reader blocks while `capacity` wait (backpressure on
+/// the client), the SDK's loop awaits the next one.
+final class SDKInbox: @unchecked Sendable {
+    private let capacity: Int
+    private let condition = NSCondition()
+    private var messages: [Data] = []
+    private var finished = false
+    private var waiter: CheckedContinuation<Data?, Never>?
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func push(_ message: Data) {
+        condition.lock()
+        while messages.count >= capacity && !finished { condition.wait() }
+        guard !finished else { return condition.unlock() }
+        if let waiter {
+            self.waiter = nil
+            condition.unlock()
+            return waiter.resume(returning: message)
+        }
+        messages.append(message)
+        condition.unlock()
+    }
+
+    func finish() {
+        condition.lock()
+        finished = true
+        let waiter = waiter
+        self.waiter = nil
+        condition.broadcast()
+        condition.unlock()
+        waiter?.resume(returning: nil)
+    }
+
+    func pop() async -> Data? {
+        await withCheckedContinuation { continuation in
+            condition.lock()
+            if !messages.isEmpty {
+                let message = messages.removeFirst()
+                condition.signal()
+                condition.unlock()
+                return continuation.resume(returning: message)
+            }
+            if finished {
+                condition.unlock()
+                return continuation.resume(returning: nil)
+            }
+            waiter = continuation
+            condition.unlock()
+        }
+    }
+}
+
+/// The ids of requests handed to the SDK and not yet answered (by their JSON text's bytes).
+final class ExpectedAnswers: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var ids: [[UInt8]: Int] = [:]
+
+    func add(_ id: JSONValue) { condition.withLock { ids[JSONRPCLine.key(id), default: 0] += 1 } }
+
+    func remove(_ id: JSONValue) {
+        condition.withLock {
+            let key = JSONRPCLine.key(id)
+            guard let count = ids[key] else { return }
+            ids[key] = count > 1 ? count - 1 : nil
+            condition.broadcast()
+        }
+    }
+
+    func removeAll() {
+        condition.withLock {
+            ids = [:]
+            condition.broadcast()
+        }
+    }
+
+    func waitUntilEmpty(timeout: Duration) {
+        let deadline = Date().addingTimeInterval(Double(timeout.components.seconds))
+        condition.withLock {
+            while !ids.isEmpty && condition.wait(until: deadline) {}
+        }
+    }
 }
 
 /// Writes whole lines to a file descriptor, one writer at a time: the SDK's messages and answers
@@ -71,11 +188,15 @@ public actor BlockingStdioTransport: Transport {
 public final class LineWriter: @unchecked Sendable {
     private let output: Int32
     private let lock = NSLock()
-    /// Called once, when the reader is gone (EPIPE; SIGPIPE is ignored while serving).
-    var onBroken: (@Sendable () -> Void)?
+    private var brokenHandlers: [@Sendable () -> Void] = []
     private var broken = false
 
     public init(_ output: Int32) { self.output = output }
+
+    /// Runs `handler` once, when the reader is gone (EPIPE; SIGPIPE is ignored while serving).
+    func whenBroken(_ handler: @escaping @Sendable () -> Void) {
+        lock.withLock { brokenHandlers.append(handler) }
+    }
 
     public func write(_ message: [UInt8]) throws {
         var line = message
@@ -96,7 +217,7 @@ public final class LineWriter: @unchecked Sendable {
             return false
         }
         if gone {
-            onBroken?()
+            for handler in lock.withLock({ brokenHandlers }) { handler() }
             throw MCPError.transportError(POSIXError(.EPIPE))
         }
     }

@@ -5,20 +5,33 @@ import Foundation
 /// keys), and whatever is not a well-formed JSON-RPC 2.0 message is answered here with the
 /// specification's error — -32700 for text that is not JSON, -32600 for JSON that is not a
 /// request — carrying the request's id whenever it can be read (the SDK answered these with a
-/// random id). Only messages that passed reach the SDK or the tools/call fast path.
+/// random id). Only single initialize/ping/tools/list requests and notifications reach the SDK;
+/// `tools/call` and batches are answered by the host (`ToolCallAnswerer`).
 enum JSONRPCLine {
-    /// A `tools/call` request: answered by `ToolCallAnswerer`.
-    case toolCall(id: JSONValue, params: JSONValue?)
-    /// `notifications/cancelled` for the request `id` (nil when it named none).
-    case cancelled(id: JSONValue?)
-    /// A notification the server has nothing to do for (a `tools/call` without an id).
-    case ignored
-    /// Anything else well-formed (initialize, tools/list, ping, a batch, a response): for the SDK.
-    case forSDK
-    /// Not a valid message: this error response is the whole answer.
+    /// One message: a line's, or one item of a batch.
+    enum Message {
+        /// A `tools/call` request.
+        case toolCall(id: JSONValue, params: JSONValue?)
+        /// `notifications/cancelled` for the request `id` (nil when it named none).
+        case cancelled(id: JSONValue?)
+        /// Any other request (initialize, ping, tools/list, or a method the server lacks).
+        case request(id: JSONValue, method: String)
+        /// Any other notification (notifications/initialized…).
+        case notification
+        /// Nothing to do and nothing to answer: a response (this server sends no requests), or a
+        /// `tools/call` without an id.
+        case ignored
+        /// Not a valid message: this error response is its whole answer.
+        case invalid(JSONValue)
+    }
+
+    case single(Message)
+    /// A batch: its items, each checked on its own (JSON-RPC 2.0 §6: one bad item does not sink the others).
+    case batch([Message])
+    /// Not JSON, or an empty batch: this error response is the whole answer.
     case invalid(JSONValue)
 
-    static let parseError = -32700, invalidRequest = -32600, invalidParams = -32602
+    static let parseError = -32700, invalidRequest = -32600, methodNotFound = -32601, invalidParams = -32602
 
     static func classify(_ line: [UInt8]) -> JSONRPCLine {
         let message: JSONValue
@@ -30,52 +43,50 @@ enum JSONRPCLine {
         switch message {
         case .array(let items):
             guard !items.isEmpty else { return .invalid(errorResponse(id: nil, code: invalidRequest, "Invalid Request: an empty batch")) }
-            // Each item is checked as a message of its own; the SDK answers a valid batch as one array.
-            for item in items {
-                if case .invalid(let response) = classify(item) { return .invalid(response) }
-            }
-            return .forSDK
+            return .batch(items.map(classify))
         default:
-            return classify(message)
+            return .single(classify(message))
         }
     }
 
-    private static func classify(_ message: JSONValue) -> JSONRPCLine {
+    private static func classify(_ message: JSONValue) -> Message {
         guard case .object(let members) = message else {
             return .invalid(errorResponse(id: nil, code: invalidRequest, "Invalid Request: a message is a JSON object, found \(message.typeName)"))
         }
         let id = members["id"]
         let readableID = id.flatMap { isValidID($0) ? $0 : nil }
-        func invalid(_ why: String) -> JSONRPCLine { .invalid(errorResponse(id: readableID, code: invalidRequest, "Invalid Request: \(why)")) }
+        func invalid(_ why: String) -> Message { .invalid(errorResponse(id: readableID, code: invalidRequest, "Invalid Request: \(why)")) }
         guard members["jsonrpc"] == "2.0" else { return invalid("jsonrpc must be \"2.0\"") }
         if let id, readableID == nil {
             return invalid("id must be a string or an integer, found \(id.typeName == "null" ? "null" : UntrustedText.sanitized(id.serialized(), limit: 64))")
         }
+        let isResponse = members["result"] != nil || members["error"] != nil
         guard let method = members["method"] else {
-            // A response to a request the server sent (the SDK matches it).
-            guard id != nil, (members["result"] != nil) != (members["error"] != nil) else {
-                return invalid("a message needs a method (a request or notification) or, with an id, one of result and error (a response)")
-            }
-            return .forSDK
+            // A response: this server sends no requests, so there is nothing to match it to — and a
+            // response is never answered.
+            return isResponse ? .ignored
+                : invalid("a message needs a method (a request or notification) or, with an id, one of result and error (a response)")
         }
+        guard !isResponse else { return invalid("a request or notification carries no result or error") }
         guard case .string(let name) = method else { return invalid("method must be a string") }
-        let params = members["params"]
-        if let params {
+        if let params = members["params"] {
             switch params {
             case .object, .array: break
             default: return invalid("params must be an object or an array")
             }
         }
-        switch name {
-        case "tools/call":
-            guard let id else { return .ignored }
-            return .toolCall(id: id, params: params)
-        case "notifications/cancelled":
-            return .cancelled(id: params?["requestId"].flatMap { isValidID($0) ? $0 : nil })
-        default:
-            return .forSDK
+        switch (name, id) {
+        case ("tools/call", let id?): return .toolCall(id: id, params: members["params"])
+        case ("tools/call", nil): return .ignored
+        case ("notifications/cancelled", _): return .cancelled(id: members["params"]?["requestId"].flatMap { isValidID($0) ? $0 : nil })
+        case (_, let id?): return .request(id: id, method: name)
+        case (_, nil): return .notification
         }
     }
+
+    /// An id as the bytes of its JSON text: the key of a call in flight. Not a Swift String, whose
+    /// equality is Unicode canonical equivalence: "\u00e9" and "e\u0301" are two ids.
+    static func key(_ id: JSONValue) -> [UInt8] { Array(id.serialized().utf8) }
 
     /// MCP ids are strings or integers (never null).
     static func isValidID(_ id: JSONValue) -> Bool {

@@ -2,10 +2,10 @@ import Foundation
 import MCP
 
 /// Serves a neuron's tools over MCP with the official Swift SDK: `tools/list` lists exactly the
-/// tools the neuron allows, with their manifests' inputSchemas; `tools/call` (`ToolCallAnswerer`,
-/// or the SDK's handler inside a batch) validates, queues behind the plugin's other calls, runs
-/// the sandboxed plugin and returns its answer. Invalid arguments, a crash or a timeout become
-/// an error result (`isError: true`) and the server keeps serving.
+/// tools the neuron allows, with their manifests' inputSchemas; `tools/call` (`ToolCallAnswerer`)
+/// validates, queues behind the plugin's other calls, runs the sandboxed plugin and returns its
+/// answer. Invalid arguments, a crash or a timeout become an error result (`isError: true`) and
+/// the server keeps serving.
 public enum NeuronMCPServer {
     public static let version = "0.6.0"
 
@@ -19,59 +19,55 @@ public enum NeuronMCPServer {
                             capabilities: .init(tools: .init(listChanged: false)))
         let tools = dispatcher.tools.map { Tool(name: $0.name, description: $0.description, inputSchema: Value($0.inputSchema)) }
         await server.withMethodHandler(ListTools.self) { _ in ListTools.Result(tools: tools) }
-        // Single calls never reach the SDK (the transport hands them to the answerer); a call
-        // inside a batch does, and is served by the same dispatcher and queues.
-        await server.withMethodHandler(CallTool.self) { params in try await call(dispatcher, params) }
         let writer = LineWriter(STDOUT_FILENO)
         let answerer = ToolCallAnswerer(dispatcher: dispatcher, writer: writer)
-        try await server.start(transport: BlockingStdioTransport(writer: writer) { line in triage(line, answerer) })
+        let transport = BlockingStdioTransport(writer: writer) { line in triage(line, answerer) }
+        try await server.start(transport: transport)
         await server.waitUntilCompleted()
-        // End of input is not the end of the calls already read: each gets its answer first.
+        // End of input is not the end of the requests already read: each gets its answer first.
         answerer.finish()
+        transport.waitForSDKAnswers(timeout: .seconds(10))
         await server.stop()
     }
 
-    /// True when the line was answered here; false hands it to the SDK.
-    private static func triage(_ line: LineSplitter.Line, _ answerer: ToolCallAnswerer) -> Bool {
+    /// What to do with one line: the host answers calls, batches, cancellations and every error;
+    /// the SDK gets the rest (initialize, ping, tools/list, notifications), each small.
+    private static func triage(_ line: LineSplitter.Line, _ answerer: ToolCallAnswerer) -> BlockingStdioTransport.Disposition {
+        let bytes: [UInt8]
         switch line {
         case .tooLong(let prefix, let length):
             answerer.reply(JSONRPCLine.errorResponse(id: JSONRPCLine.salvagedID(prefix), code: JSONRPCLine.invalidRequest,
                 "Invalid Request: the message is \(length) bytes; a message may have at most \(BlockingStdioTransport.lineLimit >> 20) MiB"))
-            return true
-        case .complete(let bytes):
-            switch JSONRPCLine.classify(bytes) {
-            case .invalid(let response):
-                answerer.reply(response)
-                return true
-            case .toolCall(let id, let params):
-                answerer.answer(id: id, params: params)
-                return true
-            case .cancelled(let id):
-                if let id { answerer.cancel(id) }
-                return false   // the SDK cancels the batch calls it runs
-            case .ignored:
-                return true
-            case .forSDK:
-                return false
-            }
+            return .answered
+        case .complete(let complete): bytes = complete
         }
-    }
-
-    private static func call(_ dispatcher: ToolDispatcher, _ params: CallTool.Parameters) async throws -> CallTool.Result {
-        guard dispatcher.tool(named: params.name) != nil else {
-            let hint = closestMatch(to: params.name, in: dispatcher.tools.map(\.name)).map { "; did you mean '\($0)'?" } ?? ""
-            throw MCPError.invalidParams("unknown tool '\(UntrustedText.sanitized(params.name, limit: 128))'\(hint)")
-        }
-        let cancellation = CallCancellation()
-        let result = await withTaskCancellationHandler {
-            await withCheckedContinuation { answered in
-                dispatcher.submit(params.name, arguments: JSONValue(MCP.Value.object(params.arguments ?? [:])), cancellation: cancellation) {
-                    answered.resume(returning: $0)
-                }
+        switch JSONRPCLine.classify(bytes) {
+        case .invalid(let response), .single(.invalid(let response)):
+            answerer.reply(response)
+        case .single(.toolCall(let id, let params)):
+            answerer.answer(id: id, params: params)
+        case .single(.cancelled(let id)):
+            if let id { answerer.cancel(id) }
+        case .batch(let messages):
+            answerer.answer(batch: messages)
+        case .single(.ignored):
+            break
+        case .single(.request(let id, let method)):
+            // The SDK serves only what this server registered; any other method is answered here, its name sanitised.
+            guard ["initialize", "ping", "tools/list"].contains(method) else {
+                answerer.reply(JSONRPCLine.errorResponse(id: id, code: JSONRPCLine.methodNotFound, "Method not found: \(UntrustedText.sanitized(method, limit: 128))"))
+                return .answered
             }
-        } onCancel: { cancellation.cancel() }
-        try Task.checkCancellation()
-        return CallTool.Result(content: [.text(text: result.text, annotations: nil, _meta: nil)],
-                               structuredContent: result.structured.map(Value.init), isError: result.isError)
+            guard bytes.count <= BlockingStdioTransport.sdkMessageLimit else {
+                answerer.reply(JSONRPCLine.errorResponse(id: id, code: JSONRPCLine.invalidRequest,
+                    "Invalid Request: \(UntrustedText.sanitized(method, limit: 64)) is \(bytes.count) bytes; it may have at most \(BlockingStdioTransport.sdkMessageLimit >> 10) KiB"))
+                return .answered
+            }
+            return .forSDK(expecting: id)
+        case .single(.notification):
+            // A notification is never answered; one too large to be real is dropped.
+            return bytes.count <= BlockingStdioTransport.sdkMessageLimit ? .forSDK(expecting: nil) : .answered
+        }
+        return .answered
     }
 }

@@ -137,7 +137,7 @@ public struct JSONSchema: Sendable {
         case .object(let members):
             let properties = s["properties"]?.objectValue ?? [:]
             for name in s["required"]?.arrayValue?.compactMap(\.stringValue) ?? [] where members[name] == nil {
-                fail("missing required property '\(name)'")
+                fail("missing required property '\(UntrustedText.sanitized(name, limit: 64))'")
             }
             if let min = s["minProperties"]?.numberValue, Double(members.count) < min { fail("has fewer than \(format(min)) properties") }
             if let max = s["maxProperties"]?.numberValue, Double(members.count) > max { fail("has more than \(format(max)) properties") }
@@ -147,7 +147,8 @@ public struct JSONSchema: Sendable {
                 } else if let additional = s["additionalProperties"] {
                     if additional == .bool(false) {
                         let hint = closestMatch(to: name, in: properties.keys).map { "; did you mean '\($0)'?" } ?? ""
-                        found.append(SchemaViolation(path: "\(path).\(name)", message: "unexpected property '\(name)'\(hint)"))
+                        let shown = UntrustedText.sanitized(name, limit: 64)   // the caller's text, in a message
+                        found.append(SchemaViolation(path: "\(path).\(shown)", message: "unexpected property '\(shown)'\(hint)"))
                     } else {
                         check(member, against: additional, path: "\(path).\(name)", into: &found)
                     }

@@ -9,16 +9,30 @@ public final class CallCancellation: @unchecked Sendable {
     private let lock = NSLock()
     private var cancelled = false
     private var serving: PluginInstance?
+    private var hooks: [@Sendable () -> Void] = []
 
     public init() {}
 
     public var isCancelled: Bool { lock.withLock { cancelled } }
 
     public func cancel() {
-        lock.withLock {
+        let hooks = lock.withLock { () -> [@Sendable () -> Void] in
             cancelled = true
             serving?.interrupt()
+            defer { self.hooks = [] }
+            return self.hooks
         }
+        for hook in hooks { hook() }
+    }
+
+    /// Runs `hook` when the call is cancelled (at once if it already is): a queue drops the call
+    /// it still holds, so a cancelled call frees its place without waiting for a worker.
+    func whenCancelled(_ hook: @escaping @Sendable () -> Void) {
+        let now = lock.withLock { () -> Bool in
+            if !cancelled { hooks.append(hook) }
+            return cancelled
+        }
+        if now { hook() }
     }
 
     /// Runs `body` as the call on `instance`; false (and `body` not run) when already cancelled.

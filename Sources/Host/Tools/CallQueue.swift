@@ -6,7 +6,8 @@ import Foundation
 /// Bounded: past `limit` waiting calls a new one is refused at once rather than queued.
 final class CallQueue: @unchecked Sendable {
     /// One call: what to run on a free instance, and where its outcome goes. `finish` runs
-    /// exactly once, on a worker's thread — also for a call cancelled before it ran.
+    /// exactly once, on a worker's thread — or, for a call cancelled while it waits, on the
+    /// canceller's.
     struct Job {
         var cancellation: CallCancellation
         var run: (SupervisedPlugin, CallCancellation) -> ToolResult
@@ -30,8 +31,10 @@ final class CallQueue: @unchecked Sendable {
     /// Queues `job`; false when `limit` calls already wait or the queue stopped (then `finish` is not called).
     func submit(_ job: Job) -> Bool {
         condition.lock()
-        defer { condition.unlock() }
-        guard !stopping, waiting.count - head < limit else { return false }
+        guard !stopping, waiting.count - head < limit else {
+            condition.unlock()
+            return false
+        }
         if !started {
             started = true
             for plugin in instances {
@@ -42,13 +45,22 @@ final class CallQueue: @unchecked Sendable {
         }
         waiting.append(job)
         condition.signal()
+        condition.unlock()
+        let cancellation = job.cancellation
+        cancellation.whenCancelled { [weak self] in self?.withdraw(cancellation) }
         return true
     }
 
-    static let cancelled = ToolResult.refused("the call was cancelled")
+    /// Takes a cancelled call out of the queue if it still waits, and finishes it (as cancelled).
+    private func withdraw(_ cancellation: CallCancellation) {
+        let job = condition.withLock { () -> Job? in
+            guard let index = waiting[head...].firstIndex(where: { $0.cancellation === cancellation }) else { return nil }
+            return waiting.remove(at: index)
+        }
+        job?.finish(Self.cancelled)
+    }
 
-    /// The calls waiting, not counting those being served.
-    var backlog: Int { condition.withLock { waiting.count - head } }
+    static let cancelled = ToolResult.refused("the call was cancelled")
 
     private func serve(_ plugin: SupervisedPlugin) {
         while let job = next() {
