@@ -171,6 +171,30 @@ final class DurableSpecialistStateTests: XCTestCase {
         XCTAssertEqual(tallied.map { String(decoding: $0, as: UTF8.self) }, days, "the tally's window: every day, once")
     }
 
+    /// A file dropped in again under the same name — even the same inode, rewritten in place — is
+    /// new data: fed and its alerts stored (alert keys carry the feed's generation, not the inode,
+    /// which filesystems recycle at once).
+    func testANewFileUnderAnOldNameAndInodeIsFedAsNewData() throws {
+        let store = try store("generations")
+        let run = try runner(store, "generations")
+        let folder = run.inbox.folder("biometrics.daily")
+        try feed(run, days[..<50], as: "x.jsonl")
+        XCTAssertEqual(try alerts(store).filter { $0.contains("every-25") }.count, 2)
+        let done = "\(folder)/done/x.jsonl"
+        var before = stat(), after = stat()
+        XCTAssertEqual(stat(done, &before), 0)
+        let handle = try XCTUnwrap(FileHandle(forWritingAtPath: done))
+        try handle.truncate(atOffset: 0)
+        try handle.write(contentsOf: Data((days[50...].joined(separator: "\n") + "\n").utf8))
+        try handle.close()
+        XCTAssertEqual(rename(done, "\(folder)/x.jsonl"), 0)
+        XCTAssertEqual(stat("\(folder)/x.jsonl", &after), 0)
+        XCTAssertEqual(before.st_ino, after.st_ino, "the same inode, under the same name")
+        Thread.sleep(forTimeInterval: 1.05)
+        _ = run.step()
+        XCTAssertEqual(try alerts(store), uninterrupted, "the second file's alerts are stored too")
+    }
+
     /// A configuration whose baseline a replay of the window could not rebuild is refused at start,
     /// rather than raise different alerts after a restart.
     func testAConfigurationLongerThanTheWindowIsRefused() throws {

@@ -171,12 +171,12 @@ final class ExactlyOnceInboxTests: XCTestCase {
         // As if a run was killed after committing 80 of the 90 lines.
         let text = try String(contentsOfFile: file, encoding: .utf8)
         let first80 = text.split(separator: "\n", omittingEmptySubsequences: false).prefix(80).map { $0 + "\n" }.joined()
-        try store.commitInbox(neuron: "inbox-test", file: file, inode: UInt64(info.st_ino), offset: UInt64(first80.utf8.count), line: 80, batch: .init())
+        try store.commitInbox(neuron: "inbox-test", file: file, inode: UInt64(info.st_ino), generation: "g", offset: UInt64(first80.utf8.count), line: 80, batch: .init())
         XCTAssertEqual(feedAll(runner).map(\.events), [10], "only the lines after the offset")
         // The same alert key twice: stored once.
         let alert = StoredAlert(neuron: "inbox-test", specialist: "x", alert: ["rule": "r", "date": "2026-01-01"])
-        try store.commitInbox(neuron: "inbox-test", file: "f", inode: 1, offset: 1, line: 1, batch: .init(alerts: [(alert, key: "k"), (alert, key: "k")]))
-        try store.commitInbox(neuron: "inbox-test", file: "f", inode: 1, offset: 2, line: 2, batch: .init(alerts: [(alert, key: "k")]))
+        try store.commitInbox(neuron: "inbox-test", file: "f", inode: 1, generation: "g", offset: 1, line: 1, batch: .init(alerts: [(alert, key: "k"), (alert, key: "k")]))
+        try store.commitInbox(neuron: "inbox-test", file: "f", inode: 1, generation: "g", offset: 2, line: 2, batch: .init(alerts: [(alert, key: "k")]))
         XCTAssertEqual(try store.alerts(neuron: "inbox-test").filter { $0.specialist == "x" }.count, 1)
     }
 

@@ -140,7 +140,7 @@ public final class NeuronRunner: @unchecked Sendable {
     public var nextWake: Date { ([scheduler.nextDue, nextInboxCheck] + scanners.map(\.due)).min()! }
 
     /// Feeds one inbox file, exactly once: read as a stream from where it last stopped, each batch's
-    /// alerts (keyed by file, inode, line, specialist and index) and the offset committed in one
+    /// alerts (keyed by file, its feed's generation, line, specialist and index) and the offset committed in one
     /// transaction, and the file moved to done/ only when all of it is stored. A kill at any point
     /// resumes from the last commit, and what was fed again stores nothing twice.
     private func feed(_ file: String, to specialistIDs: [String]) -> [Event] {
@@ -149,7 +149,17 @@ public final class NeuronRunner: @unchecked Sendable {
         var info = stat()
         guard stat(file, &info) == 0 else { return [] }
         let inode = UInt64(info.st_ino)
-        let start = (try? store.inboxProgress(neuron: id, file: file, inode: inode)) ?? (offset: 0, line: 0)
+        let progress: (offset: UInt64, line: Int, generation: String)?
+        do {
+            progress = try store.inboxProgress(neuron: id, file: file, inode: inode)
+        } catch {
+            // Fed from the top it would be fed twice: it waits for a store that can say where it stopped.
+            return [.fed(file: file, events: 0, alerts: 0, problems: ["\(file): not fed (\(error)); it stays in the inbox"])]
+        }
+        // A file shorter than where its feed stopped is another file under the same name and inode.
+        let resumed = progress.flatMap { UInt64(info.st_size) >= $0.offset ? $0 : nil }
+        let start = (offset: resumed?.offset ?? 0, line: resumed?.line ?? 0)
+        let generation = resumed?.generation ?? UUID().uuidString
         guard var lines = EventInbox.Lines(file, from: start.offset, line: start.line) else {
             problems.append("\(file): not a regular file that can be read; moved to failed/")
             do { try inbox.finish(file, failed: true) } catch { problems.append("\(error)") }
@@ -160,7 +170,7 @@ public final class NeuronRunner: @unchecked Sendable {
         var batch = fresh, batchLines = 0, committed = start.line
         func commit(through offset: UInt64, line: Int) -> Bool {
             do {
-                try store.commitInbox(neuron: id, file: file, inode: inode, offset: offset, line: line, batch: batch)
+                try store.commitInbox(neuron: id, file: file, inode: inode, generation: generation, offset: offset, line: line, batch: batch)
                 alerts += batch.alerts.count
                 (batch, batchLines, committed) = (fresh, 0, line)
                 return true
@@ -202,7 +212,7 @@ public final class NeuronRunner: @unchecked Sendable {
                             if windows[specialist] != nil { batch.events.append((specialist, Array(text.utf8))) }
                             for (index, alert) in ((try? JSONValue(parsing: bytes))?["alerts"]?.arrayValue ?? []).enumerated() {
                                 let raised = StoredAlert(neuron: id, specialist: specialist, alert: alert)
-                                let key = SHA256.hash(Array("\(file)\u{0}\(inode)\u{0}\(lines.number)\u{0}\(specialist)\u{0}\(index)".utf8))
+                                let key = SHA256.hash(Array("\(file)\u{0}\(generation)\u{0}\(lines.number)\u{0}\(specialist)\u{0}\(index)".utf8))
                                 batch.alerts.append((raised, key: key))
                                 events.append(.alert(raised))
                             }

@@ -33,12 +33,13 @@ extension ObservationStore {
         }
     }
 
-    /// Where feeding an inbox file stopped (bytes and lines stored), for the file with this inode.
-    public func inboxProgress(neuron: String, file: String, inode: UInt64) throws -> (offset: UInt64, line: Int) {
+    /// Where feeding an inbox file stopped (bytes and lines stored) and the generation its alerts
+    /// are keyed by, for the file with this inode; nil when its feed has not begun.
+    public func inboxProgress(neuron: String, file: String, inode: UInt64) throws -> (offset: UInt64, line: Int, generation: String)? {
         try database.read { db in
-            guard let row = try Row.fetchOne(db, sql: "SELECT inode, offset, line FROM inboxProgress WHERE neuron = ? AND file = ?", arguments: [neuron, file]),
-                  (row["inode"] as Int64) == Int64(bitPattern: inode) else { return (0, 0) }
-            return (UInt64(row["offset"] as Int64), row["line"])
+            guard let row = try Row.fetchOne(db, sql: "SELECT inode, offset, line, generation FROM inboxProgress WHERE neuron = ? AND file = ?", arguments: [neuron, file]),
+                  (row["inode"] as Int64) == Int64(bitPattern: inode) else { return nil }
+            return (UInt64(row["offset"] as Int64), row["line"], row["generation"])
         }
     }
 
@@ -57,7 +58,7 @@ extension ObservationStore {
 
     /// One batch of an inbox file and how far the file is fed, in one transaction: a kill at any
     /// point leaves the alerts, the specialists' windows and the offset all moved on, or none.
-    public func commitInbox(neuron: String, file: String, inode: UInt64, offset: UInt64, line: Int, batch: InboxBatch) throws {
+    public func commitInbox(neuron: String, file: String, inode: UInt64, generation: String, offset: UInt64, line: Int, batch: InboxBatch) throws {
         try database.write { db in
             for (alert, key) in batch.alerts {
                 try db.execute(sql: "INSERT OR IGNORE INTO alerts (neuron, specialist, rule, raisedAt, alert, eventKey) VALUES (?, ?, ?, ?, ?, ?)",
@@ -73,8 +74,8 @@ extension ObservationStore {
                         (SELECT seq FROM specialistEvents WHERE neuron = ?1 AND specialist = ?2 ORDER BY seq DESC LIMIT 1 OFFSET ?3 - 1), 0)
                     """, arguments: [neuron, specialist, window])
             }
-            try db.execute(sql: "INSERT OR REPLACE INTO inboxProgress (neuron, file, inode, offset, line) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [neuron, file, Int64(bitPattern: inode), Int64(offset), line])
+            try db.execute(sql: "INSERT OR REPLACE INTO inboxProgress (neuron, file, inode, offset, line, generation) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [neuron, file, Int64(bitPattern: inode), Int64(offset), line, generation])
         }
     }
 

@@ -97,6 +97,11 @@ public final class ObservationStore: @unchecked Sendable {
             }
             try db.create(index: "specialist_events_by_window", on: "specialistEvents", columns: ["neuron", "specialist", "seq"])
         }
+        migrator.registerMigration("v5: inbox file generations") { db in
+            // A file's alerts are keyed by a generation made when its feed begins, not by its inode:
+            // a new file under a name and a recycled inode is new data, not a repeat.
+            try db.alter(table: "inboxProgress") { t in t.add(column: "generation", .text).notNull().defaults(to: "") }
+        }
         return migrator
     }
 }
