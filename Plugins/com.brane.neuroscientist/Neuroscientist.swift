@@ -20,15 +20,18 @@ struct Neuroscientist: BranePlugin {
         struct Config: Decodable { var hrvDrop: HRVDropRule.Settings? }
         rule = HRVDropRule(try decodeJSON(Config.self, from: host.configJSON).hrvDrop ?? .init())
         // A replay of the manifest's window must rebuild the rule's state: a full baseline and then
-        // a streak long enough to decide (see Settings.replayedDays).
-        guard rule.settings.replayedDays <= Self.window else {
+        // a streak long enough to decide (see Settings.replayedDays) — with room for corrections
+        // (a day sent again replaces it, but is one more event in the window).
+        guard rule.settings.replayedDays * Self.eventsPerDay <= Self.window else {
             throw PluginError("hrvDrop: baselineDays + consecutiveDays + 1 is \(rule.settings.replayedDays), more than the "
-                + "\(Self.window) days the host replays after a restart (specialist.window in the manifest)")
+                + "\(Self.window / Self.eventsPerDay) days the host replays after a restart (specialist.window in the manifest, "
+                + "\(Self.window) events at up to \(Self.eventsPerDay) a day)")
         }
     }
 
-    /// The manifest's `specialist.window`.
-    static let window = 64
+    /// The manifest's `specialist.window`, in events, and the events a day it allows for (the
+    /// reading and up to three corrections).
+    static let window = 256, eventsPerDay = 4
 
     func invoke(method: String, input: [UInt8]) throws -> [UInt8] {
         switch method {

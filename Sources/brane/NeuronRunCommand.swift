@@ -49,8 +49,8 @@ extension NeuronCommand {
             let runner = try runnerPath()
             let inboxRoot = inbox ?? BraneHome.current.inbox
             // One run per neuron, held for the whole command (reloads included): a second would feed the same inbox.
-            let runLock: EventInbox.RunLock
-            do { runLock = try EventInbox(root: inboxRoot, neuron: resolved.config.id).lockForOneRun() } catch { throw CLIFailure("\(error)", .busy) }
+            let runLock: RunningNeurons.RunLock
+            do { runLock = try RunningNeurons.lockForOneRun(neuron: resolved.config.id) } catch { throw CLIFailure("\(error)", .busy) }
             defer { withExtendedLifetime(runLock) {} }
             // `plugin upgrade`/`remove` see which versions this run uses, warn, and keep their files.
             let registration = registerRunning(resolved, command: mcp ? "neuron run --mcp" : "neuron run")

@@ -92,6 +92,23 @@ final class DurableSpecialistStateTests: XCTestCase {
         }
     }
 
+    /// With corrections (each day sent three times), a split still raises the alerts of one run:
+    /// the window counts events, and 256 of them cover the 32 days the rule needs.
+    func testSplitFeedingWithCorrectionsRaisesTheSameAlerts() throws {
+        let corrected = days.flatMap { [$0, $0, $0] }
+        let reference = try store("corrected-reference")
+        try feed(try runner(reference, "corrected-reference"), corrected[...], as: "all.jsonl")
+        let expected = try alerts(reference)
+        let split = try store("corrected-split")
+        do {
+            let first = try runner(split, "corrected-split")
+            try feed(first, corrected[..<171], as: "a.jsonl")   // into the low streak
+            first.stop()
+        }
+        try feed(try runner(split, "corrected-split"), corrected[171...], as: "b.jsonl")
+        XCTAssertEqual(try alerts(split), expected)
+    }
+
     /// Every day in its own run: each instance is replayed the window and nothing else.
     func testADayPerRunRaisesTheSameAlerts() throws {
         let store = try store("daily")
@@ -103,12 +120,14 @@ final class DurableSpecialistStateTests: XCTestCase {
         XCTAssertEqual(try alerts(store), uninterrupted)
     }
 
-    /// The window is pruned to the manifest's 64 events, per neuron and specialist, in the batch's transaction.
+    /// The window is pruned to the manifest's 256 events, per neuron and specialist, in the batch's transaction.
     func testTheStoreKeepsOnlyTheWindow() throws {
         let store = try store("window")
-        try feed(try runner(store, "window"), days[...], as: "all.jsonl")
+        // Every day sent 3 times (the reading and two corrections): 270 events.
+        let corrected = days.flatMap { [$0, $0, $0] }
+        try feed(try runner(store, "window"), corrected[...], as: "all.jsonl")
         let kept = try store.specialistWindow(neuron: "state-test", specialist: "com.brane.neuroscientist", limit: 10_000)
-        XCTAssertEqual(kept.map { String(decoding: $0, as: UTF8.self) }, Array(days.suffix(64)))
+        XCTAssertEqual(kept.map { String(decoding: $0, as: UTF8.self) }, Array(corrected.suffix(256)))
         XCTAssertEqual(try store.specialistWindow(neuron: "another", specialist: "com.brane.neuroscientist", limit: 100), [])
         // Point 5: after a file is fed the WAL is folded in and truncated, not left at its largest.
         let wal = try FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent("window.sqlite-wal").path)
@@ -166,7 +185,7 @@ final class DurableSpecialistStateTests: XCTestCase {
         XCTAssertEqual(resumed, [31], "lines 50-80 of b.jsonl")
         XCTAssertEqual(try alerts(store), uninterrupted)
         let window = try store.specialistWindow(neuron: "state-test", specialist: "com.brane.neuroscientist", limit: 10_000)
-        XCTAssertEqual(window.map { String(decoding: $0, as: UTF8.self) }, Array(days.suffix(64)), "each day once in the window")
+        XCTAssertEqual(window.map { String(decoding: $0, as: UTF8.self) }, days, "each day once in the window")
         let tallied = try store.specialistWindow(neuron: "state-test", specialist: "test.brane.tally", limit: 10_000)
         XCTAssertEqual(tallied.map { String(decoding: $0, as: UTF8.self) }, days, "the tally's window: every day, once")
     }
@@ -193,6 +212,50 @@ final class DurableSpecialistStateTests: XCTestCase {
         Thread.sleep(forTimeInterval: 1.05)
         _ = run.step()
         XCTAssertEqual(try alerts(store), uninterrupted, "the second file's alerts are stored too")
+    }
+
+    /// A part-fed file rewritten in place (same name, same inode, other bytes) is another file: fed
+    /// from its first line, not from where the first one stopped.
+    func testAPartFedFileReplacedInPlaceIsFedFromTheTop() throws {
+        let store = try store("rewritten")
+        let run = try runner(store, "rewritten")
+        let folder = run.inbox.folder("biometrics.daily"), file = "\(folder)/x.jsonl"
+        try (days[..<60].joined(separator: "\n") + "\n").write(toFile: file, atomically: false, encoding: .utf8)
+        final class Lines: @unchecked Sendable { var asked = 0 }
+        let lines = Lines()
+        run.stopRequested = { lines.asked += 1; return lines.asked > 40 }
+        let first = run.step().compactMap { event -> Int? in if case .fed(_, let count, _, _) = event { count } else { nil } }
+        XCTAssertEqual(first, [40])
+        let handle = try XCTUnwrap(FileHandle(forWritingAtPath: file))   // same inode, new content, longer
+        try handle.truncate(atOffset: 0)
+        try handle.write(contentsOf: Data((days[60...].joined(separator: "\n") + "\n" + days[..<40].joined(separator: "\n") + "\n").utf8))
+        try handle.close()
+        run.stopRequested = { false }
+        Thread.sleep(forTimeInterval: 1.05)
+        let second = run.step().compactMap { event -> Int? in if case .fed(_, let count, _, _) = event { count } else { nil } }
+        XCTAssertEqual(second, [70], "all of the new file, from its first line")
+    }
+
+    /// A file renamed in under the name of one being fed is not moved to done/ unread: it stays, and is fed next.
+    func testAFileRenamedInDuringAFeedIsNotTakenForTheOneFed() throws {
+        let store = try store("renamed-in")
+        let run = try runner(store, "renamed-in")
+        let folder = run.inbox.folder("biometrics.daily"), file = "\(folder)/x.jsonl"
+        try (days[..<45].joined(separator: "\n") + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+        try (days[45...].joined(separator: "\n") + "\n").write(toFile: "\(folder)/.next", atomically: true, encoding: .utf8)
+        final class Lines: @unchecked Sendable { var asked = 0 }
+        let lines = Lines()
+        run.stopRequested = {
+            lines.asked += 1
+            if lines.asked == 20 { rename("\(folder)/.next", file) }   // the writer's next file, renamed in as it should be
+            return false
+        }
+        _ = run.step()
+        XCTAssertEqual(run.inbox.pending("biometrics.daily"), [file], "the new file waits in the inbox")
+        Thread.sleep(forTimeInterval: 1.05)
+        _ = run.step()
+        XCTAssertEqual(run.inbox.pending("biometrics.daily"), [])
+        XCTAssertEqual(try alerts(store), uninterrupted, "both files' events, each once")
     }
 
     /// A configuration whose baseline a replay of the window could not rebuild is refused at start,
@@ -222,8 +285,8 @@ final class DurableSpecialistStateTests: XCTestCase {
                                  ("100000", "specialist.window: 100000 is out of range; expected 1…10000"),
                                  ("28d", "specialist.window: expected a whole number, found")] {
             let manifest = try String(contentsOfFile: BundledPlugins.path("com.brane.neuroscientist") + "/manifest.yaml", encoding: .utf8)
-            XCTAssertTrue(manifest.contains("  window: 64\n"))
-            XCTAssertThrowsError(try ManifestLoader.parse(manifest.replacingOccurrences(of: "window: 64", with: "window: \(value)"),
+            XCTAssertTrue(manifest.contains("  window: 256\n"))
+            XCTAssertThrowsError(try ManifestLoader.parse(manifest.replacingOccurrences(of: "window: 256", with: "window: \(value)"),
                                                           file: "manifest.yaml"), value) { error in
                 XCTAssertTrue("\(error)".contains(message), "\(error)")
             }

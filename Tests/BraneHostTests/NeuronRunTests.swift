@@ -180,16 +180,18 @@ final class ExactlyOnceInboxTests: XCTestCase {
         XCTAssertEqual(try store.alerts(neuron: "inbox-test").filter { $0.specialist == "x" }.count, 1)
     }
 
+    /// Whatever inbox each names: the lock is the neuron's in its home, where its store is.
     func testASecondRunOfTheSameNeuronIsRefusedNamingTheFirst() throws {
-        let inbox = EventInbox(root: directory.appendingPathComponent("inbox").path, neuron: "n")
+        let home = BraneHome(root: directory.appendingPathComponent("home").path)
         do {
-            let held = try inbox.lockForOneRun()
-            XCTAssertThrowsError(try inbox.lockForOneRun()) { error in
+            let held = try RunningNeurons.lockForOneRun(neuron: "n", home: home)
+            XCTAssertThrowsError(try RunningNeurons.lockForOneRun(neuron: "n", home: home)) { error in
                 XCTAssertTrue("\(error)".contains("already running (pid \(getpid()))"), "\(error)")
             }
+            XCTAssertNoThrow(try RunningNeurons.lockForOneRun(neuron: "another", home: home))
             withExtendedLifetime(held) {}
         }
-        XCTAssertNoThrow(try inbox.lockForOneRun(), "released with its holder")
+        XCTAssertNoThrow(try RunningNeurons.lockForOneRun(neuron: "n", home: home), "released with its holder")
     }
 }
 

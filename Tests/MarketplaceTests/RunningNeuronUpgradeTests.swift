@@ -104,4 +104,16 @@ final class RunningNeuronUpgradeTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(f.home.plugins)/\(id)"),
                        [URL(fileURLWithPath: reinstall.path).lastPathComponent])
     }
+
+    /// A run/ planted as a link: its target's files are neither read as records nor removed as dead ones.
+    func testARunDirectoryThatIsALinkIsNotFollowed() throws {
+        let f = try MarketFixture(self)
+        try f.home.prepare()
+        let elsewhere = "\(f.root)/elsewhere"
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+        try #"{"pid":1,"neuron":"x","command":"neuron run","plugins":[]}"#.write(toFile: "\(elsewhere)/123.json", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: "\(f.home.root)/run", withDestinationPath: elsewhere)
+        XCTAssertEqual(RunningNeurons.live(home: f.home), [])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(elsewhere)/123.json"), "not removed through the link")
+    }
 }

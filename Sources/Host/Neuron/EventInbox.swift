@@ -15,33 +15,6 @@ public struct EventInbox: Sendable {
 
     public func folder(_ kind: String) -> String { "\(directory)/\(kind)" }
 
-    /// An exclusive flock on `<inbox>/.run.lock`, released by the kernel when its holder dies.
-    public final class RunLock: Sendable {
-        private let fd: Int32
-        init(fd: Int32) { self.fd = fd }
-        deinit { close(fd) }
-    }
-
-    /// One run per neuron at a time: a second is refused, naming the process that holds the lock.
-    public func lockForOneRun() throws -> RunLock {
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let path = "\(directory)/.run.lock"
-        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw Failure(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
-            var holder = [UInt8](repeating: 0, count: 32)
-            let count = holder.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-            close(fd)
-            let pid = String(decoding: holder.prefix(max(0, count)).filter { (0x30...0x39).contains($0) }, as: UTF8.self)
-            throw Failure(description: "neuron \(URL(fileURLWithPath: directory).lastPathComponent) is already running\(pid.isEmpty ? "" : " (pid \(pid))"): "
-                + "a second run would feed the same inbox; stop that one first")
-        }
-        let pid = Array("\(getpid())\n".utf8)
-        _ = ftruncate(fd, 0)
-        _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
-        return RunLock(fd: fd)
-    }
-
     /// Creates a folder for every kind, so users see where to put files.
     public func prepare(kinds: [String]) throws {
         for kind in kinds { try FileManager.default.createDirectory(atPath: folder(kind), withIntermediateDirectories: true) }
@@ -53,8 +26,12 @@ public struct EventInbox: Sendable {
         return names.filter { $0.hasSuffix(".jsonl") && !$0.hasPrefix(".") }.sorted().map { "\(folder(kind))/\($0)" }
     }
 
-    /// Moves a read file to `done/` (or `failed/`), replacing an older one of the same name.
-    public func finish(_ file: String, failed: Bool = false) throws {
+    /// Moves a read file to `done/` (or `failed/`), replacing an older one of the same name —
+    /// only while `file` is still the file that was read (`inode`): one renamed in under its name
+    /// meanwhile is new data and stays, to be fed.
+    public func finish(_ file: String, inode: UInt64, failed: Bool = false) throws {
+        var info = stat()
+        guard lstat(file, &info) == 0, UInt64(info.st_ino) == inode else { return }
         let url = URL(fileURLWithPath: file)
         let target = url.deletingLastPathComponent().appendingPathComponent(failed ? "failed" : "done")
         try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)

@@ -156,13 +156,16 @@ public final class NeuronRunner: @unchecked Sendable {
             // Fed from the top it would be fed twice: it waits for a store that can say where it stopped.
             return [.fed(file: file, events: 0, alerts: 0, problems: ["\(file): not fed (\(error)); it stays in the inbox"])]
         }
-        // A file shorter than where its feed stopped is another file under the same name and inode.
-        let resumed = progress.flatMap { UInt64(info.st_size) >= $0.offset ? $0 : nil }
+        // Its feed resumes only if it is the same file: the same inode (filesystems recycle those),
+        // at least as long as what was fed, and the same first bytes.
+        let resumed = progress.flatMap { progress in
+            UInt64(info.st_size) >= progress.offset && Self.isSameFile(file, generation: progress.generation) ? progress : nil
+        }
         let start = (offset: resumed?.offset ?? 0, line: resumed?.line ?? 0)
-        let generation = resumed?.generation ?? UUID().uuidString
+        let generation = resumed?.generation ?? Self.newGeneration(file, size: UInt64(info.st_size))
         guard var lines = EventInbox.Lines(file, from: start.offset, line: start.line) else {
             problems.append("\(file): not a regular file that can be read; moved to failed/")
-            do { try inbox.finish(file, failed: true) } catch { problems.append("\(error)") }
+            do { try inbox.finish(file, inode: inode, failed: true) } catch { problems.append("\(error)") }
             return [.fed(file: file, events: 0, alerts: 0, problems: problems)]
         }
         defer { lines.close() }
@@ -244,13 +247,35 @@ public final class NeuronRunner: @unchecked Sendable {
         tally.eventsSkipped += problems.count
         if stored && !interrupted {
             do {
-                try inbox.finish(file, failed: died)
+                try inbox.finish(file, inode: inode, failed: died)
                 // A failed file keeps its progress: dropped in again, it resumes at the line it stopped on.
                 if !died { try store.forgetInbox(neuron: id, file: file) }
             } catch { problems.append("\(error)") }
         }
         events.append(.fed(file: file, events: count, alerts: alerts, problems: problems))
         return events
+    }
+
+    /// A feed's generation: `<n>:<SHA-256 of the file's first n bytes>:<random>`, n at most 4 KiB.
+    static func newGeneration(_ file: String, size: UInt64) -> String {
+        let length = Int(min(size, 4096))
+        return "\(length):\(firstBytesDigest(file, length) ?? "-"):\(UUID().uuidString)"
+    }
+
+    /// Whether `file` still begins as it did when the feed of `generation` began.
+    static func isSameFile(_ file: String, generation: String) -> Bool {
+        let parts = generation.split(separator: ":", maxSplits: 2)
+        guard parts.count == 3, let length = Int(parts[0]) else { return true }   // a feed begun before generations
+        return firstBytesDigest(file, length) == String(parts[1])
+    }
+
+    private static func firstBytesDigest(_ file: String, _ length: Int) -> String? {
+        let fd = open(file, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: length)
+        let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, length, 0) }
+        return count == length ? SHA256.hash(bytes) : nil
     }
 
     /// Every plugin the run started, for reports.

@@ -46,6 +46,35 @@ public enum RunningNeurons {
 
     static func directory(_ home: BraneHome) -> String { "\(home.root)/run" }
 
+    /// An exclusive flock on `$BRANE_HOME/locks/neuron-<hash of id>.lock`, released by the kernel when its holder dies.
+    public final class RunLock: Sendable {
+        private let fd: Int32
+        init(fd: Int32) { self.fd = fd }
+        deinit { close(fd) }
+    }
+
+    /// One `neuron run` per neuron and home at a time — whatever inbox each names, both would
+    /// feed the one window and alerts in the store: a second is refused, naming the process that
+    /// holds the lock.
+    public static func lockForOneRun(neuron: String, home: BraneHome = .current) throws -> RunLock {
+        try home.prepare()
+        let path = "\(home.locks)/neuron-\(SHA256.hash(Array(neuron.utf8)).prefix(16)).lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw MarketplaceError(.io, "cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            var holder = [UInt8](repeating: 0, count: 32)
+            let count = holder.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+            close(fd)
+            let pid = String(decoding: holder.prefix(max(0, count)).filter { (0x30...0x39).contains($0) }, as: UTF8.self)
+            throw MarketplaceError(.busy, "neuron \(UntrustedText.sanitized(neuron, limit: 80)) is already running\(pid.isEmpty ? "" : " (pid \(pid))"): "
+                + "a second run would feed the same store; stop that one first")
+        }
+        let pid = Array("\(getpid())\n".utf8)
+        _ = ftruncate(fd, 0)
+        _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        return RunLock(fd: fd)
+    }
+
     /// Records `neuron` as running in this process. Created under a temporary name and locked
     /// before it is renamed in, so a reader never takes a fresh record for a dead one's.
     public static func register(_ neuron: ResolvedNeuron, command: String, home: BraneHome = .current) throws -> Registration {
@@ -91,8 +120,11 @@ public enum RunningNeurons {
     /// The neurons running now. A record whose process is gone (its lock free) is removed.
     public static func live(home: BraneHome = .current) -> [Record] {
         let directory = directory(home)
+        // A link planted as run/ would carry the clean-up below to wherever it points.
+        guard BraneHome.isOwnDirectory(directory) else { return [] }
         var records: [Record] = []
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasSuffix(".json") && !name.hasPrefix(".") {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        where name.hasSuffix(".json") && Int32(name.dropLast(5)) != nil {   // <pid>.json, and nothing else
             let path = "\(directory)/\(name)"
             let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
             guard fd >= 0 else { continue }
