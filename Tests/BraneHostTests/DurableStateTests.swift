@@ -258,6 +258,81 @@ final class DurableSpecialistStateTests: XCTestCase {
         XCTAssertEqual(try alerts(store), uninterrupted, "both files' events, each once")
     }
 
+    /// A failed file dropped in again under another name still resumes where it stopped (the same
+    /// inode and first bytes), and an inbox named by another spelling (a link to it) is the same inbox.
+    func testAFailedFileRenamedAndAnInboxSpelledAnotherWayResume() throws {
+        let store = try store("spelled")
+        let real = directory.appendingPathComponent("inbox-spelled").path
+        let resolved = try NeuronLoader.parse(tallyAndNeuroscientistYAML(id: "state-test"), file: "state-test.yaml", plugins: plugins).neuron
+        var run = try NeuronRunner(neuron: resolved, runner: try ResourceLocator.current.runner(), store: store, inboxRoot: real)
+        let folder = run.inbox.folder("biometrics.daily")
+        let pid = try XCTUnwrap({ try feed(run, days[..<10], as: "a.jsonl"); return run.plugins.first { $0.plan.bundle.manifest.id == "com.brane.neuroscientist" }?.pid }())
+        final class Lines: @unchecked Sendable { var asked = 0 }
+        let lines = Lines()
+        run.stopRequested = { lines.asked += 1; if lines.asked == 30 { kill(pid, SIGKILL) }; return false }
+        try (days[10...].joined(separator: "\n") + "\n").write(toFile: "\(folder)/b.jsonl", atomically: true, encoding: .utf8)
+        Thread.sleep(forTimeInterval: 1.05)
+        _ = run.step()
+        run.stop()
+        XCTAssertEqual(rename("\(folder)/failed/b.jsonl", "\(folder)/c.jsonl"), 0, "dropped in again as c.jsonl")
+        // The next run names the inbox through a link to it.
+        let link = directory.appendingPathComponent("inbox-link").path
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: real)
+        run = try NeuronRunner(neuron: resolved, runner: try ResourceLocator.current.runner(), store: store, inboxRoot: link + "/")
+        defer { run.stop() }
+        let resumed = run.step().compactMap { event -> Int? in if case .fed(_, let count, _, _) = event { count } else { nil } }
+        XCTAssertEqual(resumed, [51], "from line 30 of b.jsonl, now c.jsonl")
+        XCTAssertEqual(try alerts(store), uninterrupted)
+    }
+
+    /// A done/ planted as a link is not followed: the file stays in the inbox and the problem is named.
+    func testADoneFolderThatIsALinkIsNotFollowed() throws {
+        let store = try store("linked-done")
+        let run = try runner(store, "linked-done")
+        let folder = run.inbox.folder("biometrics.daily")
+        let elsewhere = directory.appendingPathComponent("elsewhere").path
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: "\(folder)/done", withDestinationPath: elsewhere)
+        try (days[0] + "\n").write(toFile: "\(folder)/x.jsonl", atomically: true, encoding: .utf8)
+        let problems = run.step().flatMap { event -> [String] in if case .fed(_, _, _, let problems) = event { problems } else { [] } }
+        XCTAssertTrue(problems.contains { $0.contains("is not a directory (a symbolic link?)") }, "\(problems)")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: elsewhere), [])
+        XCTAssertEqual(run.inbox.pending("biometrics.daily"), ["\(folder)/x.jsonl"])
+    }
+
+    /// A specialist that spends its lifetime CPU-time limit is replaced and the file resumes at the
+    /// line — not parked in failed/ — and the count it keeps comes out exact.
+    func testASpecialistAtItsCPULimitIsReplacedAndTheFileGoesOn() throws {
+        let plugins = directory.appendingPathComponent("cpu-plugins")
+        try FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: true)
+        try BundledPlugins.copy("test.brane.tally", into: plugins, from: BundledPlugins.repository.appendingPathComponent("Tests/Fixtures/Tally").path) {
+            // A window of 8 events: a replay costs at most one burning event, so each instance gets on.
+            $0.replacingOccurrences(of: "  callTimeout: 2s", with: "  callTimeout: 2s\n  cpuTime: 1s").replacingOccurrences(of: "window: 10000", with: "window: 8")
+        }
+        let yaml = tierZeroNeuronYAML(id: "cpu-test").replacingOccurrences(of: "  - plugin: com.brane.neuroscientist\n", with: "  - plugin: test.brane.tally\n")
+        let resolved = try NeuronLoader.parse(yaml, file: "cpu-test.yaml", plugins: PluginLocator(searchDirectories: [plugins.path])).neuron
+        let store = try store("cpu")
+        let run = try NeuronRunner(neuron: resolved, runner: try ResourceLocator.current.runner(), store: store,
+                                   inboxRoot: directory.appendingPathComponent("inbox-cpu").path)
+        defer { run.stop() }
+        let folder = run.inbox.folder("biometrics.daily")
+        // 50 events, every 8th costs 300 ms of CPU: 1.8 s in all, past the 1 s limit.
+        let events = (1...50).map { #"{"date":"d\#($0)","burn":\#($0 % 8 == 0)}"# }
+        try (events.joined(separator: "\n") + "\n").write(toFile: "\(folder)/x.jsonl", atomically: true, encoding: .utf8)
+        var problems: [String] = []
+        for _ in 0..<6 where !run.inbox.pending("biometrics.daily").isEmpty {
+            problems += run.step(now: Date().addingTimeInterval(3600 * Double(problems.count + 1))).flatMap { event -> [String] in
+                if case .fed(_, _, _, let problems) = event { problems } else { [] }
+            }
+        }
+        XCTAssertTrue(problems.contains { $0.contains("reached its CPU-time limit over its life") }, "\(problems)")
+        XCTAssertEqual(run.inbox.pending("biometrics.daily"), [], "\(problems)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(folder)/failed/x.jsonl"), "\(problems)")
+        // (The count restarts from the 8-event window at each replacement: this window is too short
+        // for the tally's state on purpose; what is checked is that the file goes on.)
+        XCTAssertFalse(try store.alerts(neuron: "cpu-test").isEmpty)
+    }
+
     /// A configuration whose baseline a replay of the window could not rebuild is refused at start,
     /// rather than raise different alerts after a restart.
     func testAConfigurationLongerThanTheWindowIsRefused() throws {

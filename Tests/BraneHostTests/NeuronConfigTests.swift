@@ -273,4 +273,17 @@ final class NumbersAndKindsTests: XCTestCase {
                            "\(file.path):6:17: error: not UTF-8: byte 0xC3 at offset 83", "\(error)")
         }
     }
+
+    /// What Yams would spend without bound is refused on the text first: an alias as a mapping key
+    /// (hashed whole: a stack overflow or an exponential bomb) and more than 1,000 alias uses.
+    func testAliasesAsKeysAndAliasFloodsAreRefusedBeforeComposing() {
+        let bomb = (1...11).map { "a\($0): &a\($0) [" + Array(repeating: "*a\($0 - 1)", count: 10).joined(separator: ",") + "]\n" }.joined()
+        let started = ContinuousClock.now
+        let asKey = errors(neuron("a0: &a0 [x, x]\n" + bomb + "keys:\n  ? *a11\n  : 1\n"))
+        XCTAssertEqual(asKey, ["n.yaml:19:5: error: an alias is used as a mapping key; aliases may stand for values only"])
+        XCTAssertEqual(errors(neuron("a: &a 1\nb: {*a : 2}\n")).first?.hasPrefix("n.yaml:7:5: error: an alias is used as a mapping key"), true)
+        let flood = errors(neuron("a: &a 1\nb: [" + Array(repeating: "*a", count: 1001).joined(separator: ",") + "]\n"))
+        XCTAssertEqual(flood, ["n.yaml:1:1: error: the document uses 1001 aliases; at most 1000 are read"])
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(2))
+    }
 }

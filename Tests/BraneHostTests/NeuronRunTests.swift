@@ -149,12 +149,16 @@ final class ExactlyOnceInboxTests: XCTestCase {
         bytes.append(Data([0x7B, 0xFF, 0xFE, 0x7D, 0x0A]))                                  // line 2: not UTF-8
         bytes.append(Data(repeating: UInt8(ascii: "x"), count: EventInbox.lineLimit + 10))   // line 3: too long
         bytes.append(Data("\n".utf8))
+        // Line 4: exactly the limit, with CRLF — the CR is not part of the line (an "x" string, not JSON: skipped as such).
+        bytes.append(Data(repeating: UInt8(ascii: "x"), count: EventInbox.lineLimit))
+        bytes.append(Data("\r\n".utf8))
         bytes.append(Data((#"{"date":"2026-04-02","rmssd":60.3,"restingHR":52.5,"sleepHours":7.75,"sleepQuality":85,"load":503}"# + "\r\n").utf8))
         try bytes.write(to: URL(fileURLWithPath: "\(folder)/mixed.jsonl"))
         let fed = feedAll(runner)
         XCTAssertEqual(fed.map(\.events), [2], "both CRLF events fed")
         let problems = try XCTUnwrap(fed.first?.problems)
-        XCTAssertEqual(problems.count, 2, "\(problems)")
+        XCTAssertEqual(problems.count, 3, "\(problems)")
+        XCTAssertTrue(problems.contains("\(folder)/mixed.jsonl:4: not a JSON object; skipped"), "the limit, read as a line: \(problems)")
         XCTAssertTrue(problems.contains("\(folder)/mixed.jsonl:2: not UTF-8; skipped"), "\(problems)")
         XCTAssertTrue(problems.contains("\(folder)/mixed.jsonl:3: longer than \(EventInbox.lineLimit) bytes; skipped"), "\(problems)")
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(folder)/done/mixed.jsonl"))

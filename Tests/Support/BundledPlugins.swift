@@ -8,13 +8,13 @@ public enum BundledPlugins {
 
     public static func path(_ id: String) -> String { "\(directory)/\(id)" }
 
-    /// A copy of plugin `id`'s folder in `base` (manifest only: the library is found where
-    /// `swift build` put it), with its manifest passed through `edit`.
+    /// A copy of plugin `id`'s folder (or of `source`, a fixture's) in `base` (manifest only: the
+    /// library is found where `swift build` put it), with its manifest passed through `edit`.
     @discardableResult
-    public static func copy(_ id: String, into base: URL, edit: (String) -> String = { $0 }) throws -> String {
+    public static func copy(_ id: String, into base: URL, from source: String? = nil, edit: (String) -> String = { $0 }) throws -> String {
         let target = base.appendingPathComponent(id)
         try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
-        let manifest = try String(contentsOfFile: "\(path(id))/manifest.yaml", encoding: .utf8)
+        let manifest = try String(contentsOfFile: "\(source ?? path(id))/manifest.yaml", encoding: .utf8)
         try edit(manifest).write(to: target.appendingPathComponent("manifest.yaml"), atomically: true, encoding: .utf8)
         return target.path
     }

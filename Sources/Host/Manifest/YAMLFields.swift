@@ -35,6 +35,8 @@ struct YAMLFields {
     /// libyaml shares an anchored node, but everything that walks the tree pays for every copy.
     static let nodeLimit = 100_000
     static let depthLimit = 64
+    /// The most alias uses a document may have: a configuration needs a handful.
+    static let aliasLimit = 1_000
     /// The largest manifest, neuron file or host settings file.
     static let fileSizeLimit = 1 << 20
 
@@ -71,6 +73,19 @@ struct YAMLFields {
             error(nil, "", "the document is \(text.utf8.count) bytes; at most \(sizeLimit) are read")
             return nil
         }
+        // Checked on the text, before libyaml composes it: Yams hashes every mapping key whole, so an
+        // alias used as a key (an alias bomb there) would overflow the stack or run for hours
+        // before any bound below could see it.
+        let aliases = Self.aliasTokens(in: text)
+        if let key = aliases.first(where: \.isKey) {
+            diagnostics.append(Diagnostic(.error, file: file, line: key.line, column: key.column, path: "",
+                                          message: "an alias is used as a mapping key; aliases may stand for values only"))
+            return nil
+        }
+        guard aliases.count <= Self.aliasLimit else {
+            error(nil, "", "the document uses \(aliases.count) aliases; at most \(Self.aliasLimit) are read")
+            return nil
+        }
         do {
             guard let node = try Yams.compose(yaml: text) else {
                 error(nil, "", "the file is empty")
@@ -82,7 +97,7 @@ struct YAMLFields {
                     + "(an alias bomb?); refused before reading it")
                 return nil
             }
-            return Self.markingAliasUses(node, in: text)
+            return Self.markingAliasUses(node, aliases: aliases)
         } catch let yamlError as YamlError {
             switch yamlError {
             case .duplicatedKeysInMapping(let keys, let context):
@@ -126,8 +141,8 @@ struct YAMLFields {
     /// stands, so a bad value reached through `*name` was reported at `&name`. A node met again
     /// in document order (same kind, same mark) is an alias use; the k-th use is re-marked at the
     /// k-th alias token in the text, so diagnostics point at the use.
-    static func markingAliasUses(_ root: Node, in text: String) -> Node {
-        var tokens = aliasTokens(in: text)[...]
+    static func markingAliasUses(_ root: Node, aliases: [AliasToken]) -> Node {
+        var tokens = aliases[...]
         guard !tokens.isEmpty else { return root }   // no alias: nothing to re-mark, no copy made
         struct Place: Hashable { var kind: Int, line: Int, column: Int }
         var seen: Set<Place> = []
@@ -158,16 +173,25 @@ struct YAMLFields {
         }
     }
 
-    /// Where each `*name` alias stands, in document order (1-based, in characters, like
-    /// libyaml's marks): a `*` starting a token, outside quotes and comments.
-    private static func aliasTokens(in text: String) -> [(line: Int, column: Int)] {
-        var found: [(line: Int, column: Int)] = []
+    /// Where a `*name` alias stands (1-based, in characters, like libyaml's marks), and whether it
+    /// is a mapping key (`? *name`, or `*name :`).
+    struct AliasToken {
+        var line: Int
+        var column: Int
+        var isKey: Bool
+    }
+
+    /// The alias tokens of `text` in document order: a `*` starting a token, outside quotes and comments.
+    static func aliasTokens(in text: String) -> [AliasToken] {
+        guard text.utf8.contains(UInt8(ascii: "*")) else { return [] }
+        var found: [AliasToken] = []
         let starts: Set<Unicode.Scalar> = [" ", "\t", "[", "{", ","]
-        let ends: Set<Unicode.Scalar> = [" ", "\t", "\r", ",", "[", "]", "{", "}"]
         for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let scalars = Array(line.unicodeScalars)
             var quote: Unicode.Scalar?
-            for column in scalars.indices {
+            var column = 0
+            while column < scalars.count {
+                defer { column += 1 }
                 let scalar = scalars[column]
                 if let open = quote {
                     if scalar == open { quote = nil }
@@ -176,19 +200,31 @@ struct YAMLFields {
                 let atStart = column == 0 || starts.contains(scalars[column - 1])
                 if scalar == "#" && atStart { break }
                 if (scalar == "\"" || scalar == "'") && atStart { quote = scalar }
-                if scalar == "*" && atStart && column + 1 < scalars.count && !ends.contains(scalars[column + 1]) {
-                    found.append((index + 1, column + 1))
+                // libyaml's alias names are letters, digits, '_' and '-'.
+                func isNameCharacter(_ scalar: Unicode.Scalar) -> Bool {
+                    scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || scalar == "_" || scalar == "-")
                 }
+                guard scalar == "*", atStart, column + 1 < scalars.count, isNameCharacter(scalars[column + 1]) else { continue }
+                var end = column + 1
+                while end < scalars.count && isNameCharacter(scalars[end]) { end += 1 }
+                let before = scalars[..<column].reversed().drop { $0 == " " || $0 == "\t" }
+                let after = scalars[end...].drop { $0 == " " || $0 == "\t" }
+                let isKey = before.first == "?" || after.first == ":"
+                found.append(AliasToken(line: index + 1, column: column + 1, isKey: isKey))
+                column = end - 1
             }
         }
         return found
     }
 
-    /// A `Mark` at `line`:`column`. Yams keeps Mark's initializer internal, so libyaml makes it:
-    /// the one scalar of a document that places it there.
+    /// A `Mark` at `line`:`column`. Yams keeps Mark's initializer internal; Mark is two `Int`s
+    /// (line, column), so one is made from that pair — checked, so a Yams that changed it gets
+    /// no re-marking rather than a wrong one.
     private static func mark(line: Int, column: Int) -> Mark? {
-        let placed = String(repeating: "\n", count: line - 1) + String(repeating: " ", count: column - 1) + "x"
-        return (try? Yams.compose(yaml: placed))??.mark
+        struct Pair { var line: Int, column: Int }
+        guard MemoryLayout<Mark>.size == MemoryLayout<Pair>.size else { return nil }
+        let mark = unsafeBitCast(Pair(line: line, column: column), to: Mark.self)
+        return mark.line == line && mark.column == column ? mark : nil
     }
 
     /// Counts `node` and everything beneath it against `budget`, stopping as soon as it runs out.

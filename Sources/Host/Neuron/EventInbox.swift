@@ -11,7 +11,16 @@ public struct EventInbox: Sendable {
 
     public let directory: String
 
-    public init(root: String, neuron: String) { directory = "\(root)/\(neuron)" }
+    /// The root as the kernel names it (links and `..` resolved): a file's progress and its alerts'
+    /// keys go by its path, so two spellings of one inbox must be one path.
+    public init(root: String, neuron: String) {
+        var resolved = root
+        if let real = realpath(root, nil) {
+            resolved = String(cString: real)
+            free(real)
+        }
+        directory = "\(resolved)/\(neuron)"
+    }
 
     public func folder(_ kind: String) -> String { "\(directory)/\(kind)" }
 
@@ -30,11 +39,16 @@ public struct EventInbox: Sendable {
     /// only while `file` is still the file that was read (`inode`): one renamed in under its name
     /// meanwhile is new data and stays, to be fed.
     public func finish(_ file: String, inode: UInt64, failed: Bool = false) throws {
-        var info = stat()
-        guard lstat(file, &info) == 0, UInt64(info.st_ino) == inode else { return }
+        var read = stat()
+        guard lstat(file, &read) == 0, UInt64(read.st_ino) == inode else { return }
         let url = URL(fileURLWithPath: file)
         let target = url.deletingLastPathComponent().appendingPathComponent(failed ? "failed" : "done")
         try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+        // A link planted as done/ would carry inbox files to wherever it points.
+        var folder = stat()
+        guard lstat(target.path, &folder) == 0, folder.st_mode & S_IFMT == S_IFDIR else {
+            throw Failure(description: "\(target.path) is not a directory (a symbolic link?): \(file) stays in the inbox; move it aside")
+        }
         let destination = target.appendingPathComponent(url.lastPathComponent).path
         guard rename(file, destination) == 0 else {
             throw Failure(description: "cannot move \(file) to \(destination): \(String(cString: strerror(errno)))")
@@ -79,7 +93,7 @@ public struct EventInbox: Sendable {
                     offset += UInt64(newline - start + 1)
                     start = newline + 1
                     number += 1
-                    if discarding || raw.count > EventInbox.lineLimit {
+                    if discarding || raw.count - (raw.last == UInt8(ascii: "\r") ? 1 : 0) > EventInbox.lineLimit {
                         discarding = false
                         return .problem("longer than \(EventInbox.lineLimit) bytes; skipped")
                     }

@@ -59,6 +59,8 @@ public final class NeuronRunner: @unchecked Sendable {
     private var nextInboxCheck = Date.distantPast
     /// When the observation store's WAL is next folded in and truncated.
     private var nextCheckpoint = Date.distantPast
+    /// Lines a specialist reached its CPU-time limit on once ("file\0line"): a second time fails the file.
+    private var cpuLimitRetried: Set<String> = []
 
     public init(neuron: ResolvedNeuron, runner: String, store: ObservationStore, inboxRoot: String,
                 onLog: @escaping @Sendable (String, PluginLogLine) -> Void = { _, _ in }) throws {
@@ -88,6 +90,7 @@ public final class NeuronRunner: @unchecked Sendable {
             guard let limit = windows[manifest.id] else { return [] }
             return try store.specialistWindow(neuron: neuronID, specialist: manifest.id, limit: limit)
         })
+        try FileManager.default.createDirectory(atPath: inboxRoot, withIntermediateDirectories: true)   // so it resolves the same on every run
         inbox = EventInbox(root: inboxRoot, neuron: config.id)
         try inbox.prepare(kinds: consumers.keys.sorted())
     }
@@ -150,8 +153,17 @@ public final class NeuronRunner: @unchecked Sendable {
         guard stat(file, &info) == 0 else { return [] }
         let inode = UInt64(info.st_ino)
         let progress: (offset: UInt64, line: Int, generation: String)?
+        var renamedFrom: String?
         do {
-            progress = try store.inboxProgress(neuron: id, file: file, inode: inode)
+            if let here = try store.inboxProgress(neuron: id, file: file, inode: inode) {
+                progress = here
+            } else if let elsewhere = try store.inboxProgress(neuron: id, inode: inode), elsewhere.file != file {
+                // The same file under another name (a failed one dropped in again, renamed): it resumes too.
+                progress = (elsewhere.offset, elsewhere.line, elsewhere.generation)
+                renamedFrom = elsewhere.file
+            } else {
+                progress = nil
+            }
         } catch {
             // Fed from the top it would be fed twice: it waits for a store that can say where it stopped.
             return [.fed(file: file, events: 0, alerts: 0, problems: ["\(file): not fed (\(error)); it stays in the inbox"])]
@@ -176,6 +188,10 @@ public final class NeuronRunner: @unchecked Sendable {
                 try store.commitInbox(neuron: id, file: file, inode: inode, generation: generation, offset: offset, line: line, batch: batch)
                 alerts += batch.alerts.count
                 (batch, batchLines, committed) = (fresh, 0, line)
+                if let old = renamedFrom, resumed != nil {
+                    try? store.forgetInbox(neuron: id, file: old)   // its progress now goes by this name
+                    renamedFrom = nil
+                }
                 return true
             } catch {
                 problems.append("\(file):\(committed + 1): not stored (\(error)); the file stays in the inbox and is fed again from line \(committed + 1)")
@@ -183,7 +199,7 @@ public final class NeuronRunner: @unchecked Sendable {
             }
         }
         var stored = true
-        var interrupted = false
+        var interrupted = false, retryLater = false
         feeding: while true {
             // Asked before a line is read, so the committed offset never passes a line not fed.
             if stopRequested() {
@@ -221,8 +237,18 @@ public final class NeuronRunner: @unchecked Sendable {
                             }
                         }
                     } catch {
-                        problems.append("\(file):\(lines.number): \(specialist) died: \(error); this and later lines not processed, "
-                            + "file moved to failed/ (dropped in again, it resumes at this line)")
+                        // Its lifetime CPU budget spent is the instance's end, not this line's fault: a new
+                        // one (replayed the window) takes the line again next time. A second time, it is.
+                        let place = "\(file)\u{0}\(lines.number)"
+                        if case SupervisedPlugin.CallError.died(let death) = error, death.cause == .cpuLimit, !cpuLimitRetried.contains(place) {
+                            cpuLimitRetried.insert(place)
+                            problems.append("\(file):\(lines.number): \(specialist) reached its CPU-time limit over its life; "
+                                + "it is replaced and the file resumes at this line")
+                            retryLater = true
+                        } else {
+                            problems.append("\(file):\(lines.number): \(specialist) died: \(error); this and later lines not processed, "
+                                + "file moved to failed/ (dropped in again, it resumes at this line)")
+                        }
                         died = true
                         count -= 1   // not fed: counted when the line is fed again
                         batch.alerts.removeLast(batch.alerts.count - before.alerts)
@@ -245,7 +271,7 @@ public final class NeuronRunner: @unchecked Sendable {
         tally.events += count
         tally.alerts += alerts
         tally.eventsSkipped += problems.count
-        if stored && !interrupted {
+        if stored && !interrupted && !retryLater {
             do {
                 try inbox.finish(file, inode: inode, failed: died)
                 // A failed file keeps its progress: dropped in again, it resumes at the line it stopped on.

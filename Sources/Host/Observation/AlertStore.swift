@@ -43,6 +43,16 @@ extension ObservationStore {
         }
     }
 
+    /// The progress of a feed of the file with this inode under another name (a failed file
+    /// dropped in again renamed): its path and where it stopped.
+    public func inboxProgress(neuron: String, inode: UInt64) throws -> (file: String, offset: UInt64, line: Int, generation: String)? {
+        try database.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT file, offset, line, generation FROM inboxProgress WHERE neuron = ? AND inode = ?",
+                                             arguments: [neuron, Int64(bitPattern: inode)]) else { return nil }
+            return (row["file"], UInt64(row["offset"] as Int64), row["line"], row["generation"])
+        }
+    }
+
     /// What one batch of an inbox file stored: its alerts (each with its key, stored at most once)
     /// and, for each specialist that keeps a window, the events it took.
     public struct InboxBatch {
