@@ -88,19 +88,25 @@ extension NeuronCommand {
                 if mcp, clientLeft.wait(timeout: .now()) == .success { ending = "the MCP client disconnected"; break }
                 if Signals.reloadRequested {
                     Signals.reloadRequested = false
-                    // The new runner is built before the old one stops (building starts no process), so a failure keeps the old.
                     if let reloaded = reload(resolved.file, locator, output) {
-                        do {
-                            let next = try makeRunner(reloaded)
-                            earlier = earlier + current.tally
-                            deaths += current.plugins.flatMap(\.deaths).map(\.description)
-                            current.stop()
-                            (resolved, current) = (reloaded, next)
-                            registration?.update(resolved)
-                            output.line("reloaded \(resolved.file)\(mcp ? " (MCP clients keep the tools the run started with)" : "")")
-                            output.line(header(current))
-                        } catch {
-                            output.error("reload refused, still running the previous configuration: cannot start neuron \(reloaded.config.id): \(error)")
+                        if reloaded.config.id != resolved.config.id {
+                            // The run's lock, inbox and store windows are the neuron's: another id is another run.
+                            output.error("reload refused, still running the previous configuration: \(resolved.file) now names neuron "
+                                + "\(reloaded.config.id), not \(resolved.config.id); start another `brane neuron run` for it")
+                        } else {
+                            // The new runner is built before the old one stops (building starts no process), so a failure keeps the old.
+                            do {
+                                let next = try makeRunner(reloaded)
+                                earlier = earlier + current.tally
+                                deaths += current.plugins.flatMap(\.deaths).map(\.description)
+                                current.stop()
+                                (resolved, current) = (reloaded, next)
+                                registration?.update(resolved)
+                                output.line("reloaded \(resolved.file)\(mcp ? " (MCP clients keep the tools the run started with)" : "")")
+                                output.line(header(current))
+                            } catch {
+                                output.error("reload refused, still running the previous configuration: cannot start neuron \(reloaded.config.id): \(error)")
+                            }
                         }
                     }
                 }

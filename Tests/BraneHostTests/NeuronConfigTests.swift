@@ -274,6 +274,24 @@ final class NumbersAndKindsTests: XCTestCase {
         }
     }
 
+    /// Positions come from libyaml's own events, so text that only looks like a key or an alias —
+    /// inside quotes, block scalars, plain scalars, flow mappings — never misleads them.
+    func testPositionsAreTheParsersNotTheTexts() {
+        let model = "model: {provider: ollama, model: m, endpoint: \"http://127.0.0.1:11434\"}\n"
+        let cases: [(String, String)] = [
+            ("description: \"a\nname: fake\"\n" + model + "name: again\n", "n.yaml:9:1: error: duplicate key 'name'"),
+            (model + "x-flow: {a: 1,\nname: zz}\nname: again\n", "n.yaml:9:1: error: duplicate key 'name'"),
+            (model + "? name\n: again\n", "n.yaml:7:3: error: duplicate key 'name'"),
+            (model + "\"n\\u0061me\": again\n", "n.yaml:7:1: error: duplicate key 'name'"),
+            ("x-note: uses *ptr semantics\nx-list: &bad [1, 2]\n" + model + "description: *bad\n", "n.yaml:9:14: error: description: expected a string"),
+            ("instructions: |\n  Be careful:\n  *never* diagnose.\nx-list: &bad [1, 2]\n" + model + "description: *bad\n", "n.yaml:11:14: error: description"),
+        ]
+        for (body, expected) in cases {
+            let found = errors(neuron(body))
+            XCTAssertTrue(found.contains { $0.hasPrefix(expected) }, "\(body)\n→ \(found)")
+        }
+    }
+
     /// What Yams would spend without bound is refused on the text first: an alias as a mapping key
     /// (hashed whole: a stack overflow or an exponential bomb) and more than 1,000 alias uses.
     func testAliasesAsKeysAndAliasFloodsAreRefusedBeforeComposing() {

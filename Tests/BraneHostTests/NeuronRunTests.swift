@@ -99,6 +99,12 @@ final class NeuronRunTests: XCTestCase {
         XCTAssertTrue(run.stderr.contains("\(file.path):5:14: error: privacyTier"), run.stderr)
         XCTAssertTrue(run.process.isRunning)
 
+        // Another neuron's id: its lock, inbox and windows are another run's — refused, the old config runs on.
+        try neuronYAML().replacingOccurrences(of: "id: run-test", with: "id: another").write(to: file, atomically: true, encoding: .utf8)
+        run.signal(SIGHUP)
+        XCTAssertTrue(run.waitFor("now names neuron another, not run-test"), run.stderr)
+        XCTAssertTrue(run.process.isRunning)
+
         // A valid change: the new config runs (now two sensors).
         try neuronYAML(sensors: ["com.brane.sensor.memory", "com.brane.sensor.compute"]).write(to: file, atomically: true, encoding: .utf8)
         run.signal(SIGHUP)

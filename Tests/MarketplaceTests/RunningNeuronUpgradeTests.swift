@@ -96,8 +96,12 @@ final class RunningNeuronUpgradeTests: XCTestCase {
         XCTAssertTrue(serve.convert(4), "still serving after the remove")
         XCTAssertEqual(serve.stop(), 0)
 
-        // Once it has stopped, the next change to the plugins removes what was kept, and nobody is warned.
+        // Once it has stopped, the next change to any plugin removes what was kept, and nobody is warned.
         XCTAssertEqual(RunningNeurons.live(home: f.home), [])
+        try f.publish("com.brane.sysinfo", version: "0.1.0")
+        _ = try f.market.refreshIndex("test", allowExpired: false)
+        XCTAssertEqual(try f.market.install("com.brane.sysinfo").warnings, [])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: old), "kept files go with the next change of another plugin too")
         let reinstall = try f.market.install(id)
         XCTAssertEqual(reinstall.warnings, [])
         XCTAssertFalse(FileManager.default.fileExists(atPath: old), "kept files go once no running neuron uses them")

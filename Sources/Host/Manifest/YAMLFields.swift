@@ -1,3 +1,4 @@
+import CYaml
 import Foundation
 import Yams
 
@@ -57,9 +58,19 @@ struct YAMLFields {
         var parser = Unicode.UTF8.ForwardParser()
         var iterator = bytes.makeIterator()
         var (offset, line, column) = (0, 1, 1)
+        var previous: UInt8 = 0
         while case .valid(let scalar) = parser.parseScalar(from: &iterator) {
             offset += scalar.count
-            if scalar.count == 1 && scalar.first == UInt8(ascii: "\n") { (line, column) = (line + 1, 1) } else { column += 1 }
+            // Line breaks as libyaml counts them: LF, CR, and CRLF as one.
+            let byte = scalar.count == 1 ? scalar.first! : 0
+            if byte == UInt8(ascii: "\n") && previous == UInt8(ascii: "\r") {
+                // the LF of a CRLF: the CR already began the line
+            } else if byte == UInt8(ascii: "\n") || byte == UInt8(ascii: "\r") {
+                (line, column) = (line + 1, 1)
+            } else {
+                column += 1
+            }
+            previous = byte
         }
         let byte = offset < bytes.count ? String(bytes[offset], radix: 16, uppercase: true) : "?"
         throw ValidationFailure(diagnostics: [Diagnostic(.error, file: file, line: line, column: column, path: "",
@@ -76,7 +87,8 @@ struct YAMLFields {
         // Checked on the text, before libyaml composes it: Yams hashes every mapping key whole, so an
         // alias used as a key (an alias bomb there) would overflow the stack or run for hours
         // before any bound below could see it.
-        let aliases = Self.aliasTokens(in: text)
+        let scan = YAMLEventScan(text)
+        let aliases = scan.aliases
         if let key = aliases.first(where: \.isKey) {
             diagnostics.append(Diagnostic(.error, file: file, line: key.line, column: key.column, path: "",
                                           message: "an alias is used as a mapping key; aliases may stand for values only"))
@@ -103,10 +115,9 @@ struct YAMLFields {
             case .duplicatedKeysInMapping(let keys, let context):
                 // Yams marks the first of the two and quotes the whole document: point at the
                 // second, where the mistake is, and quote nothing.
-                let key = keys.first ?? ""
-                let mark = Self.duplicate(of: key, firstAt: context.mark, in: text)
-                diagnostics.append(Diagnostic(.error, file: file, line: mark.line, column: mark.column, path: "",
-                                              message: "duplicate key '\(key.prefix(80))' (first at line \(context.mark.line)); a key may appear once in a mapping"))
+                let found = scan.duplicate ?? (key: keys.first ?? "", line: context.mark.line, column: context.mark.column, firstLine: context.mark.line)
+                diagnostics.append(Diagnostic(.error, file: file, line: found.line, column: found.column, path: "",
+                                              message: "duplicate key '\(found.key.prefix(80))' (first at line \(found.firstLine)); a key may appear once in a mapping"))
             case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
                  .composer(_, let problem, let mark, _):
                 diagnostics.append(Diagnostic(.error, file: file, line: mark.line, column: mark.column, path: "",
@@ -120,28 +131,11 @@ struct YAMLFields {
         return nil
     }
 
-    /// Where the second `key` of a block mapping stands: the next line at the first one's column
-    /// that starts with the key, before the mapping ends; the first key's place when not found
-    /// (a flow mapping).
-    static func duplicate(of key: String, firstAt first: Mark, in text: String) -> Mark {
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        let spellings = [key, "\"\(key)\"", "'\(key)'"].map { $0 + ":" }
-        for index in first.line..<lines.count {   // lines[index] is line index + 1
-            let line = lines[index].unicodeScalars
-            let indent = line.prefix { $0 == " " }.count
-            let rest = String(String.UnicodeScalarView(line.dropFirst(indent)))
-            if rest.isEmpty || rest.hasPrefix("#") { continue }
-            if indent + 1 < first.column { break }
-            if indent + 1 == first.column, spellings.contains(where: rest.hasPrefix) { return mark(line: index + 1, column: first.column) ?? first }
-        }
-        return first
-    }
-
     /// libyaml composes an alias into the very node its anchor names, marked where the anchor
     /// stands, so a bad value reached through `*name` was reported at `&name`. A node met again
     /// in document order (same kind, same mark) is an alias use; the k-th use is re-marked at the
-    /// k-th alias token in the text, so diagnostics point at the use.
-    static func markingAliasUses(_ root: Node, aliases: [AliasToken]) -> Node {
+    /// k-th alias event libyaml reported, so diagnostics point at the use.
+    static func markingAliasUses(_ root: Node, aliases: [YAMLEventScan.Alias]) -> Node {
         var tokens = aliases[...]
         guard !tokens.isEmpty else { return root }   // no alias: nothing to re-mark, no copy made
         struct Place: Hashable { var kind: Int, line: Int, column: Int }
@@ -171,50 +165,6 @@ struct YAMLFields {
         case .sequence(var sequence): sequence.mark = mark; return .sequence(sequence)
         case .alias: return node
         }
-    }
-
-    /// Where a `*name` alias stands (1-based, in characters, like libyaml's marks), and whether it
-    /// is a mapping key (`? *name`, or `*name :`).
-    struct AliasToken {
-        var line: Int
-        var column: Int
-        var isKey: Bool
-    }
-
-    /// The alias tokens of `text` in document order: a `*` starting a token, outside quotes and comments.
-    static func aliasTokens(in text: String) -> [AliasToken] {
-        guard text.utf8.contains(UInt8(ascii: "*")) else { return [] }
-        var found: [AliasToken] = []
-        let starts: Set<Unicode.Scalar> = [" ", "\t", "[", "{", ","]
-        for (index, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let scalars = Array(line.unicodeScalars)
-            var quote: Unicode.Scalar?
-            var column = 0
-            while column < scalars.count {
-                defer { column += 1 }
-                let scalar = scalars[column]
-                if let open = quote {
-                    if scalar == open { quote = nil }
-                    continue
-                }
-                let atStart = column == 0 || starts.contains(scalars[column - 1])
-                if scalar == "#" && atStart { break }
-                if (scalar == "\"" || scalar == "'") && atStart { quote = scalar }
-                // libyaml's alias names are letters, digits, '_' and '-'.
-                func isNameCharacter(_ scalar: Unicode.Scalar) -> Bool {
-                    scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || scalar == "_" || scalar == "-")
-                }
-                guard scalar == "*", atStart, column + 1 < scalars.count, isNameCharacter(scalars[column + 1]) else { continue }
-                var end = column + 1
-                while end < scalars.count && isNameCharacter(scalars[end]) { end += 1 }
-                let before = scalars[..<column].reversed().drop { $0 == " " || $0 == "\t" }
-                let after = scalars[end...].drop { $0 == " " || $0 == "\t" }
-                let isKey = before.first == "?" || after.first == ":"
-                found.append(AliasToken(line: index + 1, column: column + 1, isKey: isKey))
-                column = end - 1
-            }
-        }
-        return found
     }
 
     /// A `Mark` at `line`:`column`. Yams keeps Mark's initializer internal; Mark is two `Int`s
@@ -448,3 +398,70 @@ extension Node {
     /// The resolved tag (int, float, str, …) of a node; Yams keeps `Tag.name` internal.
     var tagName: Tag.Name { Tag.Name(rawValue: tag.rawValue) }
 }
+
+/// What libyaml's own event stream says about a document before it is composed: where each
+/// alias is used (and whether as a mapping key), and the first scalar key that repeats in its
+/// mapping — exact positions, from the parser itself, not from reading the text. Events are not
+/// expanded, so a bomb costs its size here.
+struct YAMLEventScan {
+    struct Alias {
+        var line: Int
+        var column: Int
+        var isKey: Bool
+    }
+
+    private(set) var aliases: [Alias] = []
+    /// The second of two equal scalar keys in one mapping, and the line of the first.
+    private(set) var duplicate: (key: String, line: Int, column: Int, firstLine: Int)?
+
+    init(_ text: String) {
+        // One frame per open collection: a mapping's keys so far and whether a key comes next.
+        enum Frame {
+            case mapping(keys: [String: Int], expectingKey: Bool)
+            case sequence
+        }
+        var frames: [Frame] = []
+        var parser = yaml_parser_t()
+        guard yaml_parser_initialize(&parser) == 1 else { return }
+        defer { yaml_parser_delete(&parser) }
+        let bytes = Array(text.utf8)
+        bytes.withUnsafeBufferPointer { buffer in
+            yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
+            /// Whether the node now starting is a mapping key.
+            func isKey() -> Bool {
+                if case .mapping(_, true)? = frames.last { return true }
+                return false
+            }
+            /// A node of the innermost mapping is complete: a key is followed by its value, a value by the next key.
+            func completed() {
+                if case .mapping(let keys, let expectingKey)? = frames.last { frames[frames.count - 1] = .mapping(keys: keys, expectingKey: !expectingKey) }
+            }
+            var event = yaml_event_t()
+            while yaml_parser_parse(&parser, &event) == 1 {
+                defer { yaml_event_delete(&event) }
+                let (line, column) = (Int(event.start_mark.line) + 1, Int(event.start_mark.column) + 1)
+                switch event.type {
+                case YAML_ALIAS_EVENT:
+                    aliases.append(Alias(line: line, column: column, isKey: isKey()))
+                    completed()
+                case YAML_SCALAR_EVENT:
+                    if isKey(), case .mapping(var keys, _)? = frames.last, let value = event.data.scalar.value {
+                        let key = String(decoding: UnsafeBufferPointer(start: value, count: event.data.scalar.length), as: UTF8.self)
+                        if let first = keys[key], duplicate == nil { duplicate = (key, line, column, first) }
+                        keys[key] = keys[key] ?? line
+                        frames[frames.count - 1] = .mapping(keys: keys, expectingKey: true)
+                    }
+                    completed()
+                case YAML_MAPPING_START_EVENT: frames.append(.mapping(keys: [:], expectingKey: true))
+                case YAML_SEQUENCE_START_EVENT: frames.append(.sequence)
+                case YAML_MAPPING_END_EVENT, YAML_SEQUENCE_END_EVENT:
+                    _ = frames.popLast()
+                    completed()
+                case YAML_STREAM_END_EVENT: return
+                default: break
+                }
+            }
+        }
+    }
+}
+

@@ -299,15 +299,14 @@ extension Marketplace {
         if activePath == nil { rmdir(versions) }   // gone only once no running neuron's version is left in it
     }
 
-    /// The files of removed plugins that a running neuron still used when they were removed:
-    /// deleted by the next install, upgrade or remove once no running neuron uses them. Only
-    /// plugins without a receipt, each under its own lock (one being installed right now is skipped).
+    /// The versions a running neuron still used when they were upgraded or removed: deleted by the
+    /// next install, upgrade or remove of any plugin once no running neuron uses them. Each plugin
+    /// under its own lock (one being changed right now is skipped), keeping its installed version.
     func removeLeftovers(besides id: String) {
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: home.plugins),
-              let installed = try? Set(registry.receipts().map(\.pluginID)) else { return }
-        for name in names where name != id && !installed.contains(name) && PluginID.problem(name) == nil {
-            guard let lock = try? PluginLock(home: home, plugin: name), (try? registry.receipt(name)) == nil else { continue }
-            withExtendedLifetime(lock) { removeDebris(of: name, keeping: nil) }
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: home.plugins) else { return }
+        for name in names where name != id && PluginID.problem(name) == nil {
+            guard let lock = try? PluginLock(home: home, plugin: name), case .success(let installed) = Result(catching: { try registry.receipt(name) }) else { continue }
+            withExtendedLifetime(lock) { removeDebris(of: name, keeping: installed?.path) }
         }
     }
 
