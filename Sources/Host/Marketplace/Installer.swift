@@ -280,7 +280,7 @@ extension Marketplace {
 
     /// Leftovers of a killed install or remove of `id`: staging directories and version
     /// directories the registry does not point at. Called with the plugin's lock held.
-    func removeDebris(of id: String, keeping activePath: String?) {
+    func removeDebris(of id: String, keeping activePath: String?, staging: Bool = true) {
         let fm = FileManager.default
         guard let versions = home.versionsDirectory(of: id) else { return }
         // A link planted as plugins/<id> is removed itself; what it points to is never walked.
@@ -289,7 +289,7 @@ extension Marketplace {
             unlink(versions)
             return
         }
-        for name in (try? fm.contentsOfDirectory(atPath: home.staging)) ?? [] where name.hasPrefix("\(id)@") {
+        for name in (try? fm.contentsOfDirectory(atPath: home.staging)) ?? [] where staging && name.hasPrefix("\(id)@") {
             try? fm.removeItem(atPath: "\(home.staging)/\(name)")
         }
         let inUse = RunningNeurons.directoriesInUse(home: home)
@@ -306,7 +306,7 @@ extension Marketplace {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: home.plugins) else { return }
         for name in names where name != id && PluginID.problem(name) == nil {
             guard let lock = try? PluginLock(home: home, plugin: name), case .success(let installed) = Result(catching: { try registry.receipt(name) }) else { continue }
-            withExtendedLifetime(lock) { removeDebris(of: name, keeping: installed?.path) }
+            withExtendedLifetime(lock) { removeDebris(of: name, keeping: installed?.path, staging: false) }   // its own changes clean its staging
         }
     }
 
