@@ -98,7 +98,7 @@ extension NeuronCommand {
                             do {
                                 let next = try makeRunner(reloaded)
                                 earlier = earlier + current.tally
-                                deaths += current.plugins.flatMap(\.deaths).map(\.description)
+                                deaths += current.deaths.map(\.description)
                                 current.stop()
                                 (resolved, current) = (reloaded, next)
                                 registration?.update(resolved)
@@ -113,10 +113,10 @@ extension NeuronCommand {
                 for event in current.step() { show(event, output) }
                 Thread.sleep(forTimeInterval: min(0.2, max(0.005, current.nextWake.timeIntervalSinceNow)))
             }
-            let plugins = current.plugins + (dispatcher?.plugins ?? [])
+            let runDeaths = current.deaths + (dispatcher?.plugins ?? []).flatMap(\.deaths)
             current.stop()
             dispatcher?.stop()
-            report(current, tally: earlier + current.tally, deaths: deaths + plugins.flatMap(\.deaths).map(\.description),
+            report(current, tally: earlier + current.tally, deaths: deaths + runDeaths.map(\.description),
                    mcpCalls: dispatcher?.tally, seconds: Date().timeIntervalSince(started), ending: ending, output)
         }
 

@@ -173,16 +173,19 @@ final class DurableSpecialistStateTests: XCTestCase {
             if lines.asked == 50 { kill(pid, SIGKILL) }   // before line 50 of b.jsonl (day 59, inside the episode)
             return false
         }
-        try (days[10...].joined(separator: "\n") + "\n").write(toFile: "\(folder)/b.jsonl", atomically: true, encoding: .utf8)
+        try (days[10..<70].joined(separator: "\n") + "\n").write(toFile: "\(folder)/b.jsonl", atomically: true, encoding: .utf8)
+        try (days[70...].joined(separator: "\n") + "\n").write(toFile: "\(folder)/c.jsonl", atomically: true, encoding: .utf8)
         Thread.sleep(forTimeInterval: 1.05)   // the inbox is looked at once a second
         let interrupted = run.step().compactMap { event -> (Int, [String])? in if case .fed(_, let count, _, let problems) = event { (count, problems) } else { nil } }
         let problems = interrupted.flatMap(\.1)
         XCTAssertTrue(problems.contains { $0.contains("b.jsonl:50: com.brane.neuroscientist died") && $0.contains("it resumes at this line") }, "\(problems)")
-        XCTAssertEqual(interrupted.map(\.0), [49], "the line it died on is not counted as fed")
+        XCTAssertEqual(interrupted.map(\.0), [49], "the line it died on is not counted as fed, and c.jsonl waits")
+        XCTAssertEqual(run.inbox.pending("biometrics.daily"), ["\(folder)/c.jsonl"], "after the death nothing later reaches the rules first")
+        XCTAssertEqual(run.deaths.map(\.pluginID), ["com.brane.neuroscientist"], "the replaced specialist's death is kept for the report")
         XCTAssertEqual(rename("\(folder)/failed/b.jsonl", "\(folder)/b.jsonl"), 0)
         Thread.sleep(forTimeInterval: 1.05)
         let resumed = run.step().compactMap { event -> Int? in if case .fed(_, let count, _, _) = event { count } else { nil } }
-        XCTAssertEqual(resumed, [31], "lines 50-80 of b.jsonl")
+        XCTAssertEqual(resumed, [11, 20], "lines 50-60 of b.jsonl, then c.jsonl")
         XCTAssertEqual(try alerts(store), uninterrupted)
         let window = try store.specialistWindow(neuron: "state-test", specialist: "com.brane.neuroscientist", limit: 10_000)
         XCTAssertEqual(window.map { String(decoding: $0, as: UTF8.self) }, days, "each day once in the window")

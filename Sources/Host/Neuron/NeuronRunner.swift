@@ -61,6 +61,8 @@ public final class NeuronRunner: @unchecked Sendable {
     private var nextCheckpoint = Date.distantPast
     /// Lines a specialist reached its CPU-time limit on once ("file\0line"): a second time fails the file.
     private var cpuLimitRetried: Set<String> = []
+    /// The deaths of specialists replaced after a failed feed.
+    private var retiredDeaths: [PluginDeath] = []
 
     public init(neuron: ResolvedNeuron, runner: String, store: ObservationStore, inboxRoot: String,
                 onLog: @escaping @Sendable (String, PluginLogLine) -> Void = { _, _ in }) throws {
@@ -127,8 +129,12 @@ public final class NeuronRunner: @unchecked Sendable {
             nextInboxCheck = now.addingTimeInterval(1)
             for (kind, ids) in consumers {
                 for file in inbox.pending(kind) {
-                    events += feed(file, to: ids)
+                    let outcome = feed(file, to: ids)
+                    events += outcome.events
                     fed = true
+                    // After a death the kind's later files wait: fed now, they would reach the rules
+                    // before the rest of this one (which resumes first, or waits in failed/).
+                    if outcome.specialistDied { break }
                 }
             }
         }
@@ -146,11 +152,11 @@ public final class NeuronRunner: @unchecked Sendable {
     /// alerts (keyed by file, its feed's generation, line, specialist and index) and the offset committed in one
     /// transaction, and the file moved to done/ only when all of it is stored. A kill at any point
     /// resumes from the last commit, and what was fed again stores nothing twice.
-    private func feed(_ file: String, to specialistIDs: [String]) -> [Event] {
+    private func feed(_ file: String, to specialistIDs: [String]) -> (events: [Event], specialistDied: Bool) {
         var events: [Event] = [], count = 0, alerts = 0, problems: [String] = [], died = false
         let id = neuron.config.id
         var info = stat()
-        guard stat(file, &info) == 0 else { return [] }
+        guard lstat(file, &info) == 0 else { return ([], false) }   // a link is not followed: it goes to failed/ below
         let inode = UInt64(info.st_ino)
         let progress: (offset: UInt64, line: Int, generation: String)?
         var renamedFrom: String?
@@ -166,7 +172,7 @@ public final class NeuronRunner: @unchecked Sendable {
             }
         } catch {
             // Fed from the top it would be fed twice: it waits for a store that can say where it stopped.
-            return [.fed(file: file, events: 0, alerts: 0, problems: ["\(file): not fed (\(error)); it stays in the inbox"])]
+            return ([.fed(file: file, events: 0, alerts: 0, problems: ["\(file): not fed (\(error)); it stays in the inbox"])], false)
         }
         // Its feed resumes only if it is the same file: the same inode (filesystems recycle those),
         // at least as long as what was fed, and the same first bytes.
@@ -178,7 +184,7 @@ public final class NeuronRunner: @unchecked Sendable {
         guard var lines = EventInbox.Lines(file, from: start.offset, line: start.line) else {
             problems.append("\(file): not a regular file that can be read; moved to failed/")
             do { try inbox.finish(file, inode: inode, failed: true) } catch { problems.append("\(error)") }
-            return [.fed(file: file, events: 0, alerts: 0, problems: problems)]
+            return ([.fed(file: file, events: 0, alerts: 0, problems: problems)], false)
         }
         defer { lines.close() }
         let fresh = ObservationStore.InboxBatch(windows: windows.filter { specialistIDs.contains($0.key) })
@@ -267,7 +273,10 @@ public final class NeuronRunner: @unchecked Sendable {
         if stored && !died { stored = commit(through: lines.offset, line: lines.number) }
         // Fed but not committed: the specialists' state ran ahead of the store. New instances,
         // replayed the committed window, take the lines again from where the store says.
-        if died || !stored { specialists.stopAll() }
+        if died || !stored {
+            retiredDeaths += specialists.running.flatMap(\.deaths)   // kept for the report: the router forgets them
+            specialists.stopAll()
+        }
         tally.events += count
         tally.alerts += alerts
         tally.eventsSkipped += problems.count
@@ -279,7 +288,7 @@ public final class NeuronRunner: @unchecked Sendable {
             } catch { problems.append("\(error)") }
         }
         events.append(.fed(file: file, events: count, alerts: alerts, problems: problems))
-        return events
+        return (events, died)
     }
 
     /// A feed's generation: `<n>:<SHA-256 of the file's first n bytes>:<random>`, n at most 4 KiB.
@@ -303,6 +312,9 @@ public final class NeuronRunner: @unchecked Sendable {
         let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, length, 0) }
         return count == length ? SHA256.hash(bytes) : nil
     }
+
+    /// Every plugin death of the run, the replaced specialists' included.
+    public var deaths: [PluginDeath] { retiredDeaths + plugins.flatMap(\.deaths) }
 
     /// Every plugin the run started, for reports.
     public var plugins: [SupervisedPlugin] { scheduler.sensors.map(\.plugin) + scanners.map(\.plugin) + specialists.running }
