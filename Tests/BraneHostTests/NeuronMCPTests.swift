@@ -497,3 +497,44 @@ final class MCPProtocolTests: XCTestCase {
         XCTAssertEqual(server.close(), 0)
     }
 }
+
+/// Issue 15, point 5: `brane mcp config` prints each client's snippet — VS Code's `servers` with
+/// `"type": "stdio"`, Claude Desktop's and Cursor's `mcpServers` — and the command it names serves.
+final class MCPClientConfigTests: XCTestCase {
+    func testEachClientsSnippetStartsAServerThatAnswers() throws {
+        let home = BraneHome(root: BundledPlugins.temporaryDirectory().path)
+        let neuron = BundledPlugins.repository.appendingPathComponent("examples/neurons/sports-medicine.yaml").path
+        for (client, key) in [("claude-desktop", "mcpServers"), ("vscode", "servers"), ("cursor", "mcpServers")] {
+            let run = try CLI.run(["mcp", "config", "--client", client, "--neuron", neuron, "--plugins", BundledPlugins.directory], home: home)
+            XCTAssertEqual(run.status, 0, run.stderr)
+            let server = try XCTUnwrap(try JSONValue(parsing: run.stdout)[key]?["sports-medicine"], run.stdout)
+            XCTAssertEqual(server["type"], client == "vscode" ? "stdio" : nil, client)
+            XCTAssertEqual(server["env"]?["BRANE_HOME"]?.stringValue, home.root)
+            let command = try XCTUnwrap(server["command"]?.stringValue)
+            XCTAssertTrue(command.hasPrefix("/") && FileManager.default.isExecutableFile(atPath: command), command)
+            let arguments = (server["args"]?.arrayValue ?? []).compactMap(\.stringValue)
+            XCTAssertEqual(Array(arguments.prefix(4)), ["mcp", "serve", "--neuron", neuron])
+
+            // What the client would start: it answers initialize and lists the neuron's tools.
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: command)
+            process.arguments = arguments
+            process.environment = ["BRANE_HOME": home.root, "PATH": "/usr/bin:/bin"]
+            let input = Pipe(), output = Pipe()
+            (process.standardInput, process.standardOutput, process.standardError) = (input, output, FileHandle.nullDevice)
+            try process.run()
+            try input.fileHandleForWriting.write(contentsOf: Data("""
+                {"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}
+                {"jsonrpc":"2.0","id":1,"method":"tools/list"}
+
+                """.utf8))
+            try input.fileHandleForWriting.close()
+            let answers = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).split(separator: "\n")
+                .compactMap { try? JSONValue(parsing: Array($0.utf8)) }
+            process.waitUntilExit()
+            XCTAssertEqual(answers.first { $0["id"] == 1 }?["result"]?["tools"]?.arrayValue?.isEmpty, false, client)
+        }
+        let refused = try CLI.run(["mcp", "config", "--client", "vscode", "--neuron", "/nonexistent.yaml"], home: home)
+        XCTAssertEqual(refused.status, 2, "a neuron that does not load is no snippet: \(refused.stderr)")
+    }
+}

@@ -35,6 +35,9 @@ public struct ResourceLocator: Sendable {
         return found
     }
 
+    /// This process's executable, by the kernel's name for it: what a client configuration runs.
+    public static var executablePath: String { resolvedExecutable(CommandLine.arguments.first ?? "brane") }
+
     private static func resolvedExecutable(_ argument0: String) -> String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? argument0
     }
