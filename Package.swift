@@ -103,7 +103,9 @@ let package = Package(
                 path: "Sources/Host"),
         .executableTarget(name: "brane",
                           dependencies: ["BraneHost", .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          path: "Sources/brane"),
+                          path: "Sources/brane", plugins: ["GitRevisionPlugin"]),
+        // The build's git revision, for `brane --version`.
+        .plugin(name: "GitRevisionPlugin", capability: .buildTool(), path: "Sources/GitRevisionPlugin"),
         // Benchmarks against baselines measured in the same run (docs/performance.md).
         .executableTarget(name: "brane-bench", dependencies: ["BraneHost", "PluginABI", "CBraneSystem"],
                           path: "Sources/brane-bench"),

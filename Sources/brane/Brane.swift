@@ -49,6 +49,7 @@ struct Brane: ParsableCommand {
             (or BRANE_ALLOW_WEAKER_SANDBOX=1, or `allow-weaker-sandbox: true` in \
             $BRANE_HOME/host.yaml) runs it anyway, warning on every start and writing an audit entry.
             """,
+        version: "brane \(BraneRelease.version), plugin ABI \(ABIVersion.host), git \(buildRevision)",
         subcommands: [PluginCommand.self, ToolCommand.self, NeuronCommand.self, MCPCommand.self, SpecialistCommand.self, SensorCommand.self, ScanCommand.self, AssetsCommand.self, IndexCommand.self, MarketCommand.self,
                       AuditCommand.self, DoctorCommand.self])
 }

@@ -538,3 +538,18 @@ final class MCPClientConfigTests: XCTestCase {
         XCTAssertEqual(refused.status, 2, "a neuron that does not load is no snippet: \(refused.stderr)")
     }
 }
+
+/// Issue 15, point 1: `brane --version` names the release, the plugin ABI it speaks and the
+/// checkout's git revision it was built from (recorded by the GitRevisionPlugin build tool).
+final class VersionTests: XCTestCase {
+    func testTheVersionNamesReleaseABIAndRevision() throws {
+        let run = try CLI.run(["--version"], home: BraneHome(root: BundledPlugins.temporaryDirectory().path))
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let git = try CLI.capture("/usr/bin/git", ["-C", BundledPlugins.repository.path, "rev-parse", "--short=12", "HEAD"])
+        let revision = git.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertEqual(revision.count, 12, git.stderr)
+        let line = run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(line == "brane \(BraneRelease.version), plugin ABI \(ABIVersion.host), git \(revision)"
+                      || line == "brane \(BraneRelease.version), plugin ABI \(ABIVersion.host), git \(revision)+changes", line)
+    }
+}

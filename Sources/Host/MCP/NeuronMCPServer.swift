@@ -7,7 +7,7 @@ import MCP
 /// answer. Invalid arguments, a crash or a timeout become an error result (`isError: true`) and
 /// the server keeps serving.
 public enum NeuronMCPServer {
-    public static let version = "0.6.0"
+    public static let version = BraneRelease.version
 
     /// Serves on standard input and output until the client closes its end (or stops reading:
     /// SIGPIPE is ignored, so EPIPE ends the session like end of input).
