@@ -553,3 +553,33 @@ final class VersionTests: XCTestCase {
                       || line == "brane \(BraneRelease.version), plugin ABI \(ABIVersion.host), git \(revision)+changes", line)
     }
 }
+
+/// Issue 15, point 2 (the layout): `scripts/install` lays Brane out under a prefix, and the
+/// installed `brane` finds its runner and profiles from its own prefix and runs a bundled plugin
+/// sandboxed from there (a copied binary used to report "NO sandbox runner").
+final class InstallLayoutTests: XCTestCase {
+    func testTheInstalledBraneRunsABundledPluginSandboxedFromItsPrefix() throws {
+        let prefix = BundledPlugins.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: prefix) }
+        let build = URL(fileURLWithPath: try ResourceLocator.current.runner()).deletingLastPathComponent().path
+        let install = try CLI.capture(BundledPlugins.repository.appendingPathComponent("scripts/install").path,
+                                      ["--prefix", prefix.path, "--build-dir", build])
+        XCTAssertEqual(install.status, 0, install.stderr)
+        for part in ["bin/brane", "libexec/brane/brane-sandbox", "share/brane/security-profiles/tier-0.json", "include/brane/brane_plugin.h",
+                     "lib/pkgconfig/brane-plugin.pc", "lib/brane/plugins/com.brane.sysinfo/manifest.yaml", "lib/brane/plugins/com.brane.medterms/data"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: prefix.appendingPathComponent(part).path), part)
+        }
+        let home = ["BRANE_HOME": prefix.appendingPathComponent("home").path]
+        let brane = prefix.appendingPathComponent("bin/brane").path
+        let plugin = prefix.appendingPathComponent("lib/brane/plugins/com.brane.sysinfo").path
+        let inspect = try CLI.capture(brane, ["plugin", "inspect", plugin], environment: home)
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
+        XCTAssertTrue(inspect.stdout.contains("profile \(prefix.path)/share/brane/security-profiles/tier-0.json"), inspect.stdout)
+        let run = try CLI.capture(brane, ["plugin", "run", plugin, "sensor/sample", "--json"], environment: home)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertEqual(try JSONValue(parsing: run.stdout)["ok"], .bool(true), run.stdout)
+        let cflags = try CLI.capture("/usr/bin/pkg-config", ["--cflags", "brane-plugin"],
+                                     environment: ["PKG_CONFIG_PATH": prefix.appendingPathComponent("lib/pkgconfig").path])
+        XCTAssertEqual(cflags.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "-I\(prefix.path)/include/brane", cflags.stderr)
+    }
+}

@@ -2,7 +2,9 @@ import Foundation
 
 /// Finds what the host needs next to it: the runner, the security profiles, plugin libraries.
 /// Environment variables win; then the directory of the running executable (where
-/// `swift build` puts brane, brane-sandbox and the plugin libraries together); then, for
+/// `swift build` puts brane, brane-sandbox and the plugin libraries together); then the
+/// install layout around it (`scripts/install`: `<prefix>/bin/brane`,
+/// `<prefix>/libexec/brane/brane-sandbox`, `<prefix>/share/brane/security-profiles/`); then, for
 /// profiles, the nearest ancestor holding `security-profiles/` (a source checkout).
 public struct ResourceLocator: Sendable {
     public var runnerPath: String?
@@ -14,8 +16,13 @@ public struct ResourceLocator: Sendable {
     public init(environment: [String: String]) {
         let executableDirectory = URL(fileURLWithPath: CommandLine.arguments.first.map(Self.resolvedExecutable) ?? ".")
             .deletingLastPathComponent().path
-        runnerPath = environment["BRANE_SANDBOX_RUNNER"] ?? "\(executableDirectory)/brane-sandbox"
-        profilesDirectory = environment["BRANE_PROFILES"] ?? Self.ancestor(of: executableDirectory, holding: "security-profiles")
+        let prefix = URL(fileURLWithPath: executableDirectory).deletingLastPathComponent().path
+        let runners = ["\(executableDirectory)/brane-sandbox", "\(prefix)/libexec/brane/brane-sandbox"]
+        runnerPath = environment["BRANE_SANDBOX_RUNNER"] ?? runners.first(where: FileManager.default.isExecutableFile(atPath:)) ?? runners[0]
+        let installedProfiles = "\(prefix)/share/brane/security-profiles"
+        profilesDirectory = environment["BRANE_PROFILES"]
+            ?? (FileManager.default.fileExists(atPath: "\(installedProfiles)/tier-0.json") ? installedProfiles : nil)
+            ?? Self.ancestor(of: executableDirectory, holding: "security-profiles")
         librarySearchPath = (environment["BRANE_LIBRARY_PATH"]?.split(separator: ":").map(String.init) ?? [])
             + [executableDirectory]
     }
