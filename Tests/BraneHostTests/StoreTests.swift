@@ -23,9 +23,16 @@ final class StoreTests: XCTestCase {
                 [brane(["neuron", "alerts", "n", "--json"], home: home), brane(["sensor", "history", "com.brane.sensor.memory", "--json"], home: home),
                  brane(["plugin", "list", "--json"], home: home)]
             }
+            let errors = runs.map { process in
+                let pipe = Pipe()
+                process.standardError = pipe
+                return pipe
+            }
             for process in runs { try process.run() }
+            let said = errors.map { String(decoding: $0.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
             for process in runs { process.waitUntilExit() }
-            XCTAssertEqual(runs.map(\.terminationStatus).filter { $0 != 0 }, [], "round \(round)")
+            let failed = zip(runs, said).filter { $0.0.terminationStatus != 0 }.map { "\($0.0.arguments ?? []) → \($0.0.terminationStatus): \($0.1)" }
+            XCTAssertEqual(failed, [], "round \(round)")
         }
     }
 
