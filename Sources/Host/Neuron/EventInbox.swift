@@ -70,17 +70,36 @@ public struct EventInbox: Sendable {
         private var start = 0
         private var discarding = false
         private var atEnd = false
-        public private(set) var offset: UInt64
-        public private(set) var number: Int
+        public private(set) var offset: UInt64 = 0
+        public private(set) var number = 0
+        /// The opened file's inode and size: what it is, read once from the descriptor that reads it.
+        public let inode: UInt64
+        public let size: UInt64
 
-        public init?(_ path: String, from offset: UInt64, line: Int) {
-            fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC)
+        /// A regular file at `path` (not followed if a link), opened once for everything the feed
+        /// reads of it; nil for anything else (a link, a FIFO, a device, a directory).
+        public init?(_ path: String) {
+            fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC)
             var info = stat()
-            guard fd >= 0, fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG, lseek(fd, off_t(offset), SEEK_SET) == off_t(offset) else {
+            guard fd >= 0, fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
                 if fd >= 0 { Glibc.close(fd) }
                 return nil
             }
+            (inode, size) = (UInt64(info.st_ino), UInt64(info.st_size))
+        }
+
+        /// Continues where an earlier feed stopped; before the first line is read.
+        public mutating func resume(at offset: UInt64, line: Int) -> Bool {
+            guard lseek(fd, off_t(offset), SEEK_SET) == off_t(offset) else { return false }
             (self.offset, number) = (offset, line)
+            return true
+        }
+
+        /// The SHA-256 of the file's first `length` bytes, nil when it is shorter.
+        public func digestOfFirst(_ length: Int) -> String? {
+            var bytes = [UInt8](repeating: 0, count: length)
+            let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, length, 0) }
+            return count == length ? SHA256.hash(bytes) : nil
         }
 
         public func close() { Glibc.close(fd) }

@@ -155,9 +155,14 @@ public final class NeuronRunner: @unchecked Sendable {
     private func feed(_ file: String, to specialistIDs: [String]) -> (events: [Event], specialistDied: Bool) {
         var events: [Event] = [], count = 0, alerts = 0, problems: [String] = [], died = false
         let id = neuron.config.id
-        var info = stat()
-        guard lstat(file, &info) == 0 else { return ([], false) }   // a link is not followed: it goes to failed/ below
-        let inode = UInt64(info.st_ino)
+        guard var lines = EventInbox.Lines(file) else {
+            var link = stat()
+            guard lstat(file, &link) == 0 else { return ([], false) }   // gone meanwhile
+            problems.append("\(file): not a regular file that can be read; moved to failed/")
+            do { try inbox.finish(file, inode: UInt64(link.st_ino), failed: true) } catch { problems.append("\(error)") }
+            return ([.fed(file: file, events: 0, alerts: 0, problems: problems)], false)
+        }
+        let inode = lines.inode
         let progress: (offset: UInt64, line: Int, generation: String)?
         var renamedFrom: String?
         do {
@@ -171,21 +176,18 @@ public final class NeuronRunner: @unchecked Sendable {
                 progress = nil
             }
         } catch {
+            lines.close()
             // Fed from the top it would be fed twice: it waits for a store that can say where it stopped.
             return ([.fed(file: file, events: 0, alerts: 0, problems: ["\(file): not fed (\(error)); it stays in the inbox"])], false)
         }
         // Its feed resumes only if it is the same file: the same inode (filesystems recycle those),
         // at least as long as what was fed, and the same first bytes.
         let resumed = progress.flatMap { progress in
-            UInt64(info.st_size) >= progress.offset && Self.isSameFile(file, generation: progress.generation) ? progress : nil
+            lines.size >= progress.offset && Self.isSameFile(lines, generation: progress.generation) && lines.resume(at: progress.offset, line: progress.line)
+                ? progress : nil
         }
         let start = (offset: resumed?.offset ?? 0, line: resumed?.line ?? 0)
-        let generation = resumed?.generation ?? Self.newGeneration(file, size: UInt64(info.st_size))
-        guard var lines = EventInbox.Lines(file, from: start.offset, line: start.line) else {
-            problems.append("\(file): not a regular file that can be read; moved to failed/")
-            do { try inbox.finish(file, inode: inode, failed: true) } catch { problems.append("\(error)") }
-            return ([.fed(file: file, events: 0, alerts: 0, problems: problems)], false)
-        }
+        let generation = resumed?.generation ?? Self.newGeneration(lines)
         defer { lines.close() }
         let fresh = ObservationStore.InboxBatch(windows: windows.filter { specialistIDs.contains($0.key) })
         var batch = fresh, batchLines = 0, committed = start.line
@@ -292,25 +294,16 @@ public final class NeuronRunner: @unchecked Sendable {
     }
 
     /// A feed's generation: `<n>:<SHA-256 of the file's first n bytes>:<random>`, n at most 4 KiB.
-    static func newGeneration(_ file: String, size: UInt64) -> String {
-        let length = Int(min(size, 4096))
-        return "\(length):\(firstBytesDigest(file, length) ?? "-"):\(UUID().uuidString)"
+    static func newGeneration(_ lines: EventInbox.Lines) -> String {
+        let length = Int(min(lines.size, 4096))
+        return "\(length):\(lines.digestOfFirst(length) ?? "-"):\(UUID().uuidString)"
     }
 
-    /// Whether `file` still begins as it did when the feed of `generation` began.
-    static func isSameFile(_ file: String, generation: String) -> Bool {
+    /// Whether the file still begins as it did when the feed of `generation` began.
+    static func isSameFile(_ lines: EventInbox.Lines, generation: String) -> Bool {
         let parts = generation.split(separator: ":", maxSplits: 2)
         guard parts.count == 3, let length = Int(parts[0]) else { return true }   // a feed begun before generations
-        return firstBytesDigest(file, length) == String(parts[1])
-    }
-
-    private static func firstBytesDigest(_ file: String, _ length: Int) -> String? {
-        let fd = open(file, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: length)
-        let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, length, 0) }
-        return count == length ? SHA256.hash(bytes) : nil
+        return lines.digestOfFirst(length) == String(parts[1])
     }
 
     /// Every plugin death of the run, the replaced specialists' included.
