@@ -87,8 +87,10 @@ struct YAMLFields {
         // Checked on the text, before libyaml composes it: Yams hashes every mapping key whole, so an
         // alias used as a key (an alias bomb there) would overflow the stack or run for hours
         // before any bound below could see it.
-        let scan = YAMLEventScan(text)
-        let aliases = scan.aliases
+        // A second pass of libyaml, so only when it can matter: aliases need a '*'; a duplicate
+        // key is looked for once Yams has found one.
+        let scan = text.utf8.contains(UInt8(ascii: "*")) ? YAMLEventScan(text) : nil
+        let aliases = scan?.aliases ?? []
         if let key = aliases.first(where: \.isKey) {
             diagnostics.append(Diagnostic(.error, file: file, line: key.line, column: key.column, path: "",
                                           message: "an alias is used as a mapping key; aliases may stand for values only"))
@@ -115,7 +117,8 @@ struct YAMLFields {
             case .duplicatedKeysInMapping(let keys, let context):
                 // Yams marks the first of the two and quotes the whole document: point at the
                 // second, where the mistake is, and quote nothing.
-                let found = scan.duplicate ?? (key: keys.first ?? "", line: context.mark.line, column: context.mark.column, firstLine: context.mark.line)
+                let found = (scan ?? YAMLEventScan(text)).duplicate
+                    ?? (key: keys.first ?? "", line: context.mark.line, column: context.mark.column, firstLine: context.mark.line)
                 diagnostics.append(Diagnostic(.error, file: file, line: found.line, column: found.column, path: "",
                                               message: "duplicate key '\(found.key.prefix(80))' (first at line \(found.firstLine)); a key may appear once in a mapping"))
             case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
