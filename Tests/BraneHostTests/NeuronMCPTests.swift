@@ -367,11 +367,14 @@ final class MCPProtocolTests: XCTestCase {
         XCTAssertEqual(mixed.map { $0["id"] ?? "missing" }, [10, 11, .null, 13, 14], "\(mixed)")
         XCTAssertEqual(mixed.map { $0["error"]?["code"]?.numberValue }, [nil, -32600, -32600, nil, -32600], "\(mixed)")
         XCTAssertEqual(mixed[3]["result"]?["tools"]?.arrayValue?.count, 5, "the neuron's five tools")
+        server.send("[" + Array(repeating: "1", count: 1001).joined(separator: ",") + "]")   // past the batch limit: one error, not 1,001
         server.send("[1,2,3]")
         server.send(#"{"jsonrpc":"2.0","id":15,"method":"ping"}"#)
         XCTAssertNotNil(server.answer(to: 15))
         XCTAssertTrue(server.lines.contains { line in (try? JSONValue(parsing: line))?.arrayValue?.map { $0["error"]?["code"] } == [-32600, -32600, -32600] },
                       "three items, three errors")
+        XCTAssertTrue(server.lines.contains { $0.contains("a batch of 1001 messages; at most 1000") }, "\(server.lines.suffix(4))")
+        XCTAssertFalse(server.lines.contains { ((try? JSONValue(parsing: $0))?.arrayValue?.count ?? 0) >= 1000 }, "no answer per item past the limit")
 
         // A call's arguments reach the tool as sent, in a batch as alone (the SDK rewrote data: URLs).
         server.send(#"[{"jsonrpc":"2.0","id":16,"method":"tools/call","params":{"name":"convert_units","arguments":{"value":1,"from":"data:,hello%20world","to":"g"}}}]"#)
@@ -445,6 +448,23 @@ final class MCPProtocolTests: XCTestCase {
         // The instance that served the cancelled call is gone; a new one serves the next call.
         server.call(5, "noop")
         XCTAssertEqual(server.answer(to: 5)?.0["result"]?["isError"], .bool(false))
+        XCTAssertEqual(server.close(), 0)
+    }
+
+    /// A plugin's queue holds 256 waiting calls; the next is answered "busy" at once, not queued.
+    func testAFullQueueRefusesTheNextCallAtOnce() throws {
+        let server = try Server()
+        for id in 1...2 { server.call(id, "hang") }
+        usleep(300_000)   // both instances busy
+        for id in 3...258 { server.call(id, "hang") }
+        let sent = Date()
+        server.call(259, "noop")
+        let refused = try XCTUnwrap(server.answer(to: 259, timeout: 2))
+        XCTAssertLessThan(refused.1.timeIntervalSince(sent), 1, "refused at once, not after the 2.5 s hangs")
+        XCTAssertEqual(refused.0["result"]?["isError"], .bool(true))
+        XCTAssertTrue(refused.0["result"]?["content"]?.arrayValue?.first?["text"]?.stringValue?
+            .contains("test.brane.hostile is busy: 256 calls are waiting for it") == true, "\(refused.0)")
+        for id in 3...258 { server.cancel(id) }
         XCTAssertEqual(server.close(), 0)
     }
 

@@ -32,6 +32,8 @@ enum JSONRPCLine {
     case invalid(JSONValue)
 
     static let parseError = -32700, invalidRequest = -32600, methodNotFound = -32601, invalidParams = -32602
+    /// The most messages a batch may hold.
+    static let batchLimit = 1_000
 
     static func classify(_ line: [UInt8]) -> JSONRPCLine {
         let message: JSONValue
@@ -43,6 +45,10 @@ enum JSONRPCLine {
         switch message {
         case .array(let items):
             guard !items.isEmpty else { return .invalid(errorResponse(id: nil, code: invalidRequest, "Invalid Request: an empty batch")) }
+            // Each item may earn an answer of its own: 4 MiB of `1,` would be two million errors.
+            guard items.count <= batchLimit else {
+                return .invalid(errorResponse(id: nil, code: invalidRequest, "Invalid Request: a batch of \(items.count) messages; at most \(batchLimit)"))
+            }
             return .batch(items.map(classify))
         default:
             return .single(classify(message))
