@@ -6,12 +6,7 @@ import XCTest
 /// A plugin directory holding the tally fixture (a specialist whose state is a count of the
 /// events it was fed: any event a replay misses or doubles shows in its alerts).
 func tallyPlugins(in directory: URL) throws -> String {
-    let plugins = directory.appendingPathComponent("fixture-plugins")
-    if FileManager.default.fileExists(atPath: plugins.path) { return plugins.path }
-    try FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: true)
-    try FileManager.default.createSymbolicLink(atPath: plugins.appendingPathComponent("test.brane.tally").path,
-                                               withDestinationPath: BundledPlugins.repository.appendingPathComponent("Tests/Fixtures/Tally").path)
-    return plugins.path
+    try BundledPlugins.fixturePlugins("Tally", id: "test.brane.tally", in: directory.appendingPathComponent("fixture")).path
 }
 
 /// A tier-0 neuron whose events feed the tally fixture first, then the neuroscientist.

@@ -9,10 +9,7 @@ final class NeuronMCPTests: XCTestCase {
     /// a sensor: with `brane mcp serve`, or with `brane neuron run --mcp` when `run` is set.
     static func serveCommand(run: Bool = false) throws -> [String] {
         let directory = BundledPlugins.temporaryDirectory()
-        let plugins = directory.appendingPathComponent("plugins")
-        try FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: true)
-        try FileManager.default.createSymbolicLink(atPath: plugins.appendingPathComponent("test.brane.hostile").path,
-                                                   withDestinationPath: BundledPlugins.repository.appendingPathComponent("Tests/Fixtures/Hostile").path)
+        let plugins = try BundledPlugins.fixturePlugins("Hostile", id: "test.brane.hostile", in: directory)
         let neuron = directory.appendingPathComponent("neuron.yaml")
         try tierZeroNeuronYAML(id: "mcp-test", more: """
             tools:
@@ -214,10 +211,7 @@ final class MCPProtocolTests: XCTestCase {
 
         init() throws {
             let directory = BundledPlugins.temporaryDirectory()
-            let plugins = directory.appendingPathComponent("plugins")
-            try FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: true)
-            try FileManager.default.createSymbolicLink(atPath: plugins.appendingPathComponent("test.brane.hostile").path,
-                                                       withDestinationPath: BundledPlugins.repository.appendingPathComponent("Tests/Fixtures/Hostile").path)
+            let plugins = try BundledPlugins.fixturePlugins("Hostile", id: "test.brane.hostile", in: directory)
             let neuron = directory.appendingPathComponent("neuron.yaml")
             try tierZeroNeuronYAML(id: "rpc-test", more: """
                 tools:

@@ -19,6 +19,18 @@ public enum BundledPlugins {
         return target.path
     }
 
+    /// `base/plugins`, a plugin directory holding a link to the test fixture `Tests/Fixtures/<fixture>`
+    /// under its id, for `--plugins` or a `PluginLocator` (the library is found where `swift build` put it).
+    public static func fixturePlugins(_ fixture: String, id: String, in base: URL) throws -> URL {
+        let plugins = base.appendingPathComponent("plugins")
+        try FileManager.default.createDirectory(at: plugins, withIntermediateDirectories: true)
+        let link = plugins.appendingPathComponent(id).path
+        if !FileManager.default.fileExists(atPath: link) {
+            try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: repository.appendingPathComponent("Tests/Fixtures/\(fixture)").path)
+        }
+        return plugins
+    }
+
     /// A fresh temporary directory; the caller removes it (tests do so in a teardown block).
     public static func temporaryDirectory() -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("brane-test-\(UUID().uuidString)")
