@@ -12,7 +12,7 @@ struct PluginCommand: ParsableCommand {
               brane plugin install com.brane.units@^0.1
               brane tool call com.brane.units convert_units --args '{"value":5,"from":"mg","to":"g"}'
             """,
-        subcommands: [Install.self, List.self, Info.self, Search.self, Upgrade.self, Remove.self,
+        subcommands: [New.self, Install.self, List.self, Info.self, Search.self, Upgrade.self, Remove.self,
                       Pin.self, Unpin.self, Verify.self, Inspect.self, Run.self])
 
     struct Inspect: ParsableCommand {

@@ -10,6 +10,8 @@ public struct ResourceLocator: Sendable {
     public var runnerPath: String?
     public var profilesDirectory: String?
     public var librarySearchPath: [String]
+    /// The Swift plugin kit package out-of-tree Swift plugins depend on (`brane plugin new`).
+    public var swiftKitDirectory: String?
 
     public static let current = ResourceLocator(environment: ProcessInfo.processInfo.environment)
 
@@ -23,6 +25,9 @@ public struct ResourceLocator: Sendable {
         profilesDirectory = environment["BRANE_PROFILES"]
             ?? (FileManager.default.fileExists(atPath: "\(installedProfiles)/tier-0.json") ? installedProfiles : nil)
             ?? Self.ancestor(of: executableDirectory, holding: "security-profiles")
+        let installedKit = "\(prefix)/share/brane/swift/BranePluginKit"
+        swiftKitDirectory = environment["BRANE_SWIFT_KIT"]
+            ?? (FileManager.default.fileExists(atPath: "\(installedKit)/Package.swift") ? installedKit : nil)
         librarySearchPath = (environment["BRANE_LIBRARY_PATH"]?.split(separator: ":").map(String.init) ?? [])
             + [executableDirectory]
     }

@@ -79,6 +79,9 @@ public struct SandboxPlan: Sendable {
         // No tier creates sockets (the host brokers connections); observing only keeps /proc/net showing the machine.
         isolateNetwork = profile.brane.isolateNetwork && !manifest.network.observe
         switchesIdentity = geteuid() == 0
+        if switchesIdentity, let (path, mode) = Self.closedToOthers(bundle.libraryPath, final: S_IROTH) ?? Self.closedToOthers(bundle.directory, final: S_IXOTH) {
+            throw SandboxError.closedToInstance(pluginID: manifest.id, path: path, mode: UInt32(mode))
+        }
         declared = Set((manifest.filesystem.write.isEmpty ? [] : ["filesystem.write"]) + (manifest.filesystem.usage ? ["filesystem.usage"] : []))
         config = manifest.config
         callTimeoutMilliseconds = r.callTimeoutMilliseconds
@@ -145,6 +148,21 @@ public struct SandboxPlan: Sendable {
             lies.append("ABI \(ready.abi), older than the \(m.abi) the manifest declares")
         }
         return lies.isEmpty ? nil : "the library's descriptor reports " + lies.joined(separator: "; ")
+    }
+
+    /// The first part of `path` that "others" cannot reach: a directory without o+x on the way, or
+    /// the last component without `final`. On a root host an instance's uid is its own, "other"
+    /// to every file, and a closed directory would surface as dlopen's bare "Permission denied".
+    private static func closedToOthers(_ path: String, final: mode_t) -> (path: String, mode: mode_t)? {
+        let components = path.split(separator: "/")
+        var prefix = ""
+        for (index, component) in components.enumerated() {
+            prefix += "/" + component
+            var info = stat()
+            guard stat(prefix, &info) == 0 else { return nil }  // a missing file is reported where it is opened
+            if info.st_mode & (index == components.count - 1 ? final : S_IXOTH) == 0 { return (prefix, info.st_mode & 0o7777) }
+        }
+        return nil
     }
 
     /// The uid and gid of the instance with this runner pid, on a root host: the uid is the

@@ -60,6 +60,7 @@ public enum SandboxError: Error, CustomStringConvertible {
     case runnerNotFound(searched: [String])
     case libraryNotFound(name: String, searched: [String])
     case weakerThanRequired(pluginID: String, tier: PrivacyTier, shortfalls: [SandboxPlan.Shortfall])
+    case closedToInstance(pluginID: String, path: String, mode: UInt32)
 
     public var description: String {
         switch self {
@@ -70,6 +71,10 @@ public enum SandboxError: Error, CustomStringConvertible {
             "brane-sandbox not found; looked in \(searched.joined(separator: ", ")) (build it with `swift build`, or set BRANE_SANDBOX_RUNNER)"
         case .libraryNotFound(let name, let searched):
             "plugin library \(name) not found; looked in \(searched.joined(separator: ", ")) (build the plugin, or set BRANE_LIBRARY_PATH)"
+        case .closedToInstance(let id, let path, let mode):
+            "\(id) cannot start: as brane runs as root, each instance runs as a uid of its own, and \(path) "
+                + "(mode 0\(String(mode, radix: 8))) is closed to it; open it to others (chmod o+rx \(path)) "
+                + "or keep the plugin in a directory others may read"
         case .weakerThanRequired(let id, let tier, let shortfalls):
             "refusing to start \(id): this host cannot give it the sandbox tier \(tier.rawValue) requires:\n"
                 + shortfalls.map { "  - missing \($0.missing): \($0.meaning)" }.joined(separator: "\n")
