@@ -5,22 +5,31 @@ import PackageDescription
 func pluginLibrary(_ name: String) -> Product { .library(name: name, type: .dynamic, targets: [name]) }
 
 /// A bundled plugin lives in Plugins/<id>/: its manifest, README, source and Tests/.
-/// C plugins export their header from the folder; Swift ones build on BranePluginKit.
+/// C plugins export their header from the folder; Swift ones build on BranePluginKit; Rust ones
+/// are built by cargo (scripts/build-rust-plugins), so only their tests are SwiftPM's.
 struct BundledPlugin {
     var name: String
     var id: String
-    var dependencies: [Target.Dependency]
+    var dependencies: [Target.Dependency] = []
     var isC = false
+    var isRust = false
     /// Files in the folder that are neither source nor Tests/ (plugin data such as data/).
     var dataExcludes: [String] = []
     var linkedLibraries: [String] = []
 
     var targets: [Target] {
-        [.target(name: name, dependencies: dependencies, path: "Plugins/\(id)",
-                 exclude: ["manifest.yaml", "README.md", "Tests"] + dataExcludes, publicHeadersPath: isC ? "." : nil,
-                 linkerSettings: linkedLibraries.map { .linkedLibrary($0) }),
-         .testTarget(name: "\(name)Tests", dependencies: ["BraneHost", "BraneTestSupport"], path: "Plugins/\(id)/Tests",
-                     exclude: testExcludes[id] ?? [])]
+        (isRust ? [] : [library]) + [tests]
+    }
+
+    private var library: Target {
+        .target(name: name, dependencies: dependencies, path: "Plugins/\(id)",
+                exclude: ["manifest.yaml", "README.md", "Tests"] + dataExcludes, publicHeadersPath: isC ? "." : nil,
+                linkerSettings: linkedLibraries.map { .linkedLibrary($0) })
+    }
+
+    private var tests: Target {
+        .testTarget(name: "\(name)Tests", dependencies: ["BraneHost", "BraneTestSupport"], path: "Plugins/\(id)/Tests",
+                    exclude: testExcludes[id] ?? [])
     }
 }
 
@@ -47,6 +56,7 @@ let bundledPlugins = [
     BundledPlugin(name: "BraneScannerContainers", id: "com.brane.scanner.containers", dependencies: ["BranePluginCodable", "BraneProcFS"]),
     BundledPlugin(name: "BraneNeuroscientist", id: "com.brane.neuroscientist", dependencies: ["BranePluginCodable", "BraneBiometrics"]),
     BundledPlugin(name: "BraneCoach", id: "com.brane.coach", dependencies: ["BranePluginCodable", "BraneBiometrics"]),
+    BundledPlugin(name: "BraneReadability", id: "com.brane.readability", isRust: true),
 ]
 
 let package = Package(
@@ -58,7 +68,7 @@ let package = Package(
         .executable(name: "fault-wrapper", targets: ["fault-wrapper"]),
         .library(name: "BranePluginKit", targets: ["BranePluginKit"]),
         .library(name: "BranePluginCodable", targets: ["BranePluginCodable"]),
-    ] + bundledPlugins.map { pluginLibrary($0.name) } + [
+    ] + bundledPlugins.filter { !$0.isRust }.map { pluginLibrary($0.name) } + [
         pluginLibrary("HostileFixture"),
         pluginLibrary("HostileConstructorFixture"),
         pluginLibrary("BadMagicFixture"),

@@ -1,0 +1,251 @@
+//! Just enough JSON for a plugin's input: a strict parser with a depth bound, and string quoting.
+use std::collections::BTreeMap;
+
+#[derive(Debug, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Number(f64),
+    String(String),
+    Array(Vec<Value>),
+    Object(BTreeMap<String, Value>),
+}
+
+impl Value {
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        match self {
+            Value::Object(members) => members.get(key),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(text) => Some(text),
+            _ => None,
+        }
+    }
+}
+
+const MAX_DEPTH: usize = 64;
+
+pub fn parse(bytes: &[u8]) -> Result<Value, String> {
+    let text = std::str::from_utf8(bytes).map_err(|error| format!("input is not UTF-8: {error}"))?;
+    let mut parser = Parser { text: text.as_bytes(), at: 0 };
+    let value = parser.value(0)?;
+    parser.space();
+    if parser.at != parser.text.len() {
+        return Err(parser.error("text after the value"));
+    }
+    Ok(value)
+}
+
+struct Parser<'a> {
+    text: &'a [u8],
+    at: usize,
+}
+
+impl Parser<'_> {
+    fn error(&self, problem: &str) -> String {
+        format!("invalid JSON at byte {}: {problem}", self.at)
+    }
+
+    fn space(&mut self) {
+        while matches!(self.text.get(self.at), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    fn literal(&mut self, word: &str, value: Value) -> Result<Value, String> {
+        if self.text[self.at..].starts_with(word.as_bytes()) {
+            self.at += word.len();
+            Ok(value)
+        } else {
+            Err(self.error("unknown literal"))
+        }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Value, String> {
+        if depth > MAX_DEPTH {
+            return Err(self.error("nested too deeply"));
+        }
+        self.space();
+        match self.text.get(self.at) {
+            Some(b'{') => self.object(depth),
+            Some(b'[') => self.array(depth),
+            Some(b'"') => self.string().map(Value::String),
+            Some(b't') => self.literal("true", Value::Bool(true)),
+            Some(b'f') => self.literal("false", Value::Bool(false)),
+            Some(b'n') => self.literal("null", Value::Null),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => Err(self.error("expected a value")),
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Result<Value, String> {
+        self.at += 1;
+        let mut members = BTreeMap::new();
+        self.space();
+        if self.text.get(self.at) == Some(&b'}') {
+            self.at += 1;
+            return Ok(Value::Object(members));
+        }
+        loop {
+            self.space();
+            if self.text.get(self.at) != Some(&b'"') {
+                return Err(self.error("expected a key"));
+            }
+            let key = self.string()?;
+            self.space();
+            if self.text.get(self.at) != Some(&b':') {
+                return Err(self.error("expected ':'"));
+            }
+            self.at += 1;
+            let value = self.value(depth + 1)?;
+            if members.insert(key, value).is_some() {
+                return Err(self.error("duplicate key"));
+            }
+            self.space();
+            match self.text.get(self.at) {
+                Some(b',') => self.at += 1,
+                Some(b'}') => {
+                    self.at += 1;
+                    return Ok(Value::Object(members));
+                }
+                _ => return Err(self.error("expected ',' or '}'")),
+            }
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<Value, String> {
+        self.at += 1;
+        let mut items = Vec::new();
+        self.space();
+        if self.text.get(self.at) == Some(&b']') {
+            self.at += 1;
+            return Ok(Value::Array(items));
+        }
+        loop {
+            items.push(self.value(depth + 1)?);
+            self.space();
+            match self.text.get(self.at) {
+                Some(b',') => self.at += 1,
+                Some(b']') => {
+                    self.at += 1;
+                    return Ok(Value::Array(items));
+                }
+                _ => return Err(self.error("expected ',' or ']'")),
+            }
+        }
+    }
+
+    fn number(&mut self) -> Result<Value, String> {
+        let start = self.at;
+        while matches!(self.text.get(self.at), Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')) {
+            self.at += 1;
+        }
+        let text = std::str::from_utf8(&self.text[start..self.at]).unwrap();
+        match text.parse::<f64>() {
+            Ok(number) if number.is_finite() => Ok(Value::Number(number)),
+            _ => Err(self.error("invalid number")),
+        }
+    }
+
+    fn hex4(&mut self) -> Result<u32, String> {
+        let digits = self.text.get(self.at..self.at + 4).ok_or_else(|| self.error("short \\u escape"))?;
+        let value = std::str::from_utf8(digits).ok().and_then(|d| u32::from_str_radix(d, 16).ok())
+            .ok_or_else(|| self.error("bad \\u escape"))?;
+        self.at += 4;
+        Ok(value)
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        self.at += 1;
+        let mut text = String::new();
+        loop {
+            let start = self.at;
+            while !matches!(self.text.get(self.at), None | Some(b'"' | b'\\' | 0..=0x1F)) {
+                self.at += 1;
+            }
+            // The input is valid UTF-8 and these bounds fall on ASCII bytes.
+            text.push_str(std::str::from_utf8(&self.text[start..self.at]).unwrap());
+            match self.text.get(self.at) {
+                Some(b'"') => {
+                    self.at += 1;
+                    return Ok(text);
+                }
+                Some(b'\\') => {
+                    self.at += 1;
+                    let escape = *self.text.get(self.at).ok_or_else(|| self.error("unfinished escape"))?;
+                    self.at += 1;
+                    match escape {
+                        b'"' => text.push('"'),
+                        b'\\' => text.push('\\'),
+                        b'/' => text.push('/'),
+                        b'b' => text.push('\u{8}'),
+                        b'f' => text.push('\u{c}'),
+                        b'n' => text.push('\n'),
+                        b'r' => text.push('\r'),
+                        b't' => text.push('\t'),
+                        b'u' => {
+                            let first = self.hex4()?;
+                            let scalar = if (0xD800..0xDC00).contains(&first) {
+                                if !self.text[self.at..].starts_with(b"\\u") {
+                                    return Err(self.error("unpaired surrogate"));
+                                }
+                                self.at += 2;
+                                let second = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&second) {
+                                    return Err(self.error("unpaired surrogate"));
+                                }
+                                0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
+                            } else {
+                                first
+                            };
+                            text.push(char::from_u32(scalar).ok_or_else(|| self.error("unpaired surrogate"))?);
+                        }
+                        _ => return Err(self.error("unknown escape")),
+                    }
+                }
+                _ => return Err(self.error("unterminated string")),
+            }
+        }
+    }
+}
+
+/// `text` as a JSON string literal.
+pub fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_what_the_host_sends_and_refuses_what_it_never_would() {
+        let call = parse(br#"{"name":"readability","arguments":{"text":"caf\u00e9 \ud83d\ude00 \"q\""}}"#).unwrap();
+        assert_eq!(call.get("arguments").and_then(|a| a.get("text")).and_then(Value::as_str), Some("café 😀 \"q\""));
+        for bad in [&b"{\"a\":1,\"a\":2}"[..], b"\"\\ud800\"", b"[1,]", b"{\"a\" 1}", b"1e999", b"\"\xff\"", b"[1] x", b"\"a\nb\""] {
+            assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+        let deep = "[".repeat(100_000);
+        assert!(parse(deep.as_bytes()).unwrap_err().contains("nested too deeply"));
+    }
+
+    #[test]
+    fn quoting_escapes_what_would_end_or_break_a_string() {
+        assert_eq!(quoted("a\"b\\c\n\u{1b}"), r#""a\"b\\c\u000a\u001b""#);
+    }
+}
