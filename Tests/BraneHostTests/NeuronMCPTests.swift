@@ -595,5 +595,47 @@ final class InstallLayoutTests: XCTestCase {
         let cflags = try CLI.capture("/usr/bin/pkg-config", ["--cflags", "brane-plugin"],
                                      environment: ["PKG_CONFIG_PATH": prefix.appendingPathComponent("lib/pkgconfig").path])
         XCTAssertEqual(cflags.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "-I\(prefix.path)/include/brane", cflags.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: prefix.appendingPathComponent("share/brane/swift/BranePluginKit/Package.swift").path))
+
+        // The service unit runs this prefix's brane, and systemd finds nothing wrong in it.
+        let unit = prefix.appendingPathComponent("lib/systemd/system/brane-neuron@.service").path
+        let text = try String(contentsOfFile: unit, encoding: .utf8)
+        XCTAssertTrue(text.contains("\nExecStart=\(brane) neuron run /etc/brane/neurons/%i.yaml\n"), text)
+        XCTAssertTrue(text.contains("\nKillMode=mixed\n"), "SIGTERM must reach brane alone, which stops its plugins itself")
+        let verify = try CLI.capture("/usr/bin/systemd-analyze", ["verify", unit])
+        XCTAssertEqual(verify.status, 0, verify.stderr)
+        XCTAssertEqual(verify.stdout + verify.stderr, "")
+    }
+
+    /// The .deb holds the /usr layout with its Depends computed from what it links; unpacked
+    /// anywhere, its brane runs a bundled plugin sandboxed from its own tree.
+    func testTheDebianPackageHoldsTheLayoutAndItsBraneRunsAPluginSandboxed() throws {
+        let scratch = BundledPlugins.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: scratch.path)
+        let build = URL(fileURLWithPath: try ResourceLocator.current.runner()).deletingLastPathComponent().path
+        let made = try CLI.capture(BundledPlugins.repository.appendingPathComponent("scripts/package-deb").path,
+                                   ["--build-dir", build, "--out", scratch.path])
+        XCTAssertEqual(made.status, 0, made.stderr)
+        let package = made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(package.hasSuffix(".deb"), package)
+        let info = try CLI.capture("/usr/bin/dpkg-deb", ["--field", package, "Package", "Depends"])
+        XCTAssertTrue(info.stdout.contains("Package: brane"), info.stdout)
+        for dependency in ["libc6", "libcap2", "libseccomp2", "libssl3", "libcurl4", "libsqlite3-0"] {
+            XCTAssertTrue(info.stdout.contains(dependency), "Depends lacks \(dependency): \(info.stdout)")
+        }
+        let root = scratch.appendingPathComponent("root")
+        XCTAssertEqual(try CLI.capture("/usr/bin/dpkg-deb", ["-x", package, root.path]).status, 0)
+        for part in ["usr/bin/brane", "usr/libexec/brane/brane-sandbox", "usr/lib/systemd/system/brane-neuron@.service",
+                     "usr/share/brane/swift/BranePluginKit/Package.swift", "usr/lib/brane/plugins/com.brane.readability/libbrane_readability.so"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: root.appendingPathComponent(part).path), part)
+        }
+        let unit = try String(contentsOfFile: root.appendingPathComponent("usr/lib/systemd/system/brane-neuron@.service").path, encoding: .utf8)
+        XCTAssertTrue(unit.contains("\nExecStart=/usr/bin/brane neuron run"), unit)
+        let run = try CLI.capture(root.appendingPathComponent("usr/bin/brane").path,
+                                  ["plugin", "run", root.appendingPathComponent("usr/lib/brane/plugins/com.brane.sysinfo").path, "sensor/sample", "--json"],
+                                  environment: ["BRANE_HOME": scratch.appendingPathComponent("home").path])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertEqual(try JSONValue(parsing: run.stdout)["ok"], .bool(true), run.stdout)
     }
 }
