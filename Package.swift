@@ -5,26 +5,22 @@ import PackageDescription
 func pluginLibrary(_ name: String) -> Product { .library(name: name, type: .dynamic, targets: [name]) }
 
 /// A bundled plugin lives in Plugins/<id>/: its manifest, README, source and Tests/.
-/// C plugins export their header from the folder; Swift ones build on BranePluginKit; Rust ones
-/// are built by cargo (scripts/build-rust-plugins), so only their tests are SwiftPM's.
+/// Swift ones build on BranePluginKit as SwiftPM targets. C ones are built by their Makefile
+/// (CBuildPlugin) and Rust ones by cargo (scripts/build-rust-plugins), so only their tests are
+/// SwiftPM's.
 struct BundledPlugin {
+    enum Language { case swift, c, rust }
     var name: String
     var id: String
+    var language = Language.swift
     var dependencies: [Target.Dependency] = []
-    var isC = false
-    var isRust = false
-    /// Files in the folder that are neither source nor Tests/ (plugin data such as data/).
-    var dataExcludes: [String] = []
-    var linkedLibraries: [String] = []
 
     var targets: [Target] {
-        (isRust ? [] : [library]) + [tests]
+        (language == .swift ? [library] : []) + [tests]
     }
 
     private var library: Target {
-        .target(name: name, dependencies: dependencies, path: "Plugins/\(id)",
-                exclude: ["manifest.yaml", "README.md", "Tests"] + dataExcludes, publicHeadersPath: isC ? "." : nil,
-                linkerSettings: linkedLibraries.map { .linkedLibrary($0) })
+        .target(name: name, dependencies: dependencies, path: "Plugins/\(id)", exclude: ["manifest.yaml", "README.md", "Tests"])
     }
 
     private var tests: Target {
@@ -40,10 +36,9 @@ let testExcludes: [String: [String]] = [
 ]
 
 let bundledPlugins = [
-    BundledPlugin(name: "BraneSysinfo", id: "com.brane.sysinfo", dependencies: ["PluginABI"], isC: true),
+    BundledPlugin(name: "BraneSysinfo", id: "com.brane.sysinfo", language: .c),
     BundledPlugin(name: "BraneUnits", id: "com.brane.units", dependencies: ["BranePluginCodable"]),
-    BundledPlugin(name: "BraneMedterms", id: "com.brane.medterms", dependencies: ["PluginABI"], isC: true,
-                  dataExcludes: ["data", "glossary"], linkedLibraries: ["sqlite3"]),
+    BundledPlugin(name: "BraneMedterms", id: "com.brane.medterms", language: .c),
     BundledPlugin(name: "BraneFetch", id: "com.brane.fetch", dependencies: ["BranePluginCodable", "CCurl"]),
     BundledPlugin(name: "BraneSensorCompute", id: "com.brane.sensor.compute", dependencies: ["BranePluginKit", "BraneProcFS"]),
     BundledPlugin(name: "BraneSensorMemory", id: "com.brane.sensor.memory", dependencies: ["BranePluginKit", "BraneProcFS"]),
@@ -56,7 +51,7 @@ let bundledPlugins = [
     BundledPlugin(name: "BraneScannerContainers", id: "com.brane.scanner.containers", dependencies: ["BranePluginCodable", "BraneProcFS"]),
     BundledPlugin(name: "BraneNeuroscientist", id: "com.brane.neuroscientist", dependencies: ["BranePluginCodable", "BraneBiometrics"]),
     BundledPlugin(name: "BraneCoach", id: "com.brane.coach", dependencies: ["BranePluginCodable", "BraneBiometrics"]),
-    BundledPlugin(name: "BraneReadability", id: "com.brane.readability", isRust: true),
+    BundledPlugin(name: "BraneReadability", id: "com.brane.readability", language: .rust),
 ]
 
 let package = Package(
@@ -64,11 +59,10 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "brane", targets: ["brane"]),
-        .executable(name: "brane-sandbox", targets: ["brane-sandbox"]),
         .executable(name: "fault-wrapper", targets: ["fault-wrapper"]),
         .library(name: "BranePluginKit", targets: ["BranePluginKit"]),
         .library(name: "BranePluginCodable", targets: ["BranePluginCodable"]),
-    ] + bundledPlugins.filter { !$0.isRust }.map { pluginLibrary($0.name) } + [
+    ] + bundledPlugins.filter { $0.language == .swift }.map { pluginLibrary($0.name) } + [
         pluginLibrary("HostileFixture"),
         pluginLibrary("HostileConstructorFixture"),
         pluginLibrary("BadMagicFixture"),
@@ -91,8 +85,6 @@ let package = Package(
         // System libraries, wrapped so nothing else spells a link flag.
         .systemLibrary(name: "CSeccomp", path: "Sources/CSeccomp", pkgConfig: "libseccomp",
                        providers: [.apt(["libseccomp-dev"])]),
-        .systemLibrary(name: "CCap", path: "Sources/CCap", pkgConfig: "libcap",
-                       providers: [.apt(["libcap-dev"])]),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
@@ -100,17 +92,16 @@ let package = Package(
         // Raw Linux calls Swift cannot make directly (variadic prctl, syscalls without glibc wrappers)
         // and the host<->runner wire format shared with the C runner.
         .target(name: "CBraneSystem", path: "Sources/CBraneSystem"),
-        // The sandbox runner: one process per plugin instance.
-        .executableTarget(name: "brane-sandbox", dependencies: ["PluginABI", "CBraneSystem", "CCap"],
-                          path: "Sources/brane-sandbox",
-                          linkerSettings: [.linkedLibrary("dl")]),
+        // The sandbox runner (Sources/brane-sandbox, one process per plugin instance) and the
+        // bundled C plugins, built by cc into the host's resource bundle: no Swift runtime in them.
+        .plugin(name: "CBuildPlugin", capability: .buildTool(), path: "Sources/CBuildPlugin"),
         // The host library: manifests, profiles, sandbox policy, supervisor, marketplace.
         .target(name: "BraneHost",
                 dependencies: ["PluginABI", "BraneJSON", "CBraneSystem", "CSeccomp", "COpenSSL", "CCurl", "Yams",
                                .product(name: "GRDB", package: "GRDB.swift"),
                                .product(name: "SystemPackage", package: "swift-system"),
                                .product(name: "MCP", package: "swift-sdk")],
-                path: "Sources/Host"),
+                path: "Sources/Host", plugins: ["CBuildPlugin"]),
         .executableTarget(name: "brane",
                           dependencies: ["BraneHost", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/brane", plugins: ["GitRevisionPlugin"]),

@@ -244,7 +244,7 @@ func idleFigures(_ directory: String, count: Int) throws -> [(rss: Double, pss: 
 }
 
 // The run.
-let libraryDirectory = ResourceLocator.current.librarySearchPath.last!
+let libraryDirectory = ResourceLocator.current.executableDirectory
 print("# brane-bench\n")
 print("\(calls) calls per round-trip figure; \(ProcessInfo.processInfo.activeProcessorCount) CPUs; \(try String(contentsOfFile: "/proc/sys/kernel/osrelease", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines))\n")
 print("## Calls\n")

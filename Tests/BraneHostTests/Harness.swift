@@ -1,4 +1,5 @@
 import BraneHost
+import BraneTestSupport
 import Foundation
 import XCTest
 
@@ -40,7 +41,7 @@ enum Harness {
     static func hostileCopy(_ test: XCTestCase, library: String, edit: (String) -> String = { $0 }) throws -> String {
         let manifest = edit(hostileManifest.replacingOccurrences(of: "libHostileFixture.so", with: library))
         let directory = pluginDirectory(test, manifest: manifest)
-        let built = URL(fileURLWithPath: try runner()).deletingLastPathComponent().appendingPathComponent("libHostileFixture.so")
+        let built = BuildProducts.directory.appendingPathComponent("libHostileFixture.so")
         try FileManager.default.copyItem(atPath: built.path, toPath: directory + "/" + library)
         return directory
     }

@@ -20,7 +20,7 @@ final class NeuronMCPTests: XCTestCase {
             sensors:
               - {plugin: com.brane.sensor.memory, interval: 1s}
             """).write(to: neuron, atomically: true, encoding: .utf8)
-        let brane = URL(fileURLWithPath: try ResourceLocator.current.runner()).deletingLastPathComponent().appendingPathComponent("brane").path
+        let brane = BuildProducts.brane.path
         let command = run ? ["neuron", "run", neuron.path, "--mcp"] : ["mcp", "serve", "--neuron", neuron.path]
         return [brane] + command + ["--plugins", plugins.path, "--plugins", BundledPlugins.directory]
     }
@@ -220,7 +220,7 @@ final class MCPProtocolTests: XCTestCase {
                     tools: [noop, slow, hang]
                     pool: 2
                 """).write(to: neuron, atomically: true, encoding: .utf8)
-            let brane = URL(fileURLWithPath: try ResourceLocator.current.runner()).deletingLastPathComponent().appendingPathComponent("brane")
+            let brane = BuildProducts.brane
             process.executableURL = brane
             process.arguments = ["mcp", "serve", "--neuron", neuron.path, "--plugins", plugins.path, "--plugins", BundledPlugins.directory]
             process.environment = ["BRANE_HOME": directory.appendingPathComponent("home").path, "PATH": "/usr/bin:/bin"]
@@ -572,10 +572,25 @@ final class VersionTests: XCTestCase {
 /// installed `brane` finds its runner and profiles from its own prefix and runs a bundled plugin
 /// sandboxed from there (a copied binary used to report "NO sandbox runner").
 final class InstallLayoutTests: XCTestCase {
+    /// The runner and the bundled C plugins are built by cc (CBuildPlugin): loading the Swift
+    /// runtime and libstdc++ they never use had tripled the runner's exec and made a C plugin
+    /// idle at 4.9 MiB instead of 1.5.
+    func testTheRunnerAndTheCPluginsLinkNoSwiftRuntime() throws {
+        let built = BuildProducts.directory.appendingPathComponent(ResourceLocator.builtByCC)
+        for file in ["brane-sandbox", "libBraneSysinfo.so", "libBraneMedterms.so"] {
+            let dynamic = try CLI.capture("/usr/bin/readelf", ["-d", built.appendingPathComponent(file).path])
+            XCTAssertEqual(dynamic.status, 0, dynamic.stderr)
+            let needed = dynamic.stdout.split(separator: "\n").filter { $0.contains("(NEEDED)") }
+            XCTAssertTrue(needed.contains { $0.contains("libc.so.6") }, "\(file): \(needed)")
+            XCTAssertFalse(needed.contains { $0.contains("swift") || $0.contains("libstdc++") }, "\(file): \(needed)")
+        }
+        XCTAssertEqual(try ResourceLocator.current.runner(), built.appendingPathComponent("brane-sandbox").path)
+    }
+
     func testTheInstalledBraneRunsABundledPluginSandboxedFromItsPrefix() throws {
         let prefix = BundledPlugins.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: prefix) }
-        let build = URL(fileURLWithPath: try ResourceLocator.current.runner()).deletingLastPathComponent().path
+        let build = BuildProducts.directory.path
         let install = try CLI.capture(BundledPlugins.repository.appendingPathComponent("scripts/install").path,
                                       ["--prefix", prefix.path, "--build-dir", build])
         XCTAssertEqual(install.status, 0, install.stderr)
@@ -613,7 +628,7 @@ final class InstallLayoutTests: XCTestCase {
         let scratch = BundledPlugins.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: scratch) }
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: scratch.path)
-        let build = URL(fileURLWithPath: try ResourceLocator.current.runner()).deletingLastPathComponent().path
+        let build = BuildProducts.directory.path
         let made = try CLI.capture(BundledPlugins.repository.appendingPathComponent("scripts/package-deb").path,
                                    ["--build-dir", build, "--out", scratch.path])
         XCTAssertEqual(made.status, 0, made.stderr)

@@ -8,7 +8,7 @@ import XCTest
 /// (scripts/sdk-walkthrough builds the Swift folders against an installed kit, and runs the
 /// documented walk-through.)
 final class PluginScaffoldTests: XCTestCase {
-    private var brane: String { URL(fileURLWithPath: try! ResourceLocator.current.runner()).deletingLastPathComponent().appendingPathComponent("brane").path }
+    private var brane: String { BuildProducts.brane.path }
 
     private func scratch() throws -> URL {
         let base = BundledPlugins.temporaryDirectory()

@@ -8,7 +8,7 @@ import XCTest
 /// landlock_create_ruleset with ENOSYS or unshare with EPERM — for the whole CLI (the host's
 /// probe sees it) or for the runner alone (the runner's own check must refuse).
 final class FailClosedTests: XCTestCase {
-    private var bin: URL { URL(fileURLWithPath: try! Harness.runner()).deletingLastPathComponent() }
+    private var bin: URL { BuildProducts.directory }
 
     private func brane(_ arguments: [String], fault: String? = nil, runnerFault: String? = nil,
                        environment: [String: String] = [:]) throws -> (CLI.Run, BraneHome) {

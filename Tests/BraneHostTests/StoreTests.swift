@@ -8,7 +8,7 @@ import XCTest
 final class StoreTests: XCTestCase {
     private func brane(_ arguments: [String], home: String) -> Process {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try! ResourceLocator.current.runner()).deletingLastPathComponent().appendingPathComponent("brane")
+        process.executableURL = BuildProducts.brane
         process.arguments = arguments
         process.environment = ["BRANE_HOME": home, "PATH": "/usr/bin:/bin"]
         process.standardOutput = FileHandle.nullDevice
@@ -43,7 +43,7 @@ final class StoreTests: XCTestCase {
             try process.run()
             process.waitUntilExit()
         }
-        let binary = URL(fileURLWithPath: try ResourceLocator.current.runner()).deletingLastPathComponent().appendingPathComponent("brane").path
+        let binary = BuildProducts.brane.path
         let script = "mount --bind -o ro \(home) \(home) || exit 99\n"
             + "\(binary) neuron alerts n --json || echo FAILED\n\(binary) sensor history com.brane.sensor.memory --json || echo FAILED\n"
         let run = try CLI.capture("/usr/bin/unshare", ["--mount", "sh", "-c", script], environment: ["BRANE_HOME": home])

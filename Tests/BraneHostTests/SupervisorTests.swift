@@ -1,4 +1,5 @@
 import BraneHost
+import BraneTestSupport
 import Foundation
 import XCTest
 
@@ -74,7 +75,7 @@ final class SupervisorTests: XCTestCase {
 
     func testPluginsDieWithTheHost() throws {
         // A real host process (the CLI) running a plugin that sleeps; SIGKILL the host.
-        let brane = URL(fileURLWithPath: try Harness.runner()).deletingLastPathComponent().appendingPathComponent("brane")
+        let brane = BuildProducts.brane
         let host = Process()
         host.executableURL = brane
         host.arguments = ["plugin", "run", Harness.hostileDirectory, "attack/sleep-forever"]

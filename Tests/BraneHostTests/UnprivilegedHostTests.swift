@@ -13,7 +13,7 @@ final class UnprivilegedHostTests: XCTestCase {
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: setpriv), "setpriv (util-linux) is not installed")
         let home = Harness.temporaryDirectory(self)
         XCTAssertEqual(chown(home.path, 65534, 65534), 0)
-        let brane = URL(fileURLWithPath: try Harness.runner()).deletingLastPathComponent().appendingPathComponent("brane").path
+        let brane = BuildProducts.brane.path
         return try CLI.capture(setpriv, ["--reuid=65534", "--regid=65534", "--clear-groups", brane] + arguments,
                                environment: ["BRANE_HOME": home.path])
     }

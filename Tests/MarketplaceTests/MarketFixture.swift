@@ -48,7 +48,7 @@ final class MarketFixture {
         try manifest.write(toFile: "\(directory)/manifest.yaml", atomically: true, encoding: .utf8)
         // The descriptor must agree with the manifest: other versions come from their own builds.
         if id == MarketFixture.id && version != "0.1.0" {
-            let built = URL(fileURLWithPath: try ResourceLocator.current.runner()).deletingLastPathComponent()
+            let built = BuildProducts.directory
                 .appendingPathComponent("libUnitsAt\(version.replacingOccurrences(of: ".", with: "_")).so")
             try FileManager.default.copyItem(atPath: built.path, toPath: "\(directory)/libBraneUnits.so")
         }

@@ -413,7 +413,7 @@ final class HomeSafetyTests: XCTestCase {
         let home = freshHome()
         let runs = (0..<24).map { _ in
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: try! ResourceLocator.current.runner()).deletingLastPathComponent().appendingPathComponent("brane")
+            process.executableURL = BuildProducts.brane
             process.arguments = ["plugin", "list", "--json"]
             process.environment = ["BRANE_HOME": home.root, "PATH": "/usr/bin:/bin"]
             process.standardOutput = FileHandle.nullDevice
@@ -607,7 +607,7 @@ final class ReadOnlyHomeTests: XCTestCase {
         try f.publish(version: "0.1.0")
         try f.addIndex()
         try f.market.install(MarketFixture.id)
-        let brane = URL(fileURLWithPath: try ResourceLocator.current.runner()).deletingLastPathComponent().appendingPathComponent("brane").path
+        let brane = BuildProducts.brane.path
         let commands = [["plugin", "list"], ["plugin", "info", MarketFixture.id], ["plugin", "search", "unit"], ["plugin", "verify"],
                         ["audit", "verify"], ["audit", "show"], ["index", "list"],
                         ["plugin", "run", MarketFixture.id, "tools/call", "--input", #"{"name":"convert_units","arguments":{"value":5,"from":"mg","to":"g"}}"#]]

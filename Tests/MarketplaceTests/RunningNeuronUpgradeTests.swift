@@ -16,7 +16,7 @@ final class RunningNeuronUpgradeTests: XCTestCase {
         private var pending = Data()
 
         init(neuron: String, home: BraneHome) throws {
-            let brane = URL(fileURLWithPath: try ResourceLocator.current.runner()).deletingLastPathComponent().appendingPathComponent("brane")
+            let brane = BuildProducts.brane
             process.executableURL = brane
             process.arguments = ["mcp", "serve", "--neuron", neuron]
             process.environment = ["BRANE_HOME": home.root, "PATH": "/usr/bin:/bin"]

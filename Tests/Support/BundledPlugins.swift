@@ -1,3 +1,4 @@
+import BraneHost
 import Foundation
 
 /// Where the repository's bundled plugins are, for tests that run them sandboxed.
@@ -37,4 +38,11 @@ public enum BundledPlugins {
         try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }
+}
+
+/// The build's products the tests run: brane, fault-wrapper and the plugin libraries, beside
+/// the test bundle (the runner is in the host's resource bundle there: ResourceLocator).
+public enum BuildProducts {
+    public static let directory = URL(fileURLWithPath: ResourceLocator.current.executableDirectory)
+    public static let brane = directory.appendingPathComponent("brane")
 }

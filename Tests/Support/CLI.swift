@@ -11,7 +11,7 @@ public enum CLI {
     }
 
     public static func run(_ arguments: [String], home: BraneHome, environment: [String: String] = [:], in directory: String? = nil) throws -> Run {
-        let brane = URL(fileURLWithPath: try ResourceLocator.current.runner()).deletingLastPathComponent().appendingPathComponent("brane")
+        let brane = BuildProducts.brane
         return try capture(brane.path, arguments, environment: ["BRANE_HOME": home.root].merging(environment) { $1 }, in: directory)
     }
 

@@ -29,7 +29,7 @@ public final class RunningProcess: @unchecked Sendable {
 
     /// `brane` itself, built beside the test binary.
     public static func brane(_ arguments: [String], home: BraneHome) throws -> RunningProcess {
-        let brane = URL(fileURLWithPath: try ResourceLocator.current.runner()).deletingLastPathComponent().appendingPathComponent("brane")
+        let brane = BuildProducts.brane
         return try RunningProcess(brane.path, arguments, environment: ["BRANE_HOME": home.root])
     }
 

@@ -2,14 +2,17 @@ import Foundation
 
 /// Finds what the host needs next to it: the runner, the security profiles, plugin libraries.
 /// Environment variables win; then the directory of the running executable (where
-/// `swift build` puts brane, brane-sandbox and the plugin libraries together); then the
-/// install layout around it (`scripts/install`: `<prefix>/bin/brane`,
-/// `<prefix>/libexec/brane/brane-sandbox`, `<prefix>/share/brane/security-profiles/`); then, for
-/// profiles, the nearest ancestor holding `security-profiles/` (a source checkout).
+/// `swift build` puts brane and the plugin libraries together, and the runner in the host's
+/// resource bundle, `Brane_BraneHost.resources/`: RunnerBuildPlugin); then the install layout
+/// around it (`scripts/install`: `<prefix>/bin/brane`, `<prefix>/libexec/brane/brane-sandbox`,
+/// `<prefix>/share/brane/security-profiles/`); then, for profiles, the nearest ancestor holding
+/// `security-profiles/` (a source checkout).
 public struct ResourceLocator: Sendable {
     public var runnerPath: String?
     public var profilesDirectory: String?
     public var librarySearchPath: [String]
+    /// The directory of the running executable (a build's products, or `<prefix>/bin`).
+    public var executableDirectory: String
     /// The Swift plugin kit package out-of-tree Swift plugins depend on (`brane plugin new`).
     public var swiftKitDirectory: String?
 
@@ -18,8 +21,9 @@ public struct ResourceLocator: Sendable {
     public init(environment: [String: String]) {
         let executableDirectory = URL(fileURLWithPath: CommandLine.arguments.first.map(Self.resolvedExecutable) ?? ".")
             .deletingLastPathComponent().path
+        self.executableDirectory = executableDirectory
         let prefix = URL(fileURLWithPath: executableDirectory).deletingLastPathComponent().path
-        let runners = ["\(executableDirectory)/brane-sandbox", "\(prefix)/libexec/brane/brane-sandbox"]
+        let runners = ["\(executableDirectory)/\(Self.builtByCC)/brane-sandbox", "\(prefix)/libexec/brane/brane-sandbox"]
         runnerPath = environment["BRANE_SANDBOX_RUNNER"] ?? runners.first(where: FileManager.default.isExecutableFile(atPath:)) ?? runners[0]
         let installedProfiles = "\(prefix)/share/brane/security-profiles"
         profilesDirectory = environment["BRANE_PROFILES"]
@@ -29,8 +33,12 @@ public struct ResourceLocator: Sendable {
         swiftKitDirectory = environment["BRANE_SWIFT_KIT"]
             ?? (FileManager.default.fileExists(atPath: "\(installedKit)/Package.swift") ? installedKit : nil)
         librarySearchPath = (environment["BRANE_LIBRARY_PATH"]?.split(separator: ":").map(String.init) ?? [])
-            + [executableDirectory]
+            + [executableDirectory, "\(executableDirectory)/\(Self.builtByCC)"]
     }
+
+    /// Where `swift build` leaves what CBuildPlugin built with cc (the runner, the C plugins),
+    /// relative to its products: the host's resource bundle.
+    public static let builtByCC = "Brane_BraneHost.resources"
 
     public func runner() throws -> String {
         guard let runnerPath, FileManager.default.isExecutableFile(atPath: runnerPath) else {

@@ -3,7 +3,7 @@
  *
  *   fault-wrapper <fault> <program> [args...]     the whole program (e.g. brane) sees the fault
  *   runner-<fault> <host-pid>                     (a copy or link named so) the runner alone sees it:
- *                                                 execs the brane-sandbox built beside this binary
+ *                                                 execs the runner built beside this binary
  *
  * Faults: landlock-enosys (landlock_create_ruleset fails with ENOSYS, as on a kernel without
  * Landlock), unshare-eperm (unshare fails with EPERM, as where namespaces are not allowed).
@@ -54,11 +54,11 @@ int main(int argc, char **argv) {
     char self[PATH_MAX];
     const char *name = basename(argv[0]);
     if (strncmp(name, "runner-", 7) == 0) {
-        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 32);
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 64);
         if (n < 0 || install_fault(name + 7) < 0)
             return 70;
         self[n] = 0;
-        strcat(dirname(self), "/brane-sandbox");
+        strcat(dirname(self), "/Brane_BraneHost.resources/brane-sandbox"); /* RunnerBuildPlugin */
         argv[0] = self;
         execv(self, argv);
         perror("fault-wrapper: exec brane-sandbox");
