@@ -58,6 +58,7 @@ func egressBenchmarks(connects: Int) throws {
     print("| what | placement | p50 (IQR) | p99 |")
     print("|---|---|---|---|")
     let direct = roundTrips(connects) { listener.directConnect() }
+    Report.record("egress.directConnect", direct, scale: 1000, unit: "µs")
     print("| the host's own loopback connect (socket, connect, close): baseline | — | \(direct.describe(1000, "µs", digits: 2)) | \(String(format: "%.2f", direct.quantile(0.99) / 1000)) µs |")
     for (placement, cpu) in [("same CPU", Int32(0) as Int32?), ("unpinned", nil)] {
         pin(0, cpu: cpu)
@@ -69,6 +70,8 @@ func egressBenchmarks(connects: Int) throws {
         print("| a call that only pings | \(placement) | \(ping.describe(1000, "µs", digits: 2)) | \(String(format: "%.2f", ping.quantile(0.99) / 1000)) µs |")
         print("| a call that asks for a connection (no audit sink) | \(placement) | \(brokered.describe(1000, "µs", digits: 2)) | \(String(format: "%.2f", brokered.quantile(0.99) / 1000)) µs |")
         let cost = brokered.median - ping.median
+        Report.record("egress.\(cpu == nil ? "unpinned" : "sameCPU").brokeringCost", value: cost / 1000, unit: "µs",
+                      baseline: "egress.directConnect", ratio: cost / direct.median)
         print("| → brokering: call minus ping, vs. the direct connect | \(placement) | \(String(format: "%.2f", cost / 1000)) µs | \(String(format: "%.2f", cost / direct.median))× |")
     }
     pin(0, cpu: nil)

@@ -66,6 +66,8 @@ func feedBenchmarks(rounds: Int, copies: Int) throws {
     }
     let old = Stats(before), new = Stats(exactlyOnce)
     let ratios = Stats(zip(exactlyOnce, before).map { $0 / $1 })
+    Report.record("feed.replaced", old, scale: 1e6, unit: "ms")
+    Report.record("feed.exactlyOnce", new, scale: 1e6, unit: "ms", baseline: ("feed.replaced", old), target: "≤ 1.5×")
     print("\n## Feeding an inbox file (\(lines.count) daily events, the 90-day dataset \(copies)× over; \(rounds) rounds)\n")
     print("| feed | median (IQR) | per event | vs. the feed it replaced |")
     print("|---|---|---|---|")

@@ -18,6 +18,8 @@ func pluginBenchmarks(events: Int, sensorSeconds: Int) throws {
         _ = try router.call("com.brane.neuroscientist", method: "specialist/event", input: dataset[next % dataset.count])
         next += 1
     }
+    Report.record("plugins.bareSocketpair", bare, scale: 1000, unit: "µs")
+    Report.record("plugins.hrvRuleEvent", rule, scale: 1000, unit: "µs", baseline: ("plugins.bareSocketpair", bare))
     print("| path | p50 | p99 | vs. bare ping-pong (p50) |")
     print("|---|---|---|---|")
     print("| bare socketpair ping-pong (IPC floor) | \(String(format: "%.1f", bare.median / 1000)) µs | \(String(format: "%.1f", bare.quantile(0.99) / 1000)) µs | 1.00× |")
@@ -53,6 +55,7 @@ func pluginBenchmarks(events: Int, sensorSeconds: Int) throws {
     print("| what | figure | target |")
     print("|---|---|---|")
     print("| CPU, host + 5 sensor processes, over \(sensorSeconds) s | \(String(format: "%.2f", share)) % of one core | ≤ 2 % |")
+    Report.record("plugins.fiveSensorsCPU", value: share, unit: "% of one core", target: "≤ 2 %")
     for (name, pid) in zip(["compute", "memory", "storage", "network", "services"], pids) {
         let (rss, pss) = memory(of: pid)
         let anonymous = anonymousKiB(of: pid)

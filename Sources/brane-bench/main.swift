@@ -1,11 +1,13 @@
 // brane-bench — measures the plugin runtime against baselines taken in the same run.
 //
-//   swift build -c release && .build/release/brane-bench [--calls N] [--plugins N] [--connects N]
-//   (--egress-only, --marketplace-only, --plugins-only, --feed-only [--rounds N --copies N]: one section)
+//   swift build -c release && .build/release/brane-bench [--calls N] [--plugins N] [--connects N] [--json]
+//   (--egress-only, --marketplace-only, --plugins-only, --feed-only [--rounds N --copies N],
+//    --startup-only: one section)
 //
-// Prints a Markdown report (the one in docs/performance.md). Every figure is a median with
-// its spread; round trips are measured twice, with host and plugin pinned to one CPU and
-// unpinned, because on a 2-vCPU VM a cross-CPU wake-up dominates IPC.
+// Prints a Markdown report (the one in docs/performance.md), or with --json every figure under a
+// stable key (Report.swift). Every figure is a median with its spread; round trips are measured
+// twice, with host and plugin pinned to one CPU and unpinned, because on a 2-vCPU VM a
+// cross-CPU wake-up dominates IPC.
 import BraneHost
 import CBraneSystem
 import Foundation
@@ -30,6 +32,7 @@ let runner = try ResourceLocator.current.runner()
 let ping = Array("{}".utf8)
 if arguments.contains("--marketplace-only") {
     try marketplaceBenchmarks()
+    Report.finish()
     exit(0)
 }
 if arguments.contains("--filters-only") {
@@ -38,14 +41,22 @@ if arguments.contains("--filters-only") {
 }
 if arguments.contains("--egress-only") {
     try egressBenchmarks(connects: option("--connects", default: 5000))
+    Report.finish()
     exit(0)
 }
 if arguments.contains("--feed-only") {
     try feedBenchmarks(rounds: option("--rounds", default: 15), copies: option("--copies", default: 1))
+    Report.finish()
+    exit(0)
+}
+if arguments.contains("--startup-only") {
+    try startupBenchmarks()
+    Report.finish()
     exit(0)
 }
 if arguments.contains("--plugins-only") {
     try pluginBenchmarks(events: option("--events", default: 20000), sensorSeconds: option("--sensor-seconds", default: 20))
+    Report.finish()
     exit(0)
 }
 
@@ -213,15 +224,18 @@ func seccompCompile(_ directory: String) throws -> Stats {
     })
 }
 
-func coldStart(_ directory: String) throws -> Stats {
+/// Spawn → sandbox on → first reply, and apart from it the stop (kill, reap, namespaces torn down).
+func coldStart(_ directory: String) throws -> (firstReply: Stats, stop: Stats) {
     let p = try plan(directory)
-    return Stats(try (0..<100).map { _ in
-        try nanoseconds {
-            let instance = try PluginInstance(plan: p, runner: runner)
-            _ = try instance.call(method: "ping", input: ping)
-            instance.stop()
+    let rounds = try (0..<100).map { _ in
+        var instance: PluginInstance?
+        let start = try nanoseconds {
+            instance = try PluginInstance(plan: p, runner: runner)
+            _ = try instance!.call(method: "ping", input: ping)
         }
-    })
+        return (start, nanoseconds { instance!.stop() })
+    }
+    return (Stats(rounds.map(\.0)), Stats(rounds.map(\.1)))
 }
 
 // (e) Memory.
@@ -257,14 +271,17 @@ for (placement, cpu) in [("same CPU", Int32(0) as Int32?), ("unpinned", nil)] {
     let (bare, child) = try socketFloor(cpu: cpu)
     kill(child, SIGKILL); waitpid(child, nil, 0)
     let bareRate = 1e9 / bare.median
+    let placementKey = cpu == nil ? "unpinned" : "sameCPU"
+    Report.record("calls.\(placementKey).bareSocketpair", bare, scale: 1000, unit: "µs")
     print("| bare socketpair ping-pong (IPC floor) | \(placement) | \(bare.describe(1000, "µs", digits: 2)) | \(String(format: "%.2f", bare.quantile(0.99) / 1000)) µs | \(Int(bareRate)) | 1.00× |")
     for (name, wait) in [("… waiting in poll on the socket", FloorWait.pollSocket), ("… in poll beside an idle listener", .pollSocketAndIdleListener)] {
         let (polled, echo) = try socketFloor(cpu: cpu, wait: wait)
         kill(echo, SIGKILL); waitpid(echo, nil, 0)
         print("| \(name) | \(placement) | \(polled.describe(1000, "µs", digits: 2)) | \(String(format: "%.2f", polled.quantile(0.99) / 1000)) µs | \(Int(1e9 / polled.median)) | \(String(format: "%.2f", polled.median / bare.median))× |")
     }
-    for (name, directory) in [("sandboxed C plugin", hostilePlugin), ("sandboxed Swift plugin", swiftPlugin)] {
+    for (name, key, directory) in [("sandboxed C plugin", "c", hostilePlugin), ("sandboxed Swift plugin", "swift", swiftPlugin)] {
         let s = try sandboxed(directory, cpu: cpu)
+        Report.record("calls.\(placementKey).\(key)", s, scale: 1000, unit: "µs", baseline: ("calls.\(placementKey).bareSocketpair", bare))
         print("| \(name) | \(placement) | \(s.describe(1000, "µs", digits: 2)) | \(String(format: "%.2f", s.quantile(0.99) / 1000)) µs | \(Int(1e9 / s.median)) | \(String(format: "%.2f", s.median / bare.median))× |")
     }
 }
@@ -280,23 +297,34 @@ print("| what | median (IQR) | vs. spawn of /bin/true |")
 print("|---|---|---|")
 let trivial = bareSpawn("/bin/true")
 print("| posix_spawn + wait of /bin/true (baseline) | \(trivial.describe(1e6, "ms", digits: 2)) | 1.00× |")
-for (name, directory) in [("C plugin (com.brane.sysinfo)", cPlugin), ("Swift plugin (com.brane.units)", swiftPlugin)] {
-    let s = try coldStart(directory)
-    print("| \(name) | \(s.describe(1e6, "ms", digits: 2)) | \(String(format: "%.2f", s.median / trivial.median))× |")
+Report.record("coldStart.spawnTrue", trivial, scale: 1e6, unit: "ms")
+for (name, key, directory, target) in [("C plugin (com.brane.sysinfo)", "c", cPlugin, "≤ 1.3×"), ("Swift plugin (com.brane.units)", "swift", swiftPlugin, "≤ 1.0×")] {
+    let (start, stop) = try coldStart(directory)
+    print("| \(name) | \(start.describe(1e6, "ms", digits: 2)) | \(String(format: "%.2f", start.median / trivial.median))× |")
+    print("| … then its stop (kill, reap) | \(stop.describe(1e6, "ms", digits: 2)) | — |")
+    Report.record("coldStart.\(key)", start, scale: 1e6, unit: "ms", baseline: ("coldStart.spawnTrue", trivial), target: target)
+    Report.record("coldStart.\(key).stop", stop, scale: 1e6, unit: "ms")
 }
 let compile = try seccompCompile(cPlugin)
 print("| of which: host compiles the instance's seccomp filter | \(compile.describe(1e6, "ms", digits: 3)) | — |")
+Report.record("coldStart.seccompCompile", compile, scale: 1e6, unit: "ms")
 let runnerAlone = bareSpawn(runner)
 print("| of which: exec of the runner alone (no socket: exits at once) | \(runnerAlone.describe(1e6, "ms", digits: 2)) | \(String(format: "%.2f", runnerAlone.median / trivial.median))× |")
+Report.record("coldStart.runnerExec", runnerAlone, scale: 1e6, unit: "ms", baseline: ("coldStart.spawnTrue", trivial))
 
 print("\n## Memory of idle sandboxed plugins\n")
 print("| what | RSS median (IQR) | PSS median (IQR) |")
 print("|---|---|---|")
-for (name, directory) in [("C plugin (com.brane.sysinfo)", cPlugin), ("Swift plugin (com.brane.units)", swiftPlugin)] {
+for (name, key, directory, target) in [("C plugin (com.brane.sysinfo)", "c", cPlugin, "≤ 2 MiB"), ("Swift plugin (com.brane.units)", "swift", swiftPlugin, "≤ 6 MiB")] {
     let figures = try idleFigures(directory, count: 9)
+    Report.record("memory.idle.\(key).rss", Stats(figures.map(\.rss)), scale: 1024, unit: "MiB", target: target)
+    Report.record("memory.idle.\(key).pss", Stats(figures.map(\.pss)), scale: 1024, unit: "MiB")
     print("| \(name), one of 9 | \(Stats(figures.map(\.rss)).describe(1024, "MiB", digits: 2)) | \(Stats(figures.map(\.pss)).describe(1024, "MiB", digits: 2)) |")
 }
 let many = try idleFigures(swiftPlugin, count: pluginCount)
 print("| \(pluginCount) Swift plugins at once | \(Stats(many.map(\.rss)).describe(1024, "MiB", digits: 2)) each | \(String(format: "%.1f", many.map(\.pss).reduce(0, +) / 1024)) MiB in total |")
+Report.record("memory.swift.\(pluginCount)AtOnce.pss", value: many.map(\.pss).reduce(0, +) / 1024, unit: "MiB", target: pluginCount == 100 ? "≤ 60 MiB" : nil)
 try egressBenchmarks(connects: option("--connects", default: 5000))
 try marketplaceBenchmarks()
+try startupBenchmarks()
+Report.finish()

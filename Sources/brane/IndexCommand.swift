@@ -77,6 +77,6 @@ struct IndexRow: Encodable {
 
     init(_ r: IndexRecord) {
         (name, location, keyID, version) = (r.name, r.location, r.keyID, r.highestVersion)
-        expires = ISO8601DateFormatter().string(from: r.expires)
+        expires = Timestamp.string(r.expires)
     }
 }

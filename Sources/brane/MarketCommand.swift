@@ -40,7 +40,7 @@ struct MarketCommand: ParsableCommand {
             let report = try marketplace { try Publisher(indexDirectory: index, key: signer).publish(plugins, name: name, validDays: validDays) }
             printJSONOrText(json: json, report) {
                 (report.published.map { "published \($0)" } + report.unchanged.map { "unchanged \($0)" }
-                    + ["index \(report.index) version \(report.version), signed by key \(report.keyID), expires \(ISO8601DateFormatter().string(from: report.expires))"])
+                    + ["index \(report.index) version \(report.version), signed by key \(report.keyID), expires \(Timestamp.string(report.expires))"])
                     .joined(separator: "\n")
             }
         }

@@ -214,7 +214,7 @@ struct InstalledRow: Encodable {
 
     init(_ r: InstallReceipt) {
         (id, version, kind, tier, index, pinned) = (r.pluginID, r.version, r.kind, r.tier, r.indexName, r.pinned)
-        (sha256, path, installedAt) = (r.sha256, r.path, ISO8601DateFormatter().string(from: r.installedAt))
+        (sha256, path, installedAt) = (r.sha256, r.path, Timestamp.string(r.installedAt))
     }
 }
 

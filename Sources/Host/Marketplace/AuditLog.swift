@@ -61,7 +61,7 @@ public struct AuditLog: Sendable {
 
     func append(_ db: Database, action: String, plugin: String, detail: String, now: Date = Date()) throws {
         let last = try AuditEntry.order(Column("sequence").desc).fetchOne(db)
-        var entry = AuditEntry(sequence: (last?.sequence ?? 0) + 1, time: ISO8601DateFormatter().string(from: now),
+        var entry = AuditEntry(sequence: (last?.sequence ?? 0) + 1, time: Timestamp.string(now),
                                action: action, pluginID: plugin, detail: detail, mac: "")
         entry.mac = mac(of: entry, previous: last?.mac ?? "")
         try entry.insert(db)

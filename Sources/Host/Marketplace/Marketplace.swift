@@ -118,7 +118,7 @@ public final class Marketplace: @unchecked Sendable {
                 + "not \"\(pinned)\" as when it was added: another index signed by the same key is standing in for it — refused")
         }
         if index.expires < now() && !allowExpired {
-            throw MarketplaceError(.expired, "index \(record.name) expired at \(ISO8601DateFormatter().string(from: index.expires)); a stale mirror may be hiding updates. Refresh the index, or pass --allow-expired to accept it knowingly")
+            throw MarketplaceError(.expired, "index \(record.name) expired at \(Timestamp.string(index.expires)); a stale mirror may be hiding updates. Refresh the index, or pass --allow-expired to accept it knowingly")
         }
         return (index, SHA256.hash(bytes))
     }

@@ -82,7 +82,7 @@ public struct MarketplaceIndex: Sendable, Equatable {
         let version = top["version"].flatMap { f.integer($0, "version", in: 1...Int.max) }
         let expires = top["expires"].flatMap { node -> Date? in
             guard let text = f.string(node, "expires") else { return nil }
-            guard let date = ISO8601DateFormatter().date(from: text) else {
+            guard let date = Timestamp.date(text) else {
                 f.error(node, "expires", "expected an ISO 8601 time such as 2027-01-31T00:00:00Z, found \"\(text)\"")
                 return nil
             }
@@ -232,13 +232,12 @@ public struct MarketplaceIndex: Sendable, Equatable {
             }
             return Node([(scalar("id"), quoted(plugin.id)), (scalar("versions"), Node(releases))])
         }
-        let formatter = ISO8601DateFormatter()
         let root = Node([
             (scalar("apiVersion"), scalar(Self.apiVersion)),
             (scalar("kind"), scalar(Self.kind)),
             (scalar("name"), quoted(name)),
             (scalar("version"), scalar(String(version))),
-            (scalar("expires"), quoted(formatter.string(from: expires))),
+            (scalar("expires"), quoted(Timestamp.string(expires))),
             (scalar("plugins"), Node(pluginNodes)),
         ])
         return try Yams.serialize(node: root, sortKeys: false)
