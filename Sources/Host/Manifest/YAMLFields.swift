@@ -1,4 +1,3 @@
-import CYaml
 import Foundation
 import Yams
 
@@ -77,118 +76,23 @@ struct YAMLFields {
                                                          message: "not UTF-8: byte 0x\(byte) at offset \(offset)")])
     }
 
-    /// Parses a whole document; a syntax error becomes a diagnostic at libyaml's position, and a
-    /// document too large (aliases expanded) or too deep is refused before anything walks it.
+    /// Parses a whole document (YAMLComposer); a syntax error, a duplicate key, an alias used as
+    /// a key, and a document too large (aliases counted out) or too deep become a diagnostic at
+    /// libyaml's position, before anything walks the tree.
     mutating func document(_ text: String, sizeLimit: Int = fileSizeLimit, nodeLimit: Int = nodeLimit) -> Node? {
         guard text.utf8.count <= sizeLimit else {
             error(nil, "", "the document is \(text.utf8.count) bytes; at most \(sizeLimit) are read")
             return nil
         }
-        // Checked on the text, before libyaml composes it: Yams hashes every mapping key whole, so an
-        // alias used as a key (an alias bomb there) would overflow the stack or run for hours
-        // before any bound below could see it.
-        // A second pass of libyaml, so only when it can matter: aliases need a '*'; a duplicate
-        // key is looked for once Yams has found one.
-        let scan = text.utf8.contains(UInt8(ascii: "*")) ? YAMLEventScan(text) : nil
-        let aliases = scan?.aliases ?? []
-        if let key = aliases.first(where: \.isKey) {
-            diagnostics.append(Diagnostic(.error, file: file, line: key.line, column: key.column, path: "",
-                                          message: "an alias is used as a mapping key; aliases may stand for values only"))
-            return nil
-        }
-        guard aliases.count <= Self.aliasLimit else {
-            error(nil, "", "the document uses \(aliases.count) aliases; at most \(Self.aliasLimit) are read")
-            return nil
-        }
-        do {
-            guard let node = try Yams.compose(yaml: text) else {
+        do throws(YAMLComposer.Problem) {
+            guard let node = try YAMLComposer(nodeLimit: nodeLimit, depthLimit: Self.depthLimit, aliasLimit: Self.aliasLimit).compose(text) else {
                 error(nil, "", "the file is empty")
                 return nil
             }
-            var budget = nodeLimit
-            guard Self.fits(node, depth: 0, budget: &budget) else {
-                error(nil, "", "the document expands to more than \(nodeLimit) nodes or nests deeper than \(Self.depthLimit) levels "
-                    + "(an alias bomb?); refused before reading it")
-                return nil
-            }
-            return Self.markingAliasUses(node, aliases: aliases)
-        } catch let yamlError as YamlError {
-            switch yamlError {
-            case .duplicatedKeysInMapping(let keys, let context):
-                // Yams marks the first of the two and quotes the whole document: point at the
-                // second, where the mistake is, and quote nothing.
-                let found = (scan ?? YAMLEventScan(text)).duplicate
-                    ?? (key: keys.first ?? "", line: context.mark.line, column: context.mark.column, firstLine: context.mark.line)
-                diagnostics.append(Diagnostic(.error, file: file, line: found.line, column: found.column, path: "",
-                                              message: "duplicate key '\(found.key.prefix(80))' (first at line \(found.firstLine)); a key may appear once in a mapping"))
-            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _),
-                 .composer(_, let problem, let mark, _):
-                diagnostics.append(Diagnostic(.error, file: file, line: mark.line, column: mark.column, path: "",
-                                              message: "invalid YAML: \(problem)"))
-            default:
-                error(nil, "", "invalid YAML: \(yamlError)")
-            }
+            return node
         } catch {
-            self.error(nil, "", "invalid YAML: \(error)")
-        }
-        return nil
-    }
-
-    /// libyaml composes an alias into the very node its anchor names, marked where the anchor
-    /// stands, so a bad value reached through `*name` was reported at `&name`. A node met again
-    /// in document order (same kind, same mark) is an alias use; the k-th use is re-marked at the
-    /// k-th alias event libyaml reported, so diagnostics point at the use.
-    static func markingAliasUses(_ root: Node, aliases: [YAMLEventScan.Alias]) -> Node {
-        var tokens = aliases[...]
-        guard !tokens.isEmpty else { return root }   // no alias: nothing to re-mark, no copy made
-        struct Place: Hashable { var kind: Int, line: Int, column: Int }
-        var seen: Set<Place> = []
-        func visit(_ node: Node) -> Node {
-            let kind = switch node { case .scalar: 0; case .mapping: 1; case .sequence: 2; case .alias: 3 }
-            if let mark = node.mark, !seen.insert(Place(kind: kind, line: mark.line, column: mark.column)).inserted {
-                guard let use = tokens.popFirst(), let placed = Self.mark(line: use.line, column: use.column) else { return node }
-                return remarked(node, placed)
-            }
-            switch node {
-            case .mapping(let mapping):
-                return .mapping(Node.Mapping(mapping.map { (visit($0.key), visit($0.value)) }, mapping.tag, mapping.style, mapping.mark))
-            case .sequence(let sequence):
-                return .sequence(Node.Sequence(sequence.map(visit), sequence.tag, sequence.style, sequence.mark))
-            case .scalar, .alias:
-                return node
-            }
-        }
-        return visit(root)
-    }
-
-    private static func remarked(_ node: Node, _ mark: Mark) -> Node {
-        switch node {
-        case .scalar(var scalar): scalar.mark = mark; return .scalar(scalar)
-        case .mapping(var mapping): mapping.mark = mark; return .mapping(mapping)
-        case .sequence(var sequence): sequence.mark = mark; return .sequence(sequence)
-        case .alias: return node
-        }
-    }
-
-    /// A `Mark` at `line`:`column`. Yams keeps Mark's initializer internal; Mark is two `Int`s
-    /// (line, column), so one is made from that pair — checked, so a Yams that changed it gets
-    /// no re-marking rather than a wrong one.
-    private static func mark(line: Int, column: Int) -> Mark? {
-        struct Pair { var line: Int, column: Int }
-        guard MemoryLayout<Mark>.size == MemoryLayout<Pair>.size else { return nil }
-        let mark = unsafeBitCast(Pair(line: line, column: column), to: Mark.self)
-        return mark.line == line && mark.column == column ? mark : nil
-    }
-
-    /// Counts `node` and everything beneath it against `budget`, stopping as soon as it runs out.
-    private static func fits(_ node: Node, depth: Int, budget: inout Int) -> Bool {
-        budget -= 1
-        guard budget >= 0, depth <= depthLimit else { return false }
-        switch node {
-        case .scalar: return true
-        case .sequence(let items): return items.allSatisfy { fits($0, depth: depth + 1, budget: &budget) }
-        case .mapping(let pairs): return pairs.allSatisfy { fits($0.key, depth: depth + 1, budget: &budget) && fits($0.value, depth: depth + 1, budget: &budget) }
-        case .alias: return true
+            diagnostics.append(Diagnostic(.error, file: file, line: max(error.line, 1), column: max(error.column, 1), path: "", message: error.message))
+            return nil
         }
     }
 
@@ -401,70 +305,3 @@ extension Node {
     /// The resolved tag (int, float, str, …) of a node; Yams keeps `Tag.name` internal.
     var tagName: Tag.Name { Tag.Name(rawValue: tag.rawValue) }
 }
-
-/// What libyaml's own event stream says about a document before it is composed: where each
-/// alias is used (and whether as a mapping key), and the first scalar key that repeats in its
-/// mapping — exact positions, from the parser itself, not from reading the text. Events are not
-/// expanded, so a bomb costs its size here.
-struct YAMLEventScan {
-    struct Alias {
-        var line: Int
-        var column: Int
-        var isKey: Bool
-    }
-
-    private(set) var aliases: [Alias] = []
-    /// The second of two equal scalar keys in one mapping, and the line of the first.
-    private(set) var duplicate: (key: String, line: Int, column: Int, firstLine: Int)?
-
-    init(_ text: String) {
-        // One frame per open collection: a mapping's keys so far and whether a key comes next.
-        enum Frame {
-            case mapping(keys: [String: Int], expectingKey: Bool)
-            case sequence
-        }
-        var frames: [Frame] = []
-        var parser = yaml_parser_t()
-        guard yaml_parser_initialize(&parser) == 1 else { return }
-        defer { yaml_parser_delete(&parser) }
-        let bytes = Array(text.utf8)
-        bytes.withUnsafeBufferPointer { buffer in
-            yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
-            /// Whether the node now starting is a mapping key.
-            func isKey() -> Bool {
-                if case .mapping(_, true)? = frames.last { return true }
-                return false
-            }
-            /// A node of the innermost mapping is complete: a key is followed by its value, a value by the next key.
-            func completed() {
-                if case .mapping(let keys, let expectingKey)? = frames.last { frames[frames.count - 1] = .mapping(keys: keys, expectingKey: !expectingKey) }
-            }
-            var event = yaml_event_t()
-            while yaml_parser_parse(&parser, &event) == 1 {
-                defer { yaml_event_delete(&event) }
-                let (line, column) = (Int(event.start_mark.line) + 1, Int(event.start_mark.column) + 1)
-                switch event.type {
-                case YAML_ALIAS_EVENT:
-                    aliases.append(Alias(line: line, column: column, isKey: isKey()))
-                    completed()
-                case YAML_SCALAR_EVENT:
-                    if isKey(), case .mapping(var keys, _)? = frames.last, let value = event.data.scalar.value {
-                        let key = String(decoding: UnsafeBufferPointer(start: value, count: event.data.scalar.length), as: UTF8.self)
-                        if let first = keys[key], duplicate == nil { duplicate = (key, line, column, first) }
-                        keys[key] = keys[key] ?? line
-                        frames[frames.count - 1] = .mapping(keys: keys, expectingKey: true)
-                    }
-                    completed()
-                case YAML_MAPPING_START_EVENT: frames.append(.mapping(keys: [:], expectingKey: true))
-                case YAML_SEQUENCE_START_EVENT: frames.append(.sequence)
-                case YAML_MAPPING_END_EVENT, YAML_SEQUENCE_END_EVENT:
-                    _ = frames.popLast()
-                    completed()
-                case YAML_STREAM_END_EVENT: return
-                default: break
-                }
-            }
-        }
-    }
-}
-
