@@ -141,6 +141,10 @@ int brane_open_without_links(const char *base, const char *path) {
 
 int brane_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
+int brane_rename_noreplace(const char *from, const char *to) {
+    return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 1U /* RENAME_NOREPLACE */);
+}
+
 const char *brane_library_defining(const char *symbol_name) {
     void *symbol = dlsym(RTLD_DEFAULT, symbol_name);
     Dl_info info;

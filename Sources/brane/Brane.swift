@@ -20,7 +20,11 @@ struct Brane: ParsableCommand {
             warn("brane: \(failure.message)")
             Foundation.exit(failure.status.rawValue)
         } catch {
-            exit(withError: error)
+            // ArgumentParser's own messages (help, usage, a bad option), through the sanitiser like
+            // everything else: an option's value can hold ESC or BEL.
+            let message = fullMessage(for: error), status = exitCode(for: error)
+            if status == .success { print(message) } else if !message.isEmpty { warn(message) }
+            Foundation.exit(status.rawValue)
         }
     }
 

@@ -50,11 +50,15 @@ extension PluginCommand {
                 throw CLIFailure(problem.description, .invalidInput)
             }
             let absolute = URL(fileURLWithPath: target).standardizedFileURL.path
-            let written = Written(directory: absolute, files: files.map(\.path), build: "cd \(target) && make && make test")
+            // Quoted for a shell when it must be: the hint is meant to be pasted.
+            let relative = target.hasPrefix("-") ? "./" + target : target
+            let plain = relative.unicodeScalars.allSatisfy { $0.properties.isAlphabetic || "0123456789._-/".unicodeScalars.contains($0) }
+            let shellTarget = plain ? relative : "'" + relative.replacingOccurrences(of: "'", with: #"'\''"#) + "'"
+            let written = Written(directory: absolute, files: files.map(\.path), build: "cd \(shellTarget) && make && make test")
             printJSONOrText(json: json, written) {
-                "wrote \(scaffold.kind.rawValue) plugin \(scaffold.id) (\(scaffold.language == .c ? "C" : "Swift")) in \(absolute):\n"
+                "wrote \(scaffold.kind.rawValue) plugin \(scaffold.id) (\(scaffold.language == .c ? "C" : "Swift")) in \(UntrustedText.sanitized(absolute, limit: 400)):\n"
                     + files.map { "  \($0.path)" }.joined(separator: "\n")
-                    + "\nnext: \(written.build)" + (lang == .c ? pkgConfigHint() : "")
+                    + "\nnext: \(UntrustedText.sanitized(written.build, limit: 500))" + (lang == .c ? pkgConfigHint() : "")
             }
         }
 

@@ -115,6 +115,20 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(found.map(\.path), ["sensor"])
     }
 
+    /// A scalar whose tag says number or boolean but whose text is neither is an error where it
+    /// stands; it used to make the whole `config` (or a tool's schema) vanish without a word.
+    func testAScalarThatIsNotWhatItsTagSaysIsAnErrorNotAMissingBlock() {
+        let cases = ["\nconfig: {limit: 5, weird: 0x_}": "manifest.yaml:21:27: error: config.weird: expected a finite number, found '0x_'",
+                     "\nconfig: {flag: !!bool maybe}": "manifest.yaml:21:16: error: config.flag: expected true or false, found 'maybe'",
+                     "\nconfig: {big: .inf}": "manifest.yaml:21:15: error: config.big: expected a finite number, found '.inf'"]
+        for (tail, expected) in cases {
+            let found = diagnostics(Self.valid + tail).map(\.description)
+            XCTAssertTrue(found.contains { $0.hasPrefix(expected) }, "\(tail) → \(found)")
+        }
+        let schema = diagnostics(Self.valid.replacingOccurrences(of: "{type: number, minimum: 0}", with: "{type: number, minimum: 0x_}")).map(\.description)
+        XCTAssertTrue(schema.contains { $0.contains("expected a finite number, found '0x_'") }, "\(schema)")
+    }
+
     func testSemanticVersionsOrderAsSemverSays() {
         let ordered = ["1.0.0-alpha", "1.0.0-alpha.1", "1.0.0-beta.2", "1.0.0-beta.11", "1.0.0-rc.1", "1.0.0", "1.2.0", "10.0.0"]
         XCTAssertEqual(ordered.compactMap(SemanticVersion.init).sorted().map(\.description), ordered)

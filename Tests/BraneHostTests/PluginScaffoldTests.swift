@@ -1,4 +1,4 @@
-import BraneHost
+@testable import BraneHost
 import BraneTestSupport
 import Foundation
 import XCTest
@@ -22,6 +22,7 @@ final class PluginScaffoldTests: XCTestCase {
     private func builtC(_ kind: PluginScaffold.Kind, in base: URL, edit: (String) -> String = { $0 }) throws -> URL {
         let scaffold = try PluginScaffold(id: "com.example.\(kind.rawValue)-check", language: .c, kind: kind)
         let folder = base.appendingPathComponent(scaffold.id)
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
         try PluginScaffold.write(try scaffold.files(kit: nil).map { var file = $0; file.contents = edit(file.contents); return file }, to: folder.path)
         let header = BundledPlugins.repository.appendingPathComponent("Sources/PluginABI/include").path
         let cc = try CLI.capture("/usr/bin/cc", ["-shared", "-fPIC", "-Wall", "-Wextra", "-Werror", "-I", header,
@@ -84,10 +85,27 @@ final class PluginScaffoldTests: XCTestCase {
         try FileManager.default.createSymbolicLink(atPath: link.path, withDestinationPath: empty.path)
         XCTAssertThrowsError(try PluginScaffold.write(files, to: link.path))
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: empty.path), [])
+        // Nothing is made on the way: a parent that does not exist is named, not created.
+        XCTAssertThrowsError(try PluginScaffold.write(files, to: base.appendingPathComponent("no/such/place").path)) {
+            XCTAssertTrue("\($0)".contains("does not exist; create it first"), "\($0)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: base.appendingPathComponent("no").path))
+        // The staging directory's name cannot be guessed, so nothing planted beside the target is
+        // written through: a link named like the old staging folder stays as it was.
+        let victim = base.appendingPathComponent("victim.txt")
+        try Data("mine".utf8).write(to: victim)
+        try FileManager.default.createDirectory(at: base.appendingPathComponent(".fresh.new-\(getpid())"), withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: base.appendingPathComponent(".fresh.new-\(getpid())/manifest.yaml").path,
+                                                   withDestinationPath: victim.path)
+        try PluginScaffold.write(files, to: base.appendingPathComponent("fresh").path)
+        XCTAssertEqual(try String(contentsOf: victim, encoding: .utf8), "mine")
+        XCTAssertEqual(try PluginScaffold(id: "com.example.self", language: .swift, kind: .synapse).name, "SelfPlugin")
+        XCTAssertEqual(try PluginScaffold(id: "com.example.string", language: .swift, kind: .synapse).name, "StringPlugin")
         // An empty directory is filled in place; no staging folder is left beside it.
         try PluginScaffold.write(files, to: empty.path)
         XCTAssertTrue(FileManager.default.fileExists(atPath: empty.appendingPathComponent("manifest.yaml").path))
-        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: base.path).contains { $0.contains(".new-") })
+        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: base.path).contains { $0.hasPrefix(".brane-new-") })
+        XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: empty.path).contains { $0.hasPrefix(".brane-new-") })
     }
 
     /// As root, a plugin kept where others cannot reach is named before any spawn, with the fix,
@@ -102,5 +120,18 @@ final class PluginScaffoldTests: XCTestCase {
         XCTAssertNotEqual(run.status, 0)
         XCTAssertTrue(run.stderr.contains("\(base.path)/private (mode 0700) is closed to it"), run.stderr)
         XCTAssertTrue(run.stderr.contains("chmod o+rx"), run.stderr)
+        // Reached through a link from an open directory, it is still named (the path is resolved).
+        let link = base.appendingPathComponent("open-link")
+        try FileManager.default.createSymbolicLink(atPath: link.path, withDestinationPath: folder.path)
+        let linked = try CLI.capture(brane, ["tool", "call", link.path, "count_words", "--args", #"{"text":"a b"}"#],
+                                     environment: ["BRANE_HOME": base.appendingPathComponent("home").path])
+        XCTAssertTrue(linked.stderr.contains("\(base.path)/private (mode 0700) is closed to it"), linked.stderr)
+        // Closed to others but open to the plugin's own group, it runs: the kernel would let it.
+        let gid = SandboxPlan.pluginGID("com.example.synapse-check", settings: SandboxSettings())  // the CLI's home has no host settings
+        XCTAssertEqual(chown(base.appendingPathComponent("private").path, 0, gid), 0)
+        try FileManager.default.setAttributes([.posixPermissions: 0o750], ofItemAtPath: base.appendingPathComponent("private").path)
+        let grouped = try CLI.capture(brane, ["tool", "call", folder.path, "count_words", "--args", #"{"text":"a b"}"#],
+                                      environment: ["BRANE_HOME": base.appendingPathComponent("home").path])
+        XCTAssertEqual(grouped.status, 0, grouped.stderr)
     }
 }

@@ -82,20 +82,27 @@ final class YAMLComposerTests: XCTestCase {
         }
         XCTAssertEqual(problem("a: 1\nb: 2\na: 3\n"), "3:1 duplicate key 'a' (first at line 1); a key may appear once in a mapping")
         XCTAssertEqual(problem("x: {k: 1, \"k\": 2}\n"), "1:11 duplicate key 'k' (first at line 1); a key may appear once in a mapping")
-        XCTAssertEqual(problem("1: a\n\"1\": b\n"), "composed", "an int key and a string key are two keys, as in Yams")
+        // Keys are looked up by their text, so a tag cannot make a second one (Yams would let `!x tier` pass).
+        XCTAssertEqual(problem("1: a\n\"1\": b\n"), "2:1 duplicate key '1' (first at line 1); a key may appear once in a mapping")
+        XCTAssertEqual(problem("privacyTier: 0\n!override privacyTier: 2\n"), "2:1 duplicate key 'privacyTier' (first at line 1); a key may appear once in a mapping")
+        XCTAssertEqual(problem("id: a\n!!str id: b\n"), "2:1 duplicate key 'id' (first at line 1); a key may appear once in a mapping")
         XCTAssertEqual(problem("a: *nowhere\n"), "1:4 invalid YAML: found undefined alias")
         XCTAssertTrue(problem("a: [1, 2\n").hasPrefix("2:1 invalid YAML: "), problem("a: [1, 2\n"))
         XCTAssertEqual(problem("a: 1\n---\nb: 2\n"), "2:1 invalid YAML: a second document begins here; the file may hold one")
         XCTAssertEqual(problem("a: &x 1\n? *x\n: 2\n"), "2:3 an alias is used as a mapping key; aliases may stand for values only")
         // Nesting past the bound is read iteratively (no stack is spent on it) and refused; flow
         // nesting that would make libyaml's scanner quadratic is refused before libyaml runs.
-        let deep = String(repeating: "[", count: 900) + String(repeating: "]", count: 900)
+        let deep = String(repeating: "[", count: 90) + String(repeating: "]", count: 90)
         XCTAssertTrue(problem(deep).hasSuffix("nests deeper than 64 levels (an alias bomb?); refused before reading it"), problem(deep))
         let blockDeep = (0..<200).map { String(repeating: " ", count: $0) + "- \n" }.joined()
         XCTAssertTrue(problem(blockDeep).hasSuffix("nests deeper than 64 levels (an alias bomb?); refused before reading it"), problem(blockDeep))
         let started = ContinuousClock.now
         let flood = String(repeating: "[", count: 500_000)
-        XCTAssertEqual(problem(flood), "1:1001 more than 1000 '[' or '{' are open here; the document nests deeper than 64 levels (refused before parsing)")
+        XCTAssertEqual(problem(flood), "1:101 more than 100 '[' or '{' are open here (counted in the text, quotes and comments included); nothing may nest deeper than 64 levels")
+        XCTAssertTrue(problem("a: 1\rb: \"é\" " + String(repeating: "[", count: 101)).hasPrefix("2:108 "), "CR breaks a line; é is one column")
+        // 520 runs of 99: what took 2.6 s at the old bound of 1,000 (a red-team file).
+        let runs = String(repeating: "k" + String(repeating: "[", count: 99) + String(repeating: "]", count: 99) + "\n", count: 520)
+        _ = problem(runs)
         XCTAssertEqual(problem("a: \"" + String(repeating: "[]", count: 100_000) + "\"\n"), "composed", "closed brackets never count")
         XCTAssertLessThan(ContinuousClock.now - started, .seconds(2))
         // A billion-node bomb is refused after counting, never built; an alias key after it still wins.
@@ -104,6 +111,8 @@ final class YAMLComposerTests: XCTestCase {
         XCTAssertTrue(problem(bomb + "k:\n  ? *a3\n  : 1\n").contains("an alias is used as a mapping key"))
         XCTAssertEqual(problem("a: &a 1\nb: [" + Array(repeating: "*a", count: 1001).joined(separator: ",") + "]\n"),
                        "0:0 the document uses 1001 aliases; at most 1000 are read")
+        XCTAssertEqual(problem("a: 1\nb: \u{1}x\n"), "2:4 invalid YAML: control characters are not allowed", "a reader error is placed at its byte")
+        XCTAssertEqual(problem("\u{FEFF}a: 1\n"), "composed", "a BOM is skipped")
         XCTAssertEqual(problem("a: 1\n", nodes: 2), "0:0 the document expands to more than 2 nodes or nests deeper than 64 levels (an alias bomb?); refused before reading it")
     }
 }

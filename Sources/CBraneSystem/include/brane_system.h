@@ -55,6 +55,10 @@ int brane_open_without_links(const char *base, const char *path);
 
 /* pipe2(O_CLOEXEC), which Swift's Glibc module does not expose. */
 int brane_pipe_cloexec(int fds[2]);
+
+/* rename(2) that fails with EEXIST instead of replacing what is at `to` (renameat2
+ * RENAME_NOREPLACE), for moving a new tree into a directory others may also write. */
+int brane_rename_noreplace(const char *from, const char *to);
 /* The file of the loaded object that defines `symbol_name`, or NULL. */
 const char *brane_library_defining(const char *symbol_name);
 /* Pins `pid` (0: the calling thread) to one CPU, or to every CPU when cpu < 0. */

@@ -6,7 +6,8 @@ import Yams
 ///
 /// - an alias used as a mapping key, more than `aliasLimit` alias uses, more than `nodeLimit`
 ///   nodes once aliases are counted out, nesting deeper than `depthLimit`;
-/// - a duplicate key, reported at the second key with the line of the first;
+/// - a duplicate key (scalar keys compared by their text, whatever their tags), reported at the
+///   second key with the line of the first;
 /// - a syntax error, at libyaml's position.
 ///
 /// A value reached through an alias is marked where the alias is written, so a diagnostic
@@ -43,9 +44,9 @@ struct YAMLComposer {
         guard yaml_parser_initialize(parser) == 1 else { throw Problem(line: 0, column: 0, message: "libyaml could not start") }
         defer { yaml_parser_delete(parser) }
         return try bytes.withUnsafeBufferPointer { buffer throws(Problem) in
+            // The text is UTF-8 already (YAMLFields.utf8Text); libyaml detects it and skips a BOM.
             yaml_parser_set_input_string(parser, buffer.baseAddress, buffer.count)
-            yaml_parser_set_encoding(parser, YAML_UTF8_ENCODING)
-            var run = Run(limits: self, parser: parser)
+            var run = Run(limits: self, parser: parser, text: bytes)
             let root = run.stream()
             if let problem = run.firstProblem { throw problem }
             return root
@@ -54,24 +55,28 @@ struct YAMLComposer {
 
     /// The most '[' and '{' that may be open at once, counted on the text before libyaml reads it.
     /// libyaml's scanner checks every open flow level at every token, so nesting costs it the
-    /// square of its depth: 20,000 levels took 0.5 s, a 1 MiB file of '[' minutes. Counting
-    /// brackets inside quotes and comments too over-estimates, never under-estimates, the depth;
-    /// no configuration comes near the bound, and `depthLimit` refuses far less anyway.
-    static let flowNestingLimit = 1_000
+    /// square of its depth: 20,000 levels took 0.5 s, a 1 MiB file of '[' minutes, and even 520
+    /// runs of 999 took 2.6 s. Past 64 levels `depthLimit` refuses the document anyway, so the
+    /// bound is set just above it. Brackets inside quotes and comments count too, which
+    /// over-estimates, never under-estimates, the depth; the message says so.
+    static let flowNestingLimit = 100
 
     static func checkFlowNesting(_ text: String) throws(Problem) {
         var open = 0, line = 1, column = 0
+        var previous: UInt8 = 0
         for byte in text.utf8 {
-            column += 1
+            defer { previous = byte }
+            if byte == 0x0A && previous == 0x0D { continue }          // CRLF: one break
+            if byte == 0x0A || byte == 0x0D { (line, column) = (line + 1, 0); continue }
+            if byte & 0xC0 != 0x80 { column += 1 }                     // columns in characters, as libyaml counts
             switch byte {
             case UInt8(ascii: "["), UInt8(ascii: "{"):
                 open += 1
                 if open > flowNestingLimit {
-                    throw Problem(line: line, column: column, message: "more than \(flowNestingLimit) '[' or '{' are open here; "
-                        + "the document nests deeper than \(depthLimitDefault) levels (refused before parsing)")
+                    throw Problem(line: line, column: column, message: "more than \(flowNestingLimit) '[' or '{' are open here "
+                        + "(counted in the text, quotes and comments included); nothing may nest deeper than \(depthLimitDefault) levels")
                 }
             case UInt8(ascii: "]"), UInt8(ascii: "}"): open = max(0, open - 1)
-            case 0x0A: (line, column) = (line + 1, 0)
             default: break
             }
         }
@@ -100,6 +105,7 @@ struct YAMLComposer {
     private struct Run {
         let limits: YAMLComposer
         let parser: UnsafeMutablePointer<yaml_parser_t>
+        let text: [UInt8]
         var anchors: [String: (node: Node, size: Int, height: Int)] = [:]
         var nodes = 0
         var aliasUses = 0
@@ -107,7 +113,18 @@ struct YAMLComposer {
         var composing = true
         var aliasKey: Problem?, syntax: Problem?, duplicate: Problem?, bound: Problem?
 
-        init(limits: YAMLComposer, parser: UnsafeMutablePointer<yaml_parser_t>) { (self.limits, self.parser) = (limits, parser) }
+        init(limits: YAMLComposer, parser: UnsafeMutablePointer<yaml_parser_t>, text: [UInt8]) { (self.limits, self.parser, self.text) = (limits, parser, text) }
+
+        /// Line and column (in characters) of the byte at `offset`, counting LF, CR and CRLF as one break.
+        static func position(ofByte offset: Int, in text: [UInt8]) -> (Int, Int) {
+            var line = 1, column = 1
+            for index in 0..<min(offset, text.count) {
+                let byte = text[index]
+                if byte == 0x0A && index > 0 && text[index - 1] == 0x0D { continue }
+                if byte == 0x0A || byte == 0x0D { (line, column) = (line + 1, 1) } else if byte & 0xC0 != 0x80 { column += 1 }
+            }
+            return (line, column)
+        }
 
         var firstProblem: Problem? {
             if let aliasKey { return aliasKey }
@@ -121,9 +138,12 @@ struct YAMLComposer {
         mutating func next() -> Event? {
             var event = yaml_event_t()
             guard yaml_parser_parse(parser, &event) == 1 else {
-                let mark = parser.pointee.problem_mark
                 let problem = parser.pointee.problem.map { String(cString: $0) } ?? "unreadable"
-                syntax = Problem(line: Int(mark.line) + 1, column: Int(mark.column) + 1, message: "invalid YAML: \(problem)")
+                // A reader error (a control character, say) has an offset, not a mark.
+                let (line, column) = parser.pointee.error == YAML_READER_ERROR
+                    ? Self.position(ofByte: Int(parser.pointee.problem_offset), in: text)
+                    : (Int(parser.pointee.problem_mark.line) + 1, Int(parser.pointee.problem_mark.column) + 1)
+                syntax = Problem(line: line, column: column, message: "invalid YAML: \(problem)")
                 composing = false
                 return nil
             }
@@ -180,8 +200,9 @@ struct YAMLComposer {
                 let before = nodes
                 count(1, depth: depth)
                 var items: [Node] = [], pairs: [(Node, Node)] = []
-                // Keys as Yams compares them (string and tag), a scalar's without hashing a Node.
-                var scalarKeys: [String: [(tag: Tag.Name, line: Int)]] = [:], otherKeys: [Node: Int] = [:]
+                // A scalar key by its text alone, whatever its tag: the readers look keys up by text,
+                // so `!x tier: 2` after `tier: 0` must not pass as another key (Yams would let it).
+                var scalarKeys: [String: Int] = [:], otherKeys: [Node: Int] = [:]
                 var height = 0
                 var pendingKey: Node?, expectingKey = isMapping
                 while let child = next(), child.type != YAML_SEQUENCE_END_EVENT, child.type != YAML_MAPPING_END_EVENT {
@@ -194,9 +215,8 @@ struct YAMLComposer {
                     } else if childIsKey {
                         let first: Int?
                         if case .scalar(let scalar) = built {
-                            let tag = built.tagName
-                            first = scalarKeys[scalar.string]?.first { $0.tag == tag }?.line
-                            if first == nil { scalarKeys[scalar.string, default: []].append((tag, child.line)) }
+                            first = scalarKeys[scalar.string]
+                            if first == nil { scalarKeys[scalar.string] = child.line }
                         } else {
                             first = otherKeys[built]
                             if first == nil { otherKeys[built] = child.line }

@@ -232,8 +232,18 @@ struct YAMLFields {
         case .scalar(let scalar):
             switch node.tagName {
             case .null: return .null
-            case .bool: return node.bool.map(JSONValue.bool)
-            case .int, .float: return node.float.map(JSONValue.number)
+            case .bool:
+                guard let flag = node.bool else {
+                    error(node, path, "expected true or false, found '\(UntrustedText.sanitized(scalar.string, limit: 40))' tagged a boolean")
+                    return nil
+                }
+                return .bool(flag)
+            case .int, .float:
+                guard let number = node.float, number.isFinite else {
+                    error(node, path, "expected a finite number, found '\(UntrustedText.sanitized(scalar.string, limit: 40))' (quote it to mean text)")
+                    return nil
+                }
+                return .number(number)
             default: return .string(scalar.string)
             }
         case .sequence(let sequence):

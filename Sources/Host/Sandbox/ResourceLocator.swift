@@ -3,7 +3,7 @@ import Foundation
 /// Finds what the host needs next to it: the runner, the security profiles, plugin libraries.
 /// Environment variables win; then the directory of the running executable (where
 /// `swift build` puts brane and the plugin libraries together, and the runner in the host's
-/// resource bundle, `Brane_BraneHost.resources/`: RunnerBuildPlugin); then the install layout
+/// resource bundle, `Brane_BraneHost.resources/`: CBuildPlugin); then the install layout
 /// around it (`scripts/install`: `<prefix>/bin/brane`, `<prefix>/libexec/brane/brane-sandbox`,
 /// `<prefix>/share/brane/security-profiles/`); then, for profiles, the nearest ancestor holding
 /// `security-profiles/` (a source checkout).

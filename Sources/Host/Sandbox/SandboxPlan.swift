@@ -79,8 +79,11 @@ public struct SandboxPlan: Sendable {
         // No tier creates sockets (the host brokers connections); observing only keeps /proc/net showing the machine.
         isolateNetwork = profile.brane.isolateNetwork && !manifest.network.observe
         switchesIdentity = geteuid() == 0
-        if switchesIdentity, let (path, mode) = Self.closedToOthers(bundle.libraryPath, final: S_IROTH) ?? Self.closedToOthers(bundle.directory, final: S_IXOTH) {
-            throw SandboxError.closedToInstance(pluginID: manifest.id, path: path, mode: UInt32(mode))
+        if switchesIdentity {
+            let gid = Self.pluginGID(manifest.id, settings: settings)
+            if let (path, mode) = Self.closedToInstance(bundle.libraryPath, gid: gid, last: 4) ?? Self.closedToInstance(bundle.directory, gid: gid, last: 1) {
+                throw SandboxError.closedToInstance(pluginID: manifest.id, path: path, mode: UInt32(mode))
+            }
         }
         declared = Set((manifest.filesystem.write.isEmpty ? [] : ["filesystem.write"]) + (manifest.filesystem.usage ? ["filesystem.usage"] : []))
         config = manifest.config
@@ -150,19 +153,32 @@ public struct SandboxPlan: Sendable {
         return lies.isEmpty ? nil : "the library's descriptor reports " + lies.joined(separator: "; ")
     }
 
-    /// The first part of `path` that "others" cannot reach: a directory without o+x on the way, or
-    /// the last component without `final`. On a root host an instance's uid is its own, "other"
-    /// to every file, and a closed directory would surface as dlopen's bare "Permission denied".
-    private static func closedToOthers(_ path: String, final: mode_t) -> (path: String, mode: mode_t)? {
-        let components = path.split(separator: "/")
+    /// The first part of `path` an instance cannot reach: on a root host its uid is its own, so
+    /// every file is someone else's, and its gid is the plugin's (`pluginGID`). Each directory on
+    /// the way, links resolved first, must grant it search (x), and the last component `last`
+    /// (4: read, 1: search), by the group bits when the file's group is the plugin's gid and by
+    /// the "other" bits otherwise — as the kernel decides (ACLs aside). Without this check a closed
+    /// directory surfaced as dlopen's bare "Permission denied".
+    private static func closedToInstance(_ path: String, gid: UInt32, last: mode_t) -> (path: String, mode: mode_t)? {
+        guard let resolved = realpath(path, nil) else { return nil }  // a missing file is reported where it is opened
+        defer { free(resolved) }
+        let components = String(cString: resolved).split(separator: "/")
         var prefix = ""
         for (index, component) in components.enumerated() {
             prefix += "/" + component
             var info = stat()
-            guard stat(prefix, &info) == 0 else { return nil }  // a missing file is reported where it is opened
-            if info.st_mode & (index == components.count - 1 ? final : S_IXOTH) == 0 { return (prefix, info.st_mode & 0o7777) }
+            guard stat(prefix, &info) == 0 else { return nil }
+            let bits = info.st_gid == gid ? (info.st_mode >> 3) & 7 : info.st_mode & 7
+            let needed = index == components.count - 1 ? last : 1
+            if bits & needed != needed { return (prefix, info.st_mode & 0o7777) }
         }
         return nil
+    }
+
+    /// The gid every instance of plugin `id` runs under on a root host: base + a hash of the id.
+    static func pluginGID(_ id: String, settings: SandboxSettings) -> UInt32 {
+        let hash = id.utf8.reduce(UInt32(2_166_136_261)) { ($0 ^ UInt32($1)) &* 16_777_619 }  // FNV-1a
+        return settings.identityBase + hash % SandboxSettings.identityRangeSize
     }
 
     /// The uid and gid of the instance with this runner pid, on a root host: the uid is the
@@ -171,9 +187,7 @@ public struct SandboxPlan: Sendable {
     /// its id), so its instances share what they write into its declared write paths.
     func identity(runnerPID: pid_t) -> (uid: UInt32, gid: UInt32)? {
         guard switchesIdentity else { return nil }
-        let range = SandboxSettings.identityRangeSize
-        let hash = bundle.manifest.id.utf8.reduce(UInt32(2_166_136_261)) { ($0 ^ UInt32($1)) &* 16_777_619 }  // FNV-1a
-        return (settings.identityBase + UInt32(runnerPID) % range, settings.identityBase + hash % range)
+        return (settings.identityBase + UInt32(runnerPID) % SandboxSettings.identityRangeSize, Self.pluginGID(bundle.manifest.id, settings: settings))
     }
 
     /// Lets the plugin's gid write its declared write directories: each is opened as the runner

@@ -1,4 +1,6 @@
+import CBraneSystem
 import Foundation
+import SystemPackage
 
 /// The files of a new plugin folder that builds outside this repository: C against the installed
 /// header (`pkg-config --cflags brane-plugin`), Swift as a small package whose one dependency is
@@ -23,6 +25,14 @@ public struct PluginScaffold: Sendable {
 
     public var libraryName: String { "lib\(name).so" }
 
+    /// Names the generated Swift would collide with: keywords that capitalise to themselves, the
+    /// kit's modules and types, and the modules the templates import.
+    static let reservedNames: Set<String> = [
+        "Self", "Type", "Protocol", "Any", "String", "Int", "Double", "Bool", "Array", "Dictionary", "Optional", "Error",
+        "PluginHost", "PluginError", "PluginKind", "BranePlugin", "JSONValue", "BranePluginKit", "BranePluginCodable",
+        "BraneJSON", "PluginABI", "Glibc", "Foundation", "FoundationEssentials", "XCTest", "Swift", "PackageDescription",
+    ]
+
     public struct Problem: Error, CustomStringConvertible {
         public var description: String
     }
@@ -32,6 +42,8 @@ public struct PluginScaffold: Sendable {
         let stem = id.split(separator: ".").last.map(String.init) ?? id
         var name = stem.split(separator: "-").map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
         if name.first?.isNumber ?? true { name = "Plugin" + name }
+        // A type, target and module of its own: never a Swift keyword or a name the code uses.
+        if Self.reservedNames.contains(name) { name += "Plugin" }
         self.id = id
         self.language = language
         self.kind = kind
@@ -58,33 +70,62 @@ public struct PluginScaffold: Sendable {
         return files
     }
 
-    /// Writes the folder at `directory`, which must not exist or must be an empty directory. It is
-    /// built beside it and renamed into place, so a failure leaves nothing half-written.
+    /// Writes the folder at `directory`, whose parent must exist and which must not exist or be an
+    /// empty directory (not a link). Everything is written first into a private staging directory
+    /// (mkdtemp: an unguessable name, mode 0700, so no one else can plant a link or a file in it),
+    /// then moved into place without replacing anything (RENAME_NOREPLACE): the folder itself
+    /// when it is new, its entries one by one when an empty directory was named. On failure the
+    /// staging directory is removed; a new folder is then untouched, and only another writer
+    /// racing in an empty one could leave it partly filled.
     public static func write(_ files: [File], to directory: String) throws {
         let target = URL(fileURLWithPath: directory).standardizedFileURL
-        let manager = FileManager.default
-        var isDirectory: ObjCBool = false
-        let exists = manager.fileExists(atPath: target.path, isDirectory: &isDirectory)
+        let shown = UntrustedText.sanitized(target.path, limit: 300)
+        var info = stat()
+        let exists = lstat(target.path, &info) == 0
         if exists {
-            let empty = isDirectory.boolValue && ((try? manager.contentsOfDirectory(atPath: target.path).isEmpty) ?? false)
-            guard empty, (try? manager.destinationOfSymbolicLink(atPath: target.path)) == nil else {
-                throw Problem(description: "\(target.path) already exists and is not an empty directory; choose another --directory")
+            guard (info.st_mode & S_IFMT) == S_IFDIR else {
+                throw Problem(description: "\(shown) exists and is not a directory (a link is not followed); choose another --directory")
+            }
+            guard ((try? FileManager.default.contentsOfDirectory(atPath: target.path)) ?? ["?"]).isEmpty else {
+                throw Problem(description: "\(shown) is not empty; choose another --directory")
             }
         }
-        let staging = target.deletingLastPathComponent().appendingPathComponent(".\(target.lastPathComponent).new-\(getpid())")
-        try? manager.removeItem(at: staging)
-        defer { try? manager.removeItem(at: staging) }
-        for file in files {
-            let url = staging.appendingPathComponent(file.path)
-            try manager.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try Data(file.contents.utf8).write(to: url)
-            try manager.setAttributes([.posixPermissions: file.executable ? 0o755 : 0o644], ofItemAtPath: url.path)
+        let home = exists ? target.path : target.deletingLastPathComponent().path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: home, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw Problem(description: "the directory \(UntrustedText.sanitized(home, limit: 300)) does not exist; create it first")
         }
-        // An empty directory (perhaps the shell's own) is filled, not replaced.
-        let moves = exists ? try manager.contentsOfDirectory(atPath: staging.path).map { (staging.appendingPathComponent($0), target.appendingPathComponent($0)) }
-                           : [(staging, target)]
-        for (from, to) in moves where rename(from.path, to.path) != 0 {
-            throw Problem(description: "cannot create \(to.path): \(String(cString: strerror(errno)))")
+        var template = Array("\(home)/.brane-new-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw Problem(description: "cannot write in \(UntrustedText.sanitized(home, limit: 300)): \(String(cString: strerror(errno)))")
+        }
+        let staging = String(cString: made)
+        defer { try? FileManager.default.removeItem(atPath: staging) }  // empty or gone once moved
+        for file in files {
+            let path = "\(staging)/\(file.path)"
+            try makeDirectories(URL(fileURLWithPath: path).deletingLastPathComponent().path, under: staging)
+            let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, file.executable ? 0o755 : 0o644)
+            guard fd >= 0 else { throw Problem(description: "cannot write \(file.path): \(String(cString: strerror(errno)))") }
+            defer { close(fd) }
+            do { _ = try FileDescriptor(rawValue: fd).writeAll(Array(file.contents.utf8)) } catch {
+                throw Problem(description: "cannot write \(file.path): \(error)")
+            }
+            fchmod(fd, file.executable ? 0o755 : 0o644)  // not narrowed by the umask
+        }
+        let moves = exists ? try FileManager.default.contentsOfDirectory(atPath: staging).map { ("\(staging)/\($0)", "\(target.path)/\($0)") }
+                           : [(staging, target.path)]
+        if !exists { chmod(staging, 0o755) }
+        for (from, to) in moves where brane_rename_noreplace(from, to) != 0 {
+            throw Problem(description: "cannot create \(UntrustedText.sanitized(to, limit: 300)): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// `mkdir -p` inside the private staging directory.
+    private static func makeDirectories(_ path: String, under root: String) throws {
+        guard path != root, !FileManager.default.fileExists(atPath: path) else { return }
+        try makeDirectories(URL(fileURLWithPath: path).deletingLastPathComponent().path, under: root)
+        guard mkdir(path, 0o755) == 0 || errno == EEXIST else {
+            throw Problem(description: "cannot create \(path.dropFirst(root.count + 1)): \(String(cString: strerror(errno)))")
         }
     }
 

@@ -58,7 +58,7 @@ int main(int argc, char **argv) {
         if (n < 0 || install_fault(name + 7) < 0)
             return 70;
         self[n] = 0;
-        strcat(dirname(self), "/Brane_BraneHost.resources/brane-sandbox"); /* RunnerBuildPlugin */
+        strcat(dirname(self), "/Brane_BraneHost.resources/brane-sandbox"); /* CBuildPlugin builds it there */
         argv[0] = self;
         execv(self, argv);
         perror("fault-wrapper: exec brane-sandbox");
