@@ -594,6 +594,12 @@ final class InstallLayoutTests: XCTestCase {
         let install = try CLI.capture(BundledPlugins.repository.appendingPathComponent("scripts/install").path,
                                       ["--prefix", prefix.path, "--build-dir", build])
         XCTAssertEqual(install.status, 0, install.stderr)
+        // A prefix the .pc file or the unit would misread is refused before anything is written.
+        for bad in ["\(prefix.path)/with space", "\(prefix.path)/hash#x", "\(prefix.path)/pct%i", "\(prefix.path)/amp&x"] {
+            let refused = try CLI.capture(BundledPlugins.repository.appendingPathComponent("scripts/install").path, ["--prefix", bad, "--build-dir", build])
+            XCTAssertEqual(refused.status, 64, refused.stderr)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: bad), bad)
+        }
         for part in ["bin/brane", "libexec/brane/brane-sandbox", "share/brane/security-profiles/tier-0.json", "include/brane/brane_plugin.h",
                      "lib/pkgconfig/brane-plugin.pc", "lib/brane/plugins/com.brane.sysinfo/manifest.yaml", "lib/brane/plugins/com.brane.medterms/data"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: prefix.appendingPathComponent(part).path), part)

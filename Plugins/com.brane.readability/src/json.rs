@@ -139,22 +139,55 @@ impl Parser<'_> {
         }
     }
 
+    /// RFC 8259's grammar exactly: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
     fn number(&mut self) -> Result<Value, String> {
         let start = self.at;
-        while matches!(self.text.get(self.at), Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')) {
+        let digits = |p: &mut Self| {
+            let from = p.at;
+            while matches!(p.text.get(p.at), Some(b'0'..=b'9')) {
+                p.at += 1;
+            }
+            p.at > from
+        };
+        if self.text.get(self.at) == Some(&b'-') {
             self.at += 1;
+        }
+        match self.text.get(self.at) {
+            Some(b'0') => self.at += 1,
+            Some(b'1'..=b'9') => {
+                digits(self);
+            }
+            _ => return Err(self.error("invalid number")),
+        }
+        if self.text.get(self.at) == Some(&b'.') {
+            self.at += 1;
+            if !digits(self) {
+                return Err(self.error("invalid number"));
+            }
+        }
+        if matches!(self.text.get(self.at), Some(b'e' | b'E')) {
+            self.at += 1;
+            if matches!(self.text.get(self.at), Some(b'+' | b'-')) {
+                self.at += 1;
+            }
+            if !digits(self) {
+                return Err(self.error("invalid number"));
+            }
         }
         let text = std::str::from_utf8(&self.text[start..self.at]).unwrap();
         match text.parse::<f64>() {
             Ok(number) if number.is_finite() => Ok(Value::Number(number)),
-            _ => Err(self.error("invalid number")),
+            _ => Err(self.error("number out of range")),
         }
     }
 
     fn hex4(&mut self) -> Result<u32, String> {
         let digits = self.text.get(self.at..self.at + 4).ok_or_else(|| self.error("short \\u escape"))?;
-        let value = std::str::from_utf8(digits).ok().and_then(|d| u32::from_str_radix(d, 16).ok())
-            .ok_or_else(|| self.error("bad \\u escape"))?;
+        // from_str_radix would take a leading '+'; JSON wants four hex digits exactly.
+        if !digits.iter().all(u8::is_ascii_hexdigit) {
+            return Err(self.error("bad \\u escape"));
+        }
+        let value = u32::from_str_radix(std::str::from_utf8(digits).unwrap(), 16).unwrap();
         self.at += 4;
         Ok(value)
     }
@@ -236,8 +269,10 @@ mod tests {
     #[test]
     fn parses_what_the_host_sends_and_refuses_what_it_never_would() {
         let call = parse(br#"{"name":"readability","arguments":{"text":"caf\u00e9 \ud83d\ude00 \"q\""}}"#).unwrap();
+        assert_eq!(parse(b"[0, -0, 1.5, -2e-3, 10E+2]").unwrap(), Value::Array(vec![0.0, -0.0, 1.5, -2e-3, 1000.0].into_iter().map(Value::Number).collect()));
         assert_eq!(call.get("arguments").and_then(|a| a.get("text")).and_then(Value::as_str), Some("café 😀 \"q\""));
-        for bad in [&b"{\"a\":1,\"a\":2}"[..], b"\"\\ud800\"", b"[1,]", b"{\"a\" 1}", b"1e999", b"\"\xff\"", b"[1] x", b"\"a\nb\""] {
+        for bad in [&b"{\"a\":1,\"a\":2}"[..], b"\"\\ud800\"", b"[1,]", b"{\"a\" 1}", b"1e999", b"\"\xff\"", b"[1] x", b"\"a\nb\"",
+                    b"01", b"-.5", b"1.", b"+1", b"1e", b".5", b"\"\\u+123\"", b"-"] {
             assert!(parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
         }
         let deep = "[".repeat(100_000);

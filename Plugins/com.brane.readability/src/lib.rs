@@ -40,15 +40,19 @@ struct Scores {
 }
 
 impl Scores {
+    /// One pass, nothing kept per word: a text the size of the whole call frame (16 MiB through
+    /// `plugin run`, past the schema's 200,000 characters) must not outgrow the 64 MiB limit.
     fn of(text: &str) -> Result<Scores, String> {
-        let words: Vec<&str> = text.split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’'))
-            .filter(|word| word.chars().any(char::is_alphanumeric))
-            .collect();
-        if words.is_empty() {
+        let mut scores = Scores { words: 0, sentences: 0, syllables: 0 };
+        let is_word_char = |c: char| c.is_alphanumeric() || c == '\'' || c == '’';
+        for word in text.split(|c: char| !is_word_char(c)).filter(|w| w.chars().any(char::is_alphanumeric)) {
+            scores.words += 1;
+            scores.syllables += syllables(word);
+        }
+        if scores.words == 0 {
             return Err("the text has no words".into());
         }
         // A sentence ends at a run of . ! ? followed by a space or the end; text without one is one sentence.
-        let mut sentences = 0;
         let mut characters = text.chars().peekable();
         while let Some(c) = characters.next() {
             if matches!(c, '.' | '!' | '?') {
@@ -56,11 +60,12 @@ impl Scores {
                     characters.next();
                 }
                 if characters.peek().map_or(true, |next| next.is_whitespace()) {
-                    sentences += 1;
+                    scores.sentences += 1;
                 }
             }
         }
-        Ok(Scores { words: words.len(), sentences: sentences.max(1), syllables: words.iter().map(|w| syllables(w)).sum() })
+        scores.sentences = scores.sentences.max(1);
+        Ok(scores)
     }
 
     /// Flesch reading ease: 206.835 − 1.015 words/sentence − 84.6 syllables/word.
@@ -96,8 +101,10 @@ impl Scores {
 }
 
 /// English syllables by the usual heuristic: groups of vowels, less a silent final e; at least one.
+/// Only the first 64 letters are looked at: no English word is longer, and a 16 MiB "word" must
+/// not be copied whole.
 fn syllables(word: &str) -> usize {
-    let letters: Vec<char> = word.chars().filter(|c| c.is_alphabetic()).flat_map(char::to_lowercase).collect();
+    let letters: Vec<char> = word.chars().filter(|c| c.is_alphabetic()).flat_map(char::to_lowercase).take(64).collect();
     let vowel = |c: char| matches!(c, 'a' | 'e' | 'i' | 'o' | 'u' | 'y');
     let mut count = 0;
     let mut previous = false;
@@ -144,5 +151,13 @@ mod tests {
         assert!(Readability::call("tools/call", br#"{"name":"readability","arguments":{"text":"Go."}}"#).unwrap().contains("\"words\":1"));
         assert_eq!(Readability::call("x\"y", b"{}").unwrap_err(), r#"unknown method "x\"y"; this plugin answers tools/call"#);
         assert!(Readability::call("tools/call", b"{\"arguments\":").is_err());
+    }
+
+    #[test]
+    fn a_text_as_large_as_a_call_frame_is_scored_in_bounded_memory() {
+        let text = "a ".repeat(8 << 20);
+        assert_eq!(Scores::of(&text).unwrap(), Scores { words: 8 << 20, sentences: 1, syllables: 8 << 20 });
+        let one_word = "b".repeat(4 << 20);
+        assert_eq!(Scores::of(&one_word).unwrap().syllables, 1);
     }
 }

@@ -274,7 +274,8 @@ public struct PluginScaffold: Sendable {
         case .synapse: ("BRANE_KIND_SYNAPSE", "#include <ctype.h>\n", """
             /* input is {"name":"count_words","arguments":{"text":"..."}}, already checked against the
              * manifest's inputSchema by the host. Counting words needs no JSON parser: count the runs of
-             * letters and digits inside the text value (an escape such as \\n counts as a letter). */
+             * letters and digits inside the text value (an escape such as \\n counts as a letter;
+             * any non-ASCII UTF-8 byte is taken for a letter, so "héllo wörld" is two words). */
             static int answer(const char *method, const char *input, char **reply) {
                 if (strcmp(method, "tools/call") != 0) return fail(reply, "unknown method; this plugin answers tools/call");
                 const char *text = strstr(input, "\\"text\\":\\"");
@@ -284,7 +285,7 @@ public struct PluginScaffold: Sendable {
                 int inside = 0;
                 for (const char *p = text; *p && *p != '"'; p++) {
                     if (*p == '\\\\' && p[1]) p++;
-                    int letter = isalnum((unsigned char)*p);
+                    int letter = isalnum((unsigned char)*p) || (unsigned char)*p >= 0x80; /* UTF-8: a letter */
                     if (letter && !inside) words++;
                     inside = letter;
                 }
@@ -305,14 +306,29 @@ public struct PluginScaffold: Sendable {
             }
             """)
         case .specialist: ("BRANE_KIND_SPECIALIST", "", """
-            /* The number after key in input, or NAN. Input may be any bytes, even hostile: strtod reads
-             * at most one number, and invoke() hands answer() a NUL-terminated copy. */
-            static double number_after(const char *input, const char *key) {
-                const char *at = strstr(input, key);
-                if (!at) return NAN;
+            /* Where the value of the first "key" starts in input (spaces around ':' skipped), or NULL.
+             * A deliberately small reader for a template: it takes the first such key at any depth.
+             * For real input use a JSON parser (com.brane.medterms lets SQLite's json functions do it). */
+            static const char *value_of(const char *input, const char *key) {
+                char quoted[64];
+                snprintf(quoted, sizeof quoted, "\\"%s\\"", key);
+                const char *at = strstr(input, quoted);
+                if (!at) return NULL;
+                at += strlen(quoted);
+                while (*at == ' ' || *at == '\\t' || *at == '\\n' || *at == '\\r') at++;
+                if (*at != ':') return NULL;
+                at++;
+                while (*at == ' ' || *at == '\\t' || *at == '\\n' || *at == '\\r') at++;
+                return at;
+            }
+
+            /* The number that starts at text, or NAN. Input may be any bytes, even hostile: strtod
+             * reads at most one number, and invoke() hands answer() a NUL-terminated copy. */
+            static double number_at(const char *text) {
+                if (!text) return NAN;
                 char *stop;
-                double value = strtod(at + strlen(key), &stop);
-                return stop == at + strlen(key) ? NAN : value;
+                double value = strtod(text, &stop);
+                return stop == text ? NAN : value;
             }
 
             /* specialist/consult: {"values":[...]} -> {"mean": m, "count": n}.
@@ -320,9 +336,9 @@ public struct PluginScaffold: Sendable {
              * follows from the event alone, so replaying events into a new instance is safe. */
             static int answer(const char *method, const char *input, char **reply) {
                 if (strcmp(method, "specialist/consult") == 0) {
-                    const char *p = strstr(input, "\\"values\\":[");
-                    if (!p) return fail(reply, "expected an object with a values array");
-                    p += 10;
+                    const char *p = value_of(input, "values");
+                    if (!p || *p != '[') return fail(reply, "expected an object with a values array");
+                    p++;
                     double sum = 0;
                     long count = 0;
                     while (*p && *p != ']') {
@@ -332,16 +348,18 @@ public struct PluginScaffold: Sendable {
                         sum += value;
                         count++;
                         p = stop;
-                        while (*p == ',' || *p == ' ') p++;
+                        while (*p == ',' || *p == ' ' || *p == '\\n' || *p == '\\r' || *p == '\\t') p++;
                     }
                     if (count == 0) return fail(reply, "values is empty");
-                    return reply_with(reply, "{\\"mean\\":%g,\\"count\\":%ld}", sum / (double)count, count);
+                    double mean = sum / (double)count;
+                    if (!isfinite(mean)) return fail(reply, "the mean of these values is out of range");
+                    return reply_with(reply, "{\\"mean\\":%.17g,\\"count\\":%ld}", mean, count);
                 }
                 if (strcmp(method, "specialist/event") == 0) {
-                    double value = number_after(input, "\\"value\\":");
+                    double value = number_at(value_of(input, "value"));
                     if (!isfinite(value)) return fail(reply, "expected an object with a numeric value");
                     if (value <= 100) return reply_with(reply, "{\\"alerts\\":[]}");
-                    return reply_with(reply, "{\\"alerts\\":[{\\"rule\\":\\"over-100\\",\\"message\\":\\"value %g is over 100\\"}]}", value);
+                    return reply_with(reply, "{\\"alerts\\":[{\\"rule\\":\\"over-100\\",\\"message\\":\\"value %.17g is over 100\\"}]}", value);
                 }
                 return fail(reply, "unknown method; this specialist answers specialist/consult and specialist/event");
             }
