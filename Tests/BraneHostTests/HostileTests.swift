@@ -146,7 +146,13 @@ final class HostileTests: XCTestCase {
         setenv("BRANE_CANARY", "secret-token", 1)
         defer { unsetenv("BRANE_CANARY") }
         let plugin = try Harness.hostile(self)
-        XCTAssertEqual(try plugin.callJSON("inspect/environment")["environment"], .array([.string("SWIFT_BACKTRACE=enable=no")]))
+        // Exactly what the host sets: this fixture links the Swift runtime (SwiftPM built it), so
+        // its runner preloads the toolchain's libswiftCore (SandboxPlan.runnerEnvironment).
+        let environment = try XCTUnwrap(plugin.callJSON("inspect/environment")["environment"]?.arrayValue?.compactMap(\.stringValue))
+        XCTAssertEqual(environment.count, 2, "\(environment)")
+        XCTAssertEqual(environment.first, "SWIFT_BACKTRACE=enable=no")
+        XCTAssertTrue(environment.last?.hasPrefix("LD_PRELOAD=/") == true && environment.last?.hasSuffix("/libswiftCore.so") == true, "\(environment)")
+        XCTAssertFalse(environment.contains { $0.contains("secret-token") })
     }
 
     // MARK: Limits

@@ -16,6 +16,11 @@ public struct SandboxPlan: Sendable {
     public let isolateNetwork: Bool
     /// A root host runs each instance under its own uid and gid (`SandboxSettings.identityBase` + pid).
     public let switchesIdentity: Bool
+    /// The runner's whole environment. For a plugin that links the Swift runtime it preloads the
+    /// toolchain's libswiftCore: trusted code, loaded and relocated at exec as the runner used to
+    /// (when SwiftPM linked it), rather than by the plugin's dlopen under the filters, which cost
+    /// a Swift plugin ~1 ms more of start (docs/performance.md). A C plugin loads none of it.
+    public let runnerEnvironment: [String]
     /// Protections the tier requires that this kernel or process cannot give, each with its meaning.
     public let shortfalls: [Shortfall]
     public let settings: SandboxSettings
@@ -79,6 +84,12 @@ public struct SandboxPlan: Sendable {
         // No tier creates sockets (the host brokers connections); observing only keeps /proc/net showing the machine.
         isolateNetwork = profile.brane.isolateNetwork && !manifest.network.observe
         switchesIdentity = geteuid() == 0
+        // LD_PRELOAD splits at spaces and colons: a runtime path holding one is not preloaded.
+        let linksSwift = ELFDependencies.needed(bundle.libraryPath)?.contains("libswiftCore.so") ?? false
+        let preload = Self.swiftRuntimeDirectory.map { "\($0)/libswiftCore.so" }.flatMap { path in
+            linksSwift && !path.contains(" ") && !path.contains(":") && FileManager.default.fileExists(atPath: path) ? path : nil
+        }
+        runnerEnvironment = ["SWIFT_BACKTRACE=enable=no"] + (preload.map { ["LD_PRELOAD=\($0)"] } ?? [])
         if switchesIdentity {
             let gid = Self.pluginGID(manifest.id, settings: settings)
             if let (path, mode) = Self.closedToInstance(bundle.libraryPath, gid: gid, last: 4) ?? Self.closedToInstance(bundle.directory, gid: gid, last: 1) {

@@ -50,7 +50,7 @@ public final class PluginInstance: @unchecked Sendable {
         channel = FrameChannel(socket: pair.host, limit: plan.bundle.manifest.resources.maxOutputBytes)
         do {
             process = try spawn(executable: runner, arguments: [String(getpid())],
-                                environment: ["SWIFT_BACKTRACE=enable=no"], inherit: [pair.plugin])
+                                environment: plan.runnerEnvironment, inherit: [pair.plugin])
         } catch {
             try? pair.plugin.close()
             throw error
