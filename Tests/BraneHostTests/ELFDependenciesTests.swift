@@ -9,10 +9,11 @@ final class ELFDependenciesTests: XCTestCase {
     private let built = BuildProducts.directory
 
     func testNeededNamesAreReadFromTheDynamicSection() throws {
-        let c = try XCTUnwrap(ELFDependencies.needed(built.appendingPathComponent("\(ResourceLocator.builtByCC)/libBraneSysinfo.so").path))
-        XCTAssertEqual(c, ["libc.so.6"])
-        let swift = try XCTUnwrap(ELFDependencies.needed(built.appendingPathComponent("libBraneUnits.so").path))
-        XCTAssertTrue(swift.contains("libswiftCore.so"), "\(swift)")
+        let c = built.appendingPathComponent("\(ResourceLocator.builtByCC)/libBraneSysinfo.so").path
+        XCTAssertTrue(ELFDependencies.needs(c, "libc.so.6"))
+        XCTAssertFalse(ELFDependencies.needs(c, "libswiftCore.so"))
+        XCTAssertFalse(ELFDependencies.needs(c, "libc.so"), "a prefix of a name is not the name")
+        XCTAssertTrue(ELFDependencies.needs(built.appendingPathComponent("libBraneUnits.so").path, "libswiftCore.so"))
     }
 
     func testOnlyASwiftPluginsRunnerPreloadsTheSwiftRuntime() throws {
@@ -28,14 +29,14 @@ final class ELFDependenciesTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: directory) }
         let original = Array(try Data(contentsOf: built.appendingPathComponent("libBraneUnits.so")))
         let file = directory.appendingPathComponent("lib.so")
-        func needed(_ bytes: [UInt8]) throws -> [String]? {
+        func needs(_ bytes: [UInt8]) throws -> Bool {
             try Data(bytes).write(to: file)
-            return ELFDependencies.needed(file.path)
+            return ELFDependencies.needs(file.path, "libswiftCore.so")
         }
-        XCTAssertNil(try needed([]))
-        XCTAssertNil(try needed(Array("#!/bin/sh\n".utf8)))
-        XCTAssertNil(try needed(Array(original.prefix(63))))
-        for cut in [64, 200, 4096] { _ = try needed(Array(original.prefix(cut))) }
+        XCTAssertFalse(try needs([]))
+        XCTAssertFalse(try needs(Array("#!/bin/sh\n".utf8)))
+        XCTAssertFalse(try needs(Array(original.prefix(63))))
+        for cut in [64, 200, 4096] { _ = try needs(Array(original.prefix(cut))) }
         var state: UInt64 = 42
         for _ in 0..<300 {
             var bytes = original
@@ -43,8 +44,30 @@ final class ELFDependenciesTests: XCTestCase {
                 state = state &* 6_364_136_223_846_793_005 &+ 1
                 bytes[Int(state >> 33) % min(bytes.count, 8192)] = UInt8(truncatingIfNeeded: state >> 17)
             }
-            _ = try needed(bytes)
+            _ = try needs(bytes)
         }
-        XCTAssertNil(ELFDependencies.needed(directory.appendingPathComponent("missing.so").path))
+        // Offsets at and past 2^63 (FileHandle.seek trapped on them), and a PT_DYNAMIC of 65,534
+        // DT_NEEDED entries pointing into 1 MiB without a NUL (every name built whole: 64 GiB).
+        func patched(_ edit: (inout [UInt8]) -> Void) -> [UInt8] { var bytes = original; edit(&bytes); return bytes }
+        func put(_ value: UInt64, _ bytes: inout [UInt8], at: Int) { for i in 0..<8 { bytes[at + i] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(i))) } }
+        for offset: UInt64 in [1 << 63, 0xFFFF_FFFF_FFFF_FFF0] {
+            XCTAssertFalse(try needs(patched { put(offset, &$0, at: 32) }))
+        }
+        var flood = [UInt8](repeating: 0, count: 64 + 56 * 2)
+        flood.replaceSubrange(0..<6, with: [0x7F, 0x45, 0x4C, 0x46, 2, 1])
+        put(64, &flood, at: 32); flood[54] = 56; flood[56] = 2
+        put(1, &flood, at: 64); put(0, &flood, at: 64 + 8); put(0, &flood, at: 64 + 16); put(1 << 30, &flood, at: 64 + 32)  // PT_LOAD
+        put(2, &flood, at: 120); put(1 << 20, &flood, at: 120 + 8); put(1 << 20, &flood, at: 120 + 32)                      // PT_DYNAMIC
+        var dynamic = [UInt8](repeating: 0, count: 1 << 20)
+        for at in stride(from: 0, to: dynamic.count - 32, by: 16) { put(1, &dynamic, at: at); put(0, &dynamic, at: at + 8) }
+        put(5, &dynamic, at: dynamic.count - 32); put(2 << 20, &dynamic, at: dynamic.count - 24)
+        put(10, &dynamic, at: dynamic.count - 16); put(1 << 20, &dynamic, at: dynamic.count - 8)
+        let started = ContinuousClock.now
+        XCTAssertFalse(try needs(flood + [UInt8](repeating: 0, count: (1 << 20) - flood.count) + dynamic + [UInt8](repeating: 0x41, count: 1 << 20)))
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(2))
+        // A FIFO, or a link to one, is neither opened for reading nor waited on.
+        XCTAssertEqual(mkfifo(directory.appendingPathComponent("fifo.so").path, 0o644), 0)
+        XCTAssertFalse(ELFDependencies.needs(directory.appendingPathComponent("fifo.so").path, "libswiftCore.so"))
+        XCTAssertFalse(ELFDependencies.needs(directory.appendingPathComponent("missing.so").path, "libswiftCore.so"))
     }
 }

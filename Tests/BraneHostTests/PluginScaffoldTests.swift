@@ -99,6 +99,23 @@ final class PluginScaffoldTests: XCTestCase {
                                                    withDestinationPath: victim.path)
         try PluginScaffold.write(files, to: base.appendingPathComponent("fresh").path)
         XCTAssertEqual(try String(contentsOf: victim, encoding: .utf8), "mine")
+        // Another user's empty directory, or one others may write in, is not filled: they could
+        // swap the staging directory mid-write or the Makefile `make` runs. Nor is a folder made
+        // in a directory others may write in unless it is sticky.
+        let shared = base.appendingPathComponent("shared")
+        try FileManager.default.createDirectory(at: shared, withIntermediateDirectories: true)
+        try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: shared.path)
+        XCTAssertThrowsError(try PluginScaffold.write(files, to: shared.path)) { XCTAssertTrue("\($0)".contains("others may write in it"), "\($0)") }
+        XCTAssertThrowsError(try PluginScaffold.write(files, to: shared.appendingPathComponent("new").path)) { XCTAssertTrue("\($0)".contains("not sticky"), "\($0)") }
+        try FileManager.default.setAttributes([.posixPermissions: 0o1777], ofItemAtPath: shared.path)
+        try PluginScaffold.write(files, to: shared.appendingPathComponent("new").path)
+        if geteuid() == 0 {
+            let theirs = shared.appendingPathComponent("theirs")
+            try FileManager.default.createDirectory(at: theirs, withIntermediateDirectories: true)
+            XCTAssertEqual(chown(theirs.path, 4242, 4242), 0)
+            XCTAssertThrowsError(try PluginScaffold.write(files, to: theirs.path)) { XCTAssertTrue("\($0)".contains("belongs to another user"), "\($0)") }
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: theirs.path), [])
+        }
         XCTAssertEqual(try PluginScaffold(id: "com.example.self", language: .swift, kind: .synapse).name, "SelfPlugin")
         XCTAssertEqual(try PluginScaffold(id: "com.example.string", language: .swift, kind: .synapse).name, "StringPlugin")
         // An empty directory is filled in place; no staging folder is left beside it.

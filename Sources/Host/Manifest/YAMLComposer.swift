@@ -5,7 +5,11 @@ import Yams
 /// every bound checked on the way in, so nothing unbounded is ever built or walked:
 ///
 /// - an alias used as a mapping key, more than `aliasLimit` alias uses, more than `nodeLimit`
-///   nodes once aliases are counted out, nesting deeper than `depthLimit`;
+///   nodes or `byteLimit` bytes of scalars once aliases are counted out;
+/// - nesting deeper than `depthLimit`: reading stops there at once, because libyaml's scanner
+///   checks every open flow level at every token and so costs the square of the depth (20,000
+///   open `[` took 0.5 s, a 1 MiB file of them minutes), while its events come lazily (the first
+///   100 levels of 200,000 arrive in a millisecond);
 /// - a duplicate key (scalar keys compared by their text, whatever their tags), reported at the
 ///   second key with the line of the first;
 /// - a syntax error, at libyaml's position.
@@ -29,13 +33,14 @@ struct YAMLComposer {
     let nodeLimit: Int
     let depthLimit: Int
     let aliasLimit: Int
+    /// Scalar bytes once aliases are counted out: 999 aliases of a 980 KiB string made 2 GB.
+    var byteLimit = Int.max
 
     /// The document's root, nil for a stream without a document; throws the first problem by
     /// precedence: an alias used as a key, too many aliases, a syntax error, a duplicate key,
     /// then size and depth. Those found by reading events are looked for in the whole text even
     /// after composing has stopped.
     func compose(_ text: String) throws(Problem) -> Node? {
-        try Self.checkFlowNesting(text)
         var bytes = Array(text.utf8)
         if bytes.isEmpty { bytes = [0x0A] }  // libyaml takes no empty buffer
         let parser = UnsafeMutablePointer<yaml_parser_t>.allocate(capacity: 1)
@@ -52,38 +57,6 @@ struct YAMLComposer {
             return root
         }
     }
-
-    /// The most '[' and '{' that may be open at once, counted on the text before libyaml reads it.
-    /// libyaml's scanner checks every open flow level at every token, so nesting costs it the
-    /// square of its depth: 20,000 levels took 0.5 s, a 1 MiB file of '[' minutes, and even 520
-    /// runs of 999 took 2.6 s. Past 64 levels `depthLimit` refuses the document anyway, so the
-    /// bound is set just above it. Brackets inside quotes and comments count too, which
-    /// over-estimates, never under-estimates, the depth; the message says so.
-    static let flowNestingLimit = 100
-
-    static func checkFlowNesting(_ text: String) throws(Problem) {
-        var open = 0, line = 1, column = 0
-        var previous: UInt8 = 0
-        for byte in text.utf8 {
-            defer { previous = byte }
-            if byte == 0x0A && previous == 0x0D { continue }          // CRLF: one break
-            if byte == 0x0A || byte == 0x0D { (line, column) = (line + 1, 0); continue }
-            if byte & 0xC0 != 0x80 { column += 1 }                     // columns in characters, as libyaml counts
-            switch byte {
-            case UInt8(ascii: "["), UInt8(ascii: "{"):
-                open += 1
-                if open > flowNestingLimit {
-                    throw Problem(line: line, column: column, message: "more than \(flowNestingLimit) '[' or '{' are open here "
-                        + "(counted in the text, quotes and comments included); nothing may nest deeper than \(depthLimitDefault) levels")
-                }
-            case UInt8(ascii: "]"), UInt8(ascii: "}"): open = max(0, open - 1)
-            default: break
-            }
-        }
-    }
-
-    /// The depth bound the loaders use (YAMLFields.depthLimit), for messages.
-    static let depthLimitDefault = 64
 
     /// The tag YAML 1.1's implicit rules give a plain scalar, as Yams's default resolver decides
     /// it (bool, int, float, merge, null, timestamp, value, in that order; otherwise str).
@@ -106,9 +79,11 @@ struct YAMLComposer {
         let limits: YAMLComposer
         let parser: UnsafeMutablePointer<yaml_parser_t>
         let text: [UInt8]
-        var anchors: [String: (node: Node, size: Int, height: Int)] = [:]
-        var nodes = 0
+        var anchors: [String: (node: Node, size: Int, bytes: Int, height: Int)] = [:]
+        var nodes = 0, bytes = 0
         var aliasUses = 0
+        /// Reading stops for good (nesting past the bound): no event after it is asked for.
+        var halted = false
         /// Composing stops at the first of these; reading events goes on to the end.
         var composing = true
         var aliasKey: Problem?, syntax: Problem?, duplicate: Problem?, bound: Problem?
@@ -136,6 +111,7 @@ struct YAMLComposer {
 
         /// The next event, or nil at the end of the stream or on a syntax error (recorded).
         mutating func next() -> Event? {
+            guard !halted else { return nil }
             var event = yaml_event_t()
             guard yaml_parser_parse(parser, &event) == 1 else {
                 let problem = parser.pointee.problem.map { String(cString: $0) } ?? "unreadable"
@@ -186,19 +162,20 @@ struct YAMLComposer {
                     composing = false
                     return nil
                 }
-                count(anchored.size, depth: depth + anchored.height)
+                count(anchored.size, bytes: anchored.bytes, depth: depth + anchored.height)
                 return composing ? (Self.marked(anchored.node, event.mark), anchored.height) : nil
             case YAML_SCALAR_EVENT:
-                count(1, depth: depth)
+                let length = event.scalarLength
+                count(1, bytes: length, depth: depth)
                 guard composing else { return nil }
                 let node = Node.scalar(Node.Scalar(event.scalarValue, tag(event.scalarTag), event.scalarStyle, event.mark))
-                if let anchor = event.anchor { anchors[anchor] = (node, 1, 0) }
+                if let anchor = event.anchor { anchors[anchor] = (node, 1, length, 0) }
                 return (node, 0)
             case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
                 guard composing else { skip(event); return nil }
                 let isMapping = event.type == YAML_MAPPING_START_EVENT
-                let before = nodes
-                count(1, depth: depth)
+                let (before, bytesBefore) = (nodes, bytes)
+                count(1, bytes: 0, depth: depth)
                 var items: [Node] = [], pairs: [(Node, Node)] = []
                 // A scalar key by its text alone, whatever its tag: the readers look keys up by text,
                 // so `!x tier: 2` after `tier: 0` must not pass as another key (Yams would let it).
@@ -235,7 +212,7 @@ struct YAMLComposer {
                 let tag = self.tag(event.collectionTag ?? (isMapping ? .map : .seq))
                 let node: Node = isMapping ? .mapping(Node.Mapping(pairs, tag, event.mappingStyle, event.mark))
                                            : .sequence(Node.Sequence(items, tag, event.sequenceStyle, event.mark))
-                if let anchor = event.anchor { anchors[anchor] = (node, nodes - before, height) }
+                if let anchor = event.anchor { anchors[anchor] = (node, nodes - before, bytes - bytesBefore, height) }
                 return (node, height)
             default:
                 return nil
@@ -278,19 +255,27 @@ struct YAMLComposer {
                     aliasUse(event, isKey: (open.last ?? nil) == true)
                     completed(&open)
                 case YAML_SCALAR_EVENT: completed(&open)
-                case YAML_SEQUENCE_START_EVENT: open.append(nil)
-                case YAML_MAPPING_START_EVENT: open.append(true)
+                case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
+                    open.append(event.type == YAML_MAPPING_START_EVENT ? true : nil)
+                    if open.count > limits.depthLimit {  // deeper than any document may be: stop reading
+                        bound = bound ?? Problem(line: 0, column: 0, message: "the document nests deeper than \(limits.depthLimit) levels; refused before reading it")
+                        halted = true
+                        return
+                    }
                 default: break
                 }
             }
         }
 
-        /// Counts `size` more nodes, reaching `depth`; past a bound, composing stops.
-        mutating func count(_ size: Int, depth: Int) {
+        /// Counts `size` more nodes and `length` more scalar bytes, reaching `depth`; past a bound,
+        /// composing stops, and past the depth bound reading stops too.
+        mutating func count(_ size: Int, bytes length: Int, depth: Int) {
             nodes += size
-            guard composing, nodes > limits.nodeLimit || depth > limits.depthLimit else { return }
-            bound = Problem(line: 0, column: 0, message: "the document expands to more than \(limits.nodeLimit) nodes or nests deeper than "
-                + "\(limits.depthLimit) levels (an alias bomb?); refused before reading it")
+            bytes += length
+            if depth > limits.depthLimit { halted = true }
+            guard composing, nodes > limits.nodeLimit || bytes > limits.byteLimit || depth > limits.depthLimit else { return }
+            bound = Problem(line: 0, column: 0, message: "the document expands to more than \(limits.nodeLimit) nodes or \(limits.byteLimit) bytes, "
+                + "or nests deeper than \(limits.depthLimit) levels (an alias bomb?); refused before reading it")
             composing = false
         }
 
@@ -327,6 +312,7 @@ struct YAMLComposer {
             return pointer.map { String(cString: $0) }
         }
 
+        var scalarLength: Int { event.data.scalar.length }
         var scalarValue: String {
             String(decoding: UnsafeBufferPointer(start: event.data.scalar.value, count: event.data.scalar.length), as: UTF8.self)
         }

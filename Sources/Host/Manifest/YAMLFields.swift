@@ -85,7 +85,8 @@ struct YAMLFields {
             return nil
         }
         do throws(YAMLComposer.Problem) {
-            guard let node = try YAMLComposer(nodeLimit: nodeLimit, depthLimit: Self.depthLimit, aliasLimit: Self.aliasLimit).compose(text) else {
+            let composer = YAMLComposer(nodeLimit: nodeLimit, depthLimit: Self.depthLimit, aliasLimit: Self.aliasLimit, byteLimit: sizeLimit)
+            guard let node = try composer.compose(text) else {
                 error(nil, "", "the file is empty")
                 return nil
             }

@@ -79,6 +79,7 @@ public enum RunningNeurons {
     /// before it is renamed in, so a reader never takes a fresh record for a dead one's.
     public static func register(_ neuron: ResolvedNeuron, command: String, home: BraneHome = .current) throws -> Registration {
         let directory = directory(home)
+        try? home.prepare()  // a home that does not exist yet is made as every command makes it
         _ = mkdir(directory, 0o700)
         guard BraneHome.isOwnDirectory(directory) else {
             throw MarketplaceError(.io, "\(directory) is not a directory of this user's alone (a symbolic link, or writable by others): refused; move it aside")

@@ -1,17 +1,24 @@
 import Foundation
+import Glibc
 
-/// The libraries an ELF shared object names as `DT_NEEDED`, read from its dynamic section.
-/// Only the headers, the dynamic section and its string table are read (each at most 1 MiB),
-/// never the whole file; nil when it is not a 64-bit little-endian ELF file this can read. The
-/// file is a plugin's, so hostile: every offset is bounded and checked before it is followed.
+/// Whether an ELF shared object names a library as `DT_NEEDED`, read from its dynamic section.
+/// The file is a plugin's, so hostile: it is opened without following a last link, without
+/// blocking and never as a terminal, must be a regular file, and every offset it holds is checked
+/// against its size before a read (`pread`, at most 1 MiB each). Only the headers, the dynamic
+/// section and the bytes of one name per entry are read; the first match ends the search.
 enum ELFDependencies {
-    static func needed(_ path: String) -> [String]? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
+    static func needs(_ path: String, _ library: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return false }
+        let size = UInt64(info.st_size)
         func read(_ offset: UInt64, _ count: UInt64) -> [UInt8]? {
-            guard count <= 1 << 20, (try? handle.seek(toOffset: offset)) != nil,
-                  let data = try? handle.read(upToCount: Int(count)), data.count == Int(count) else { return nil }
-            return Array(data)
+            guard count <= 1 << 20, offset <= size, count <= size - offset else { return nil }
+            var bytes = [UInt8](repeating: 0, count: Int(count))
+            let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, Int(count), off_t(offset)) }
+            return got == Int(count) ? bytes : nil
         }
         func u16(_ b: [UInt8], _ at: Int) -> UInt64 { UInt64(b[at]) | UInt64(b[at + 1]) << 8 }
         func u32(_ b: [UInt8], _ at: Int) -> UInt64 { u16(b, at) | u16(b, at + 2) << 16 }
@@ -20,7 +27,7 @@ enum ELFDependencies {
         // ELF64, little-endian: e_phoff at 32, e_phentsize at 54, e_phnum at 56.
         guard let header = read(0, 64), header.starts(with: [0x7F, 0x45, 0x4C, 0x46]), header[4] == 2, header[5] == 1,
               u16(header, 54) == 56, u16(header, 56) <= 512,
-              let table = read(u64(header, 32), 56 * u16(header, 56)) else { return nil }
+              let table = read(u64(header, 32), 56 * u16(header, 56)) else { return false }
         var loads: [(address: UInt64, offset: UInt64, size: UInt64)] = []
         var dynamic: (offset: UInt64, size: UInt64)?
         for base in stride(from: 0, to: table.count, by: 56) {
@@ -30,24 +37,27 @@ enum ELFDependencies {
             default: break
             }
         }
-        guard let dynamic, let entries = read(dynamic.offset, dynamic.size) else { return nil }
+        guard let dynamic, let entries = read(dynamic.offset, dynamic.size) else { return false }
         var names: [UInt64] = [], stringTable: UInt64?, tableSize: UInt64?
         scan: for at in stride(from: 0, to: entries.count - 15, by: 16) {
             switch u64(entries, at) {
             case 0: break scan                               // DT_NULL
             case 1: names.append(u64(entries, at + 8))       // DT_NEEDED
-            case 5: stringTable = u64(entries, at + 8)            // DT_STRTAB (an address)
+            case 5: stringTable = u64(entries, at + 8)       // DT_STRTAB (an address)
             case 10: tableSize = u64(entries, at + 8)        // DT_STRSZ
             default: break
             }
         }
         guard let address = stringTable, let tableSize,
-              let load = loads.first(where: { address >= $0.address && address - $0.address < $0.size }) else { return nil }
-        let (offset, overflow) = load.offset.addingReportingOverflow(address - load.address)
-        guard !overflow, let strings = read(offset, tableSize) else { return nil }
-        return names.compactMap { start in
-            guard start < UInt64(strings.count) else { return nil }
-            return String(decoding: strings[Int(start)...].prefix { $0 != 0 }, as: UTF8.self)
+              let load = loads.first(where: { address >= $0.address && address - $0.address < $0.size }) else { return false }
+        let (start, overflow) = load.offset.addingReportingOverflow(address - load.address)
+        guard !overflow else { return false }
+        // Each name is compared by reading exactly its length and the NUL after it.
+        let wanted = Array(library.utf8) + [0]
+        return names.contains { name in
+            guard name < tableSize, UInt64(wanted.count) <= tableSize - name else { return false }
+            let (at, overflow) = start.addingReportingOverflow(name)
+            return !overflow && read(at, UInt64(wanted.count)) == wanted
         }
     }
 }

@@ -84,8 +84,10 @@ public struct SandboxPlan: Sendable {
         // No tier creates sockets (the host brokers connections); observing only keeps /proc/net showing the machine.
         isolateNetwork = profile.brane.isolateNetwork && !manifest.network.observe
         switchesIdentity = geteuid() == 0
-        // LD_PRELOAD splits at spaces and colons: a runtime path holding one is not preloaded.
-        let linksSwift = ELFDependencies.needed(bundle.libraryPath)?.contains("libswiftCore.so") ?? false
+        // LD_PRELOAD splits at spaces and colons: a runtime path holding one is not preloaded. A
+        // plugin that ships its own runtime beside its library keeps it.
+        let linksSwift = ELFDependencies.needs(bundle.libraryPath, "libswiftCore.so")
+            && !FileManager.default.fileExists(atPath: URL(fileURLWithPath: bundle.libraryPath).deletingLastPathComponent().appendingPathComponent("libswiftCore.so").path)
         let preload = Self.swiftRuntimeDirectory.map { "\($0)/libswiftCore.so" }.flatMap { path in
             linksSwift && !path.contains(" ") && !path.contains(":") && FileManager.default.fileExists(atPath: path) ? path : nil
         }

@@ -114,7 +114,7 @@ public struct SandboxReport: Encodable, Sendable {
             "  rlimits: address space \(r.addressSpaceBytes >> 20) MiB, CPU \(r.cpuSeconds) s, \(r.openFiles) open files, "
                 + (r.fileSizeBytes == 0 ? "no file writes" : "files up to \(r.fileSizeBytes >> 10) KiB") + ", \(r.processes) threads",
             "  calls: \(callTimeoutMilliseconds) ms wall-clock each (killed past it), replies up to \(maxOutputBytes >> 10) KiB",
-            "  always: no_new_privs, every capability dropped (bounding and ambient too), new session, empty environment",
+            "  always: no_new_privs, every capability dropped (bounding and ambient too), new session, an environment of the host's making only (SWIFT_BACKTRACE off; the Swift runtime preloaded for Swift plugins)",
         ]
         return lines.joined(separator: "\n")
     }

@@ -89,11 +89,20 @@ public struct PluginScaffold: Sendable {
             guard ((try? FileManager.default.contentsOfDirectory(atPath: target.path)) ?? ["?"]).isEmpty else {
                 throw Problem(description: "\(shown) is not empty; choose another --directory")
             }
+            // Filled in place, so it must be ours alone: in another user's directory they could
+            // swap the staging directory or the Makefile that `make` then runs as us.
+            guard info.st_uid == geteuid(), info.st_mode & 0o022 == 0 else {
+                throw Problem(description: "\(shown) belongs to another user or others may write in it; name a directory of your own")
+            }
         }
         let home = exists ? target.path : target.deletingLastPathComponent().path
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: home, isDirectory: &isDirectory), isDirectory.boolValue else {
+        var parent = stat()
+        guard stat(home, &parent) == 0, (parent.st_mode & S_IFMT) == S_IFDIR else {
             throw Problem(description: "the directory \(UntrustedText.sanitized(home, limit: 300)) does not exist; create it first")
+        }
+        // A directory others may write in keeps our staging directory ours only when it is sticky (/tmp).
+        guard exists || parent.st_mode & 0o022 == 0 || parent.st_mode & S_ISVTX != 0 else {
+            throw Problem(description: "others may write in \(UntrustedText.sanitized(home, limit: 300)) and it is not sticky; create the plugin in a directory of your own")
         }
         var template = Array("\(home)/.brane-new-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else {
