@@ -8,16 +8,7 @@ func marketplaceBenchmarks() throws {
     defer { try? FileManager.default.removeItem(atPath: scratch) }
     let key = try Ed25519Key.generate()
 
-    // A copy of com.brane.units under another id, optionally with a data file.
-    func plugin(_ id: String, dataBytes: Int = 0) throws -> String {
-        let directory = "\(scratch)/src/\(id)"
-        try FileManager.default.createDirectory(atPath: "\(directory)/data", withIntermediateDirectories: true)
-        let manifest = try String(contentsOfFile: "\(swiftPlugin)/manifest.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "id: com.brane.units", with: "id: \(id)")
-        try manifest.write(toFile: "\(directory)/manifest.yaml", atomically: true, encoding: .utf8)
-        if dataBytes > 0 { try Data(try secureRandomBytes(dataBytes)).write(to: URL(fileURLWithPath: "\(directory)/data/blob.bin")) }
-        return directory
-    }
+    func plugin(_ id: String, dataBytes: Int = 0) throws -> String { try unitsCopy(id, in: scratch, dataBytes: dataBytes) }
 
     print("\n## Marketplace\n")
     print("| what | median (IQR) | target |")
@@ -92,4 +83,16 @@ func marketplaceBenchmarks() throws {
         + "| ≤ 10 % of its cold start (\(cold.describe(1e6, "ms", digits: 2))): \(String(format: "%.1f", 100 * check.median / cold.median)) % |")
 
     _ = hits
+}
+
+/// A copy of com.brane.units under another id (its library is found on the search path),
+/// optionally with a data file of `dataBytes` random bytes.
+func unitsCopy(_ id: String, in scratch: String, dataBytes: Int = 0) throws -> String {
+    let directory = "\(scratch)/src/\(id)"
+    try FileManager.default.createDirectory(atPath: "\(directory)/data", withIntermediateDirectories: true)
+    let manifest = try String(contentsOfFile: "\(swiftPlugin)/manifest.yaml", encoding: .utf8)
+        .replacingOccurrences(of: "id: com.brane.units", with: "id: \(id)")
+    try manifest.write(toFile: "\(directory)/manifest.yaml", atomically: true, encoding: .utf8)
+    if dataBytes > 0 { try Data(try secureRandomBytes(dataBytes)).write(to: URL(fileURLWithPath: "\(directory)/data/blob.bin")) }
+    return directory
 }

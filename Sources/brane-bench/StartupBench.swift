@@ -56,14 +56,7 @@ func startupBenchmarks() throws {
 /// A home with 100 copies of com.brane.units installed from a signed index.
 private func installedHundred(in scratch: String) throws -> BraneHome {
     let key = try Ed25519Key.generate()
-    let sources = try (0..<100).map { i -> String in
-        let directory = "\(scratch)/src/org.example.list\(i)"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        try String(contentsOfFile: "\(swiftPlugin)/manifest.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "id: com.brane.units", with: "id: org.example.list\(i)")
-            .write(toFile: "\(directory)/manifest.yaml", atomically: true, encoding: .utf8)
-        return directory
-    }
+    let sources = try (0..<100).map { try unitsCopy("org.example.list\($0)", in: scratch) }
     _ = try Publisher(indexDirectory: "\(scratch)/index", key: key).publish(sources)
     let home = BraneHome(root: "\(scratch)/home")
     let market = try Marketplace(home: home)
@@ -113,7 +106,10 @@ private func untilAnswered(_ arguments: [String], environment: [String], input: 
         close(toChild[0]); close(fromChild[1])
         _ = input.withUnsafeBytes { write(toChild[1], $0.baseAddress, $0.count) }
         var buffer = [UInt8](repeating: 0, count: 65536)
-        while !output.split(separator: UInt8(ascii: "\n")).contains(where: { $0.count > 10 && contains($0, marker) }) {
+        // Every wait has a deadline: a server that never answers ends the figure, not the run.
+        let deadline = ContinuousClock.now + .seconds(10)
+        var reader = pollfd(fd: fromChild[0], events: Int16(POLLIN), revents: 0)
+        while !contains(output[...], marker), poll(&reader, 1, deadline.pollTimeout) > 0 {
             let count = buffer.withUnsafeMutableBytes { read(fromChild[0], $0.baseAddress, $0.count) }
             if count <= 0 { break }
             output += buffer[0..<count]
@@ -121,11 +117,12 @@ private func untilAnswered(_ arguments: [String], environment: [String], input: 
     }
     close(toChild[1])
     close(fromChild[0])
+    kill(pid, SIGTERM)
     waitpid(pid, nil, 0)
-    guard output.count > 0 else { throw POSIXError(.EIO) }
+    guard contains(output[...], marker) else { throw POSIXError(.ETIMEDOUT) }
     return elapsed
 }
 
-private func contains(_ line: ArraySlice<UInt8>, _ marker: [UInt8]) -> Bool {
-    line.indices.contains { i in line[i...].starts(with: marker) }
+private func contains(_ text: ArraySlice<UInt8>, _ marker: [UInt8]) -> Bool {
+    text.indices.contains { i in text[i...].starts(with: marker) }
 }

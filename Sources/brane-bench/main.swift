@@ -205,15 +205,7 @@ func sandboxed(_ directory: String, cpu: Int32?) throws -> Stats {
 /// posix_spawn of `path` without arguments, waited for: `/bin/true` is the baseline; the runner
 /// without its socket exits at once, which isolates what loading the runner itself costs.
 func bareSpawn(_ path: String) -> Stats {
-    let argv = [strdup(path), nil]
-    defer { free(argv[0]) }
-    return Stats((0..<200).map { _ in
-        nanoseconds {
-            var pid: pid_t = 0
-            posix_spawn(&pid, path, nil, nil, argv, nil)
-            waitpid(pid, nil, 0)
-        }
-    })
+    Stats((0..<200).map { _ in spawnAndWait([path], environment: []) })
 }
 
 /// What the host spends compiling an instance's seccomp filter (it overlaps the runner's exec).

@@ -79,7 +79,7 @@ extension PluginCommand {
 
         /// pkg-config finds brane-plugin.pc under /usr and /usr/local by itself; elsewhere it needs telling.
         private func pkgConfigHint() -> String {
-            let prefix = URL(fileURLWithPath: ResourceLocator.executablePath).deletingLastPathComponent().deletingLastPathComponent().path
+            let prefix = URL(fileURLWithPath: ResourceLocator.current.executableDirectory).deletingLastPathComponent().path
             let pc = "\(prefix)/lib/pkgconfig"
             guard FileManager.default.fileExists(atPath: "\(pc)/brane-plugin.pc"), prefix != "/usr", prefix != "/usr/local" else { return "" }
             return "\n(pkg-config needs: export PKG_CONFIG_PATH=\(pc))"

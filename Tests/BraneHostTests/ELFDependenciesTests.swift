@@ -21,6 +21,15 @@ final class ELFDependenciesTests: XCTestCase {
         XCTAssertTrue(swift.runnerEnvironment.contains { $0.hasPrefix("LD_PRELOAD=/") && $0.hasSuffix("/libswiftCore.so") }, "\(swift.runnerEnvironment)")
         let c = try SandboxPlan(bundle: try PluginBundle.open(BundledPlugins.path("com.brane.sysinfo")))
         XCTAssertEqual(c.runnerEnvironment, ["SWIFT_BACKTRACE=enable=no"])
+
+        // A Swift plugin that ships its own runtime beside its library keeps it: nothing is preloaded.
+        let directory = BundledPlugins.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try FileManager.default.copyItem(atPath: "\(BundledPlugins.path("com.brane.units"))/manifest.yaml", toPath: directory.appendingPathComponent("manifest.yaml").path)
+        try FileManager.default.copyItem(at: built.appendingPathComponent("libBraneUnits.so"), to: directory.appendingPathComponent("libBraneUnits.so"))
+        XCTAssertTrue(try SandboxPlan(bundle: try PluginBundle.open(directory.path)).runnerEnvironment.contains { $0.hasPrefix("LD_PRELOAD=") })
+        try Data().write(to: directory.appendingPathComponent("libswiftCore.so"))
+        XCTAssertEqual(try SandboxPlan(bundle: try PluginBundle.open(directory.path)).runnerEnvironment, ["SWIFT_BACKTRACE=enable=no"])
     }
 
     /// Truncations and corruptions of a real library: never a crash, a hang or a read past a bound.

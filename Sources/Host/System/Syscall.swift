@@ -13,7 +13,7 @@ func syscallResult<T: FixedWidthInteger>(_ call: () -> T) throws(Errno) -> T {
     }
 }
 
-extension ContinuousClock.Instant {
+public extension ContinuousClock.Instant {
     /// The time left until this deadline as a poll(2) timeout: whole milliseconds rounded up
     /// (so a wait never ends early and spins), 0 once it has passed.
     var pollTimeout: Int32 {
