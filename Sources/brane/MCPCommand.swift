@@ -35,12 +35,13 @@ struct MCPCommand: ParsableCommand {
             let registration = registerRunning(resolved, command: "mcp serve")
             defer { withExtendedLifetime(registration) {} }
             let dispatcher: ToolDispatcher, runner = try runnerPath()
-            do { dispatcher = try ToolDispatcher(neuron: resolved, runner: runner, onLog: { id, line in warn("[\(id)] \(line.message)") }) } catch { throw CLIFailure("\(error)", .hostProblem) }
+            let observations = resolved.config.host.readsObservations ? try openObservationStore() : nil
+            do { dispatcher = try ToolDispatcher(neuron: resolved, runner: runner, observations: observations, onLog: { id, line in warn("[\(id)] \(line.message)") }) } catch { throw CLIFailure("\(error)", .hostProblem) }
             defer { dispatcher.stop() }
             let finished = DispatchSemaphore(value: 0)
             nonisolated(unsafe) var failure: Error?
             Task {
-                do { try await NeuronMCPServer.serve(dispatcher) } catch { failure = error }
+                do { try await NeuronMCPServer.serve(dispatcher, observations: observations) } catch { failure = error }
                 finished.signal()
             }
             finished.wait()

@@ -35,7 +35,9 @@ extension NeuronCommand {
             let broker: ModelBroker, dispatcher: ToolDispatcher, runner = try runnerPath()
             do {
                 broker = ModelBroker(neuron: resolved.config, ledger: try TokenLedger())
-                dispatcher = try ToolDispatcher(neuron: resolved, runner: runner, onLog: PluginLogCollector(echo: true).record)
+                dispatcher = try ToolDispatcher(neuron: resolved, runner: runner,
+                                                observations: resolved.config.host.tools.isEmpty ? nil : try openObservationStore(),
+                                                onLog: PluginLogCollector(echo: true).record)
             } catch {
                 throw CLIFailure("\(error)", .hostProblem)
             }

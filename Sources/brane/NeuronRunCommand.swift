@@ -72,10 +72,10 @@ extension NeuronCommand {
             let clientLeft = DispatchSemaphore(value: 0)
             if mcp {
                 let tools: ToolDispatcher
-                do { tools = try ToolDispatcher(neuron: resolved, runner: runner, onLog: log) } catch { throw CLIFailure("\(error)", .hostProblem) }
+                do { tools = try ToolDispatcher(neuron: resolved, runner: runner, observations: store, onLog: log) } catch { throw CLIFailure("\(error)", .hostProblem) }
                 dispatcher = tools
                 Task {
-                    do { try await NeuronMCPServer.serve(tools) } catch { output.error("MCP server stopped: \(error)") }
+                    do { try await NeuronMCPServer.serve(tools, observations: store) } catch { output.error("MCP server stopped: \(error)") }
                     clientLeft.signal()
                 }
             }

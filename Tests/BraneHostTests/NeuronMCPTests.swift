@@ -209,17 +209,18 @@ final class MCPProtocolTests: XCTestCase {
         private var raw: [String] = []
         private var splitter = LineSplitter(limit: 64 << 20)
 
-        init() throws {
+        /// Serves that neuron, or the one `neuronYAML` describes.
+        init(neuronYAML: String? = nil) throws {
             let directory = BundledPlugins.temporaryDirectory()
             let plugins = try BundledPlugins.fixturePlugins("Hostile", id: "test.brane.hostile", in: directory)
             let neuron = directory.appendingPathComponent("neuron.yaml")
-            try tierZeroNeuronYAML(id: "rpc-test", more: """
+            try (neuronYAML ?? tierZeroNeuronYAML(id: "rpc-test", more: """
                 tools:
                   - plugin: com.brane.units
                   - plugin: test.brane.hostile
                     tools: [noop, slow, hang]
                     pool: 2
-                """).write(to: neuron, atomically: true, encoding: .utf8)
+                """)).write(to: neuron, atomically: true, encoding: .utf8)
             let brane = BuildProducts.brane
             process.executableURL = brane
             process.arguments = ["mcp", "serve", "--neuron", neuron.path, "--plugins", plugins.path, "--plugins", BundledPlugins.directory]

@@ -14,8 +14,8 @@ enum JSONRPCLine {
         case toolCall(id: JSONValue, params: JSONValue?)
         /// `notifications/cancelled` for the request `id` (nil when it named none).
         case cancelled(id: JSONValue?)
-        /// Any other request (initialize, ping, tools/list, or a method the server lacks).
-        case request(id: JSONValue, method: String)
+        /// Any other request (initialize, ping, tools/list, resources/…, or a method the server lacks).
+        case request(id: JSONValue, method: String, params: JSONValue?)
         /// Any other notification (notifications/initialized…).
         case notification
         /// Nothing to do and nothing to answer: a response (this server sends no requests), or a
@@ -31,7 +31,7 @@ enum JSONRPCLine {
     /// Not JSON, or an empty batch: this error response is the whole answer.
     case invalid(JSONValue)
 
-    static let parseError = -32700, invalidRequest = -32600, methodNotFound = -32601, invalidParams = -32602
+    static let parseError = -32700, invalidRequest = -32600, methodNotFound = -32601, invalidParams = -32602, internalError = -32603
     /// The most messages a batch may hold.
     static let batchLimit = 1_000
 
@@ -85,7 +85,7 @@ enum JSONRPCLine {
         case ("tools/call", let id?): return .toolCall(id: id, params: members["params"])
         case ("tools/call", nil): return .ignored
         case ("notifications/cancelled", _): return .cancelled(id: members["params"]?["requestId"].flatMap { isValidID($0) ? $0 : nil })
-        case (_, let id?): return .request(id: id, method: name)
+        case (_, let id?): return .request(id: id, method: name, params: members["params"])
         case (_, nil): return .notification
         }
     }
@@ -103,9 +103,10 @@ enum JSONRPCLine {
         }
     }
 
-    static func errorResponse(id: JSONValue?, code: Int, _ message: String) -> JSONValue {
-        ["jsonrpc": "2.0", "id": id ?? .null,
-         "error": ["code": .number(Double(code)), "message": .string(UntrustedText.sanitized(message, limit: 512))]]
+    static func errorResponse(id: JSONValue?, code: Int, _ message: String, data: JSONValue? = nil) -> JSONValue {
+        var error: [String: JSONValue] = ["code": .number(Double(code)), "message": .string(UntrustedText.sanitized(message, limit: 512))]
+        if let data { error["data"] = data }
+        return ["jsonrpc": "2.0", "id": id ?? .null, "error": .object(error)]
     }
 
     /// The top-level `"id"` of a line that is not valid JSON, when it is a plain string or

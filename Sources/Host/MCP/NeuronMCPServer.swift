@@ -10,17 +10,30 @@ public enum NeuronMCPServer {
     public static let version = BraneRelease.version
 
     /// Serves on standard input and output until the client closes its end (or stops reading:
-    /// SIGPIPE is ignored, so EPIPE ends the session like end of input).
-    public static func serve(_ dispatcher: ToolDispatcher) async throws {
+    /// SIGPIPE is ignored, so EPIPE ends the session like end of input). `observations` is the
+    /// store the neuron's resources are read from; it is required when its `host:` section
+    /// offers them.
+    public static func serve(_ dispatcher: ToolDispatcher, observations: ObservationStore? = nil) async throws {
         signal(SIGPIPE, SIG_IGN)
         let neuron = dispatcher.neuron.config
+        let offersResources = neuron.host.resources
+        if offersResources && observations == nil {
+            throw HostObservations.Refusal(description: "neuron \(neuron.id) offers resources but no observation store was opened for them")
+        }
         let server = Server(name: "brane-\(neuron.id)", version: version, title: neuron.name,
                             instructions: neuron.instructions.isEmpty ? nil : neuron.instructions,
-                            capabilities: .init(tools: .init(listChanged: false)))
+                            capabilities: .init(resources: offersResources ? .init(subscribe: true, listChanged: false) : nil,
+                                                tools: .init(listChanged: false)))
         let tools = dispatcher.tools.map { Tool(name: $0.name, description: $0.description, inputSchema: Value($0.inputSchema)) }
         await server.withMethodHandler(ListTools.self) { _ in ListTools.Result(tools: tools) }
         let writer = LineWriter(STDOUT_FILENO)
-        let answerer = ToolCallAnswerer(dispatcher: dispatcher, writer: writer)
+        let resources = observations.flatMap { store in
+            offersResources ? ResourceAnswerer(ObservationResources(HostObservations(neuron: dispatcher.neuron, store: store))) { notification in
+                try? writer.write(Array(notification.serialized().utf8))
+            } : nil
+        }
+        defer { resources?.stop() }
+        let answerer = ToolCallAnswerer(dispatcher: dispatcher, writer: writer, resources: resources)
         let transport = BlockingStdioTransport(writer: writer) { line in triage(line, answerer) }
         try await server.start(transport: transport)
         await server.waitUntilCompleted()
@@ -52,7 +65,9 @@ public enum NeuronMCPServer {
             answerer.answer(batch: messages)
         case .single(.ignored):
             break
-        case .single(.request(let id, let method)):
+        case .single(.request(let id, let method, let params)) where answerer.resources != nil && ResourceAnswerer.methods.contains(method):
+            answerer.reply(answerer.resources!.answer(id: id, method: method, params: params))
+        case .single(.request(let id, let method, _)):
             // The SDK serves only what this server registered; any other method is answered here, its name sanitised.
             guard ["initialize", "ping", "tools/list"].contains(method) else {
                 answerer.reply(JSONRPCLine.errorResponse(id: id, code: JSONRPCLine.methodNotFound, "Method not found: \(UntrustedText.sanitized(method, limit: 128))"))

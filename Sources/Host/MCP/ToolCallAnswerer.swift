@@ -17,10 +17,13 @@ final class ToolCallAnswerer: @unchecked Sendable {
     /// Calls read and not yet answered, by their id's JSON text (`JSONRPCLine.key`).
     private var inFlight: [[UInt8]: CallCancellation] = [:]
     private let unanswered = DispatchGroup()
+    /// The session's resources, when the neuron offers them.
+    let resources: ResourceAnswerer?
 
-    init(dispatcher: ToolDispatcher, writer: LineWriter) {
+    init(dispatcher: ToolDispatcher, writer: LineWriter, resources: ResourceAnswerer? = nil) {
         self.dispatcher = dispatcher
         self.writer = writer
+        self.resources = resources
         toolList = ["tools": .array(dispatcher.tools.map { ["name": .string($0.name), "description": .string($0.description), "inputSchema": $0.inputSchema] })]
         writer.whenBroken { [weak self] in self?.cancelAll() }
     }
@@ -52,11 +55,13 @@ final class ToolCallAnswerer: @unchecked Sendable {
                 group.enter()
                 start(id: id, params: params) { add(position, $0); group.leave() } cancelled: { group.leave() }
             case .cancelled(let id): if let id { cancel(id) }
-            case .request(let id, "ping"): add(position, ["jsonrpc": "2.0", "id": id, "result": .object([:])])
-            case .request(let id, "tools/list"): add(position, ["jsonrpc": "2.0", "id": id, "result": toolList])
-            case .request(let id, "initialize"):
+            case .request(let id, "ping", _): add(position, ["jsonrpc": "2.0", "id": id, "result": .object([:])])
+            case .request(let id, "tools/list", _): add(position, ["jsonrpc": "2.0", "id": id, "result": toolList])
+            case .request(let id, "initialize", _):
                 add(position, JSONRPCLine.errorResponse(id: id, code: JSONRPCLine.invalidRequest, "Invalid Request: initialize is sent alone, not in a batch"))
-            case .request(let id, let method):
+            case .request(let id, let method, let params) where resources != nil && ResourceAnswerer.methods.contains(method):
+                add(position, resources!.answer(id: id, method: method, params: params))
+            case .request(let id, let method, _):
                 add(position, JSONRPCLine.errorResponse(id: id, code: JSONRPCLine.methodNotFound,
                                                         "Method not found: \(UntrustedText.sanitized(method, limit: 128))"))
             case .notification, .ignored: break

@@ -17,6 +17,8 @@ public struct NeuronConfig: Sendable, Codable, Equatable {
     public var scanners: [PluginUse]
     public var limits: Limits
     public var memory: Memory
+    /// What the host itself serves from the neuron's observations.
+    public var host: HostAccess
 
     /// Every plugin the neuron enables, tools first, in file order.
     public var allPlugins: [PluginUse] { tools + specialists + sensors.map(\.plugin) + scanners }
@@ -113,6 +115,23 @@ public struct Limits: Sendable, Codable, Equatable {
     public var dailyTokenBudget: Int?
 
     public init() {}
+}
+
+/// The `host:` section: the read-only tools the host answers itself from the neuron's own
+/// readings, assets and alerts (`HostTool`), and whether MCP clients may read and subscribe to
+/// them as resources. Nothing is offered unless listed: a neuron written before this section
+/// existed exposes no more than it did.
+public struct HostAccess: Sendable, Codable, Equatable {
+    public var tools: [HostTool] = []
+    public var resources = false
+
+    /// Whether serving the neuron reads its observation store.
+    public var readsObservations: Bool { !tools.isEmpty || resources }
+
+    public init(tools: [HostTool] = [], resources: Bool = false) {
+        self.tools = tools
+        self.resources = resources
+    }
 }
 
 public struct Memory: Sendable, Codable, Equatable {

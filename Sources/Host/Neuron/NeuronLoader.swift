@@ -29,7 +29,7 @@ public enum NeuronLoader {
     }
 
     static let topLevelKeys = ["apiVersion", "kind", "id", "name", "description", "privacyTier", "model", "instructions",
-                               "tools", "specialists", "sensors", "scanners", "limits", "memory"]
+                               "tools", "specialists", "sensors", "scanners", "host", "limits", "memory"]
     static let requiredKeys: Set<String> = ["apiVersion", "kind", "id", "name", "privacyTier", "model"]
 
     /// The rule every tier refusal at validation quotes.
@@ -76,13 +76,17 @@ public enum NeuronLoader {
                 return memory
             } ?? Memory()
 
+            let host = top["host"].map { readHost($0, &f) } ?? ReadHost()
+            let uses = tools + specialists + sensors + scanners
+            checkHostTools(host, uses: uses, &f)
             if let tier { checkPrivacy(neuron: "neuron \(id ?? "?") (tier \(tier.rawValue))", tier: tier, model: model, top: top,
-                                       uses: tools + specialists + sensors + scanners, &f) }
+                                       uses: uses, host: host, &f) }
             guard let id, let name, let tier, let model else { return nil }
             return NeuronConfig(id: id, name: name, description: description, privacyTier: tier, model: model,
                                 instructions: instructions, tools: tools.map(\.use), specialists: specialists.map(\.use),
                                 sensors: sensors.map { SensorUse(plugin: $0.use, thresholds: $0.thresholds) },
-                                scanners: scanners.map(\.use), limits: limits, memory: memory)
+                                scanners: scanners.map(\.use), limits: limits, memory: memory,
+                                host: HostAccess(tools: host.tools.map(\.tool), resources: host.resources))
         }
 
         func readModel(_ node: Node, _ f: inout YAMLFields) -> ModelSettings? {
@@ -211,10 +215,58 @@ public enum NeuronLoader {
             return bundle
         }
 
+        struct ReadHost {
+            var tools: [(tool: HostTool, node: Node, path: String)] = []
+            var resources = false
+        }
+
+        /// The `host:` section: host tools by name (each known, each once) and `resources`.
+        func readHost(_ node: Node, _ f: inout YAMLFields) -> ReadHost {
+            var host = ReadHost()
+            guard let m = f.mapping(node, "host", known: ["tools", "resources"]) else { return host }
+            if let n = m["tools"], let names = f.stringList(n, "host.tools") {
+                let known = HostTool.allCases.map(\.rawValue)
+                for (position, name) in names.enumerated() {
+                    let item = n.sequence?[position], path = "host.tools[\(position)]"
+                    guard let tool = HostTool(rawValue: name) else {
+                        let hint = closestMatch(to: name, in: known).map { "; did you mean '\($0)'?" } ?? ""
+                        f.error(item, path, "no host tool '\(UntrustedText.sanitized(name, limit: 80))'\(hint) (the host offers: \(known.joined(separator: ", ")))")
+                        continue
+                    }
+                    if host.tools.contains(where: { $0.tool == tool }) { f.error(item, path, "\(name) is listed twice under host.tools") }
+                    else if let item { host.tools.append((tool, item, path)) }
+                }
+            }
+            if let n = m["resources"] {
+                if n.tagName == .bool, let flag = n.bool { host.resources = flag }
+                else { f.error(n, "host.resources", "expected true or false, found \(f.describe(n))") }
+            }
+            return host
+        }
+
+        /// A host tool takes a name no plugin tool of the neuron has, and has something to read.
+        func checkHostTools(_ host: ReadHost, uses: [ReadUse], _ f: inout YAMLFields) {
+            for (tool, node, path) in host.tools {
+                for use in uses {
+                    guard let manifest = bundles[use.use.id]?.manifest else { continue }
+                    let names = manifest.kind == .specialist ? [ExposedTool.consultName(manifest.id)]
+                        : manifest.kind == .synapse ? manifest.tools.map(\.name).filter { use.use.allowedTools?.contains($0) ?? true } : []
+                    if names.contains(tool.rawValue) {
+                        f.error(node, path, "host tool \(tool.rawValue) has the name of a tool of \(manifest.id) (\(use.path)); a neuron's tool names are unique: leave one out (under \(use.path.replacingOccurrences(of: ".plugin", with: ".tools")) or host.tools)")
+                    }
+                }
+                let kinds = tool.sources
+                if !uses.contains(where: { bundles[$0.use.id].map { kinds.contains($0.manifest.kind) } ?? false }) {
+                    let sections = kinds.map { ["sensor": "sensors", "scanner": "scanners", "specialist": "specialists", "synapse": "tools"][$0.rawValue]! }
+                    f.warning(node, path, "\(tool.rawValue) reads what the neuron's \(sections.joined(separator: ", ")) stored, and it enables none: its answers will be empty")
+                }
+            }
+        }
+
         /// The privacy rules: plugin tiers against the neuron's, the model endpoint against the
         /// neuron's tier, and data flows through the model (every tool's output reaches the model,
         /// and the model passes what it knows to every tool it calls).
-        func checkPrivacy(neuron: String, tier: PrivacyTier, model: ModelSettings?, top: [String: Node], uses: [ReadUse], _ f: inout YAMLFields) {
+        func checkPrivacy(neuron: String, tier: PrivacyTier, model: ModelSettings?, top: [String: Node], uses: [ReadUse], host: ReadHost, _ f: inout YAMLFields) {
             for use in uses {
                 guard let manifest = bundles[use.use.id]?.manifest, manifest.tier > tier else { continue }
                 f.error(use.node, use.path, "\(manifest.id) (tier \(manifest.tier.rawValue)) may not be enabled in \(neuron): \(tierRule)")
@@ -231,6 +283,21 @@ public enum NeuronLoader {
                 for (key, endpoint) in endpoints {
                     guard let endpoint, let refusal = DataFlow.refusal("output", from: source, to: .init(id: "model endpoint \(endpoint)", tier: endpoint.tier)) else { continue }
                     f.error(use.node, use.path, refusal + " (every tool result goes to the model, here at model.\(key))")
+                }
+                for other in callable {
+                    let destination = DataFlow.End(id: other.use.id, tier: bundles[other.use.id]!.manifest.tier)
+                    guard let refusal = DataFlow.refusal("output", from: source, to: destination) else { continue }
+                    f.error(other.node, other.path, refusal + " (the model passes what one tool returns to the tools it calls next)")
+                }
+            }
+            // A host tool's answers hold what its sources observed: they go to the model and on to
+            // the tools it calls next, like any tool's. What it is sent stays in the host.
+            let manifests = uses.compactMap { bundles[$0.use.id]?.manifest }
+            for (tool, node, path) in host.tools {
+                let source = DataFlow.End(id: "host tool \(tool.rawValue)", tier: HostObservations.tier(of: tool, among: manifests, neuronTier: tier))
+                for (key, endpoint) in endpoints {
+                    guard let endpoint, let refusal = DataFlow.refusal("output", from: source, to: .init(id: "model endpoint \(endpoint)", tier: endpoint.tier)) else { continue }
+                    f.error(node, path, refusal + " (every tool result goes to the model, here at model.\(key))")
                 }
                 for other in callable {
                     let destination = DataFlow.End(id: other.use.id, tier: bundles[other.use.id]!.manifest.tier)
@@ -268,8 +335,8 @@ extension ResolvedNeuron {
         return plan
     }
 
-    /// The tools the model and MCP clients may call: each tool plugin's allowed tools, and one
-    /// `consult_<id>` per specialist.
+    /// The tools the model and MCP clients may call: each tool plugin's allowed tools, one
+    /// `consult_<id>` per specialist, and the host tools its `host:` section lists.
     public var exposedTools: [ExposedTool] {
         var tools: [ExposedTool] = []
         for use in config.tools {
@@ -284,6 +351,6 @@ extension ResolvedNeuron {
             tools.append(ExposedTool(name: ExposedTool.consultName(use.id), description: "Consult the \(use.id) specialist: \(manifest.description)",
                                      inputSchema: ExposedTool.consultSchema, use: use, tier: manifest.tier, target: .consult))
         }
-        return tools
+        return tools + config.host.tools.map { HostObservations.exposedTool($0, in: self) }
     }
 }

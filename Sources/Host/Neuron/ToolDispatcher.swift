@@ -7,6 +7,8 @@ public struct ExposedTool: Sendable {
         case tool(String)
         /// `consult_<id>`: the whole arguments object is the specialist's request.
         case consult
+        /// Answered by the host from the neuron's observations (`HostObservations`), no plugin involved.
+        case host(HostTool)
     }
 
     public var name: String
@@ -18,6 +20,17 @@ public struct ExposedTool: Sendable {
 
     /// Tool names allow letters, digits, `_` and `-` in every client, so the id's dots become `_`.
     public static func consultName(_ id: String) -> String { "consult_" + id.replacingOccurrences(of: ".", with: "_") }
+
+    /// The tier of what receives its arguments: its plugin's; a host tool's arguments stay in
+    /// the host, on this machine, like a tier-0 plugin's.
+    public var receivingTier: PrivacyTier {
+        if case .host = target { .sensitive } else { tier }
+    }
+
+    /// Who answers it, as a refusal names it: the plugin, or the host.
+    public var owner: String {
+        if case .host = target { "host tool \(name)" } else { use.id }
+    }
 
     public static let consultSchema: JSONValue = .object([
         "type": .string("object"),
@@ -50,15 +63,27 @@ public final class ToolDispatcher: @unchecked Sendable {
     public let tools: [ExposedTool]
     private let queues: [String: CallQueue]
     private let specialists: SpecialistRouter
+    /// The host tools' answers, and the one queue they are read on (bounded like a plugin's).
+    private let observations: HostObservations?
+    private let hostQueue = DispatchQueue(label: "brane.host-tools")
+    private var hostWaiting = 0
+    static let hostQueueLimit = 256
     private let tallyLock = NSLock()
     private var callTally = (calls: 0, errors: 0)
 
     /// Calls answered so far, and how many of them were errors (refusals, crashes, timeouts).
     public var tally: (calls: Int, errors: Int) { tallyLock.withLock { callTally } }
 
-    public init(neuron: ResolvedNeuron, runner: String, onLog: @escaping @Sendable (String, PluginLogLine) -> Void = { _, _ in }) throws {
+    /// `observations` is the store the neuron's host tools read; it is required when its `host:`
+    /// section lists any.
+    public init(neuron: ResolvedNeuron, runner: String, observations: ObservationStore? = nil,
+                onLog: @escaping @Sendable (String, PluginLogLine) -> Void = { _, _ in }) throws {
         self.neuron = neuron
         tools = neuron.exposedTools
+        if !neuron.config.host.tools.isEmpty && observations == nil {
+            throw HostObservations.Refusal(description: "neuron \(neuron.config.id) lists host tools but no observation store was opened for them")
+        }
+        self.observations = observations.map { HostObservations(neuron: neuron, store: $0) }
         // Specialists and the ones they consult: the neuron's own bundles first, then installed ones.
         let explicit = neuron.bundles.mapValues(\.directory)
         specialists = SpecialistRouter(locator: .includingInstalled(explicit: explicit),
@@ -107,13 +132,13 @@ public final class ToolDispatcher: @unchecked Sendable {
         case .failure(let refusal): return counted(refusal.result)
         case .success(let prepared): call = prepared
         }
+        if case .host(let tool) = call.tool.target { return submitHost(tool, call.arguments, cancellation, counted) }
         let queue = queues[call.tool.use.id]!
         let job = CallQueue.Job(cancellation: cancellation, run: { [specialists] plugin, cancellation in
             do {
-                let outcome = switch call.tool.target {
-                case .tool: try plugin.call(method: call.method, input: call.input, cancellation: cancellation)
-                case .consult: try specialists.call(call.tool.use.id, method: call.method, input: call.input, cancellation: cancellation)
-                }
+                let outcome = call.tool.target == .consult
+                    ? try specialists.call(call.tool.use.id, method: call.method, input: call.input, cancellation: cancellation)
+                    : try plugin.call(method: call.method, input: call.input, cancellation: cancellation)
                 return Self.result(outcome, tier: call.tool.tier)
             } catch SupervisedPlugin.CallError.cancelled {
                 return CallQueue.cancelled
@@ -126,11 +151,33 @@ public final class ToolDispatcher: @unchecked Sendable {
         }
     }
 
+    /// A host tool's call, read from the store on the host tools' queue: its answer never waits
+    /// behind a plugin, and past `hostQueueLimit` waiting calls a new one is refused at once.
+    private func submitHost(_ tool: HostTool, _ arguments: JSONValue, _ cancellation: CallCancellation,
+                            _ finish: @escaping @Sendable (ToolResult) -> Void) {
+        let observations = observations!
+        let admitted = tallyLock.withLock { () -> Bool in
+            guard hostWaiting < Self.hostQueueLimit else { return false }
+            hostWaiting += 1
+            return true
+        }
+        guard admitted else {
+            return finish(.refused("the host tools are busy: \(Self.hostQueueLimit) calls are waiting; try again later",
+                                   tier: HostObservations.tier(of: tool, in: neuron)))
+        }
+        hostQueue.async { [self] in
+            tallyLock.withLock { hostWaiting -= 1 }
+            finish(cancellation.isCancelled ? CallQueue.cancelled : observations.answer(tool, arguments: arguments))
+        }
+    }
+
     /// A call that passed every check, ready for its plugin.
     private struct PreparedCall: Sendable {
         var tool: ExposedTool
         var method: String
         var input: [UInt8]
+        /// The checked arguments (what a host tool reads).
+        var arguments: JSONValue
     }
 
     private struct Refusal: Error {
@@ -144,14 +191,14 @@ public final class ToolDispatcher: @unchecked Sendable {
             return .failure(Refusal(result: .refused("neuron \(neuron.config.id) has no tool '\(name)'\(hint) (it offers: \(names.joined(separator: ", ")))")))
         }
         if let dataTier, let refusal = DataFlow.refusal("data", from: .init(id: "the conversation of neuron \(neuron.config.id)", tier: dataTier),
-                                                         to: .init(id: tool.use.id, tier: tool.tier)) {
+                                                         to: .init(id: tool.owner, tier: tool.receivingTier)) {
             return .failure(Refusal(result: .refused("\(name) refused: \(refusal)", tier: dataTier)))
         }
         switch tool.target {
         case .tool(let toolName):
             do {
                 let input = try ToolRequest(manifest: neuron.bundle(tool.use.id).manifest, tool: toolName, arguments: arguments).input
-                return .success(PreparedCall(tool: tool, method: "tools/call", input: input))
+                return .success(PreparedCall(tool: tool, method: "tools/call", input: input, arguments: arguments))
             } catch {
                 return .failure(Refusal(result: .refused("\(error)")))
             }
@@ -159,7 +206,13 @@ public final class ToolDispatcher: @unchecked Sendable {
             guard case .object = arguments else {
                 return .failure(Refusal(result: .refused("\(name): the arguments must be a JSON object (the specialist's request)")))
             }
-            return .success(PreparedCall(tool: tool, method: "specialist/consult", input: Array(arguments.serialized().utf8)))
+            return .success(PreparedCall(tool: tool, method: "specialist/consult", input: Array(arguments.serialized().utf8), arguments: arguments))
+        case .host:
+            let violations = JSONSchema(tool.inputSchema).violations(of: arguments)
+            guard violations.isEmpty else {
+                return .failure(Refusal(result: .refused(ToolRequest.Refusal.invalidArguments(tool: name, violations).description, tier: tool.tier)))
+            }
+            return .success(PreparedCall(tool: tool, method: "", input: [], arguments: arguments))
         }
     }
 

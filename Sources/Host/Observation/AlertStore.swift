@@ -102,17 +102,37 @@ extension ObservationStore {
         try database.write { try $0.execute(sql: "DELETE FROM inboxProgress WHERE neuron = ? AND file = ?", arguments: [neuron, file]) }
     }
 
+    /// The newest `limit` of a neuron's alerts raised since `since` (of one specialist when
+    /// given), oldest first, and how many there are in all, counted up to `countLimit`: a count
+    /// past it is reported as that, so an answer over a million alerts costs no more than one over
+    /// ten thousand.
+    public func newestAlerts(neuron: String, since: Date, specialist: String? = nil, limit: Int,
+                             countLimit: Int = 10_000) throws -> (alerts: [StoredAlert], total: Int) {
+        let filter = "neuron = ? AND raisedAt >= ?" + (specialist == nil ? "" : " AND specialist = ?")
+        var arguments: StatementArguments = [neuron, since.timeIntervalSince1970]
+        if let specialist { arguments += [specialist] }
+        return try database.read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM alerts WHERE \(filter) ORDER BY raisedAt DESC, id DESC LIMIT ?",
+                                        arguments: arguments + [limit])
+            let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT 1 FROM alerts WHERE \(filter) LIMIT ?)",
+                                         arguments: arguments + [countLimit]) ?? 0
+            return (rows.reversed().map(Self.alert), total)
+        }
+    }
+
     /// A neuron's alerts raised since `since`, oldest first.
     public func alerts(neuron: String, since: Date = .distantPast) throws -> [StoredAlert] {
         try database.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM alerts WHERE neuron = ? AND raisedAt >= ? ORDER BY id",
                              arguments: [neuron, since.timeIntervalSince1970])
-        }.map { row in
-            var alert = StoredAlert(neuron: row["neuron"], specialist: row["specialist"],
-                                    raisedAt: Date(timeIntervalSince1970: row["raisedAt"]),
-                                    alert: (try? JSONValue(parsing: Array((row["alert"] as String).utf8))) ?? .object([:]))
-            alert.rule = row["rule"]
-            return alert
-        }
+        }.map(Self.alert)
+    }
+
+    private static func alert(_ row: Row) -> StoredAlert {
+        var alert = StoredAlert(neuron: row["neuron"], specialist: row["specialist"],
+                                raisedAt: Date(timeIntervalSince1970: row["raisedAt"]),
+                                alert: (try? JSONValue(parsing: Array((row["alert"] as String).utf8))) ?? .object([:]))
+        alert.rule = row["rule"]
+        return alert
     }
 }

@@ -20,6 +20,24 @@ public final class ObservationStore: @unchecked Sendable {
         try database.writeWithoutTransaction { try $0.checkpoint(.truncate) }
     }
 
+    /// A table whose new rows a subscriber is told of, by the column naming who wrote each row.
+    public enum Feed: String, Sendable, CaseIterable {
+        case alerts = "neuron", readings = "sensor", scans = "scanner"
+    }
+
+    /// The id of `feed`'s newest row (0 when it has none).
+    public func newestRowID(_ feed: Feed) throws -> Int64 {
+        try database.read { try Int64.fetchOne($0, sql: "SELECT max(id) FROM \(feed)") } ?? 0
+    }
+
+    /// The rows of `feed` stored after `id`, oldest first, at most `limit`: each id and who wrote
+    /// it. A range of the rowid, so a poll costs the same whatever the table holds.
+    public func rows(_ feed: Feed, after id: Int64, limit: Int) throws -> [(id: Int64, by: String)] {
+        try database.read { db in
+            try Row.fetchAll(db, sql: "SELECT id, \(feed.rawValue) AS by FROM \(feed) WHERE id > ? ORDER BY id LIMIT ?", arguments: [id, limit])
+        }.map { ($0["id"], $0["by"]) }
+    }
+
     public convenience init(home: BraneHome = .current) throws {
         try home.prepare()
         try self.init(path: home.observations)
@@ -102,6 +120,17 @@ public final class ObservationStore: @unchecked Sendable {
             // a new file under a name and a recycled inode is new data, not a repeat.
             try db.alter(table: "inboxProgress") { t in t.add(column: "generation", .text).notNull().defaults(to: "") }
         }
+        migrator.registerMigration("v6: indexes for host tools") { db in
+            // Host tools ask for one specialist's newest alerts (`HostObservations`).
+            try db.create(index: "alerts_by_specialist_time", on: "alerts", columns: ["neuron", "specialist", "raisedAt"])
+            try db.create(index: "assets_by_scanner_kind", on: "assets", columns: ["scanner", "kind", "name"])
+            try db.create(index: "scans_by_scanner", on: "scans", columns: ["scanner", "startedAt"])
+        }
         return migrator
     }
+}
+
+/// `?, ?, ?` for an SQL `IN (…)` of `count` values.
+func placeholders(_ count: Int) -> String {
+    Array(repeating: "?", count: count).joined(separator: ", ")
 }

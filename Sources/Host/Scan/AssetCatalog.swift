@@ -116,6 +116,74 @@ extension ObservationStore {
         }
     }
 
+    /// The assets `scanners` found, at most `limit` (by kind and name), and how many match in all:
+    /// of one kind when given, with `nameContains` in their name (any case) when given, removed
+    /// ones only when asked.
+    public func assets(scanners: [String], kind: String?, nameContains: String?, includeRemoved: Bool,
+                       limit: Int) throws -> (assets: [CatalogAsset], total: Int) {
+        guard !scanners.isEmpty else { return ([], 0) }
+        // instr, not LIKE: a name filter's % and _ are text, not wildcards.
+        let filter = "scanner IN (\(placeholders(scanners.count))) AND (? IS NULL OR kind = ?) AND (? IS NULL OR instr(lower(name), lower(?)) > 0) AND (? OR present = 1)"
+        let arguments = StatementArguments(scanners) + [kind, kind, nameContains, nameContains, includeRemoved]
+        return try database.read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM assets WHERE \(filter) ORDER BY kind, name, id LIMIT ?", arguments: arguments + [limit])
+            let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM assets WHERE \(filter)", arguments: arguments) ?? 0
+            return (rows.map(Self.asset), total)
+        }
+    }
+
+    /// How many present assets `scanners` found, by kind.
+    public func assetCounts(scanners: [String]) throws -> [String: Int] {
+        guard !scanners.isEmpty else { return [:] }
+        return try database.read { db in
+            var counts: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT kind, count(*) AS n FROM assets WHERE present = 1 AND scanner IN (\(placeholders(scanners.count))) GROUP BY kind",
+                                        arguments: StatementArguments(scanners)) {
+                counts[row["kind"]] = row["n"]
+            }
+            return counts
+        }
+    }
+
+    /// A change with when and by which scanner it was seen.
+    public struct DatedChange: Sendable {
+        public var at: Date
+        public var scanner: String
+        public var change: AssetChange
+    }
+
+    /// The newest `limit` changes scans of `scanners` found since `since`, oldest first, and how
+    /// many there are in all (counted up to `countLimit`).
+    public func assetChanges(scanners: [String], since: Date, limit: Int, countLimit: Int = 10_000) throws -> (changes: [DatedChange], total: Int) {
+        guard !scanners.isEmpty else { return ([], 0) }
+        let filter = "s.scanner IN (\(placeholders(scanners.count))) AND s.startedAt >= ?"
+        let arguments = StatementArguments(scanners) + [since.timeIntervalSince1970]
+        return try database.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT c.*, s.startedAt, s.scanner FROM assetChanges c JOIN scans s ON s.id = c.scanID
+                WHERE \(filter) ORDER BY c.scanID DESC, c.rowid DESC LIMIT ?
+                """, arguments: arguments + [limit])
+            let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT 1 FROM assetChanges c JOIN scans s ON s.id = c.scanID WHERE \(filter) LIMIT ?)",
+                                         arguments: arguments + [countLimit]) ?? 0
+            return (rows.reversed().map { row in
+                DatedChange(at: Date(timeIntervalSince1970: row["startedAt"]), scanner: row["scanner"],
+                            change: AssetChange(scanID: row["scanID"], assetID: row["assetID"],
+                                                change: AssetChange.Kind(rawValue: row["change"]) ?? .changed, detail: Self.properties(row["detail"])))
+            }, total)
+        }
+    }
+
+    /// The newest scan of each of `scanners`.
+    public func lastScans(scanners: [String]) throws -> [(scanner: String, at: Date, assets: Int)] {
+        guard !scanners.isEmpty else { return [] }
+        return try database.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT s.* FROM scans s JOIN (SELECT max(id) AS id FROM scans WHERE scanner IN (\(placeholders(scanners.count))) GROUP BY scanner) newest
+                ON newest.id = s.id ORDER BY s.scanner
+                """, arguments: StatementArguments(scanners))
+        }.map { ($0["scanner"], Date(timeIntervalSince1970: $0["startedAt"]), $0["assets"]) }
+    }
+
     private static func properties(_ text: String) -> [String: String] {
         guard case .object(let values)? = try? JSONValue(parsing: Array(text.utf8)) else { return [:] }
         return values.compactMapValues(\.stringValue)

@@ -28,4 +28,8 @@ public struct StoredReading: Sendable {
     public var reading: SensorReading
     /// What made it worth storing: metrics that crossed their threshold, states that changed, or "first".
     public var changed: [String]
+
+    public init(sensor: String, takenAt: Date, reading: SensorReading, changed: [String]) {
+        (self.sensor, self.takenAt, self.reading, self.changed) = (sensor, takenAt, reading, changed)
+    }
 }

@@ -1,0 +1,81 @@
+"""Drives a neuron's MCP resources with the official MCP Python SDK client and prints what it saw
+as JSON, for the Swift tests to assert on.
+
+usage: mcp_resources.py EXPECTED FEED_JSON -- COMMAND [ARGS...]
+After initialize it lists resources and templates, reads the alerts resource, subscribes to it
+and to every listed sensor's latest reading, then runs FEED_JSON (a command, as a JSON list, with
+this environment) and waits until EXPECTED notifications of the alerts resource arrived (at most
+60 s), then reads the alerts again.
+"""
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from importlib.metadata import version
+
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+
+def field(model, name):
+    """A field by its wire name: 1.x models use it as is, 2.x in snake case."""
+    snake = "".join("_" + c.lower() if c.isupper() else c for c in name)
+    return getattr(model, snake) if hasattr(model, snake) else getattr(model, name)
+
+
+def alerts_in(result):
+    return json.loads(result.contents[0].text)
+
+
+async def session(expected, feed, command):
+    params = StdioServerParameters(command=command[0], args=command[1:], env=dict(os.environ))
+    updates = []
+    arrived = asyncio.Event()
+
+    async def on_message(message):
+        # 1.x wraps a notification in a root model; 2.x passes it as is.
+        message = getattr(message, "root", message)
+        if getattr(message, "method", None) == "notifications/resources/updated":
+            updates.append((str(message.params.uri), time.monotonic()))
+            if sum(1 for uri, _ in updates if uri.endswith("/alerts")) >= expected:
+                arrived.set()
+
+    report = {"sdk": version("mcp")}
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write, message_handler=on_message) as client:
+            init = await client.initialize()
+            resources_capability = field(init, "capabilities").resources
+            report["subscribe"] = bool(resources_capability and resources_capability.subscribe)
+            listed = await client.list_resources()
+            report["resources"] = sorted(str(r.uri) for r in listed.resources)
+            report["mimeTypes"] = sorted({field(r, "mimeType") for r in listed.resources})
+            templates = await client.list_resource_templates()
+            report["templates"] = sorted(field(t, "uriTemplate") for t in field(templates, "resourceTemplates"))
+            alerts_uri = next(uri for uri in report["resources"] if uri.endswith("/alerts"))
+            report["before"] = alerts_in(await client.read_resource(alerts_uri))
+            await client.subscribe_resource(alerts_uri)
+            for uri in report["resources"]:
+                if uri.endswith("/latest"):
+                    await client.subscribe_resource(uri)
+            fed = subprocess.run(feed, env=dict(os.environ), capture_output=True, text=True, timeout=120)
+            report["feed"] = {"status": fed.returncode, "stderr": fed.stderr[-2000:]}
+            try:
+                await asyncio.wait_for(arrived.wait(), 60)
+            except asyncio.TimeoutError:
+                pass
+            report["updates"] = sorted({uri for uri, _ in updates})
+            report["alertUpdates"] = sum(1 for uri, _ in updates if uri == alerts_uri)
+            report["after"] = alerts_in(await client.read_resource(alerts_uri))
+    return report
+
+
+def main():
+    split = sys.argv.index("--")
+    expected, feed, command = int(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[split + 1:]
+    print(json.dumps(asyncio.run(session(expected, feed, command))))
+
+
+if __name__ == "__main__":
+    main()
