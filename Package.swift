@@ -78,6 +78,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.4.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.65.0"),
     ],
     targets: [
         // The contract: the C header every plugin is built against, and the one ABI check.
@@ -100,7 +101,10 @@ let package = Package(
                 dependencies: ["PluginABI", "BraneJSON", "CBraneSystem", "CSeccomp", "COpenSSL", "CCurl", "Yams",
                                .product(name: "GRDB", package: "GRDB.swift"),
                                .product(name: "SystemPackage", package: "swift-system"),
-                               .product(name: "MCP", package: "swift-sdk")],
+                               .product(name: "MCP", package: "swift-sdk"),
+                               // MCP's Streamable HTTP transport (`mcp serve --http`).
+                               .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                               .product(name: "NIOHTTP1", package: "swift-nio")],
                 path: "Sources/Host", plugins: ["CBuildPlugin"]),
         .executableTarget(name: "brane",
                           dependencies: ["BraneHost", .product(name: "ArgumentParser", package: "swift-argument-parser")],

@@ -2,7 +2,7 @@
 //
 //   swift build -c release && .build/release/brane-bench [--calls N] [--plugins N] [--connects N] [--json]
 //   (--egress-only, --marketplace-only, --plugins-only, --feed-only [--rounds N --copies N],
-//    --startup-only: one section)
+//    --startup-only, --observations-only: one section)
 //
 // Prints a Markdown report (the one in docs/performance.md), or with --json every figure under a
 // stable key (Report.swift). Every figure is a median with its spread; round trips are measured
@@ -51,6 +51,11 @@ if arguments.contains("--feed-only") {
 }
 if arguments.contains("--startup-only") {
     try startupBenchmarks()
+    Report.finish()
+    exit(0)
+}
+if arguments.contains("--observations-only") {
+    try observationBenchmarks()
     Report.finish()
     exit(0)
 }
@@ -319,4 +324,5 @@ Report.record("memory.swift.\(pluginCount)AtOnce.pss", value: many.map(\.pss).re
 try egressBenchmarks(connects: option("--connects", default: 5000))
 try marketplaceBenchmarks()
 try startupBenchmarks()
+try observationBenchmarks()
 Report.finish()

@@ -23,11 +23,17 @@ extension NeuronCommand {
 
                   brane neuron run examples/neurons/sports-medicine.yaml --duration 10s
                   brane neuron run sports-medicine --mcp        # from an MCP client's config
+                  brane neuron run sports-medicine --mcp --http 8765   # MCP clients connect over HTTP
                 """)
+
+        func validate() throws {
+            if serving.http != nil && !mcp { throw ValidationError("--http serves MCP: it goes with --mcp") }
+        }
 
         @Argument(help: "A neuron file, or the id of a neuron in $BRANE_HOME/neurons.") var neuron: String
         @OptionGroup var search: NeuronCommand.PluginSearch
-        @Flag(help: "Also serve the neuron's tools over MCP on standard input and output.") var mcp = false
+        @Flag(help: "Also serve the neuron's tools over MCP: on standard input and output, or over HTTP with --http.") var mcp = false
+        @OptionGroup var serving: MCPCommand.HTTPServing
         @Option(help: "Stop after this long: 30s, 10m, 2h (default: until SIGINT/SIGTERM, or the MCP client leaves).")
         var duration: String?
         @Option(help: "The inbox root (default: $BRANE_HOME/inbox).") var inbox: String?
@@ -44,7 +50,8 @@ extension NeuronCommand {
                 }
                 return Date().addingTimeInterval(Double(milliseconds) / 1000)
             }
-            let output = Output(toStandardError: mcp)
+            let overStdio = mcp && serving.http == nil
+            let output = Output(toStandardError: overStdio)
             let store = try openObservationStore()
             let runner = try runnerPath()
             let inboxRoot = inbox ?? BraneHome.current.inbox
@@ -68,12 +75,16 @@ extension NeuronCommand {
             let started = Date()
             output.line(header(current))
 
-            var dispatcher: ToolDispatcher?
+            var dispatcher: ToolDispatcher?, httpServer: MCPHTTPServer?
             let clientLeft = DispatchSemaphore(value: 0)
+            defer { httpServer?.stop() }
             if mcp {
                 let tools: ToolDispatcher
                 do { tools = try ToolDispatcher(neuron: resolved, runner: runner, observations: store, onLog: log) } catch { throw CLIFailure("\(error)", .hostProblem) }
                 dispatcher = tools
+                httpServer = try serving.start(tools, observations: store)
+            }
+            if overStdio, let tools = dispatcher {
                 Task {
                     do { try await NeuronMCPServer.serve(tools, observations: store) } catch { output.error("MCP server stopped: \(error)") }
                     clientLeft.signal()
@@ -85,7 +96,7 @@ extension NeuronCommand {
             while true {
                 if Signals.stopRequested { break }
                 if let deadline, Date() >= deadline { ending = "ran for its --duration"; break }
-                if mcp, clientLeft.wait(timeout: .now()) == .success { ending = "the MCP client disconnected"; break }
+                if overStdio, clientLeft.wait(timeout: .now()) == .success { ending = "the MCP client disconnected"; break }
                 if Signals.reloadRequested {
                     Signals.reloadRequested = false
                     if let reloaded = reload(resolved.file, locator, output) {
@@ -115,6 +126,8 @@ extension NeuronCommand {
             }
             let runDeaths = current.deaths + (dispatcher?.plugins ?? []).flatMap(\.deaths)
             current.stop()
+            httpServer?.stop()
+            httpServer = nil
             dispatcher?.stop()
             report(current, tally: earlier + current.tally, deaths: deaths + runDeaths.map(\.description),
                    mcpCalls: dispatcher?.tally, seconds: Date().timeIntervalSince(started), ending: ending, output)

@@ -95,8 +95,11 @@ final class HostToolsTests: XCTestCase {
         try store.record(reading("com.brane.sensor.memory", at: now.addingTimeInterval(-10), ["memory.usedPercent": 47]))
         try store.record(reading("com.brane.sensor.services", at: now.addingTimeInterval(-5), ["services.failed": 0]))
         try store.record(reading("com.brane.sensor.network", at: now, ["network.rxBytes": 1]))   // another neuron's sensor
-        for (neuronID, date) in [("host-test", "2026-03-03"), ("host-test", "2026-03-04"), ("someone-else", "2026-03-05")] {
-            try store.record(StoredAlert(neuron: neuronID, specialist: "com.brane.neuroscientist", raisedAt: now, alert: ["rule": "hrv-drop", "date": .string(date)]))
+        for (neuronID, specialist, date) in [("host-test", "com.brane.neuroscientist", "2026-03-03"), ("host-test", "com.brane.neuroscientist", "2026-03-04"),
+                                             ("someone-else", "com.brane.neuroscientist", "2026-03-05"),
+                                             // Under its id but by a specialist it does not enable (another file of the same id): not its data.
+                                             ("host-test", "com.example.other", "2026-03-06")] {
+            try store.record(StoredAlert(neuron: neuronID, specialist: specialist, raisedAt: now, alert: ["rule": "hrv-drop", "date": .string(date)]))
         }
         _ = try store.recordScan(scanner: "com.brane.scanner.machine", assets: [("machine", "m1", "this-host", ["os": "Debian"])], notes: [])
         _ = try store.recordScan(scanner: "com.example.other", assets: [("machine", "m2", "not-ours", [:])], notes: [])
@@ -131,8 +134,70 @@ final class HostToolsTests: XCTestCase {
         let summary = observations.answer(.healthSummary, arguments: [:])
         XCTAssertEqual(summary.structured?["sensors"]?.arrayValue?.count, 2)
         XCTAssertEqual(summary.structured?["alerts"]?["last7Days"], 2)
-        XCTAssertEqual(summary.structured?["assets"], ["machine": 1])
+        XCTAssertEqual(summary.structured?["assets"], [["kind": "machine", "present": 1]])
         XCTAssertEqual(summary.tier, .sensitive)
+
+        // A file of the same id without the specialist reads none of its alerts.
+        let sameID = try self.neuron(hostNeuronYAML(tier: 2).replacingOccurrences(of: "specialists:\n  - plugin: com.brane.neuroscientist\n", with: ""))
+        XCTAssertEqual(HostObservations(neuron: sameID, store: store).answer(.alerts, arguments: [:]).structured?["total"], 0)
+    }
+
+    /// Red team: the store is a file of the user's home; rows written into it by hand must not
+    /// crash an answer, break its JSON or its bound.
+    func testHandWrittenRowsInTheStoreNeitherCrashNorUnboundAnAnswer() throws {
+        let path = directory.appendingPathComponent("hostile.sqlite").path
+        let store = try ObservationStore(path: path)
+        _ = try store.recordScan(scanner: "com.brane.scanner.machine", assets: [("machine", "m1", "this-host", [:])], notes: [])
+        let big = String(repeating: "\u{1b}k", count: 10_000)
+        let script = """
+            import sqlite3, sys
+            db = sqlite3.connect(sys.argv[1])
+            db.execute("INSERT INTO readings (sensor, takenAt, reading, changed) VALUES ('com.brane.sensor.memory', 1e300, '{\\"metrics\\":{}}', '[]')")
+            db.execute("INSERT INTO readings (sensor, takenAt, reading, changed) VALUES ('com.brane.sensor.memory', 'zzz', 'not json', 5)")
+            db.execute("INSERT INTO readings (sensor, takenAt, reading, changed) VALUES ('com.brane.sensor.memory', 9e999, '{}', '[]')")
+            db.execute("INSERT INTO alerts (neuron, specialist, rule, raisedAt, alert) VALUES ('host-test', 'com.brane.neuroscientist', 'r', 1e300, '{}')")
+            db.execute("INSERT INTO alerts (neuron, specialist, rule, raisedAt, alert) VALUES (X'FFFE', 'com.brane.neuroscientist', X'00', 'x', X'01')")
+            db.execute("INSERT INTO scans (scanner, startedAt, assets) VALUES ('com.brane.scanner.machine', -1e300, 'many')")
+            for i in range(600):
+                db.execute("INSERT INTO assets (id, kind, name, scanner, properties, firstSeen, lastSeen, scanID, present) VALUES (?, ?, 'n', 'com.brane.scanner.machine', '{}', 0, 0, 1, 1)",
+                           ("h%d" % i, sys.argv[2] + str(i)))
+            for kind in ["", ".", ".."]:
+                db.execute("INSERT INTO assets (id, kind, name, scanner, properties, firstSeen, lastSeen, scanID, present) VALUES (?, ?, 'n', 'com.brane.scanner.machine', '{}', 0, 0, 1, 1)",
+                           ("k" + kind, kind))
+            db.commit()
+            """
+        let run = try CLI.capture("/usr/bin/env", ["python3", "-c", script, path, big])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let observations = HostObservations(neuron: try neuron(hostNeuronYAML()), store: try ObservationStore(path: path))
+        for tool in HostTool.allCases {
+            let arguments: JSONValue = tool == .sensorHistory ? ["sensor": "com.brane.sensor.memory", "since": "36000d"] : [:]
+            let answer = observations.answer(tool, arguments: arguments)
+            XCTAssertFalse(answer.isError, "\(tool): \(answer.text.prefix(300))")
+            XCTAssertNotNil(try? JSONValue(parsing: answer.text), "\(tool) answers JSON")
+            XCTAssertLessThanOrEqual(answer.text.utf8.count, HostObservations.answerLimit + 8192, "\(tool) is bounded")
+        }
+        let resources = ObservationResources(observations)
+        let listed = try resources.list()
+        XCTAssertLessThanOrEqual(listed.count, 4 + 100 + 2, "at most 100 kinds are listed")
+        let uris = listed.compactMap { $0["uri"]?.stringValue }
+        XCTAssertFalse(uris.contains("brane://host-test/assets/"), "an empty kind has no URI")
+        XCTAssertTrue(uris.contains("brane://host-test/assets/%2E%2E"), "dot segments are encoded, not resolved away: \(uris.prefix(8))")
+        for uri in uris { XCTAssertNotNil(resources.resource(uri), "every listed URI reads: \(uri.prefix(80))") }
+        XCTAssertEqual(resources.resource("brane://host-test/assets/.."), nil)
+    }
+
+    func testTheSanitiserIsLinearAndCutsAtItsLimit() {
+        let escapes = String(repeating: "\u{85}", count: 1_000_000)
+        let started = Date()
+        let cut = UntrustedText.sanitized(escapes, limit: 256)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 0.5, "a megabyte of escapes is cut at the limit, not escaped whole")
+        XCTAssertTrue(cut.hasPrefix("\\u0085") && cut.hasSuffix("bytes cut]"), String(cut.suffix(40)))
+        XCTAssertLessThanOrEqual(cut.utf8.count, 256 + 40)
+        XCTAssertEqual(Timestamp.string(Date(timeIntervalSince1970: 1e300)), "9999-12-31T23:59:59Z")
+        XCTAssertEqual(Timestamp.string(Date(timeIntervalSince1970: -.infinity)), "0001-01-01T00:00:00Z")
+        XCTAssertNil(DurationText.milliseconds("0x10d"), "a duration is decimal")
+        XCTAssertNil(DurationText.milliseconds("1e3s"))
+        XCTAssertEqual(DurationText.milliseconds("1.5s"), 1500)
     }
 
     func testHistoryIsDownsampledAndEveryAnswerIsBounded() throws {
@@ -297,6 +362,31 @@ final class ObservationResourcesMCPTests: XCTestCase {
         server.send(#"{"jsonrpc":"2.0","id":2000,"method":"resources/unsubscribe","params":{"uri":"\#(base)assets/k0"}}"#)
         server.send(#"{"jsonrpc":"2.0","id":2001,"method":"resources/subscribe","params":{"uri":"\#(base)alerts"}}"#)
         XCTAssertEqual(server.answer(to: 2001)?.0["result"], .object([:]))
+    }
+
+    /// Red team: a client that stops reading, with answers due, and then closes its end: the
+    /// server gives up on the full pipe after its write deadline and ends.
+    func testAClientThatStopsReadingAndLeavesDoesNotKeepTheServer() throws {
+        let directory = BundledPlugins.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let neuron = directory.appendingPathComponent("n.yaml")
+        try hostNeuronYAML(id: "no-reader").write(to: neuron, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = BuildProducts.brane
+        process.arguments = ["mcp", "serve", "--neuron", neuron.path, "--plugins", BundledPlugins.directory]
+        process.environment = ["BRANE_HOME": directory.appendingPathComponent("home").path, "PATH": "/usr/bin:/bin"]
+        let input = Pipe(), output = Pipe()
+        (process.standardInput, process.standardOutput, process.standardError) = (input, output, FileHandle.nullDevice)
+        try process.run()
+        var lines = [#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#]
+        lines += (1...400).map { #"{"jsonrpc":"2.0","id":\#($0),"method":"resources/templates/list"}"# }
+        try input.fileHandleForWriting.write(contentsOf: Data((lines.joined(separator: "\n") + "\n").utf8))
+        try input.fileHandleForWriting.close()
+        let started = Date()
+        while process.isRunning && Date().timeIntervalSince(started) < 30 { usleep(50_000) }
+        XCTAssertFalse(process.isRunning, "still running 30 s after its client left")
+        if process.isRunning { process.terminate() }
+        withExtendedLifetime(output) {}
     }
 
     func testANeuronWithoutResourcesOffersNone() throws {

@@ -2,10 +2,11 @@
 as JSON, for the Swift tests to assert on.
 
 usage: mcp_resources.py EXPECTED FEED_JSON -- COMMAND [ARGS...]
-After initialize it lists resources and templates, reads the alerts resource, subscribes to it
-and to every listed sensor's latest reading, then runs FEED_JSON (a command, as a JSON list, with
-this environment) and waits until EXPECTED notifications of the alerts resource arrived (at most
-60 s), then reads the alerts again.
+       mcp_resources.py EXPECTED FEED_JSON --url URL     (Streamable HTTP; token in $BRANE_MCP_TOKEN)
+After initialize it lists resources and templates, calls the latest_reading tool, reads the
+alerts resource, subscribes to it and to every listed sensor's latest reading, then runs
+FEED_JSON (a command, as a JSON list, with this environment) and waits until EXPECTED
+notifications of the alerts resource arrived (at most 60 s), then reads the alerts again.
 """
 import asyncio
 import json
@@ -29,8 +30,17 @@ def alerts_in(result):
     return json.loads(result.contents[0].text)
 
 
-async def session(expected, feed, command):
-    params = StdioServerParameters(command=command[0], args=command[1:], env=dict(os.environ))
+def connect(target):
+    """The client transport: a server started with a command over stdio, or a URL."""
+    if target[0] == "--url":
+        from mcp.client.streamable_http import streamable_http_client
+        from mcp.shared._httpx_utils import create_mcp_http_client
+        client = create_mcp_http_client(headers={"Authorization": "Bearer " + os.environ["BRANE_MCP_TOKEN"]})
+        return streamable_http_client(target[1], http_client=client)
+    return stdio_client(StdioServerParameters(command=target[0], args=target[1:], env=dict(os.environ)))
+
+
+async def session(expected, feed, target):
     updates = []
     arrived = asyncio.Event()
 
@@ -43,14 +53,17 @@ async def session(expected, feed, command):
                 arrived.set()
 
     report = {"sdk": version("mcp")}
-    async with stdio_client(params) as (read, write):
-        async with ClientSession(read, write, message_handler=on_message) as client:
+    async with connect(target) as streams:
+        async with ClientSession(streams[0], streams[1], message_handler=on_message) as client:
             init = await client.initialize()
             resources_capability = field(init, "capabilities").resources
             report["subscribe"] = bool(resources_capability and resources_capability.subscribe)
             listed = await client.list_resources()
             report["resources"] = sorted(str(r.uri) for r in listed.resources)
             report["mimeTypes"] = sorted({field(r, "mimeType") for r in listed.resources})
+            called = await client.call_tool("latest_reading", {})
+            report["latestReading"] = {"isError": bool(field(called, "isError")),
+                                       "text": "".join(part.text for part in called.content if part.type == "text")}
             templates = await client.list_resource_templates()
             report["templates"] = sorted(field(t, "uriTemplate") for t in field(templates, "resourceTemplates"))
             alerts_uri = next(uri for uri in report["resources"] if uri.endswith("/alerts"))
@@ -72,9 +85,8 @@ async def session(expected, feed, command):
 
 
 def main():
-    split = sys.argv.index("--")
-    expected, feed, command = int(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[split + 1:]
-    print(json.dumps(asyncio.run(session(expected, feed, command))))
+    target = sys.argv[4:] if sys.argv[3] == "--" else sys.argv[3:]
+    print(json.dumps(asyncio.run(session(int(sys.argv[1]), json.loads(sys.argv[2]), target))))
 
 
 if __name__ == "__main__":

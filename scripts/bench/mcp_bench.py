@@ -19,11 +19,30 @@ CALLS = int(os.environ.get("CALLS", "1000"))
 ARGS = {"value": 98.6, "from": "degF", "to": "degC"}
 
 
-async def measure(command):
-    params = StdioServerParameters(command=command[0], args=command[1:], env=dict(os.environ))
+def over_http(command):
+    """`command` (a `brane mcp serve`) over Streamable HTTP instead: started on a free loopback
+    port, with the token; returns the client transport and the server to stop."""
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+    server = subprocess.Popen(command + ["--http", "127.0.0.1:0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in server.stderr:
+        if "/mcp (" in line:
+            url = line.split(" at ")[1].split(" ")[0]
+            break
+    token = subprocess.run([command[0], "mcp", "token"], capture_output=True, text=True, check=True).stdout.strip()
+    client = create_mcp_http_client(headers={"Authorization": "Bearer " + token})
+    return streamable_http_client(url, http_client=client), server
+
+
+async def measure(command, http=False):
+    server = None
+    if http:
+        transport, server = over_http(command)
+    else:
+        transport = stdio_client(StdioServerParameters(command=command[0], args=command[1:], env=dict(os.environ)), errlog=open(os.devnull, "w"))
     started = time.perf_counter()
-    async with stdio_client(params, errlog=open(os.devnull, "w")) as (read, write):
-        async with ClientSession(read, write) as client:
+    async with transport as streams:
+        async with ClientSession(streams[0], streams[1]) as client:
             await client.initialize()
             await client.list_tools()
             ready = time.perf_counter() - started
@@ -35,6 +54,9 @@ async def measure(command):
                 result = await client.call_tool("convert_units", ARGS)
                 samples.append(time.perf_counter() - t)
                 assert not result.isError, result
+    if server:
+        server.terminate()
+        server.wait()
     samples.sort()
     return ready, samples[len(samples) // 2], samples[int(len(samples) * 0.99)]
 
@@ -191,6 +213,7 @@ def main():
                  "--plugins", os.path.join(repo, "Plugins")]
         python = [sys.executable, os.path.join(repo, "scripts/bench/python_units_server.py")]
         rows = [("brane mcp serve → sandboxed com.brane.units (Swift plugin)", asyncio.run(measure(brane))),
+                ("the same over Streamable HTTP (`--http 127.0.0.1:0`, same client)", asyncio.run(measure(brane, http=True))),
                 ("Python MCP server (mcp low-level Server), same tool in-process", asyncio.run(measure(python)))]
         raw = raw_round_trips(brane)
 
@@ -214,7 +237,9 @@ def main():
     print(f"|---|---|---|---|")
     for name, (ready, p50, p99) in rows:
         print(f"| {name} | {ready * 1000:.1f} ms | {p50 * 1000:.3f} ms | {p99 * 1000:.3f} ms |")
-    print(f"\n{CALLS} calls each after 50 warm-up calls; client: MCP Python SDK over stdio.")
+    ratio = rows[1][1][1] / rows[0][1][1]
+    print(f"\n{CALLS} calls each after 50 warm-up calls; client: MCP Python SDK over stdio, and its Streamable HTTP client "
+          f"for the second row (p50 {ratio:.2f}× the stdio p50; target ≤ 2×).")
     print(f"\nThe brane server alone (raw JSON-RPC lines, no client SDK), p50: ping {raw['ping'] * 1000:.3f} ms, "
           f"tools/call {raw['tools/call'] * 1000:.3f} ms.")
     print(f"\nThroughput (raw JSON-RPC client, {CALLS * 4} calls of convert_units, median of 3 runs):\n")

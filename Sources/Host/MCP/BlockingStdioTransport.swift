@@ -183,15 +183,33 @@ final class ExpectedAnswers: @unchecked Sendable {
     }
 }
 
+/// Where a session's answers and notifications go: a line each on standard output, the
+/// session's streams over HTTP.
+protocol MessageSink: Sendable {
+    /// Sends one whole message; throws once the client is gone.
+    func write(_ message: [UInt8]) throws
+    /// Runs `handler` once, when the client is gone.
+    func whenBroken(_ handler: @escaping @Sendable () -> Void)
+}
+
 /// Writes whole lines to a file descriptor, one writer at a time: the SDK's messages and answers
-/// written from other threads never interleave.
-public final class LineWriter: @unchecked Sendable {
+/// written from other threads never interleave. A client that stops reading is gone once a line
+/// has waited `writeDeadline` for room in its pipe: the pipe or socket is made non-blocking, so
+/// no writer waits forever (and a session with calls answered into a full pipe still ends).
+public final class LineWriter: MessageSink, @unchecked Sendable {
+    static let writeDeadline: Duration = .seconds(10)
     private let output: Int32
     private let lock = NSLock()
     private var brokenHandlers: [@Sendable () -> Void] = []
     private var broken = false
 
-    public init(_ output: Int32) { self.output = output }
+    public init(_ output: Int32) {
+        self.output = output
+        var info = stat()
+        if fstat(output, &info) == 0, [S_IFIFO, S_IFSOCK].contains(info.st_mode & S_IFMT) {
+            _ = fcntl(output, F_SETFL, fcntl(output, F_GETFL) | O_NONBLOCK)
+        }
+    }
 
     /// Runs `handler` once, when the reader is gone (EPIPE; SIGPIPE is ignored while serving).
     func whenBroken(_ handler: @escaping @Sendable () -> Void) {
@@ -204,9 +222,17 @@ public final class LineWriter: @unchecked Sendable {
         let gone = try lock.withLock { () throws -> Bool in
             guard !broken else { throw MCPError.transportError(POSIXError(.EPIPE)) }
             var offset = 0
+            let deadline = ContinuousClock.now + Self.writeDeadline
             while offset < line.count {
                 let written = line[offset...].withUnsafeBytes { Foundation.write(output, $0.baseAddress, $0.count) }
                 if written < 0 && errno == EINTR { continue }
+                if written < 0 && errno == EAGAIN {
+                    var room = pollfd(fd: output, events: Int16(POLLOUT), revents: 0)
+                    let ready = poll(&room, 1, deadline.pollTimeout)
+                    if ready > 0 || (ready < 0 && errno == EINTR) { continue }
+                    broken = true   // not read for writeDeadline: the client is gone as far as this session goes
+                    return true
+                }
                 if written < 0 && errno == EPIPE {
                     broken = true
                     return true

@@ -15,45 +15,62 @@ public enum NeuronMCPServer {
     /// offers them.
     public static func serve(_ dispatcher: ToolDispatcher, observations: ObservationStore? = nil) async throws {
         signal(SIGPIPE, SIG_IGN)
-        let neuron = dispatcher.neuron.config
-        let offersResources = neuron.host.resources
-        if offersResources && observations == nil {
-            throw HostObservations.Refusal(description: "neuron \(neuron.id) offers resources but no observation store was opened for them")
-        }
-        let server = Server(name: "brane-\(neuron.id)", version: version, title: neuron.name,
+        let writer = LineWriter(STDOUT_FILENO)
+        let session = try await Session(dispatcher, observations: observations, sink: writer)
+        defer { session.resources?.stop() }
+        let transport = BlockingStdioTransport(writer: writer) { line in triage(line, session.answerer) }
+        try await session.server.start(transport: transport)
+        await session.server.waitUntilCompleted()
+        // End of input is not the end of the requests already read: each gets its answer first.
+        session.answerer.finish()
+        transport.waitForSDKAnswers(timeout: .seconds(10))
+        await session.server.stop()
+    }
+
+    /// One client's session, whatever carries it: the SDK's server (initialize, ping,
+    /// tools/list), the host's answerer of calls and batches, and the resources when offered,
+    /// all writing to `sink`.
+    struct Session: Sendable {
+        let server: Server
+        let answerer: ToolCallAnswerer
+        let resources: ResourceAnswerer?
+
+        init(_ dispatcher: ToolDispatcher, observations: ObservationStore?, sink: any MessageSink) async throws {
+            let neuron = dispatcher.neuron.config
+            let offersResources = neuron.host.resources
+            if offersResources && observations == nil {
+                throw HostObservations.Refusal(description: "neuron \(neuron.id) offers resources but no observation store was opened for them")
+            }
+            server = Server(name: "brane-\(neuron.id)", version: version, title: neuron.name,
                             instructions: neuron.instructions.isEmpty ? nil : neuron.instructions,
                             capabilities: .init(resources: offersResources ? .init(subscribe: true, listChanged: false) : nil,
                                                 tools: .init(listChanged: false)))
-        let tools = dispatcher.tools.map { Tool(name: $0.name, description: $0.description, inputSchema: Value($0.inputSchema)) }
-        await server.withMethodHandler(ListTools.self) { _ in ListTools.Result(tools: tools) }
-        let writer = LineWriter(STDOUT_FILENO)
-        let resources = observations.flatMap { store in
-            offersResources ? ResourceAnswerer(ObservationResources(HostObservations(neuron: dispatcher.neuron, store: store))) { notification in
-                try? writer.write(Array(notification.serialized().utf8))
-            } : nil
+            resources = observations.flatMap { store in
+                offersResources ? ResourceAnswerer(ObservationResources(HostObservations(neuron: dispatcher.neuron, store: store))) { notification in
+                    try? sink.write(Array(notification.serialized().utf8))
+                } : nil
+            }
+            answerer = ToolCallAnswerer(dispatcher: dispatcher, writer: sink, resources: resources)
+            let tools = dispatcher.tools.map { Tool(name: $0.name, description: $0.description, inputSchema: Value($0.inputSchema)) }
+            await server.withMethodHandler(ListTools.self) { _ in ListTools.Result(tools: tools) }
         }
-        defer { resources?.stop() }
-        let answerer = ToolCallAnswerer(dispatcher: dispatcher, writer: writer, resources: resources)
-        let transport = BlockingStdioTransport(writer: writer) { line in triage(line, answerer) }
-        try await server.start(transport: transport)
-        await server.waitUntilCompleted()
-        // End of input is not the end of the requests already read: each gets its answer first.
-        answerer.finish()
-        transport.waitForSDKAnswers(timeout: .seconds(10))
-        await server.stop()
     }
 
     /// What to do with one line: the host answers calls, batches, cancellations and every error;
     /// the SDK gets the rest (initialize, ping, tools/list, notifications), each small.
     private static func triage(_ line: LineSplitter.Line, _ answerer: ToolCallAnswerer) -> BlockingStdioTransport.Disposition {
-        let bytes: [UInt8]
         switch line {
         case .tooLong(let prefix, let length):
             answerer.reply(JSONRPCLine.errorResponse(id: JSONRPCLine.salvagedID(prefix), code: JSONRPCLine.invalidRequest,
                 "Invalid Request: the message is \(length) bytes; a message may have at most \(BlockingStdioTransport.lineLimit >> 20) MiB"))
             return .answered
-        case .complete(let complete): bytes = complete
+        case .complete(let bytes):
+            return triage(bytes, answerer)
         }
+    }
+
+    /// What to do with one whole message (a line, an HTTP request's body).
+    static func triage(_ bytes: [UInt8], _ answerer: ToolCallAnswerer) -> BlockingStdioTransport.Disposition {
         switch JSONRPCLine.classify(bytes) {
         case .invalid(let response), .single(.invalid(let response)):
             answerer.reply(response)

@@ -31,6 +31,8 @@ public struct ObservationResources: Sendable {
     public static let notFound = -32002
     /// The most asset kinds `resources/list` names (each is also reachable by the template).
     static let listedKinds = 100
+    /// The longest URI that names a resource.
+    static let uriLimit = 2048
 
     let observations: HostObservations
     private var neuron: String { observations.neuron.config.id }
@@ -55,7 +57,7 @@ public struct ObservationResources: Sendable {
     /// the neuron enables.
     public func resource(_ uri: String) -> Resource? {
         let base = "brane://\(neuron)/"
-        guard uri.utf8.count <= 2048, uri.hasPrefix(base) else { return nil }
+        guard uri.utf8.count <= Self.uriLimit, uri.hasPrefix(base) else { return nil }
         let parts = uri.dropFirst(base.count).split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         let resource: Resource? = switch parts.count {
         case 1: ["summary": .summary, "alerts": .alerts, "asset-changes": .assetChanges, "assets": .assets(kind: nil)][parts[0]]
@@ -79,7 +81,9 @@ public struct ObservationResources: Sendable {
             (.assetChanges, "asset changes", "What this neuron's scanners saw added, changed or removed in the last 24 hours."),
             (.assets(kind: nil), "assets", "Assets this neuron's scanners found."),
         ]
-        let kinds = try observations.store.assetCounts(scanners: observations.scanners.map(\.id)).keys.sorted().prefix(Self.listedKinds)
+        // Only kinds with a readable URI; each name shown sanitised (a scanner chose it).
+        let kinds = try observations.store.assetCounts(scanners: observations.scanners.map(\.id)).keys.sorted()
+            .filter { !$0.isEmpty && uri(.assets(kind: $0)).utf8.count <= Self.uriLimit }.prefix(Self.listedKinds)
         for kind in kinds {
             resources.append((.assets(kind: kind), "assets: \(UntrustedText.sanitized(kind, limit: 64))", "Assets of this kind that this neuron's scanners found."))
         }
@@ -113,7 +117,9 @@ public struct ObservationResources: Sendable {
 
     private static let unreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~".utf8)
 
+    /// A segment percent-encoded; `.` and `..` in full, which RFC 3986 would otherwise resolve away.
     static func encode(_ segment: String) -> String {
+        if segment == "." || segment == ".." { return String(repeating: "%2E", count: segment.count) }
         var out = ""
         for byte in segment.utf8 {
             if unreserved.contains(byte) { out.unicodeScalars.append(Unicode.Scalar(byte)) }

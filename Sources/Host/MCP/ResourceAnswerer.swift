@@ -6,7 +6,7 @@ import Foundation
 /// `pollInterval` while anything is subscribed — a rowid range read, the same whether the store
 /// was written by this process (`neuron run --mcp`) or by another `neuron run`. Each new alert is
 /// one notification of the alerts resource, up to `notificationsPerPoll` a poll; past that the
-/// rest are told as one.
+/// rest are told as one more.
 final class ResourceAnswerer: @unchecked Sendable {
     static let methods: Set<String> = ["resources/list", "resources/read", "resources/templates/list", "resources/subscribe", "resources/unsubscribe"]
     /// The most resources one session may subscribe to.
@@ -48,7 +48,8 @@ final class ResourceAnswerer: @unchecked Sendable {
             guard let uri = params?["uri"]?.stringValue else { return invalid("\(method) needs params.uri, a string") }
             guard let resource = resources.resource(uri) else {
                 return JSONRPCLine.errorResponse(id: id, code: ObservationResources.notFound,
-                                                 "Resource not found: \(UntrustedText.sanitized(uri, limit: 256))", data: ["uri": .string(uri)])
+                                                 "Resource not found: \(UntrustedText.sanitized(uri, limit: 256))",
+                                                 data: ["uri": .string(UntrustedText.sanitized(uri, limit: 2048))])
             }
             switch method {
             case "resources/read":
@@ -123,7 +124,7 @@ final class ResourceAnswerer: @unchecked Sendable {
             guard let rows = try? store.rows(feed, after: marks[feed] ?? 0, limit: Self.rowsPerPoll), let last = rows.last else { continue }
             marks[feed] = last.id
             let ours: [(id: Int64, by: String)] = switch feed {
-            case .alerts: rows.filter { $0.by == observations.neuron.config.id }
+            case .alerts: rows.filter { row in observations.specialists.contains { "\(observations.neuron.config.id)/\($0.id)" == row.by } }
             case .readings: rows.filter { row in observations.sensors.contains { $0.id == row.by } }
             case .scans: rows.filter { row in observations.scanners.contains { $0.id == row.by } }
             }
@@ -137,7 +138,7 @@ final class ResourceAnswerer: @unchecked Sendable {
         for resource in subscriptions {
             let repeats: Int = switch resource {
             case .summary: 1
-            case .alerts: touched.contains(.alerts) ? min(newAlerts, Self.notificationsPerPoll) : 0
+            case .alerts: touched.contains(.alerts) ? min(newAlerts, Self.notificationsPerPoll + 1) : 0   // the last one for the rest
             case .assets, .assetChanges: touched.contains(.scans) ? 1 : 0
             case .latest(let sensor), .history(let sensor): sensors.contains(sensor) ? 1 : 0
             }

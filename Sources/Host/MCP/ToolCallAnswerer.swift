@@ -10,17 +10,19 @@ import Foundation
 /// stops a call a client cancels: no answer is written for it.
 final class ToolCallAnswerer: @unchecked Sendable {
     private let dispatcher: ToolDispatcher
-    private let writer: LineWriter
+    private let writer: any MessageSink
     /// What `tools/list` answers inside a batch (alone, the SDK answers it, from the same tools).
     private let toolList: JSONValue
     private let lock = NSLock()
     /// Calls read and not yet answered, by their id's JSON text (`JSONRPCLine.key`).
     private var inFlight: [[UInt8]: CallCancellation] = [:]
     private let unanswered = DispatchGroup()
+    /// The most bytes of answers one batch holds.
+    static let batchAnswerLimit = 32 << 20
     /// The session's resources, when the neuron offers them.
     let resources: ResourceAnswerer?
 
-    init(dispatcher: ToolDispatcher, writer: LineWriter, resources: ResourceAnswerer? = nil) {
+    init(dispatcher: ToolDispatcher, writer: any MessageSink, resources: ResourceAnswerer? = nil) {
         self.dispatcher = dispatcher
         self.writer = writer
         self.resources = resources
@@ -45,9 +47,19 @@ final class ToolCallAnswerer: @unchecked Sendable {
         final class Entries: @unchecked Sendable {
             let lock = NSLock()
             var answers: [(Int, JSONValue)] = []
+            var bytes = 0
         }
         let entries = Entries(), group = DispatchGroup()
-        @Sendable func add(_ position: Int, _ answer: JSONValue) { entries.lock.withLock { entries.answers.append((position, answer)) } }
+        // The array is written whole: past `batchAnswerLimit` an answer is replaced by an error saying so.
+        @Sendable func add(_ position: Int, _ answer: JSONValue) {
+            let size = answer.serialized().utf8.count
+            entries.lock.withLock {
+                let fits = entries.bytes + size <= Self.batchAnswerLimit
+                entries.bytes += fits ? size : 0
+                entries.answers.append((position, fits ? answer : JSONRPCLine.errorResponse(id: answer["id"], code: JSONRPCLine.internalError,
+                    "Internal error: the batch's answers passed \(Self.batchAnswerLimit >> 20) MiB; send this request alone")))
+            }
+        }
         for (position, message) in batch.enumerated() {
             switch message {
             case .invalid(let response): add(position, response)

@@ -13,8 +13,11 @@ public enum DurationText {
     public static func milliseconds(_ text: String) -> Int? {
         let text = text.trimmingCharacters(in: .whitespaces)
         for unit in units where text.hasSuffix(unit.suffix) {
-            // "5ms" also ends in "s": accept only when what precedes the unit is a number.
-            if let value = Double(text.dropLast(unit.suffix.count)), value.isFinite, value >= 0,
+            // "5ms" also ends in "s": accept only when what precedes the unit is a decimal number
+            // (Double would also read "0x10" and "1e3").
+            let number = text.dropLast(unit.suffix.count)
+            if !number.isEmpty, number.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }),
+               let value = Double(number), value.isFinite, value >= 0,
                value * unit.milliseconds <= Double(maximumMilliseconds) {
                 return Int((value * unit.milliseconds).rounded())
             }

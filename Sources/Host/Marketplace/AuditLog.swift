@@ -24,39 +24,8 @@ public struct AuditLog: Sendable {
     let key: [UInt8]
 
     public init(keyPath: String) throws {
-        if let existing = try Self.readKey(keyPath) {
-            key = existing
-            return
-        }
-        // Written whole to a private temporary file, then linked into place: link never replaces,
-        // so of two first commands one key wins and neither ever reads a half-written one.
-        let fresh = try secureRandomBytes(32)
-        let temporary = "\(keyPath).\(getpid()).\(UUID().uuidString.prefix(8))"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw MarketplaceError(.io, "cannot create the audit key \(keyPath): \(String(cString: strerror(errno)))") }
-        defer { unlink(temporary) }
-        let written = (try? FileDescriptor(rawValue: fd).writeAll(fresh)) == fresh.count && fsync(fd) == 0
-        close(fd)
-        guard written else { throw MarketplaceError(.io, "cannot write the audit key \(keyPath)") }
-        if link(temporary, keyPath) == 0 {
-            key = fresh
-        } else if errno == EEXIST, let raced = try Self.readKey(keyPath) {
-            key = raced   // another brane process linked its key first
-        } else {
-            throw MarketplaceError(.io, "cannot create the audit key \(keyPath): \(String(cString: strerror(errno)))")
-        }
-    }
-
-    /// The key at `path`, nil when there is none; a file there that is not a 32-byte key is an
-    /// error that names it (a new key would silently orphan every entry already written).
-    private static func readKey(_ path: String) throws -> [UInt8]? {
-        var info = stat()
-        guard lstat(path, &info) == 0 else { return nil }
-        guard info.st_mode & S_IFMT == S_IFREG, let bytes = readRegularFile(path, limit: 64), bytes.count == 32 else {
-            throw MarketplaceError(.io, "the audit key \(path) is damaged (\(info.st_mode & S_IFMT == S_IFREG ? "\(info.st_size) bytes, expected 32" : "not a regular file")); "
-                + "every audit entry depends on it: restore it from a backup, or move it aside to start a new log (the old entries then no longer verify)")
-        }
-        return bytes
+        key = try PrivateSecret.readOrCreate(keyPath, length: 32, name: "audit key", ifDamaged:
+            "every audit entry depends on it: restore it from a backup, or move it aside to start a new log (the old entries then no longer verify)")
     }
 
     func append(_ db: Database, action: String, plugin: String, detail: String, now: Date = Date()) throws {

@@ -90,9 +90,11 @@ public struct HostObservations: Sendable {
             let (readings, inRange) = try store.sampledHistory(sensor.id, in: from...max(from, now), points: points)
             let metric = arguments["metric"]?.stringValue
             if let metric, !readings.isEmpty, !readings.contains(where: { $0.reading.metrics[metric] != nil }) {
+                // The names came from a plugin, through the store: shown sanitised, and few.
                 let known = Set(readings.flatMap(\.reading.metrics.keys)).sorted()
-                let hint = closestMatch(to: metric, in: known).map { "; did you mean '\($0)'?" } ?? ""
-                throw Refusal(description: "\(sensor.id) has no metric '\(UntrustedText.sanitized(metric, limit: 128))'\(hint) (its readings have: \(known.prefix(40).joined(separator: ", ")))")
+                let hint = closestMatch(to: metric, in: known).map { "; did you mean '\(UntrustedText.sanitized($0, limit: 128))'?" } ?? ""
+                let shown = known.prefix(20).map { UntrustedText.sanitized($0, limit: 64) }.joined(separator: ", ")
+                throw Refusal(description: "\(sensor.id) has no metric '\(UntrustedText.sanitized(metric, limit: 128))'\(hint) (its readings have: \(shown)\(known.count > 20 ? ", …" : ""))")
             }
             var items = BoundedItems()
             for reading in readings {
@@ -128,7 +130,7 @@ public struct HostObservations: Sendable {
         case .alerts:
             let scope = arguments["specialist"] == nil ? specialists : try pick(arguments["specialist"], from: specialists)
             let from = try since(arguments["since"], default: Self.defaultAlertWindow, now: now)
-            let (alerts, total) = try store.newestAlerts(neuron: neuron.config.id, since: from, specialist: arguments["specialist"]?.stringValue,
+            let (alerts, total) = try store.newestAlerts(neuron: neuron.config.id, specialists: scope.map(\.id), since: from,
                                                          limit: limit ?? Self.defaultAlerts)
             var items = BoundedItems()
             for alert in alerts { items.append(Self.json(alert)) }
@@ -140,19 +142,21 @@ public struct HostObservations: Sendable {
                 if let reading = try store.latestReading(sensor.id) { readings.append(Self.json(reading)) }
             }
             let week = now.addingTimeInterval(-Self.defaultAlertWindow)
-            let (recent, total) = try store.newestAlerts(neuron: neuron.config.id, since: week, limit: 5)
+            let (recent, total) = try store.newestAlerts(neuron: neuron.config.id, specialists: specialists.map(\.id), since: week, limit: 5)
             var alerts = BoundedItems(limit: Self.answerLimit / 4)
             for alert in recent { alerts.append(Self.json(alert)) }
-            let counts = try store.assetCounts(scanners: scanners.map(\.id))
+            var kinds = BoundedItems(limit: Self.answerLimit / 8)
+            for (kind, count) in try store.assetCounts(scanners: scanners.map(\.id)).sorted(by: { $0.key < $1.key }) {
+                kinds.append(["kind": .string(kind), "present": .number(Double(count))])
+            }
             var scans = BoundedItems(limit: Self.answerLimit / 8)
             for scan in try store.lastScans(scanners: scanners.map(\.id)) {
                 scans.append(["scanner": .string(scan.scanner), "at": .string(Timestamp.string(scan.at)), "assets": .number(Double(scan.assets))])
             }
-            let kinds = counts.sorted { $0.key < $1.key }.prefix(Self.maximumItems).map { ($0.key, JSONValue.number(Double($0.value))) }
             return (["neuron": .string(neuron.config.id), "at": .string(Timestamp.string(now)), "sensors": readings.array,
                      "alerts": ["last7Days": .number(Double(total)), "newest": alerts.array],
-                     "assets": .object(Dictionary(uniqueKeysWithValues: kinds)), "lastScans": scans.array,
-                     "truncated": .bool(readings.truncated || alerts.truncated || scans.truncated)],
+                     "assets": kinds.array, "lastScans": scans.array,
+                     "truncated": .bool(readings.truncated || alerts.truncated || kinds.truncated || scans.truncated)],
                     tier(sensors + scanners + specialists))
         }
     }

@@ -20,9 +20,10 @@ public final class ObservationStore: @unchecked Sendable {
         try database.writeWithoutTransaction { try $0.checkpoint(.truncate) }
     }
 
-    /// A table whose new rows a subscriber is told of, by the column naming who wrote each row.
+    /// A table whose new rows a subscriber is told of, with who wrote each row: the sensor, the
+    /// scanner, or for an alert its neuron and specialist (`neuron/specialist`).
     public enum Feed: String, Sendable, CaseIterable {
-        case alerts = "neuron", readings = "sensor", scans = "scanner"
+        case alerts = "neuron || '/' || specialist", readings = "sensor", scans = "scanner"
     }
 
     /// The id of `feed`'s newest row (0 when it has none).
@@ -31,11 +32,11 @@ public final class ObservationStore: @unchecked Sendable {
     }
 
     /// The rows of `feed` stored after `id`, oldest first, at most `limit`: each id and who wrote
-    /// it. A range of the rowid, so a poll costs the same whatever the table holds.
+    /// it (`Feed`). A range of the rowid, so a poll costs the same whatever the table holds.
     public func rows(_ feed: Feed, after id: Int64, limit: Int) throws -> [(id: Int64, by: String)] {
         try database.read { db in
             try Row.fetchAll(db, sql: "SELECT id, \(feed.rawValue) AS by FROM \(feed) WHERE id > ? ORDER BY id LIMIT ?", arguments: [id, limit])
-        }.map { ($0["id"], $0["by"]) }
+        }.map { ($0.integer("id"), $0.text("by")) }
     }
 
     public convenience init(home: BraneHome = .current) throws {
@@ -128,6 +129,17 @@ public final class ObservationStore: @unchecked Sendable {
         }
         return migrator
     }
+}
+
+/// Values of the observation store read leniently: the file is the user's, anyone who can write
+/// it can put text where a number belongs or a blob where text does, and GRDB's typed subscript
+/// traps on a value it cannot convert. A value of the wrong type reads as zero or empty.
+extension Row {
+    func number(_ column: String) -> Double { Double.fromDatabaseValue(self[column] as DatabaseValue) ?? 0 }
+    func integer(_ column: String) -> Int64 { Int64.fromDatabaseValue(self[column] as DatabaseValue) ?? 0 }
+    func text(_ column: String) -> String { String.fromDatabaseValue(self[column] as DatabaseValue) ?? "" }
+    func flag(_ column: String) -> Bool { Bool.fromDatabaseValue(self[column] as DatabaseValue) ?? false }
+    func date(_ column: String) -> Date { Date(timeIntervalSince1970: number(column)) }
 }
 
 /// `?, ?, ?` for an SQL `IN (…)` of `count` values.

@@ -54,12 +54,12 @@ extension ObservationStore {
                 guard seen.insert(id).inserted else { continue }
                 let properties = JSONValue.object(asset.properties.mapValues(JSONValue.string)).serialized()
                 if let row = try Row.fetchOne(db, sql: "SELECT properties, present FROM assets WHERE id = ?", arguments: [id]) {
-                    let old = Self.properties(row["properties"])
+                    let old = Self.properties(row.text("properties"))
                     var detail: [String: String] = [:]
                     for key in Set(old.keys).union(asset.properties.keys).sorted() where old[key] != asset.properties[key] {
                         detail[key] = "\(old[key] ?? "∅") → \(asset.properties[key] ?? "∅")"
                     }
-                    let wasPresent: Bool = row["present"]
+                    let wasPresent = row.flag("present")
                     if !wasPresent { changes.append(AssetChange(scanID: scanID, assetID: id, change: .added, detail: [:])) }
                     else if !detail.isEmpty { changes.append(AssetChange(scanID: scanID, assetID: id, change: .changed, detail: detail)) }
                     try db.execute(sql: "UPDATE assets SET name = ?, properties = ?, lastSeen = ?, scanID = ?, present = 1 WHERE id = ?",
@@ -110,8 +110,8 @@ extension ObservationStore {
                     """)
             }
             return rows.map { row in
-                AssetChange(scanID: row["scanID"], assetID: row["assetID"], change: AssetChange.Kind(rawValue: row["change"]) ?? .changed,
-                            detail: Self.properties(row["detail"]))
+                AssetChange(scanID: row.integer("scanID"), assetID: row.text("assetID"), change: AssetChange.Kind(rawValue: row.text("change")) ?? .changed,
+                            detail: Self.properties(row.text("detail")))
             }
         }
     }
@@ -139,7 +139,7 @@ extension ObservationStore {
             var counts: [String: Int] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT kind, count(*) AS n FROM assets WHERE present = 1 AND scanner IN (\(placeholders(scanners.count))) GROUP BY kind",
                                         arguments: StatementArguments(scanners)) {
-                counts[row["kind"]] = row["n"]
+                counts[row.text("kind")] = Int(row.integer("n"))
             }
             return counts
         }
@@ -166,9 +166,9 @@ extension ObservationStore {
             let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT 1 FROM assetChanges c JOIN scans s ON s.id = c.scanID WHERE \(filter) LIMIT ?)",
                                          arguments: arguments + [countLimit]) ?? 0
             return (rows.reversed().map { row in
-                DatedChange(at: Date(timeIntervalSince1970: row["startedAt"]), scanner: row["scanner"],
-                            change: AssetChange(scanID: row["scanID"], assetID: row["assetID"],
-                                                change: AssetChange.Kind(rawValue: row["change"]) ?? .changed, detail: Self.properties(row["detail"])))
+                DatedChange(at: row.date("startedAt"), scanner: row.text("scanner"),
+                            change: AssetChange(scanID: row.integer("scanID"), assetID: row.text("assetID"),
+                                                change: AssetChange.Kind(rawValue: row.text("change")) ?? .changed, detail: Self.properties(row.text("detail"))))
             }, total)
         }
     }
@@ -181,7 +181,7 @@ extension ObservationStore {
                 SELECT s.* FROM scans s JOIN (SELECT max(id) AS id FROM scans WHERE scanner IN (\(placeholders(scanners.count))) GROUP BY scanner) newest
                 ON newest.id = s.id ORDER BY s.scanner
                 """, arguments: StatementArguments(scanners))
-        }.map { ($0["scanner"], Date(timeIntervalSince1970: $0["startedAt"]), $0["assets"]) }
+        }.map { ($0.text("scanner"), $0.date("startedAt"), Int($0.integer("assets"))) }
     }
 
     private static func properties(_ text: String) -> [String: String] {
@@ -190,8 +190,7 @@ extension ObservationStore {
     }
 
     private static func asset(_ row: Row) -> CatalogAsset {
-        CatalogAsset(id: row["id"], kind: row["kind"], name: row["name"], scanner: row["scanner"], properties: properties(row["properties"]),
-                     firstSeen: Date(timeIntervalSince1970: row["firstSeen"]), lastSeen: Date(timeIntervalSince1970: row["lastSeen"]),
-                     present: row["present"])
+        CatalogAsset(id: row.text("id"), kind: row.text("kind"), name: row.text("name"), scanner: row.text("scanner"), properties: properties(row.text("properties")),
+                     firstSeen: row.date("firstSeen"), lastSeen: row.date("lastSeen"), present: row.flag("present"))
     }
 }

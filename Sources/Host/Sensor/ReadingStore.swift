@@ -4,10 +4,17 @@ import GRDB
 /// Sensor readings in the observation store: only readings that changed are recorded.
 extension ObservationStore {
     public func record(_ stored: StoredReading) throws {
-        let changed = JSONValue.array(stored.changed.map(JSONValue.string)).serialized()
+        try record(readings: [stored])
+    }
+
+    /// Records `readings` in one transaction: all or none.
+    public func record(readings: [StoredReading]) throws {
         try database.write { db in
-            try db.execute(sql: "INSERT INTO readings (sensor, takenAt, reading, changed) VALUES (?, ?, ?, ?)",
-                           arguments: [stored.sensor, stored.takenAt.timeIntervalSince1970, stored.reading.json.serialized(), changed])
+            for stored in readings {
+                let changed = JSONValue.array(stored.changed.map(JSONValue.string)).serialized()
+                try db.execute(sql: "INSERT INTO readings (sensor, takenAt, reading, changed) VALUES (?, ?, ?, ?)",
+                               arguments: [stored.sensor, stored.takenAt.timeIntervalSince1970, stored.reading.json.serialized(), changed])
+            }
         }
     }
 
@@ -75,9 +82,9 @@ extension ObservationStore {
     }
 
     private static func reading(_ row: Row) -> StoredReading {
-        let json = (try? JSONValue(parsing: Array((row["reading"] as String).utf8))) ?? .object([:])
-        let changed = (try? JSONValue(parsing: Array((row["changed"] as String).utf8)))?.arrayValue?.compactMap(\.stringValue) ?? []
-        return StoredReading(sensor: row["sensor"], takenAt: Date(timeIntervalSince1970: row["takenAt"]),
+        let json = (try? JSONValue(parsing: Array(row.text("reading").utf8))) ?? .object([:])
+        let changed = (try? JSONValue(parsing: Array(row.text("changed").utf8)))?.arrayValue?.compactMap(\.stringValue) ?? []
+        return StoredReading(sensor: row.text("sensor"), takenAt: row.date("takenAt"),
                              reading: SensorReading(json: json), changed: changed)
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 
 /// Opens one of Brane's SQLite stores (registry, observations, usage) — the one way they are
-/// opened. Two first commands at once do not both migrate it: migrations are serialised by a lock
+/// opened. Two first commands at once do not both migrate it: opening and migrating are serialised by a lock
 /// file of its own (opening and closing the database file here would drop SQLite's fcntl locks on
 /// it), waited for at most 10 s. On a read-only home (a read-only mount, a backup) the store is a
 /// private snapshot — its WAL folded in, opened read-only, unlinked at once (the open connection
@@ -37,7 +37,6 @@ enum SQLiteStore {
         }
         do {
             ensurePrivateFile(path)
-            let database = try DatabasePool(path: path, configuration: configuration)
             let lock = Glibc.open(path + ".migration-lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0o600)
             defer { if lock >= 0 { close(lock) } }
             let deadline = ContinuousClock.now + .seconds(10)
@@ -45,6 +44,9 @@ enum SQLiteStore {
                 guard ContinuousClock.now < deadline else { throw Failure(description: "another process has held \(path) for 10 s; try again") }
                 usleep(5_000)
             }
+            // Opened under the lock too: switching a new file to WAL takes a lock SQLite does not
+            // wait for (SQLITE_BUSY at once) while another process migrates it.
+            let database = try DatabasePool(path: path, configuration: configuration)
             try migrator.migrate(database)
             return database
         } catch let failure as Failure {

@@ -5,8 +5,10 @@ import Foundation
 /// ISO8601DateFormatter builds an ICU formatter per instance, which cost `brane plugin list`
 /// 5 ms of its 30 with 100 plugins installed. Parsing, rare, keeps Foundation's grammar.
 public enum Timestamp {
+    /// Years 1 to 9999; a time outside them (a hostile row, NaN) is shown as the nearest end.
     public static func string(_ date: Date) -> String {
-        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        let since1970 = date.timeIntervalSince1970
+        var seconds = time_t(since1970.isNaN ? 0 : min(max(since1970.rounded(.down), -62_135_596_800), 253_402_300_799))
         var parts = tm()
         gmtime_r(&seconds, &parts)
         func digits(_ value: Int32, _ width: Int) -> String {

@@ -9,31 +9,43 @@ public enum UntrustedText {
     /// `singleLine` escapes newlines and tabs too: a field shown on one line stays on one line.
     public static func sanitized(_ text: String, singleLine: Bool = true) -> String {
         guard text.unicodeScalars.contains(where: { needsEscape($0, singleLine: singleLine) }) else { return text }
-        var out = String.UnicodeScalarView()
-        for scalar in text.unicodeScalars {
-            guard needsEscape(scalar, singleLine: singleLine) else {
-                out.append(scalar)
-                continue
-            }
-            // JSON's own escapes, so text that is JSON (a --json envelope) stays valid JSON.
-            let escape: String = switch scalar {
-            case "\n": "\\n"
-            case "\r": "\\r"
-            case "\t": "\\t"
-            default: "\\u" + hex(scalar.value, digits: 4)
-            }
-            out.append(contentsOf: escape.unicodeScalars)
-        }
-        return String(out)
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count + 16)
+        for scalar in text.unicodeScalars { append(scalar, to: &out, singleLine: singleLine) }
+        return String(decoding: out, as: UTF8.self)
     }
 
-    /// `sanitized`, cut to at most `limit` UTF-8 bytes (on a character boundary) with a marker.
+    /// `sanitized`, cut to at most `limit` UTF-8 bytes (between characters) with a marker saying
+    /// how many bytes of `text` were left out. Linear, and it stops reading at the limit: a
+    /// megabyte of escapes costs no more than `limit` of them.
     public static func sanitized(_ text: String, limit: Int) -> String {
-        let clean = sanitized(text)
-        guard clean.utf8.count > limit else { return clean }
-        var end = clean.utf8.index(clean.utf8.startIndex, offsetBy: limit)
-        while !clean.unicodeScalars.indices.contains(end) && end > clean.startIndex { end = clean.utf8.index(before: end) }
-        return String(clean[..<end]) + "… [\(clean.utf8.count - limit) bytes cut]"
+        var out: [UInt8] = [], piece: [UInt8] = [], consumed = 0
+        for scalar in text.unicodeScalars {
+            piece.removeAll(keepingCapacity: true)
+            append(scalar, to: &piece, singleLine: true)
+            guard out.count + piece.count <= limit else {
+                return String(decoding: out, as: UTF8.self) + "… [\(text.utf8.count - consumed) bytes cut]"
+            }
+            out += piece
+            consumed += UTF8.width(scalar)
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// One scalar as it is shown: itself, or a visible escape — JSON's own, so text that is JSON
+    /// (a --json envelope) stays valid JSON.
+    private static func append(_ scalar: Unicode.Scalar, to out: inout [UInt8], singleLine: Bool) {
+        guard needsEscape(scalar, singleLine: singleLine) else {
+            out.append(contentsOf: String(scalar).utf8)
+            return
+        }
+        let escape: String = switch scalar {
+        case "\n": "\\n"
+        case "\r": "\\r"
+        case "\t": "\\t"
+        default: "\\u" + hex(scalar.value, digits: 4)
+        }
+        out.append(contentsOf: escape.utf8)
     }
 
     /// True when `text` would print as itself on one line: no control, separator or bidi character.
