@@ -50,7 +50,8 @@ final class NeuronConfigTests: XCTestCase {
         let sports = try NeuronLoader.load(path: "\(directory)/sports-medicine.yaml", plugins: plugins).neuron
         XCTAssertEqual(sports.config.privacyTier, .sensitive)
         XCTAssertEqual(sports.exposedTools.map(\.name), ["lookup_medical_term", "search_medical_terms", "convert_units",
-                                                         "consult_com_brane_neuroscientist", "consult_com_brane_coach"])
+                                                         "consult_com_brane_neuroscientist", "consult_com_brane_coach",
+                                                         "alerts", "latest_reading", "health_summary"])
     }
 
     func testThePublishedSchemasAcceptTheShippedFilesAndRejectABadOne() throws {

@@ -19,19 +19,24 @@ CALLS = int(os.environ.get("CALLS", "1000"))
 ARGS = {"value": 98.6, "from": "degF", "to": "degC"}
 
 
-def over_http(command):
-    """`command` (a `brane mcp serve`) over Streamable HTTP instead: started on a free loopback
-    port, with the token; returns the client transport and the server to stop."""
-    from mcp.client.streamable_http import streamable_http_client
-    from mcp.shared._httpx_utils import create_mcp_http_client
+def start_http(command):
+    """`command` (a `brane mcp serve`) over Streamable HTTP instead, on a free loopback port:
+    the server to stop, its URL and the token."""
     server = subprocess.Popen(command + ["--http", "127.0.0.1:0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     for line in server.stderr:
         if "/mcp (" in line:
             url = line.split(" at ")[1].split(" ")[0]
             break
     token = subprocess.run([command[0], "mcp", "token"], capture_output=True, text=True, check=True).stdout.strip()
-    client = create_mcp_http_client(headers={"Authorization": "Bearer " + token})
-    return streamable_http_client(url, http_client=client), server
+    return server, url, token
+
+
+def over_http(command):
+    """The SDK's Streamable HTTP client transport to `command` served over HTTP, and the server."""
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+    server, url, token = start_http(command)
+    return streamable_http_client(url, http_client=create_mcp_http_client(headers={"Authorization": "Bearer " + token})), server
 
 
 async def measure(command, http=False):
@@ -81,6 +86,40 @@ def raw_round_trips(command):
         samples = sorted(samples[50:])
         medians[method] = samples[len(samples) // 2]
     server.stdin.close()
+    server.wait()
+    return medians
+
+
+def raw_http_round_trips(command):
+    """The server alone over Streamable HTTP: requests on one kept-alive connection with
+    http.client, each answer's SSE stream read whole; no client SDK."""
+    import http.client
+    server, url, token = start_http(command)
+    host, port = url.split("//")[1].split("/")[0].rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port))
+    headers = {"Authorization": "Bearer " + token, "Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+
+    def post(message):
+        connection.request("POST", "/mcp", body=json.dumps(message), headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response
+
+    opened = post({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                   "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}})
+    headers.update({"Mcp-Session-Id": opened.getheader("Mcp-Session-Id"), "MCP-Protocol-Version": "2025-11-25"})
+    post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    medians = {}
+    for method, params in [("ping", {}), ("tools/call", {"name": "convert_units", "arguments": ARGS})]:
+        samples = []
+        for number in range(1, CALLS + 51):
+            started = time.perf_counter()
+            post({"jsonrpc": "2.0", "id": number, "method": method, "params": params})
+            samples.append(time.perf_counter() - started)
+        samples = sorted(samples[50:])
+        medians[method] = samples[len(samples) // 2]
+    connection.close()
+    server.terminate()
     server.wait()
     return medians
 
@@ -213,12 +252,13 @@ def main():
                  "--plugins", os.path.join(repo, "Plugins")]
         python = [sys.executable, os.path.join(repo, "scripts/bench/python_units_server.py")]
         rows = [("brane mcp serve → sandboxed com.brane.units (Swift plugin)", asyncio.run(measure(brane))),
-                ("the same over Streamable HTTP (`--http 127.0.0.1:0`, same client)", asyncio.run(measure(brane, http=True))),
+                ("the same over Streamable HTTP (`--http`; from an already listening server)", asyncio.run(measure(brane, http=True))),
                 ("Python MCP server (mcp low-level Server), same tool in-process", asyncio.run(measure(python)))]
         raw = raw_round_trips(brane)
+        raw_http = raw_http_round_trips(brane)
 
         # A neuron with a pool of 4 units instances and the hostile fixture's slow tool (2 instances).
-        plugins = os.path.join(home, "plugins")
+        plugins = os.path.join(home, "bench-plugins")
         os.makedirs(plugins)
         os.symlink(os.path.join(repo, "Tests/Fixtures/Hostile"), os.path.join(plugins, "test.brane.hostile"))
         pooled = os.path.join(home, "pooled.yaml")
@@ -241,7 +281,9 @@ def main():
     print(f"\n{CALLS} calls each after 50 warm-up calls; client: MCP Python SDK over stdio, and its Streamable HTTP client "
           f"for the second row (p50 {ratio:.2f}× the stdio p50; target ≤ 2×).")
     print(f"\nThe brane server alone (raw JSON-RPC lines, no client SDK), p50: ping {raw['ping'] * 1000:.3f} ms, "
-          f"tools/call {raw['tools/call'] * 1000:.3f} ms.")
+          f"tools/call {raw['tools/call'] * 1000:.3f} ms; over Streamable HTTP (http.client, one kept-alive connection): "
+          f"ping {raw_http['ping'] * 1000:.3f} ms, tools/call {raw_http['tools/call'] * 1000:.3f} ms "
+          f"({raw_http['tools/call'] / raw['tools/call']:.2f}× the stdio call).")
     print(f"\nThroughput (raw JSON-RPC client, {CALLS * 4} calls of convert_units, median of 3 runs):\n")
     print("| units instances | 1 call in flight | 16 calls in flight | ratio |")
     print("|---|---|---|---|")

@@ -54,21 +54,25 @@ extension ObservationStore {
     /// The readings of `sensor` taken in `range`, at most `points` of them: all when they are
     /// that few, otherwise the first of each of `points` equal slices of the time they span — one
     /// index seek per slice, so 100,000 stored readings cost no more than a hundred. Also how
-    /// many the range holds.
-    public func sampledHistory(_ sensor: String, in range: ClosedRange<Date>, points: Int) throws -> (readings: [StoredReading], inRange: Int) {
+    /// many the range holds, counted up to `countLimit` (as alerts are).
+    public func sampledHistory(_ sensor: String, in range: ClosedRange<Date>, points: Int,
+                               countLimit: Int = 10_000) throws -> (readings: [StoredReading], inRange: Int) {
         let (from, to) = (range.lowerBound.timeIntervalSince1970, range.upperBound.timeIntervalSince1970)
         return try database.read { db in
-            let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM readings WHERE sensor = ? AND takenAt BETWEEN ? AND ?",
-                                         arguments: [sensor, from, to]) ?? 0
+            let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT 1 FROM readings WHERE sensor = ? AND takenAt BETWEEN ? AND ? LIMIT ?)",
+                                         arguments: [sensor, from, to, max(countLimit, points + 1)]) ?? 0
             if count <= points {
                 let rows = try Row.fetchAll(db, sql: "SELECT * FROM readings WHERE sensor = ? AND takenAt BETWEEN ? AND ? ORDER BY takenAt, id",
                                             arguments: [sensor, from, to])
                 return (rows.map(Self.reading), count)
             }
             // From the first reading to the last in the range: a week of readings asked for over a month still gets every point.
-            let span = try Row.fetchOne(db, sql: "SELECT min(takenAt) AS first, max(takenAt) AS last FROM readings WHERE sensor = ? AND takenAt BETWEEN ? AND ?",
-                                        arguments: [sensor, from, to])
-            let (from, to): (Double, Double) = (span?["first"] ?? from, span?["last"] ?? to)
+            // One aggregate a query: SQLite answers a lone min() or max() from the index, both together by a scan.
+            func end(_ aggregate: String) throws -> Double? {
+                try Row.fetchOne(db, sql: "SELECT \(aggregate)(takenAt) AS t FROM readings WHERE sensor = ? AND takenAt BETWEEN ? AND ?",
+                                 arguments: [sensor, from, to]).map { $0.number("t") }
+            }
+            let (from, to) = (try end("min") ?? from, try end("max") ?? to)
             let slice = (to - from) / Double(points)
             let statement = try db.cachedStatement(sql: "SELECT * FROM readings WHERE sensor = ? AND takenAt >= ? AND takenAt < ? ORDER BY takenAt, id LIMIT 1")
             var sampled: [StoredReading] = []

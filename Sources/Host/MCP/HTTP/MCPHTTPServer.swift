@@ -31,6 +31,8 @@ public final class MCPHTTPServer: @unchecked Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let channel: Channel
     private let sessions: MCPHTTPSessions
+    /// Ends idle sessions even when no request comes to do it.
+    private let sweep: Task<Void, Never>
 
     /// Starts serving; returns once it listens.
     public init(dispatcher: ToolDispatcher, observations: ObservationStore?, listen: MCPListenAddress, token: String,
@@ -51,9 +53,16 @@ public final class MCPHTTPServer: @unchecked Sendable {
             }
             unlink(path)   // a stale socket of an earlier run; the directory is this user's alone
         }
-        sessions = MCPHTTPSessions(dispatcher: dispatcher, observations: observations)
+        let sessions = MCPHTTPSessions(dispatcher: dispatcher, observations: observations)
+        self.sessions = sessions
+        sweep = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(60))
+                await sessions.expireIdle()
+            }
+        }
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let counter = ConnectionCounter(), sessions = sessions
+        let counter = ConnectionCounter()
         let gateBox = GateBox()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 64)
@@ -74,6 +83,7 @@ public final class MCPHTTPServer: @unchecked Sendable {
                 chmod(path, 0o600)
             }
         } catch {
+            sweep.cancel()
             try? group.syncShutdownGracefully()
             throw HostObservations.Refusal(description: "cannot listen on \(listen): \(error)")
         }
@@ -95,6 +105,7 @@ public final class MCPHTTPServer: @unchecked Sendable {
 
     /// Ends every session and stops listening.
     public func stop() {
+        sweep.cancel()
         let done = DispatchSemaphore(value: 0)
         Task {
             await sessions.endAll()

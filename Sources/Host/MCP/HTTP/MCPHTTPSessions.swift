@@ -149,7 +149,8 @@ actor MCPHTTPSessions {
         sessions[sessionID]?.inFlight.remove(requestID)
     }
 
-    private func expireIdle() {
+    /// Ends the sessions unused for `idleLimit` (called on each request and by the server's sweep).
+    func expireIdle() {
         let now = ContinuousClock.now
         for (id, entry) in sessions where now - entry.lastUsed > Self.idleLimit {
             Task { await end(id) }
