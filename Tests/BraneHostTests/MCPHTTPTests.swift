@@ -66,6 +66,13 @@ final class MCPStreamableHTTPTests: XCTestCase {
             XCTAssertFalse(report[key]?["body"]?.stringValue?.contains(token) ?? true, "no refusal echoes the token")
         }
         XCTAssertEqual(report["noToken"]?["authenticate"], #"Bearer realm="brane""#)
+        XCTAssertEqual(report["longID"]?["status"], 400, "an id is short: the SDK repeats it in every event it keeps")
+        XCTAssertEqual(report["caseTwins"], ["http/1.1 401 unauthorized"], "two spellings of Authorization never pass, whichever comes first")
+        XCTAssertEqual(report["unauthorizedBody"]?["line"], "http/1.1 401 unauthorized")
+        XCTAssertLessThan(report["unauthorizedBody"]?["seconds"]?.numberValue ?? 99, 2, "refused at its head, its body never read")
+        XCTAssertTrue(report["http10"]?["head"]?.stringValue?.contains("connection: close") ?? false, "\(report["http10"] ?? .null)")
+        XCTAssertGreaterThan(report["heldConnections"]?["held"]?.numberValue ?? 0, 128, "more held than the server keeps")
+        XCTAssertEqual(report["heldConnections"]?["status"], 200, "connections without the token give way to one with it: \(report["heldConnections"] ?? .null)")
         XCTAssertTrue(report["foreignOrigin"]?["body"]?.stringValue?.contains("--allow-origin") ?? false, "\(report["foreignOrigin"] ?? .null)")
         XCTAssertEqual(report["declaredTooLarge"], "HTTP/1.1 413 Payload Too Large", "refused before it is read")
         XCTAssertLessThanOrEqual(report["streamedTooLarge"]?["sentMiB"]?.numberValue ?? 99, 12, "a body past the bound is cut off: \(report["streamedTooLarge"] ?? .null)")
@@ -88,6 +95,12 @@ final class MCPStreamableHTTPTests: XCTestCase {
         let remote = try CLI.run(serve + ["0.0.0.0:0", "--allow-remote"], home: home)
         XCTAssertEqual(remote.status, 5, remote.stderr)
         XCTAssertTrue(remote.stderr.contains("neuron tier0 is tier 0: 0.0.0.0:0 is not on this machine, and a neuron of tier 0 or 1 is served only on loopback or a unix socket"), remote.stderr)
+        // "localhost" is not looked up (hosts files can point it anywhere): it is 127.0.0.1.
+        let named = try RunningProcess.brane(serve + ["localhost:0"], home: home)
+        XCTAssertTrue(named.waitFor("/mcp ("), named.stderr)
+        XCTAssertTrue(named.stderr.contains("at http://127.0.0.1:"), named.stderr)
+        named.signal(SIGTERM)
+        _ = named.exitStatus()
         let bad = try CLI.run(serve + ["localhost:99999"], home: home)
         XCTAssertEqual(bad.status, 64, bad.stderr)
         XCTAssertTrue(bad.stderr.contains("--http expects PORT, HOST:PORT"), bad.stderr)
@@ -97,6 +110,13 @@ final class MCPStreamableHTTPTests: XCTestCase {
         // A unix socket is this machine: a tier-0 neuron may be served there, to the token's holder.
         let socketDirectory = directory.appendingPathComponent("sock")
         try FileManager.default.createDirectory(at: socketDirectory, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+        // A file where the socket would go is refused and kept.
+        let precious = socketDirectory.appendingPathComponent("notes.txt").path
+        try "keep me".write(toFile: precious, atomically: true, encoding: .utf8)
+        let onFile = try CLI.run(serve + ["unix:\(precious)"], home: home)
+        XCTAssertEqual(onFile.status, 5, onFile.stderr)
+        XCTAssertTrue(onFile.stderr.contains("exists and is not a socket"), onFile.stderr)
+        XCTAssertEqual(try String(contentsOfFile: precious, encoding: .utf8), "keep me")
         let socket = socketDirectory.appendingPathComponent("mcp.sock").path
         let server = try RunningProcess.brane(serve + ["unix:\(socket)"], home: home)
         defer { server.signal(SIGTERM); _ = server.exitStatus() }
@@ -115,6 +135,12 @@ final class MCPStreamableHTTPTests: XCTestCase {
             """
         let answered = try CLI.capture("/usr/bin/env", ["python3", "-c", client, socket, token])
         XCTAssertEqual(answered.stdout.trimmingCharacters(in: .whitespacesAndNewlines), "HTTP/1.1 200 OK", answered.stderr)
+        // A second server does not take a live server's socket.
+        let second = try CLI.run(serve + ["unix:\(socket)"], home: home)
+        XCTAssertEqual(second.status, 5, second.stderr)
+        XCTAssertTrue(second.stderr.contains("a server is listening on \(socket) already"), second.stderr)
+        XCTAssertEqual(try CLI.capture("/usr/bin/env", ["python3", "-c", client, socket, token]).stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+                       "HTTP/1.1 200 OK", "the first server still answers on it")
     }
 
     func testClientConfigurationsTakeTheURLAndTheToken() throws {

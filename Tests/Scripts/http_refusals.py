@@ -72,6 +72,48 @@ def oversized_stream():
     return {"sentMiB": sent >> 20, "answer": answer[:40]}
 
 
+def raw(data, read=4096):
+    """Bytes written on a connection of their own; the first line of the answer and its headers."""
+    sock = socket.create_connection((HOST, PORT))
+    sock.settimeout(10)
+    started = time.monotonic()
+    sock.sendall(data)
+    answer = b""
+    try:
+        while b"\r\n\r\n" not in answer:
+            chunk = sock.recv(read)
+            if not chunk:
+                break
+            answer += chunk
+    except socket.timeout:
+        pass
+    sock.close()
+    head = answer.split(b"\r\n\r\n")[0].decode("utf-8", "replace").lower()
+    return {"line": head.split("\r\n")[0], "head": head, "seconds": round(time.monotonic() - started, 2)}
+
+
+def held_connections(count):
+    """`count` connections that never finish their headers, then a client with the token."""
+    held = []
+    for _ in range(count):
+        try:
+            sock = socket.create_connection((HOST, PORT))
+            sock.send(b"POST /mcp HTTP/1.1\r\nX-Slow: ")
+            held.append(sock)
+        except OSError:
+            break
+    time.sleep(0.5)
+    started = time.monotonic()
+    try:
+        status = request(INIT)["status"]
+    except OSError as error:
+        status = str(error)
+    result = {"held": len(held), "status": status, "seconds": round(time.monotonic() - started, 2)}
+    for sock in held:
+        sock.close()
+    return result
+
+
 def main():
     report = {
         "noToken": request(INIT, token=None),
@@ -86,7 +128,20 @@ def main():
         "batch": request("[" + LIST + "]"),
         "noSession": request(LIST),
         "unknownSession": request(LIST, headers={"Mcp-Session-Id": "0" * 48}),
+        "longID": request(json.dumps({"jsonrpc": "2.0", "id": "x" * 300, "method": "initialize",
+                                      "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}})),
     }
+    # Two spellings of Authorization are one header, and it is no token: refused every time.
+    report["caseTwins"] = sorted({raw(("POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer junk\r\nauthorization: Bearer %s\r\n"
+                                       "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (PORT, TOKEN, len(INIT), INIT)).encode())["line"]
+                                  for _ in range(6)})
+    # Without the token a body is not read: the refusal comes at once, before the 3 MiB are sent.
+    report["unauthorizedBody"] = raw(("POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Length: %d\r\n\r\n" % (PORT, 3 << 20)).encode())
+    # HTTP/1.0 has no chunks: a stream's end is the connection's.
+    report["http10"] = raw(("POST /mcp HTTP/1.0\r\nHost: 127.0.0.1:%d\r\nConnection: keep-alive\r\nAuthorization: Bearer %s\r\n"
+                            "Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: %d\r\n\r\n%s"
+                            % (PORT, TOKEN, len(INIT), INIT)).encode())
+    report["heldConnections"] = held_connections(140)
     # A body larger than the bound, declared: refused before it is read.
     sock = socket.create_connection((HOST, PORT))
     sock.settimeout(20)

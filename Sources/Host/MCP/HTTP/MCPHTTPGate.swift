@@ -24,7 +24,9 @@ public enum MCPListenAddress: Sendable, Equatable, CustomStringConvertible {
         }
         guard let port = Int(portText), (0...65_535).contains(port), !host.isEmpty, !host.contains(":") || text.hasPrefix("["),
               host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".-:".contains($0)) }) else { return nil }
-        self = .tcp(host: host.lowercased(), port: port)
+        // The name is not looked up: /etc/hosts can point "localhost" anywhere, and a tier-0
+        // neuron's server must be on loopback whatever it says.
+        self = .tcp(host: host.lowercased() == "localhost" ? "127.0.0.1" : host.lowercased(), port: port)
     }
 
     /// On this machine only: a loopback address or a unix socket.

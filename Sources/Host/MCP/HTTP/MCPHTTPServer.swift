@@ -22,7 +22,7 @@ public final class MCPHTTPServer: @unchecked Sendable {
     /// How long a connection may sit without a request under way: also the bound on headers that
     /// trickle in (the HTTP decoder hands over a request only once its head is whole).
     static let idleLimit: TimeAmount = .seconds(10)
-    static let connectionLimit = 64
+    static let connectionLimit = 128
     static let unsentLimit = 4 << 20
     public static let remoteRule = "a neuron of tier 0 or 1 is served only on loopback or a unix socket"
 
@@ -31,6 +31,8 @@ public final class MCPHTTPServer: @unchecked Sendable {
     private let group: MultiThreadedEventLoopGroup
     private let channel: Channel
     private let sessions: MCPHTTPSessions
+    /// The unix socket this server made (its inode): stop removes that one and no other.
+    private let socketInode: ino_t?
     /// Ends idle sessions even when no request comes to do it.
     private let sweep: Task<Void, Never>
 
@@ -46,13 +48,7 @@ public final class MCPHTTPServer: @unchecked Sendable {
                 throw HostObservations.Refusal(description: "\(listen) is reachable from other machines; pass --allow-remote to serve there (every request still needs the token)")
             }
         }
-        if case .unix(let path) = listen {
-            let directory = (path as NSString).deletingLastPathComponent
-            guard BraneHome.isOwnDirectory(directory) else {
-                throw HostObservations.Refusal(description: "\(directory) must be a directory of this user's that others cannot write: someone could replace the socket \(path)")
-            }
-            unlink(path)   // a stale socket of an earlier run; the directory is this user's alone
-        }
+        if case .unix(let path) = listen { try Self.clear(socket: path) }
         let sessions = MCPHTTPSessions(dispatcher: dispatcher, observations: observations)
         self.sessions = sessions
         sweep = Task {
@@ -62,17 +58,17 @@ public final class MCPHTTPServer: @unchecked Sendable {
             }
         }
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let counter = ConnectionCounter()
+        let connections = ConnectionTable()
         let gateBox = GateBox()
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.backlog, value: 64)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.writeBufferWaterMark, value: .init(low: 64 << 10, high: 256 << 10))
             .childChannelInitializer { channel in
-                guard counter.admit() else { return channel.close() }
-                channel.closeFuture.whenComplete { _ in counter.release() }
+                guard connections.admit(channel) else { return channel.close() }
+                channel.closeFuture.whenComplete { _ in connections.closed(channel) }
                 return channel.pipeline.configureHTTPServerPipeline(withErrorHandling: true).flatMap {
-                    channel.pipeline.addHandler(MCPHTTPConnection(gate: gateBox, sessions: sessions))
+                    channel.pipeline.addHandler(MCPHTTPConnection(gate: gateBox, sessions: sessions, connections: connections))
                 }
             }
         do {
@@ -88,8 +84,20 @@ public final class MCPHTTPServer: @unchecked Sendable {
             throw HostObservations.Refusal(description: "cannot listen on \(listen): \(error)")
         }
         switch listen {
-        case .tcp(let host, _): address = .tcp(host: host, port: channel.localAddress?.port ?? 0)
-        case .unix: address = listen
+        case .tcp(let host, _):
+            address = .tcp(host: host, port: channel.localAddress?.port ?? 0)
+            socketInode = nil
+            // What was bound, not what was asked for, decides: fail closed if it is not loopback.
+            if listen.isLocal, !(channel.localAddress?.ipAddress.map(NetworkAccess.isLoopback) ?? false) {
+                try? channel.close().wait()
+                sweep.cancel()
+                try? group.syncShutdownGracefully()
+                throw HostObservations.Refusal(description: "\(listen) was bound to \(channel.localAddress.map { "\($0)" } ?? "an unknown address"), not loopback; nothing is served")
+            }
+        case .unix(let path):
+            address = listen
+            var info = stat()
+            socketInode = lstat(path, &info) == 0 ? info.st_ino : nil
         }
         let port = if case .tcp(_, let port) = address { port } else { 0 }
         gateBox.gate = MCPHTTPGate(token: token, allowedOrigins: allowedOrigins, listening: address, port: port)
@@ -114,7 +122,37 @@ public final class MCPHTTPServer: @unchecked Sendable {
         _ = done.wait(timeout: .now() + 5)
         try? channel.close().wait()
         try? group.syncShutdownGracefully()
-        if case .unix(let path) = address { unlink(path) }
+        var info = stat()
+        if case .unix(let path) = address, let socketInode, lstat(path, &info) == 0, info.st_ino == socketInode { unlink(path) }
+    }
+
+    /// Makes way for a unix socket at `path`: its directory must be this user's alone; a stale
+    /// socket there (no server answers on it) is removed; anything else — a file, a live server's
+    /// socket — is refused and left as it is.
+    private static func clear(socket path: String) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        guard BraneHome.isOwnDirectory(directory) else {
+            throw HostObservations.Refusal(description: "\(directory) must be a directory of this user's that others cannot write: someone could replace the socket \(path)")
+        }
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return }
+        guard info.st_mode & S_IFMT == S_IFSOCK else {
+            throw HostObservations.Refusal(description: "\(path) exists and is not a socket; it is left as it is: choose another path")
+        }
+        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        defer { close(probe) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
+        }
+        let answered = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+        }
+        guard !answered else {
+            throw HostObservations.Refusal(description: "a server is listening on \(path) already; stop it or choose another path")
+        }
+        unlink(path)   // a stale socket of an earlier run; the directory is this user's alone
     }
 }
 
@@ -128,17 +166,38 @@ private final class GateBox: @unchecked Sendable {
     }
 }
 
-private final class ConnectionCounter: @unchecked Sendable {
+/// The open connections. At `connectionLimit`, a new one takes the place of the oldest that has
+/// not passed the gate yet (headers trickling in, say): a client with the token still gets in
+/// while others hold connections open without it.
+final class ConnectionTable: @unchecked Sendable {
     private let lock = NSLock()
-    private var open = 0
-    func admit() -> Bool {
-        lock.withLock {
-            guard open < MCPHTTPServer.connectionLimit else { return false }
-            open += 1
-            return true
+    private var open: [ObjectIdentifier: (channel: Channel, since: NIODeadline, passed: Bool)] = [:]
+
+    func admit(_ channel: Channel) -> Bool {
+        let evicted = lock.withLock { () -> Channel?? in
+            if open.count >= MCPHTTPServer.connectionLimit {
+                guard let oldest = open.filter({ !$0.value.passed }).min(by: { $0.value.since < $1.value.since }) else { return .some(nil) }
+                open[oldest.key] = nil
+                open[ObjectIdentifier(channel)] = (channel, .now(), false)
+                return .some(oldest.value.channel)
+            }
+            open[ObjectIdentifier(channel)] = (channel, .now(), false)
+            return .none
+        }
+        switch evicted {
+        case .some(nil): return false
+        case .some(let oldest?): oldest.close(promise: nil); return true
+        case .none: return true
         }
     }
-    func release() { lock.withLock { open -= 1 } }
+
+    func authenticated(_ channel: Channel) {
+        lock.withLock { open[ObjectIdentifier(channel)]?.passed = true }
+    }
+
+    func closed(_ channel: Channel) {
+        lock.withLock { _ = open.removeValue(forKey: ObjectIdentifier(channel)) }
+    }
 }
 
 /// One connection: reads a request whole within the deadline and the body bound, passes it
@@ -151,17 +210,22 @@ private final class MCPHTTPConnection: ChannelInboundHandler, @unchecked Sendabl
 
     private let gate: GateBox
     private let sessions: MCPHTTPSessions
+    private let connections: ConnectionTable
     private var head: HTTPRequestHead?
+    private var headers: [String: String] = [:]
     private var body: ByteBuffer?
     private var refused = false
     private var deadline: Scheduled<Void>?
     private var idle: Scheduled<Void>?
     private var unsent = 0
     private var open = true
+    /// The task writing a stream's chunks: stopped when the connection closes.
+    private var streaming: Task<Void, Never>?
 
-    init(gate: GateBox, sessions: MCPHTTPSessions) {
+    init(gate: GateBox, sessions: MCPHTTPSessions, connections: ConnectionTable) {
         self.gate = gate
         self.sessions = sessions
+        self.connections = connections
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -173,6 +237,7 @@ private final class MCPHTTPConnection: ChannelInboundHandler, @unchecked Sendabl
         open = false
         deadline?.cancel()
         idle?.cancel()
+        streaming?.cancel()
         context.fireChannelInactive()
     }
 
@@ -181,8 +246,14 @@ private final class MCPHTTPConnection: ChannelInboundHandler, @unchecked Sendabl
         case .head(let requestHead):
             idle?.cancel()
             head = requestHead
+            headers = Self.headers(requestHead)
             body = context.channel.allocator.buffer(capacity: 0)
             refused = false
+            // The gate sees the head: a request it refuses is answered without reading its body.
+            guard let gate = gate.gate else { return refuse(context, .error(statusCode: 503, .internalError("starting"))) }
+            let path = String(requestHead.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+            if let refusal = gate.refusal(method: requestHead.method.rawValue, path: path, headers: headers) { return refuse(context, refusal) }
+            connections.authenticated(context.channel)
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             deadline = context.eventLoop.scheduleTask(in: MCPHTTPServer.requestDeadline) {
                 let (connection, context) = bound.value
@@ -202,11 +273,7 @@ private final class MCPHTTPConnection: ChannelInboundHandler, @unchecked Sendabl
             guard !refused, let head, let body else { return }
             self.head = nil
             self.body = nil
-            let request = Self.request(head, body)
-            guard let gate = gate.gate else { return respond(context, head, .error(statusCode: 503, .internalError("starting")), closing: true) }
-            if let refusal = gate.refusal(method: request.method, path: request.path ?? "", headers: request.headers) {
-                return respond(context, head, refusal, closing: false)
-            }
+            let request = Self.request(head, headers, body)
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             let (sessions, eventLoop) = (sessions, context.eventLoop)
             Task {
@@ -214,6 +281,18 @@ private final class MCPHTTPConnection: ChannelInboundHandler, @unchecked Sendabl
                 Self.deliver(bound, on: eventLoop, head, response)
             }
         }
+    }
+
+    /// Header names as lower case, the values of one name (in any case) joined by ", ": a gate
+    /// and the SDK's validators read the same value, and `Authorization: x` beside
+    /// `authorization: y` is one header that matches no token.
+    private static func headers(_ head: HTTPRequestHead) -> [String: String] {
+        var headers: [String: String] = [:]
+        for (name, value) in head.headers {
+            let key = name.lowercased()
+            headers[key] = headers[key].map { "\($0), \(value)" } ?? value
+        }
+        return headers
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -238,11 +317,7 @@ private final class MCPHTTPConnection: ChannelInboundHandler, @unchecked Sendabl
         idle = context.eventLoop.scheduleTask(in: MCPHTTPServer.idleLimit) { bound.value.close(promise: nil) }
     }
 
-    private static func request(_ head: HTTPRequestHead, _ body: ByteBuffer) -> HTTPRequest {
-        var headers: [String: String] = [:]
-        for (name, value) in head.headers {
-            headers[name] = headers[name].map { "\($0), \(value)" } ?? value
-        }
+    private static func request(_ head: HTTPRequestHead, _ headers: [String: String], _ body: ByteBuffer) -> HTTPRequest {
         let path = String(head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
         return HTTPRequest(method: head.method.rawValue, headers: headers,
                            body: body.readableBytes > 0 ? Data(body.readableBytesView) : nil, path: path)
@@ -252,7 +327,12 @@ private final class MCPHTTPConnection: ChannelInboundHandler, @unchecked Sendabl
         var head = HTTPResponseHead(version: request.version, status: HTTPResponseStatus(statusCode: response.statusCode))
         for (name, value) in response.headers { head.headers.add(name: name, value: value) }
         if closing { head.headers.replaceOrAdd(name: "connection", value: "close") }
-        if case .stream = response {} else { head.headers.replaceOrAdd(name: "content-length", value: "\(response.bodyData?.count ?? 0)") }
+        if case .stream = response {
+            // HTTP/1.0 has no chunked encoding: the stream's end is the connection's.
+            if request.version == .http1_0 { head.headers.replaceOrAdd(name: "connection", value: "close") }
+        } else {
+            head.headers.replaceOrAdd(name: "content-length", value: "\(response.bodyData?.count ?? 0)")
+        }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
     }
 
@@ -283,13 +363,14 @@ private final class MCPHTTPConnection: ChannelInboundHandler, @unchecked Sendabl
             connection.writeHead(context, request, response, closing: false)
             context.flush()
         }
-        Task {
+        let writer = Task {
             do {
                 for try await chunk in stream {
                     let stillOpen = try await eventLoop.submit { () -> Bool in
                         let (connection, context) = bound.value
                         guard connection.open else { return false }
-                        guard connection.unsent + chunk.count <= MCPHTTPServer.unsentLimit else {
+                        // Bounded by what waits unread: one large event to a client that reads is fine.
+                        guard connection.unsent == 0 || connection.unsent + chunk.count <= MCPHTTPServer.unsentLimit else {
                             context.close(promise: nil)   // a client that does not read its stream
                             return false
                         }
@@ -304,12 +385,17 @@ private final class MCPHTTPConnection: ChannelInboundHandler, @unchecked Sendabl
             } catch {}
             eventLoop.execute {
                 let (connection, context) = bound.value
+                connection.streaming = nil
                 guard connection.open else { return }
-                let keepAlive = request.isKeepAlive
+                let keepAlive = request.isKeepAlive && request.version != .http1_0
                 context.writeAndFlush(connection.wrapOutboundOut(.end(nil))).whenComplete { _ in
                     if keepAlive { bound.value.0.armIdle(bound.value.1) } else { bound.value.1.close(promise: nil) }
                 }
             }
+        }
+        eventLoop.execute {
+            let connection = bound.value.0
+            if connection.open { connection.streaming = writer } else { writer.cancel() }
         }
     }
 }

@@ -17,6 +17,9 @@ actor MCPHTTPSessions {
     static let sessionLimit = 16
     static let idleLimit: Duration = .seconds(30 * 60)
     static let sessionByteLimit = 32 << 20
+    /// A session unused this long may give its place to a new one when all places are taken.
+    static let evictableAfter: Duration = .seconds(60)
+    static let idLimit = 256
 
     private struct Entry {
         let transport: StatefulHTTPServerTransport
@@ -64,7 +67,6 @@ actor MCPHTTPSessions {
         sessions[sessionID] = entry
         let response = await entry.transport.handleRequest(request)
         if request.method == "DELETE", response.statusCode == 200 { await end(sessionID) }
-        else if entry.sink.bytesSent > Self.sessionByteLimit { await end(sessionID) }
         return finishing(response, sessionID: sessionID, requestID: requestID)
     }
 
@@ -74,8 +76,15 @@ actor MCPHTTPSessions {
     }
 
     private func start(_ request: HTTPRequest) async -> HTTPResponse {
-        guard sessions.count < Self.sessionLimit else {
-            return .error(statusCode: 503, .internalError("Service Unavailable: \(Self.sessionLimit) sessions are open; end one (DELETE) or wait for one to expire"))
+        if sessions.count >= Self.sessionLimit {
+            // The least recently used session with nothing in flight, unused for a minute, gives way:
+            // clients that left without DELETE do not lock out the next one for half an hour.
+            let now = ContinuousClock.now
+            guard let oldest = sessions.filter({ $0.value.inFlight.isEmpty && now - $0.value.lastUsed > Self.evictableAfter })
+                .min(by: { $0.value.lastUsed < $1.value.lastUsed })?.key else {
+                return .error(statusCode: 503, .internalError("Service Unavailable: \(Self.sessionLimit) sessions are in use; end one (DELETE) or try again in a minute"))
+            }
+            await end(oldest)
         }
         guard let bytes = try? secureRandomBytes(24) else { return .error(statusCode: 500, .internalError("no random bytes for a session id")) }
         let sessionID = hex(bytes)
@@ -83,7 +92,9 @@ actor MCPHTTPSessions {
         let transport = StatefulHTTPServerTransport(sessionIDGenerator: FixedID(id: sessionID), validationPipeline: StandardValidationPipeline(validators: [
             AcceptHeaderValidator(mode: .sseRequired), ContentTypeValidator(), ProtocolVersionValidator(), SessionValidator(),
         ]))
-        let sink = HTTPSessionSink(transport)
+        let sink = HTTPSessionSink(transport) { [weak self] in
+            Task { await self?.end(sessionID) }   // past its byte bound, whatever is sending
+        }
         do {
             let session = try await NeuronMCPServer.Session(dispatcher, observations: observations, sink: sink)
             try await session.server.start(transport: HostAnsweringTransport(transport, answerer: session.answerer, sink: sink))
@@ -105,23 +116,27 @@ actor MCPHTTPSessions {
     }
 
     private static func check(_ body: Data?) -> Checked {
-        guard let body, !body.isEmpty else { return .refused(.error(statusCode: 400, .parseError("Parse error: the body is empty"))) }
+        guard let body, !body.isEmpty else { return .refused(.error(statusCode: 400, .parseError("the body is empty"))) }
         let message: JSONValue
         do { message = try JSONValue(parsing: Array(body)) } catch {
-            return .refused(.error(statusCode: 400, .parseError("Parse error: \(error)")))
+            return .refused(.error(statusCode: 400, .parseError("\(error)")))
         }
         switch message {
         case .array:
-            return .refused(.error(statusCode: 400, .invalidRequest("Invalid Request: a batch; Streamable HTTP carries one message per POST")))
+            return .refused(.error(statusCode: 400, .invalidRequest("a batch; Streamable HTTP carries one message per POST")))
         case .object(let members):
             guard let id = members["id"], let method = members["method"]?.stringValue else { return .message(id: nil, method: members["method"]?.stringValue) }
             guard JSONRPCLine.isValidID(id) else {
-                return .refused(.error(statusCode: 400, .invalidRequest("Invalid Request: id must be a string or an integer")))
+                return .refused(.error(statusCode: 400, .invalidRequest("id must be a string or an integer")))
+            }
+            // The SDK's transport repeats an id in every event it stores for replay.
+            guard id.serialized().utf8.count <= Self.idLimit else {
+                return .refused(.error(statusCode: 400, .invalidRequest("an id may have at most \(Self.idLimit) bytes")))
             }
             // The SDK's transport keys streams by the id's text.
             return .message(id: id.stringValue ?? String(Int64(id.numberValue!)), method: method)
         default:
-            return .refused(.error(statusCode: 400, .invalidRequest("Invalid Request: a message is a JSON object, found \(message.typeName)")))
+            return .refused(.error(statusCode: 400, .invalidRequest("a message is a JSON object, found \(message.typeName)")))
         }
     }
 
@@ -170,32 +185,39 @@ actor MCPHTTPSessions {
 
 /// Where a session's host answers and notifications go: one task sends them to the SDK's
 /// transport in order (which routes a response to its request's stream and a notification to
-/// the session's GET stream). Counts what passed, for the session's byte bound.
+/// the session's GET stream). Counts what passes, as the SDK's transport keeps it — each message
+/// about three times (its SSE event, the stored copy, the stream's buffer) — and calls
+/// `overBound` once the session's bound is passed.
 final class HTTPSessionSink: MessageSink, @unchecked Sendable {
     private let lock = NSLock()
-    private var sent = 0
+    private var kept = 0
     private var closed = false
     private var brokenHandlers: [@Sendable () -> Void] = []
     private let outbox: AsyncStream<Data>.Continuation
+    private let overBound: @Sendable () -> Void
 
-    init(_ transport: StatefulHTTPServerTransport) {
+    init(_ transport: StatefulHTTPServerTransport, overBound: @escaping @Sendable () -> Void) {
         let (stream, continuation) = AsyncStream<Data>.makeStream()
         outbox = continuation
+        self.overBound = overBound
         Task {
             for await message in stream { try? await transport.send(message) }
         }
     }
 
-    var bytesSent: Int { lock.withLock { sent } }
-
-    /// Counts a message the SDK's server sends itself.
-    func count(_ bytes: Int) { lock.withLock { sent += bytes } }
+    /// Counts a message on its way to the transport; false once the session is past its bound.
+    func count(_ bytes: Int) -> Bool {
+        let (within, crossed) = lock.withLock { () -> (Bool, Bool) in
+            let before = kept
+            kept += 3 * bytes + 512
+            return (kept <= MCPHTTPSessions.sessionByteLimit, before <= MCPHTTPSessions.sessionByteLimit && kept > MCPHTTPSessions.sessionByteLimit)
+        }
+        if crossed { overBound() }
+        return within
+    }
 
     func write(_ message: [UInt8]) throws {
-        try lock.withLock {
-            guard !closed else { throw MCPError.connectionClosed }
-            sent += message.count
-        }
+        guard lock.withLock({ !closed }), count(message.count) else { throw MCPError.connectionClosed }
         outbox.yield(Data(message))
     }
 
@@ -234,7 +256,7 @@ actor HostAnsweringTransport: Transport {
     func disconnect() async { await inner.disconnect() }
 
     func send(_ data: Data) async throws {
-        sink.count(data.count)
+        guard sink.count(data.count) else { throw MCPError.connectionClosed }
         try await inner.send(data)
     }
 
