@@ -35,7 +35,8 @@ func warn(_ message: String, terminator: String = "\n") {
     }
 }
 
-/// Sends plugin deaths and starts under the development opt-out to the audit log, and warns
+/// Sends plugin deaths, starts under the development opt-out, connections and refused data
+/// flows to the audit log, and warns
 /// about the latter on every start.
 func reportSandboxEvents() {
     let audit = AuditSink()
@@ -49,6 +50,8 @@ func reportSandboxEvents() {
             audit.record("plugin-death", death.pluginID, (neuron.map { "neuron \($0): " } ?? "") + "\(death.cause) [\(death.termination)]")
         case .connection(let attempt, let id, let neuron):
             audit.record("plugin-connect", id, (neuron.map { "neuron \($0): " } ?? "") + attempt.description)
+        case .flowRefused(let destination, let neuron, let refusal):
+            audit.record("flow-refused", destination, (neuron.map { "neuron \($0): " } ?? "") + refusal)
         }
     }
 }

@@ -87,6 +87,27 @@ final class HostToolsTests: XCTestCase {
         XCTAssertFalse(problems(hostNeuronYAML(tier: 2, tools: [], endpoint: "https://models.example.com/v1")).contains("host tool"))
     }
 
+    /// A flow refused at run time is reported (the CLI writes it to the audit log), for a host
+    /// tool's data as for a plugin's.
+    func testARunTimeRefusalIsReportedForTheAuditLog() throws {
+        let neuron = try neuron(hostNeuronYAML(tier: 2, tools: [], extra: "tools:\n  - plugin: com.brane.fetch\n")
+            .replacingOccurrences(of: "specialists:\n  - plugin: com.brane.neuroscientist\n", with: ""))
+        final class Seen: @unchecked Sendable { let lock = NSLock(); var events: [SandboxEvent] = [] }
+        let seen = Seen()
+        SandboxEvents.install { event in seen.lock.withLock { seen.events.append(event) } }
+        defer { SandboxEvents.install { _ in } }
+        let dispatcher = try ToolDispatcher(neuron: neuron, runner: try ResourceLocator.current.runner(), observations: try store())
+        defer { dispatcher.stop() }
+        // The conversation holds tier-0 data (a host tool's answer about a tier-0 sensor, say): the tier-2 tool may not have it.
+        let refused = dispatcher.call("fetch_url", arguments: ["url": "https://example.com/"], dataTier: .sensitive)
+        XCTAssertTrue(refused.isError && refused.text.contains("may not reach com.brane.fetch (tier 2)"), refused.text)
+        let reported = seen.lock.withLock { seen.events }.compactMap { event -> (String, String?)? in
+            if case .flowRefused(let destination, let neuronID, _) = event { return (destination, neuronID) } else { return nil }
+        }
+        XCTAssertEqual(reported.map(\.0), ["com.brane.fetch"])
+        XCTAssertEqual(reported.map(\.1), ["host-test"])
+    }
+
     func testAnswersHoldOnlyTheNeuronsOwnObservationsAtTheirTier() throws {
         let neuron = try neuron(hostNeuronYAML(tier: 1, sensors: ["com.brane.sensor.services"]))
         let store = try store()

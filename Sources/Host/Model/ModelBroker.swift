@@ -57,8 +57,8 @@ public final class ModelBroker: @unchecked Sendable {
         var lastReason = ModelError.Reason.unavailable
         for (index, endpoint) in endpoints.enumerated() {
             let role = index == 0 ? "endpoint" : "fallback endpoint"
-            if let refusal = DataFlow.refusal("the conversation", from: .init(id: "neuron \(neuronID)", tier: dataTier),
-                                              to: .init(id: "model \(role) \(endpoint)", tier: endpoint.tier)) {
+            if let refusal = DataFlow.enforce("the conversation", from: .init(id: "neuron \(neuronID)", tier: dataTier),
+                                              to: .init(id: "model \(role) \(endpoint)", tier: endpoint.tier), neuron: neuronID) {
                 failures.append("refused: \(refusal)")
                 lastReason = .privacyRefused
                 continue

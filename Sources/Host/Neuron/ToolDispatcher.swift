@@ -190,8 +190,8 @@ public final class ToolDispatcher: @unchecked Sendable {
             let hint = closestMatch(to: name, in: names).map { "; did you mean '\($0)'?" } ?? ""
             return .failure(Refusal(result: .refused("neuron \(neuron.config.id) has no tool '\(name)'\(hint) (it offers: \(names.joined(separator: ", ")))")))
         }
-        if let dataTier, let refusal = DataFlow.refusal("data", from: .init(id: "the conversation of neuron \(neuron.config.id)", tier: dataTier),
-                                                         to: .init(id: tool.owner, tier: tool.receivingTier)) {
+        if let dataTier, let refusal = DataFlow.enforce("data", from: .init(id: "the conversation of neuron \(neuron.config.id)", tier: dataTier),
+                                                         to: .init(id: tool.owner, tier: tool.receivingTier), neuron: neuron.config.id) {
             return .failure(Refusal(result: .refused("\(name) refused: \(refusal)", tier: dataTier)))
         }
         switch tool.target {

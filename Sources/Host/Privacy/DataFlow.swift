@@ -19,4 +19,13 @@ public enum DataFlow {
         guard destination.tier > source.tier else { return nil }
         return "\(what) of \(source) may not reach \(destination): \(rule)"
     }
+
+    /// `refusal`, at run time: data about to move. A refusal here is also reported
+    /// (`SandboxEvent.flowRefused`, which the CLI writes to the audit log): a configuration that
+    /// validated tried to move data against the rule.
+    static func enforce(_ what: String, from source: End, to destination: End, neuron: String?) -> String? {
+        guard let refusal = refusal(what, from: source, to: destination) else { return nil }
+        SandboxEvents.report(.flowRefused(destination: destination.id, neuron: neuron, refusal: refusal))
+        return refusal
+    }
 }

@@ -83,7 +83,7 @@ public final class SpecialistRouter: @unchecked Sendable {
             return .refusal("\(caller.id) may not consult \(target): it is a \(manifest.kind.rawValue), not a specialist")
         }
         let from = DataFlow.End(id: caller.id, tier: caller.tier), to = DataFlow.End(id: manifest.id, tier: manifest.tier)
-        if let refusal = DataFlow.refusal("the consult input", from: from, to: to) ?? DataFlow.refusal("the answer", from: to, to: from) {
+        if let refusal = DataFlow.enforce("the consult input", from: from, to: to, neuron: nil) ?? DataFlow.enforce("the answer", from: to, to: from, neuron: nil) {
             return .refusal("consult refused: \(refusal)")
         }
         do {
