@@ -336,6 +336,25 @@ final class ObservationResourcesMCPTests: XCTestCase {
         }
     }
 
+    /// `neuron run --mcp` over stdio: the run itself stores the alerts of a file dropped into its
+    /// inbox after the client subscribed, and tells the client in the same process.
+    func testARunningNeuronTellsItsClientWhatItStores() throws {
+        let directory = BundledPlugins.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let home = directory.appendingPathComponent("home").path, neuron = directory.appendingPathComponent("run-resources.yaml")
+        try hostNeuronYAML(id: "run-resources").write(to: neuron, atomically: true, encoding: .utf8)
+        let inbox = "\(home)/inbox/run-resources/biometrics.daily"
+        let dataset = BundledPlugins.path("com.brane.neuroscientist") + "/Tests/hrv-90-days.jsonl"
+        let drop = JSONValue.array(["/bin/sh", "-c", "mkdir -p \"$1\" && cp \"$0\" \"$1/.hrv\" && mv \"$1/.hrv\" \"$1/hrv.jsonl\"",
+                                    .string(dataset), .string(inbox)]).serialized()
+        let run = try PythonTools.run("mcp_resources.py", ["2", drop, "--", BuildProducts.brane.path, "neuron", "run", neuron.path, "--mcp",
+                                                           "--plugins", BundledPlugins.directory], sdk: .v1, environment: ["BRANE_HOME": home])
+        XCTAssertEqual(run.status, 0, run.stderr.suffix(3000).description)
+        let report = try JSONValue(parsing: run.stdout)
+        XCTAssertEqual(report["alertUpdates"], 2, "\(report)")
+        XCTAssertEqual(report["after"]?["alerts"]?.arrayValue?.compactMap { $0["alert"]?["date"]?.stringValue }, ["2026-03-03", "2026-03-04"])
+    }
+
     private func error(_ answer: JSONValue?) -> (code: Double?, message: String) {
         (answer?["error"]?["code"]?.numberValue, answer?["error"]?["message"]?.stringValue ?? "")
     }

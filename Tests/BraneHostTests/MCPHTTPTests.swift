@@ -52,6 +52,32 @@ final class MCPStreamableHTTPTests: XCTestCase {
         }
     }
 
+    /// `neuron run --mcp --http`: the running neuron feeds the dataset dropped into its inbox
+    /// once the client has subscribed, and tells it, in the same process, over HTTP.
+    func testARunningNeuronServesOverHTTPAndTellsWhatItStores() throws {
+        let home = BraneHome(root: directory.appendingPathComponent("home-run").path)
+        let neuron = directory.appendingPathComponent("http-run.yaml")
+        try hostNeuronYAML(id: "http-run").write(to: neuron, atomically: true, encoding: .utf8)
+        let run = try RunningProcess.brane(["neuron", "run", neuron.path, "--plugins", BundledPlugins.directory, "--mcp", "--http", "127.0.0.1:0",
+                                            "--duration", "40s"], home: home)
+        defer { run.signal(SIGTERM); _ = run.exitStatus() }
+        XCTAssertTrue(run.waitFor("/mcp ("), run.stderr)
+        let url = try XCTUnwrap(run.stderr.range(of: #"http://127\.0\.0\.1:[0-9]+/mcp"#, options: .regularExpression).map { String(run.stderr[$0]) })
+        let token = try CLI.run(["mcp", "token"], home: home).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let inbox = "\(home.root)/inbox/http-run/biometrics.daily"
+        let dataset = BundledPlugins.path("com.brane.neuroscientist") + "/Tests/hrv-90-days.jsonl"
+        let drop = JSONValue.array(["/bin/sh", "-c", "cp \"$0\" \"$1/.hrv\" && mv \"$1/.hrv\" \"$1/hrv.jsonl\"", .string(dataset), .string(inbox)]).serialized()
+        let session = try PythonTools.run("mcp_resources.py", ["2", drop, "--url", url], sdk: .v2,
+                                          environment: ["BRANE_HOME": home.root, "BRANE_MCP_TOKEN": token])
+        XCTAssertEqual(session.status, 0, session.stderr.suffix(2000) + run.stderr)
+        let report = try JSONValue(parsing: session.stdout)
+        XCTAssertEqual(report["alertUpdates"], 2, "\(report)")
+        XCTAssertEqual(report["after"]?["total"], 2)
+        run.signal(SIGTERM)
+        XCTAssertEqual(run.exitStatus(), 0, run.stderr)
+        XCTAssertTrue(run.stdout.contains("every plugin process stopped"), run.stdout)
+    }
+
     func testEveryRefusalIsTheRightStatusAndASlowClientHoldsUpNoOne() throws {
         let home = BraneHome(root: directory.appendingPathComponent("home").path)
         let (_, _, port, token) = try serve("http-refusals", home: home)
