@@ -32,7 +32,7 @@ struct MCPCommand: ParsableCommand {
             do {
                 server = try MCPHTTPServer(dispatcher: dispatcher, observations: observations, listen: address, token: try MCPToken.read(),
                                            allowedOrigins: allowedOrigins, allowRemote: allowRemote)
-            } catch let refusal as HostObservations.Refusal {
+            } catch let refusal as MCPRefusal {
                 throw CLIFailure("\(refusal)", .refused)
             } catch {
                 throw CLIFailure("\(error)", .hostProblem)

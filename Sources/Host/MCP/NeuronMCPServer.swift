@@ -39,7 +39,7 @@ public enum NeuronMCPServer {
             let neuron = dispatcher.neuron.config
             let offersResources = neuron.host.resources
             if offersResources && observations == nil {
-                throw HostObservations.Refusal(description: "neuron \(neuron.id) offers resources but no observation store was opened for them")
+                throw MCPRefusal("neuron \(neuron.id) offers resources but no observation store was opened for them")
             }
             server = Server(name: "brane-\(neuron.id)", version: version, title: neuron.name,
                             instructions: neuron.instructions.isEmpty ? nil : neuron.instructions,
@@ -102,4 +102,11 @@ public enum NeuronMCPServer {
         }
         return .answered
     }
+}
+
+/// Why an MCP server will not serve as asked (where it would listen, what it lacks), in words
+/// that say what to do instead.
+public struct MCPRefusal: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }

@@ -11,11 +11,10 @@ import NIOPosix
 /// Where it may listen is a privacy rule, checked here so no caller can skip it: beyond loopback
 /// only when asked (`allowRemote`), and never for a neuron of tier 0 or 1. Every buffer and wait
 /// on the wire has a bound: a body of at most `bodyLimit` (a larger Content-Length is refused
-/// before it is read), a request that must arrive whole within `requestDeadline` (a slow client
-/// is cut off, the others are served meanwhile), an idle connection closed after `idleLimit`, at
-/// most `connectionLimit` connections, and at most `unsentLimit` bytes waiting for a client that
-/// does not read its stream before its connection is closed. A connection may sit idle, or take
-/// its request's head, for `idleLimit`; the body then has `requestDeadline`.
+/// before it is read); a connection may sit idle, or take its request's head, for `idleLimit`, and
+/// the body then has `requestDeadline` (a slow client is cut off, the others are served
+/// meanwhile); at most `connectionLimit` connections; at most `unsentLimit` bytes waiting for a
+/// client that does not read its stream before its connection is closed.
 public final class MCPHTTPServer: @unchecked Sendable {
     public static let bodyLimit = BlockingStdioTransport.lineLimit
     static let requestDeadline: TimeAmount = .seconds(10)
@@ -42,10 +41,10 @@ public final class MCPHTTPServer: @unchecked Sendable {
         let neuron = dispatcher.neuron.config
         if !listen.isLocal {
             guard neuron.privacyTier == .external else {
-                throw HostObservations.Refusal(description: "neuron \(neuron.id) is tier \(neuron.privacyTier.rawValue): \(listen) is not on this machine, and \(Self.remoteRule); listen on 127.0.0.1 or unix:/path")
+                throw MCPRefusal( "neuron \(neuron.id) is tier \(neuron.privacyTier.rawValue): \(listen) is not on this machine, and \(Self.remoteRule); listen on 127.0.0.1 or unix:/path")
             }
             guard allowRemote else {
-                throw HostObservations.Refusal(description: "\(listen) is reachable from other machines; pass --allow-remote to serve there (every request still needs the token)")
+                throw MCPRefusal( "\(listen) is reachable from other machines; pass --allow-remote to serve there (every request still needs the token)")
             }
         }
         if case .unix(let path) = listen { try Self.clear(socket: path) }
@@ -81,7 +80,7 @@ public final class MCPHTTPServer: @unchecked Sendable {
         } catch {
             sweep.cancel()
             try? group.syncShutdownGracefully()
-            throw HostObservations.Refusal(description: "cannot listen on \(listen): \(error)")
+            throw MCPRefusal( "cannot listen on \(listen): \(error)")
         }
         switch listen {
         case .tcp(let host, _):
@@ -92,7 +91,7 @@ public final class MCPHTTPServer: @unchecked Sendable {
                 try? channel.close().wait()
                 sweep.cancel()
                 try? group.syncShutdownGracefully()
-                throw HostObservations.Refusal(description: "\(listen) was bound to \(channel.localAddress.map { "\($0)" } ?? "an unknown address"), not loopback; nothing is served")
+                throw MCPRefusal( "\(listen) was bound to \(channel.localAddress.map { "\($0)" } ?? "an unknown address"), not loopback; nothing is served")
             }
         case .unix(let path):
             address = listen
@@ -132,12 +131,12 @@ public final class MCPHTTPServer: @unchecked Sendable {
     private static func clear(socket path: String) throws {
         let directory = (path as NSString).deletingLastPathComponent
         guard BraneHome.isOwnDirectory(directory) else {
-            throw HostObservations.Refusal(description: "\(directory) must be a directory of this user's that others cannot write: someone could replace the socket \(path)")
+            throw MCPRefusal( "\(directory) must be a directory of this user's that others cannot write: someone could replace the socket \(path)")
         }
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
         guard info.st_mode & S_IFMT == S_IFSOCK else {
-            throw HostObservations.Refusal(description: "\(path) exists and is not a socket; it is left as it is: choose another path")
+            throw MCPRefusal( "\(path) exists and is not a socket; it is left as it is: choose another path")
         }
         let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         defer { close(probe) }
@@ -150,7 +149,7 @@ public final class MCPHTTPServer: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
         }
         guard !answered else {
-            throw HostObservations.Refusal(description: "a server is listening on \(path) already; stop it or choose another path")
+            throw MCPRefusal( "a server is listening on \(path) already; stop it or choose another path")
         }
         unlink(path)   // a stale socket of an earlier run; the directory is this user's alone
     }
