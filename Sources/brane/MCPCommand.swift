@@ -44,12 +44,15 @@ struct MCPCommand: ParsableCommand {
 
     struct Serve: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Serve a neuron's tools over MCP on standard input and output.",
+            abstract: "Serve a neuron's tools over MCP: on standard input and output, or over HTTP with --http.",
             discussion: """
                 Lists exactly the tools the neuron allows (specialists as consult_<id>), checks every \
                 call's arguments against the tool's inputSchema before a plugin runs, and answers a \
                 plugin crash or timeout with an error result while it keeps serving. Calls run \
-                concurrently up to each tool's pool size. Logs go to standard error.
+                concurrently up to each tool's pool size. Logs go to standard error. A neuron whose \
+                file has a host: section also gets the host's own tools over its readings, assets and \
+                alerts, and with host.resources: true those as MCP resources a client can subscribe to \
+                (docs/neurons.md, "Host tools and resources").
 
                 Claude Desktop, IDEs and other MCP clients start it from their mcpServers config:
                   {"mcpServers": {"sports-medicine": {"command": "brane",
@@ -60,7 +63,7 @@ struct MCPCommand: ParsableCommand {
                 refused unless listed with --allow-origin; the address is loopback unless a host is \
                 given, and a tier-0 or tier-1 neuron is never served beyond loopback or a unix socket.
                   brane mcp serve --neuron sports-medicine --http 8765
-                  brane mcp config --client vscode --neuron sports-medicine --http 127.0.0.1:8765
+                  brane mcp config --client vscode --neuron sports-medicine --http 8765
                 """)
 
         @Option(help: "The neuron file (or id in $BRANE_HOME/neurons) whose tools to serve.") var neuron: String
