@@ -218,8 +218,6 @@ private final class MCPHTTPConnection: ChannelInboundHandler, @unchecked Sendabl
     private var idle: Scheduled<Void>?
     private var unsent = 0
     private var open = true
-    /// The task writing a stream's chunks: stopped when the connection closes.
-    private var streaming: Task<Void, Never>?
 
     init(gate: GateBox, sessions: MCPHTTPSessions, connections: ConnectionTable) {
         self.gate = gate
@@ -236,7 +234,6 @@ private final class MCPHTTPConnection: ChannelInboundHandler, @unchecked Sendabl
         open = false
         deadline?.cancel()
         idle?.cancel()
-        streaming?.cancel()
         context.fireChannelInactive()
     }
 
@@ -276,8 +273,11 @@ private final class MCPHTTPConnection: ChannelInboundHandler, @unchecked Sendabl
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             let (sessions, eventLoop) = (sessions, context.eventLoop)
             Task {
-                let response = await sessions.handle(request)
-                Self.deliver(bound, on: eventLoop, head, response)
+                let answer = await sessions.handle(request)
+                Self.deliver(bound, on: eventLoop, head, answer.response) {
+                    guard let session = answer.session, let id = answer.requestID else { return }
+                    await sessions.finished(id, in: session)
+                }
             }
         }
     }
@@ -351,9 +351,11 @@ private final class MCPHTTPConnection: ChannelInboundHandler, @unchecked Sendabl
     }
 
     /// Delivers the sessions' answer, on the event loop; a stream chunk by chunk as it comes.
+    /// `finished` runs once the answer is written or can no longer be.
     private static func deliver(_ bound: NIOLoopBound<(MCPHTTPConnection, ChannelHandlerContext)>, on eventLoop: any EventLoop,
-                                _ request: HTTPRequestHead, _ response: HTTPResponse) {
+                                _ request: HTTPRequestHead, _ response: HTTPResponse, finished: @escaping @Sendable () async -> Void) {
         guard case .stream(let stream, _) = response else {
+            Task { await finished() }
             return eventLoop.execute { bound.value.0.respond(bound.value.1, request, response, closing: false) }
         }
         eventLoop.execute {
@@ -362,39 +364,36 @@ private final class MCPHTTPConnection: ChannelInboundHandler, @unchecked Sendabl
             connection.writeHead(context, request, response, closing: false)
             context.flush()
         }
-        let writer = Task {
+        // The stream is read to its end even once the connection is gone: its request id stays in
+        // flight until the SDK has its answer, and nothing piles up unread in the SDK's stream.
+        Task {
             do {
                 for try await chunk in stream {
-                    let stillOpen = try await eventLoop.submit { () -> Bool in
+                    try await eventLoop.submit {
                         let (connection, context) = bound.value
-                        guard connection.open else { return false }
+                        guard connection.open else { return }
                         // Bounded by what waits unread: one large event to a client that reads is fine.
                         guard connection.unsent == 0 || connection.unsent + chunk.count <= MCPHTTPServer.unsentLimit else {
+                            connection.open = false
                             context.close(promise: nil)   // a client that does not read its stream
-                            return false
+                            return
                         }
                         connection.unsent += chunk.count
                         context.writeAndFlush(connection.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: chunk))))).whenComplete { _ in
                             bound.value.0.unsent -= chunk.count
                         }
-                        return true
                     }.get()
-                    if !stillOpen { return }
                 }
             } catch {}
+            await finished()
             eventLoop.execute {
                 let (connection, context) = bound.value
-                connection.streaming = nil
                 guard connection.open else { return }
                 let keepAlive = request.isKeepAlive && request.version != .http1_0
                 context.writeAndFlush(connection.wrapOutboundOut(.end(nil))).whenComplete { _ in
                     if keepAlive { bound.value.0.armIdle(bound.value.1) } else { bound.value.1.close(promise: nil) }
                 }
             }
-        }
-        eventLoop.execute {
-            let connection = bound.value.0
-            if connection.open { connection.streaming = writer } else { writer.cancel() }
         }
     }
 }

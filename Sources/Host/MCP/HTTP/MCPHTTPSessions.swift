@@ -38,36 +38,48 @@ actor MCPHTTPSessions {
         self.observations = observations
     }
 
-    func handle(_ request: HTTPRequest) async -> HTTPResponse {
-        expireIdle()
+    /// A request's response; for a request with an id in a session, who to tell once its answer
+    /// is written (`finished`), which frees the id.
+    struct Answer: Sendable {
+        var response: HTTPResponse
+        var session: String?
+        var requestID: String?
+
+        init(response: HTTPResponse, session: String? = nil, requestID: String? = nil) {
+            (self.response, self.session, self.requestID) = (response, session, requestID)
+        }
+    }
+
+    func handle(_ request: HTTPRequest) async -> Answer {
         var requestID: String?, method: String?
+        expireIdle()
         if request.method == "POST" {
             switch Self.check(request.body) {
-            case .refused(let refusal): return refusal
+            case .refused(let refusal): return Answer(response: refusal)
             case .message(let id, let name): (requestID, method) = (id, name)
             }
         }
         guard let sessionID = request.header(HTTPHeaderName.sessionID) else {
             guard method == "initialize", requestID != nil else {
-                return .error(statusCode: 400, .invalidRequest("Bad Request: Missing \(HTTPHeaderName.sessionID) header; a session starts with initialize"))
+                return Answer(response: .error(statusCode: 400, .invalidRequest("Bad Request: Missing \(HTTPHeaderName.sessionID) header; a session starts with initialize")))
             }
-            return await start(request)
+            return Answer(response: await start(request))
         }
         guard var entry = sessions[sessionID] else {
-            return .error(statusCode: 404, .invalidRequest("Not Found: Session not found or expired; start a new one with initialize"))
+            return Answer(response: .error(statusCode: 404, .invalidRequest("Not Found: Session not found or expired; start a new one with initialize")))
         }
         entry.lastUsed = .now
         if let requestID {
             guard !entry.inFlight.contains(requestID) else {
-                return .error(statusCode: 409, .invalidRequest("Conflict: request id \(UntrustedText.sanitized(requestID, limit: 64)) is already in flight in this session"),
-                              sessionID: sessionID)
+                return Answer(response: .error(statusCode: 409, .invalidRequest("Conflict: request id \(UntrustedText.sanitized(requestID, limit: 64)) is already in flight in this session"),
+                                               sessionID: sessionID))
             }
             entry.inFlight.insert(requestID)
         }
         sessions[sessionID] = entry
         let response = await entry.transport.handleRequest(request)
         if request.method == "DELETE", response.statusCode == 200 { await end(sessionID) }
-        return finishing(response, sessionID: sessionID, requestID: requestID)
+        return Answer(response: response, session: sessionID, requestID: requestID)
     }
 
     /// Ends every session (the server stops).
@@ -140,27 +152,8 @@ actor MCPHTTPSessions {
         }
     }
 
-    /// `response`, with its request id freed once its stream has ended.
-    private func finishing(_ response: HTTPResponse, sessionID: String, requestID: String?) -> HTTPResponse {
-        guard let requestID else { return response }
-        guard case .stream(let stream, let headers) = response else {
-            free(requestID, in: sessionID)
-            return response
-        }
-        let wrapped = AsyncThrowingStream<Data, Swift.Error> { continuation in
-            let task = Task.detached {
-                do {
-                    for try await chunk in stream { continuation.yield(chunk) }
-                    continuation.finish()
-                } catch { continuation.finish(throwing: error) }
-                await self.free(requestID, in: sessionID)
-            }
-            continuation.onTermination = { _ in task.cancel() }
-        }
-        return .stream(wrapped, headers: headers)
-    }
-
-    private func free(_ requestID: String, in sessionID: String) {
+    /// The request `id` of a session was answered (its stream ended): its id may be used again.
+    func finished(_ requestID: String, in sessionID: String) {
         sessions[sessionID]?.inFlight.remove(requestID)
     }
 
