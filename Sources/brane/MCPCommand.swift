@@ -62,8 +62,8 @@ struct MCPCommand: ParsableCommand {
                 every request needs the bearer token `brane mcp token` prints; a browser page's Origin is \
                 refused unless listed with --allow-origin; the address is loopback unless a host is \
                 given, and a tier-0 or tier-1 neuron is never served beyond loopback or a unix socket.
-                  brane mcp serve --neuron sports-medicine --http 8765
-                  brane mcp config --client vscode --neuron sports-medicine --http 8765
+                  brane mcp serve --neuron examples/neurons/sports-medicine.yaml --http 8765
+                  brane mcp config --client vscode --neuron examples/neurons/sports-medicine.yaml --http 8765
                 """)
 
         @Option(help: "The neuron file (or id in $BRANE_HOME/neurons) whose tools to serve.") var neuron: String
@@ -113,16 +113,16 @@ struct MCPCommand: ParsableCommand {
                   claude-desktop  claude_desktop_config.json (~/.config/Claude/ on Linux): "mcpServers"
                   vscode          .vscode/mcp.json in the workspace: "servers", each with "type": "stdio"
                   cursor          ~/.cursor/mcp.json (or .cursor/mcp.json in a project): "mcpServers"
-                The command is this brane's own absolute path, the neuron file's absolute path, and
+                The command is this brane's own absolute path, the neuron file's absolute path, and \
                 BRANE_HOME as this shell has it, so the client starts the same brane with the same data.
 
                   brane mcp config --client vscode --neuron examples/neurons/sports-medicine.yaml > .vscode/mcp.json
 
-                With --http ADDRESS it prints the form for a server already started with
-                `brane mcp serve --http ADDRESS`: the URL and the Authorization header. VS Code's asks for
-                the token when it connects (an input, so the workspace file holds no secret); Cursor's
-                holds the token (~/.cursor/mcp.json is yours alone). Claude Desktop's file takes
-                commands only: give it the URL as a custom connector instead.
+                With --http ADDRESS it prints the form for a server already started with \
+                `brane mcp serve --http ADDRESS`: the URL and the Authorization header. VS Code's form asks \
+                for the token when it connects (an input, so the workspace file holds no secret); \
+                Cursor's form holds the token (~/.cursor/mcp.json is yours alone). Claude Desktop's file \
+                takes commands only: give it the URL as a custom connector instead.
                 """)
 
         @Option(help: "The client: \(Client.allCases.map(\.rawValue).joined(separator: ", ")).") var client: Client
@@ -157,9 +157,17 @@ struct MCPCommand: ParsableCommand {
             guard let address = MCPListenAddress(text) else {
                 throw ValidationError("--http expects PORT, HOST:PORT or [IPv6]:PORT; found \(UntrustedText.sanitized(text, limit: 80))")
             }
+            guard !wholeNeuron else {
+                throw CLIFailure("--run has no effect with --http: the client connects to a server you start, so start it as `brane neuron run \(resolved.file) --mcp --http \(text)`", .invalidInput)
+            }
             guard case .tcp(let host, let port) = address, port != 0 else {
                 throw CLIFailure("clients connect to a URL: give --http the HOST:PORT the server listens on (a unix socket or port 0 has no URL to print)", .invalidInput)
             }
+            guard !["0.0.0.0", "::"].contains(host) else {
+                throw CLIFailure("\(host) is where a server listens, not an address to connect to: give --http the host clients reach it at", .invalidInput)
+            }
+            // A snippet for an address the server would refuse would only fail later.
+            if let refusal = MCPHTTPServer.refusal(serving: resolved, at: address, allowRemote: true) { throw CLIFailure(refusal, .refused) }
             let id = resolved.config.id
             let url = JSONValue.string("http://\(host.contains(":") ? "[\(host)]" : host):\(port)\(MCPHTTPGate.path)")
             let document: JSONValue

@@ -23,7 +23,7 @@ extension NeuronCommand {
 
                   brane neuron run examples/neurons/sports-medicine.yaml --duration 10s
                   brane neuron run sports-medicine --mcp        # from an MCP client's config
-                  brane neuron run sports-medicine --mcp --http 8765   # MCP clients connect over HTTP
+                  brane neuron run sports-medicine --mcp --http 8765   # over HTTP
                 """)
 
         func validate() throws {
@@ -104,6 +104,11 @@ extension NeuronCommand {
                             // The run's lock, inbox and store windows are the neuron's: another id is another run.
                             output.error("reload refused, still running the previous configuration: \(resolved.file) now names neuron "
                                 + "\(reloaded.config.id), not \(resolved.config.id); start another `brane neuron run` for it")
+                        } else if let server = httpServer,
+                                  let refusal = MCPHTTPServer.refusal(serving: reloaded, at: server.address, allowRemote: serving.allowRemote) {
+                            // What the server may serve where was decided for the old file; the new one would not pass.
+                            output.error("reload refused, still running the previous configuration: the new file could not be served where MCP is served now: "
+                                + "\(refusal); stop the run and start it again")
                         } else {
                             // The new runner is built before the old one stops (building starts no process), so a failure keeps the old.
                             do {
@@ -113,7 +118,7 @@ extension NeuronCommand {
                                 current.stop()
                                 (resolved, current) = (reloaded, next)
                                 registration?.update(resolved)
-                                output.line("reloaded \(resolved.file)\(mcp ? " (MCP clients keep the tools the run started with)" : "")")
+                                output.line("reloaded \(resolved.file)\(mcp ? " (MCP clients keep the tools, host tools and resources the run started with, read with their scope and tiers then)" : "")")
                                 output.line(header(current))
                             } catch {
                                 output.error("reload refused, still running the previous configuration: cannot start neuron \(reloaded.config.id): \(error)")

@@ -69,7 +69,12 @@ final class HostToolsTests: XCTestCase {
         XCTAssertTrue(unknownKey.contains("host.resource: unknown key 'resource' is ignored; did you mean 'resources'?"), unknownKey)
         // A host tool with nothing to read is allowed, and said.
         let empty = problems(hostNeuronYAML(tools: ["assets"]).replacingOccurrences(of: "scanners:\n  - plugin: com.brane.scanner.machine\n", with: ""))
-        XCTAssertTrue(empty.contains("host.tools[0]: assets reads what the neuron's scanners stored, and it enables none"), empty)
+        XCTAssertTrue(empty.contains("host.tools[0]: assets reads what the neuron's scanners stored, and it lists none"), empty)
+        let listed = problems(hostNeuronYAML().replacingOccurrences(of: "host:\n  tools: [\(HostTool.allCases.map(\.rawValue).joined(separator: ", "))]\n  resources: true",
+                                                                    with: "host: [alerts, health_summary]"))
+        XCTAssertTrue(listed.contains("host: expected a mapping, found a list; write host: {tools: [alerts, health_summary]}"), listed)
+        let noTools = problems(hostNeuronYAML(tools: []))
+        XCTAssertTrue(noTools.contains("host.resources: resources are the answers of the host tools listed in host.tools, and none are listed"), noTools)
         // A neuron without the section offers nothing new.
         let plain = try neuron(tierZeroNeuronYAML(id: "plain"))
         XCTAssertEqual(plain.config.host, HostAccess())
@@ -84,7 +89,7 @@ final class HostToolsTests: XCTestCase {
         let fetch = problems(hostNeuronYAML(tier: 2, tools: ["alerts"], extra: "tools:\n  - plugin: com.brane.fetch\n"))
         XCTAssertTrue(fetch.contains("output of host tool alerts (tier 0) may not reach com.brane.fetch (tier 2)"), fetch)
         // The refusal is the host tool's: without it, none names it.
-        XCTAssertFalse(problems(hostNeuronYAML(tier: 2, tools: [], endpoint: "https://models.example.com/v1")).contains("host tool"))
+        XCTAssertFalse(problems(hostNeuronYAML(tier: 2, tools: [], endpoint: "https://models.example.com/v1")).contains("output of host tool"))
     }
 
     /// A flow refused at run time is reported (the CLI writes it to the audit log), for a host
@@ -202,7 +207,8 @@ final class HostToolsTests: XCTestCase {
         XCTAssertLessThanOrEqual(listed.count, 4 + 100 + 2, "at most 100 kinds are listed")
         let uris = listed.compactMap { $0["uri"]?.stringValue }
         XCTAssertFalse(uris.contains("brane://host-test/assets/"), "an empty kind has no URI")
-        XCTAssertTrue(uris.contains("brane://host-test/assets/%2E%2E"), "dot segments are encoded, not resolved away: \(uris.prefix(8))")
+        XCTAssertFalse(uris.contains("brane://host-test/assets/%2E%2E"), "clients resolve dot segments away, even encoded: not listed")
+        XCTAssertEqual(resources.resource("brane://host-test/assets/%2E%2E"), .assets(kind: ".."), "but its canonical URI reads")
         for uri in uris { XCTAssertNotNil(resources.resource(uri), "every listed URI reads: \(uri.prefix(80))") }
         XCTAssertEqual(resources.resource("brane://host-test/assets/.."), nil)
     }
@@ -288,6 +294,13 @@ final class HostToolsTests: XCTestCase {
                     base + "assets/" + String(repeating: "a", count: 3000)] {
             XCTAssertNil(resources.resource(uri), uri)
         }
+        // Only the resources of the host tools listed exist.
+        let some = ObservationResources(HostObservations(neuron: try neuron(hostNeuronYAML(tools: ["alerts", "latest_reading"])), store: try store()))
+        XCTAssertEqual(try some.list().compactMap { $0["uri"]?.stringValue }, [base + "alerts", base + "sensors/com.brane.sensor.memory/latest"])
+        XCTAssertEqual(some.templates().compactMap { $0["uriTemplate"]?.stringValue }, [base + "sensors/{sensor}/latest"])
+        XCTAssertNil(some.resource(base + "summary"))
+        XCTAssertNil(some.resource(base + "assets"))
+        XCTAssertNotNil(some.resource(base + "alerts"))
         // Any text is a kind, and comes back as itself.
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<2_000 {

@@ -127,6 +127,13 @@ final class MCPStreamableHTTPTests: XCTestCase {
         XCTAssertTrue(named.stderr.contains("at http://127.0.0.1:"), named.stderr)
         named.signal(SIGTERM)
         _ = named.exitStatus()
+        // A tier-2 neuron serves beyond this machine only what is tier 2: not a tier-0 sensor's readings.
+        let mixed = directory.appendingPathComponent("mixed.yaml")
+        try hostNeuronYAML(id: "mixed", tier: 2, tools: ["latest_reading"]).replacingOccurrences(of: "specialists:\n  - plugin: com.brane.neuroscientist\n", with: "")
+            .write(to: mixed, atomically: true, encoding: .utf8)
+        let mixedRemote = try CLI.run(["mcp", "serve", "--neuron", mixed.path, "--plugins", BundledPlugins.directory, "--http", "0.0.0.0:0", "--allow-remote"], home: home)
+        XCTAssertEqual(mixedRemote.status, 5, mixedRemote.stderr)
+        XCTAssertTrue(mixedRemote.stderr.contains("neuron mixed serves latest_reading (host tool latest_reading), whose data is tier 0: 0.0.0.0:0 is not on this machine"), mixedRemote.stderr)
         let bad = try CLI.run(serve + ["localhost:99999"], home: home)
         XCTAssertEqual(bad.status, 64, bad.stderr)
         XCTAssertTrue(bad.stderr.contains("--http expects PORT, HOST:PORT"), bad.stderr)
@@ -169,6 +176,34 @@ final class MCPStreamableHTTPTests: XCTestCase {
                        "HTTP/1.1 200 OK", "the first server still answers on it")
     }
 
+    /// A reload cannot change what a server beyond this machine serves into what it may not serve.
+    func testAReloadThatWouldServeTierZeroDataBeyondThisMachineIsRefused() throws {
+        let home = BraneHome(root: directory.appendingPathComponent("home-reload").path)
+        let file = directory.appendingPathComponent("reloaded.yaml")
+        let remoteOnly = """
+            apiVersion: brane.dev/v1
+            kind: Neuron
+            id: reloaded
+            name: reloaded
+            privacyTier: 2
+            model: {provider: ollama, model: m, endpoint: "http://127.0.0.1:11434"}
+            tools:
+              - plugin: com.brane.fetch
+
+            """
+        try remoteOnly.write(to: file, atomically: true, encoding: .utf8)
+        let run = try RunningProcess.brane(["neuron", "run", file.path, "--plugins", BundledPlugins.directory, "--mcp", "--http", "0.0.0.0:0",
+                                            "--allow-remote", "--duration", "30s"], home: home)
+        defer { run.signal(SIGTERM); _ = run.exitStatus() }
+        XCTAssertTrue(run.waitFor("/mcp ("), run.stderr + run.stdout)
+        // Now with a tier-0 sensor and a host tool over its readings: valid, but not for 0.0.0.0.
+        try hostNeuronYAML(id: "reloaded", tier: 2, tools: ["latest_reading"]).replacingOccurrences(of: "specialists:\n  - plugin: com.brane.neuroscientist\n", with: "")
+            .write(to: file, atomically: true, encoding: .utf8)
+        run.signal(SIGHUP)
+        XCTAssertTrue(run.waitFor("reload refused"), run.stderr + run.stdout)
+        XCTAssertTrue(run.stderr.contains("the new file could not be served where MCP is served now: neuron reloaded serves latest_reading"), run.stderr)
+    }
+
     func testClientConfigurationsTakeTheURLAndTheToken() throws {
         let home = BraneHome(root: directory.appendingPathComponent("home").path)
         let neuron = directory.appendingPathComponent("configured.yaml")
@@ -183,6 +218,13 @@ final class MCPStreamableHTTPTests: XCTestCase {
         let token = try CLI.run(["mcp", "token"], home: home).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         XCTAssertEqual(cursor["mcpServers"]?["configured"]?["url"], "http://127.0.0.1:8765/mcp")
         XCTAssertEqual(cursor["mcpServers"]?["configured"]?["headers"]?["Authorization"], .string("Bearer \(token)"))
+        let anywhere = try CLI.run(["mcp", "config", "--neuron", neuron.path, "--plugins", BundledPlugins.directory, "--http", "0.0.0.0:8765", "--client", "vscode"], home: home)
+        XCTAssertTrue(anywhere.stderr.contains("0.0.0.0 is where a server listens, not an address to connect to"), anywhere.stderr)
+        let lan = try CLI.run(["mcp", "config", "--neuron", neuron.path, "--plugins", BundledPlugins.directory, "--http", "192.0.2.7:8765", "--client", "vscode"], home: home)
+        XCTAssertEqual(lan.status, 5, lan.stderr)
+        XCTAssertTrue(lan.stderr.contains("neuron configured is tier 0: 192.0.2.7:8765 is not on this machine"), lan.stderr)
+        let run = try CLI.run(config + ["vscode", "--run"], home: home)
+        XCTAssertTrue(run.stderr.contains("--run has no effect with --http"), run.stderr)
         let claude = try CLI.run(config + ["claude-desktop"], home: home)
         XCTAssertEqual(claude.status, 2)
         XCTAssertTrue(claude.stderr.contains("custom connector"), claude.stderr)

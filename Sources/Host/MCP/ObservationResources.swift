@@ -2,7 +2,8 @@ import Foundation
 
 /// A neuron's observations as MCP resources, `brane://<neuron>/…`: each resource is read as the
 /// answer of a host tool with its defaults (`HostObservations`), so a resource and a tool never
-/// disagree. URIs are canonical — every byte outside RFC 3986's unreserved set percent-encoded,
+/// disagree, and only the resources of the host tools the neuron lists exist: `resources: true`
+/// exposes nothing its `host.tools` does not. URIs are canonical — every byte outside RFC 3986's unreserved set percent-encoded,
 /// in upper-case hex — and one that is not (a lower-case escape, `%41` for `A`, an escaped `/`,
 /// bytes that are not UTF-8) names no resource: a subscription cannot be doubled by a twin.
 public struct ObservationResources: Sendable {
@@ -35,10 +36,14 @@ public struct ObservationResources: Sendable {
     static let uriLimit = 2048
 
     let observations: HostObservations
+    private let enabled: Set<HostTool>
     private var neuron: String { observations.neuron.config.id }
     private var sensors: [String] { observations.sensors.map(\.id) }
 
-    public init(_ observations: HostObservations) { self.observations = observations }
+    public init(_ observations: HostObservations) {
+        self.observations = observations
+        enabled = Set(observations.neuron.config.host.tools)
+    }
 
     public func uri(_ resource: Resource) -> String {
         let base = "brane://\(neuron)/"
@@ -66,8 +71,9 @@ public struct ObservationResources: Sendable {
         case 3 where parts[0] == "sensors" && parts[2] == "history": Self.decode(parts[1]).map { .history(sensor: $0) }
         default: nil
         }
+        guard let resource, enabled.contains(resource.question.0) else { return nil }
         switch resource {
-        case .latest(let sensor)?, .history(let sensor)?: return sensors.contains(sensor) ? resource : nil
+        case .latest(let sensor), .history(let sensor): return sensors.contains(sensor) ? resource : nil
         default: return resource
         }
     }
@@ -81,9 +87,10 @@ public struct ObservationResources: Sendable {
             (.assetChanges, "asset changes", "What this neuron's scanners saw added, changed or removed in the last 24 hours."),
             (.assets(kind: nil), "assets", "Assets this neuron's scanners found."),
         ]
-        // Only kinds with a readable URI; each name shown sanitised (a scanner chose it).
-        let kinds = try observations.store.assetCounts(scanners: observations.scanners.map(\.id)).keys.sorted()
-            .filter { !$0.isEmpty && uri(.assets(kind: $0)).utf8.count <= Self.uriLimit }.prefix(Self.listedKinds)
+        // Only kinds with a URI clients keep as it is (URL parsers resolve `.` and `..` away, even
+        // encoded) and short enough to read; each name shown sanitised (a scanner chose it).
+        let kinds = !enabled.contains(.assets) ? [] : try observations.store.assetCounts(scanners: observations.scanners.map(\.id)).keys.sorted()
+            .filter { !["", ".", ".."].contains($0) && uri(.assets(kind: $0)).utf8.count <= Self.uriLimit }.prefix(Self.listedKinds)
         for kind in kinds {
             resources.append((.assets(kind: kind), "assets: \(UntrustedText.sanitized(kind, limit: 64))", "Assets of this kind that this neuron's scanners found."))
         }
@@ -91,7 +98,7 @@ public struct ObservationResources: Sendable {
             resources.append((.latest(sensor: sensor), "\(sensor) latest", "The newest stored reading of \(sensor)."))
             resources.append((.history(sensor: sensor), "\(sensor) history", "\(sensor)'s readings of the last 24 hours, at most 100."))
         }
-        return resources.map { resource, name, description in
+        return resources.filter { enabled.contains($0.0.question.0) }.map { resource, name, description in
             ["uri": .string(uri(resource)), "name": .string(name), "description": .string(description), "mimeType": "application/json"]
         }
     }
@@ -99,14 +106,15 @@ public struct ObservationResources: Sendable {
     /// `resources/templates/list`'s templates (RFC 6570 level 1).
     public func templates() -> [JSONValue] {
         let base = "brane://\(neuron)/"
-        return [
-            ["uriTemplate": .string(base + "assets/{kind}"), "name": "assets of a kind", "mimeType": "application/json",
-             "description": "Assets of one kind (process, port, container…) that this neuron's scanners found."],
-            ["uriTemplate": .string(base + "sensors/{sensor}/latest"), "name": "a sensor's latest reading", "mimeType": "application/json",
-             "description": .string("The newest stored reading of a sensor: \(sensors.joined(separator: ", ")).")],
-            ["uriTemplate": .string(base + "sensors/{sensor}/history"), "name": "a sensor's history", "mimeType": "application/json",
-             "description": "A sensor's readings of the last 24 hours, at most 100."],
+        let templates: [(HostTool, JSONValue)] = [
+            (.assets, ["uriTemplate": .string(base + "assets/{kind}"), "name": "assets of a kind", "mimeType": "application/json",
+                       "description": "Assets of one kind (process, port, container…) that this neuron's scanners found."]),
+            (.latestReading, ["uriTemplate": .string(base + "sensors/{sensor}/latest"), "name": "a sensor's latest reading", "mimeType": "application/json",
+                              "description": .string("The newest stored reading of a sensor: \(sensors.joined(separator: ", ")).")]),
+            (.sensorHistory, ["uriTemplate": .string(base + "sensors/{sensor}/history"), "name": "a sensor's history", "mimeType": "application/json",
+                              "description": "A sensor's readings of the last 24 hours, at most 100."]),
         ]
+        return templates.filter { enabled.contains($0.0) }.map(\.1)
     }
 
     /// `resources/read`'s answer for `resource`: its host tool's answer, and the tier of its data.

@@ -78,7 +78,7 @@ public enum NeuronLoader {
 
             let host = top["host"].map { readHost($0, &f) } ?? ReadHost()
             let uses = tools + specialists + sensors + scanners
-            checkHostTools(host, uses: uses, &f)
+            checkHostTools(host, uses: uses, top: top, &f)
             if let tier { checkPrivacy(neuron: "neuron \(id ?? "?") (tier \(tier.rawValue))", tier: tier, model: model, top: top,
                                        uses: uses, host: host, &f) }
             guard let id, let name, let tier, let model else { return nil }
@@ -218,11 +218,17 @@ public enum NeuronLoader {
         struct ReadHost {
             var tools: [(tool: HostTool, node: Node, path: String)] = []
             var resources = false
+            var resourcesNode: Node?
         }
 
         /// The `host:` section: host tools by name (each known, each once) and `resources`.
         func readHost(_ node: Node, _ f: inout YAMLFields) -> ReadHost {
             var host = ReadHost()
+            if let list = node.sequence {
+                let names = list.compactMap(\.string).map { UntrustedText.sanitized($0, limit: 40) }.joined(separator: ", ")
+                f.error(node, "host", "expected a mapping, found a list; write host: {tools: [\(names)]} (and resources: true to offer them as MCP resources)")
+                return host
+            }
             guard let m = f.mapping(node, "host", known: ["tools", "resources"]) else { return host }
             if let n = m["tools"], let names = f.stringList(n, "host.tools") {
                 let known = HostTool.allCases.map(\.rawValue)
@@ -238,6 +244,7 @@ public enum NeuronLoader {
                 }
             }
             if let n = m["resources"] {
+                host.resourcesNode = n
                 if n.tagName == .bool, let flag = n.bool { host.resources = flag }
                 else { f.error(n, "host.resources", "expected true or false, found \(f.describe(n))") }
             }
@@ -245,7 +252,7 @@ public enum NeuronLoader {
         }
 
         /// A host tool takes a name no plugin tool of the neuron has, and has something to read.
-        func checkHostTools(_ host: ReadHost, uses: [ReadUse], _ f: inout YAMLFields) {
+        func checkHostTools(_ host: ReadHost, uses: [ReadUse], top: [String: Node], _ f: inout YAMLFields) {
             for (tool, node, path) in host.tools {
                 for use in uses {
                     guard let manifest = bundles[use.use.id]?.manifest else { continue }
@@ -255,11 +262,14 @@ public enum NeuronLoader {
                         f.error(node, path, "host tool \(tool.rawValue) has the name of a tool of \(manifest.id) (\(use.path)); a neuron's tool names are unique: leave one out (under \(use.path.replacingOccurrences(of: ".plugin", with: ".tools")) or host.tools)")
                     }
                 }
-                let kinds = tool.sources
-                if !uses.contains(where: { bundles[$0.use.id].map { kinds.contains($0.manifest.kind) } ?? false }) {
-                    let sections = kinds.map { ["sensor": "sensors", "scanner": "scanners", "specialist": "specialists", "synapse": "tools"][$0.rawValue]! }
-                    f.warning(node, path, "\(tool.rawValue) reads what the neuron's \(sections.joined(separator: ", ")) stored, and it enables none: its answers will be empty")
+                // By the sections the file lists, found or not: a plugin that is missing is its own error.
+                let sections = tool.sources.map { ["sensor": "sensors", "scanner": "scanners", "specialist": "specialists", "synapse": "tools"][$0.rawValue]! }
+                if !sections.contains(where: { top[$0]?.sequence?.isEmpty == false }) {
+                    f.warning(node, path, "\(tool.rawValue) reads what the neuron's \(sections.joined(separator: ", ")) stored, and it lists none: its answers will be empty")
                 }
+            }
+            if host.resources && host.tools.isEmpty {
+                f.warning(host.resourcesNode, "host.resources", "resources are the answers of the host tools listed in host.tools, and none are listed: no resource is offered")
             }
         }
 

@@ -91,7 +91,7 @@ public final class NeuronRunner: @unchecked Sendable {
             // window that cannot be read stops the start rather than run the rules from nothing.
             guard let limit = windows[manifest.id] else { return [] }
             return try store.specialistWindow(neuron: neuronID, specialist: manifest.id, limit: limit)
-        })
+        }, neuron: neuronID)
         try FileManager.default.createDirectory(atPath: inboxRoot, withIntermediateDirectories: true)   // so it resolves the same on every run
         inbox = EventInbox(root: inboxRoot, neuron: config.id)
         try inbox.prepare(kinds: consumers.keys.sorted())

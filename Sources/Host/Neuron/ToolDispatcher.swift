@@ -87,7 +87,7 @@ public final class ToolDispatcher: @unchecked Sendable {
         // Specialists and the ones they consult: the neuron's own bundles first, then installed ones.
         let explicit = neuron.bundles.mapValues(\.directory)
         specialists = SpecialistRouter(locator: .includingInstalled(explicit: explicit),
-                                       runner: runner, onLog: onLog, plan: neuron.plan(for:))
+                                       runner: runner, onLog: onLog, plan: neuron.plan(for:), neuron: neuron.config.id)
         var queues: [String: CallQueue] = [:]
         for use in neuron.config.tools {
             let plan = try neuron.plan(for: use)

@@ -21,9 +21,12 @@ public final class SpecialistRouter: @unchecked Sendable {
     /// `plan` builds each specialist's sandbox (a neuron overlays its config and caps call time);
     /// `window`, when given, is replayed into every new instance before its first call, so its
     /// rules start from the state a long-lived instance would have.
+    /// `neuron` names the neuron whose specialists these are, in what is reported (a refused consult).
+    private let neuron: String?
     public init(locator: PluginLocator, runner: String, onLog: @escaping @Sendable (String, PluginLogLine) -> Void = { _, _ in },
                 plan: @escaping @Sendable (PluginBundle) throws -> SandboxPlan = { try SandboxPlan(bundle: $0) },
-                window: Window? = nil) {
+                window: Window? = nil, neuron: String? = nil) {
+        self.neuron = neuron
         self.locator = locator
         self.plan = plan
         self.window = window
@@ -83,7 +86,7 @@ public final class SpecialistRouter: @unchecked Sendable {
             return .refusal("\(caller.id) may not consult \(target): it is a \(manifest.kind.rawValue), not a specialist")
         }
         let from = DataFlow.End(id: caller.id, tier: caller.tier), to = DataFlow.End(id: manifest.id, tier: manifest.tier)
-        if let refusal = DataFlow.enforce("the consult input", from: from, to: to, neuron: nil) ?? DataFlow.enforce("the answer", from: to, to: from, neuron: nil) {
+        if let refusal = DataFlow.enforce("the consult input", from: from, to: to, neuron: neuron) ?? DataFlow.enforce("the answer", from: to, to: from, neuron: neuron) {
             return .refusal("consult refused: \(refusal)")
         }
         do {

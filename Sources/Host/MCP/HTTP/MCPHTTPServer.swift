@@ -35,18 +35,30 @@ public final class MCPHTTPServer: @unchecked Sendable {
     /// Ends idle sessions even when no request comes to do it.
     private let sweep: Task<Void, Never>
 
+    /// Why `neuron` may not be served at `listen`, or nil. Beyond this machine a client is a
+    /// tier-2 destination: the neuron must be tier 2, and so must everything it would serve —
+    /// each tool's data (a host tool's is its sources'; resources are host tools' answers). A
+    /// tier-2 neuron that enables a tier-0 plugin serves that plugin's data only on this machine.
+    public static func refusal(serving neuron: ResolvedNeuron, at listen: MCPListenAddress, allowRemote: Bool) -> String? {
+        guard !listen.isLocal else { return nil }
+        let config = neuron.config
+        guard config.privacyTier == .external else {
+            return "neuron \(config.id) is tier \(config.privacyTier.rawValue): \(listen) is not on this machine, and \(remoteRule); listen on 127.0.0.1 or unix:/path"
+        }
+        if let sensitive = neuron.exposedTools.filter({ $0.tier < .external }).min(by: { $0.tier < $1.tier }) {
+            return "neuron \(config.id) serves \(sensitive.name) (\(sensitive.owner)), whose data is tier \(sensitive.tier.rawValue): \(listen) is not on this machine, "
+                + "and \(DataFlow.rule); listen on 127.0.0.1 or unix:/path, or leave the tool out"
+        }
+        guard allowRemote else {
+            return "\(listen) is reachable from other machines; pass --allow-remote to serve there (every request still needs the token)"
+        }
+        return nil
+    }
+
     /// Starts serving; returns once it listens.
     public init(dispatcher: ToolDispatcher, observations: ObservationStore?, listen: MCPListenAddress, token: String,
                 allowedOrigins: [String], allowRemote: Bool) throws {
-        let neuron = dispatcher.neuron.config
-        if !listen.isLocal {
-            guard neuron.privacyTier == .external else {
-                throw MCPRefusal( "neuron \(neuron.id) is tier \(neuron.privacyTier.rawValue): \(listen) is not on this machine, and \(Self.remoteRule); listen on 127.0.0.1 or unix:/path")
-            }
-            guard allowRemote else {
-                throw MCPRefusal( "\(listen) is reachable from other machines; pass --allow-remote to serve there (every request still needs the token)")
-            }
-        }
+        if let refusal = Self.refusal(serving: dispatcher.neuron, at: listen, allowRemote: allowRemote) { throw MCPRefusal(refusal) }
         if case .unix(let path) = listen { try Self.clear(socket: path) }
         let sessions = MCPHTTPSessions(dispatcher: dispatcher, observations: observations)
         self.sessions = sessions
@@ -80,7 +92,7 @@ public final class MCPHTTPServer: @unchecked Sendable {
         } catch {
             sweep.cancel()
             try? group.syncShutdownGracefully()
-            throw MCPRefusal( "cannot listen on \(listen): \(error)")
+            throw MCPRefusal("cannot listen on \(listen): \(error)")
         }
         switch listen {
         case .tcp(let host, _):
@@ -91,7 +103,7 @@ public final class MCPHTTPServer: @unchecked Sendable {
                 try? channel.close().wait()
                 sweep.cancel()
                 try? group.syncShutdownGracefully()
-                throw MCPRefusal( "\(listen) was bound to \(channel.localAddress.map { "\($0)" } ?? "an unknown address"), not loopback; nothing is served")
+                throw MCPRefusal("\(listen) was bound to \(channel.localAddress.map { "\($0)" } ?? "an unknown address"), not loopback; nothing is served")
             }
         case .unix(let path):
             address = listen
@@ -131,12 +143,12 @@ public final class MCPHTTPServer: @unchecked Sendable {
     private static func clear(socket path: String) throws {
         let directory = (path as NSString).deletingLastPathComponent
         guard BraneHome.isOwnDirectory(directory) else {
-            throw MCPRefusal( "\(directory) must be a directory of this user's that others cannot write: someone could replace the socket \(path)")
+            throw MCPRefusal("\(directory) must be a directory of this user's that others cannot write: someone could replace the socket \(path)")
         }
         var info = stat()
         guard lstat(path, &info) == 0 else { return }
         guard info.st_mode & S_IFMT == S_IFSOCK else {
-            throw MCPRefusal( "\(path) exists and is not a socket; it is left as it is: choose another path")
+            throw MCPRefusal("\(path) exists and is not a socket; it is left as it is: choose another path")
         }
         let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         defer { close(probe) }
@@ -149,7 +161,7 @@ public final class MCPHTTPServer: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
         }
         guard !answered else {
-            throw MCPRefusal( "a server is listening on \(path) already; stop it or choose another path")
+            throw MCPRefusal("a server is listening on \(path) already; stop it or choose another path")
         }
         unlink(path)   // a stale socket of an earlier run; the directory is this user's alone
     }
