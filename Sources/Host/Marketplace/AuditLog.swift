@@ -24,7 +24,7 @@ public struct AuditLog: Sendable {
     let key: [UInt8]
 
     public init(keyPath: String) throws {
-        key = try PrivateSecret.readOrCreate(keyPath, length: 32, name: "audit key", ifDamaged:
+        key = try OwnerOnlyRandomFile.readOrCreate(keyPath, length: 32, name: "audit key", ifDamaged:
             "every audit entry depends on it: restore it from a backup, or move it aside to start a new log (the old entries then no longer verify)")
     }
 

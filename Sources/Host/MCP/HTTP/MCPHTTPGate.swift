@@ -106,7 +106,7 @@ public enum MCPToken {
 
     public static func read(_ home: BraneHome = .current) throws -> String {
         try home.prepare()
-        return hex(try PrivateSecret.readOrCreate(path(home), length: 32, name: "MCP token", ifDamaged:
+        return hex(try OwnerOnlyRandomFile.readOrCreate(path(home), length: 32, name: "MCP token", ifDamaged:
             "move it aside and a new token is made at the next start (clients configured with the old one must be given the new)"))
     }
 }

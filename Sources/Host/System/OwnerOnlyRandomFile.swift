@@ -7,7 +7,7 @@ import SystemPackage
 /// commands one secret wins and neither ever reads a half-written one. A file there that is not
 /// such a secret, or that its group or others may read, is an error naming it and the fix: a new
 /// secret would silently orphan what the old one signed, and a shared one is no secret.
-enum PrivateSecret {
+enum OwnerOnlyRandomFile {
     /// The `length`-byte secret at `path`; `name` says what it is, `ifDamaged` what a damaged one costs and how to recover.
     static func readOrCreate(_ path: String, length: Int, name: String, ifDamaged: String) throws -> [UInt8] {
         if let existing = try read(path, length: length, name: name, ifDamaged: ifDamaged) { return existing }
