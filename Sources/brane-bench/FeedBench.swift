@@ -25,16 +25,8 @@ func feedBenchmarks(rounds: Int, copies: Int) throws {
     let sourceFile = scratch.appendingPathComponent("days.jsonl").path
     try text.write(toFile: sourceFile, atomically: true, encoding: .utf8)
     let plugins = PluginLocator(searchDirectories: [repository.appendingPathComponent("Plugins").path])
-    let neuron = try NeuronLoader.parse("""
-        apiVersion: brane.dev/v1
-        kind: Neuron
-        id: feed-bench
-        name: feed-bench
-        privacyTier: 0
-        model: {provider: ollama, model: m, endpoint: "http://127.0.0.1:11434"}
-        specialists:
-          - plugin: com.brane.neuroscientist
-        """, file: "feed-bench.yaml", plugins: plugins).neuron
+    let neuron = try NeuronLoader.parse(benchNeuronYAML(id: "feed-bench", "specialists:\n  - plugin: com.brane.neuroscientist\n"),
+                                        file: "feed-bench.yaml", plugins: plugins).neuron
     let bundle = neuron.bundle("com.brane.neuroscientist")
 
     var before = [Double](), exactlyOnce = [Double](), alertCounts = Set<Int>()

@@ -12,13 +12,7 @@ func observationBenchmarks() throws {
     defer { try? FileManager.default.removeItem(atPath: scratch) }
     try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
     let neuronFile = "\(scratch)/bench.yaml"
-    try """
-        apiVersion: brane.dev/v1
-        kind: Neuron
-        id: bench
-        name: bench
-        privacyTier: 0
-        model: {provider: ollama, model: m, endpoint: "http://127.0.0.1:11434"}
+    try benchNeuronYAML(id: "bench", """
         specialists:
           - plugin: com.brane.neuroscientist
         sensors:
@@ -29,7 +23,7 @@ func observationBenchmarks() throws {
           tools: [latest_reading, sensor_history, assets, asset_changes, alerts, health_summary]
           resources: true
 
-        """.write(toFile: neuronFile, atomically: true, encoding: .utf8)
+        """).write(toFile: neuronFile, atomically: true, encoding: .utf8)
     let plugins = repository.appendingPathComponent("Plugins").path
     let neuron = try NeuronLoader.load(path: neuronFile, plugins: PluginLocator(searchDirectories: [plugins])).neuron
 

@@ -30,17 +30,7 @@ func startupBenchmarks() throws {
 
     // A tier-0 neuron with one tool; the client writes initialize, initialized and tools/list at once.
     let neuron = "\(scratch)/neuron.yaml"
-    try """
-        apiVersion: brane.dev/v1
-        kind: Neuron
-        id: bench
-        name: bench
-        privacyTier: 0
-        model: {provider: ollama, model: m, endpoint: "http://127.0.0.1:11434"}
-        tools:
-          - plugin: com.brane.units
-
-        """.write(toFile: neuron, atomically: true, encoding: .utf8)
+    try benchNeuronYAML(id: "bench", "tools:\n  - plugin: com.brane.units\n").write(toFile: neuron, atomically: true, encoding: .utf8)
     let session = Array("""
         {"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}
         {"jsonrpc":"2.0","method":"notifications/initialized"}

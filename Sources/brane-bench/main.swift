@@ -26,6 +26,19 @@ let calls = option("--calls", default: 20000)
 let pluginCount = option("--plugins", default: 100)
 let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 let cPlugin = repository.appendingPathComponent("Plugins/com.brane.sysinfo").path
+
+/// A tier-0 neuron file for a bench: the header they all share, then `sections` (tools, specialists…).
+func benchNeuronYAML(id: String, _ sections: String) -> String {
+    """
+    apiVersion: brane.dev/v1
+    kind: Neuron
+    id: \(id)
+    name: \(id)
+    privacyTier: 0
+    model: {provider: ollama, model: m, endpoint: "http://127.0.0.1:11434"}
+
+    """ + sections
+}
 let swiftPlugin = repository.appendingPathComponent("Plugins/com.brane.units").path
 let hostilePlugin = repository.appendingPathComponent("Tests/Fixtures/Hostile").path  // C plugin with a trivial ping
 let runner = try ResourceLocator.current.runner()

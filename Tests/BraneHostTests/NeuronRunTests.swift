@@ -3,19 +3,22 @@ import BraneTestSupport
 import Foundation
 import XCTest
 
-/// A tier-0 neuron with the neuroscientist as its specialist; `more` adds YAML blocks after it.
-func tierZeroNeuronYAML(id: String, more: String = "") -> String {
+/// A neuron file's header (an Ollama model at `endpoint`), then `more`: its YAML blocks.
+func neuronYAML(id: String, tier: Int, endpoint: String = "http://127.0.0.1:11434", more: String) -> String {
     """
     apiVersion: brane.dev/v1
     kind: Neuron
     id: \(id)
     name: \(id)
-    privacyTier: 0
-    model: {provider: ollama, model: m, endpoint: "http://127.0.0.1:11434"}
-    specialists:
-      - plugin: com.brane.neuroscientist
+    privacyTier: \(tier)
+    model: {provider: ollama, model: m, endpoint: "\(endpoint)"}
 
     """ + more
+}
+
+/// A tier-0 neuron with the neuroscientist as its specialist; `more` adds YAML blocks after it.
+func tierZeroNeuronYAML(id: String, more: String = "") -> String {
+    neuronYAML(id: id, tier: 0, more: "specialists:\n  - plugin: com.brane.neuroscientist\n\n" + more)
 }
 
 /// `brane neuron run`: sensors, scanners and specialist rules writing to SQLite, a clean stop
