@@ -8,13 +8,7 @@ import XCTest
 func hostNeuronYAML(id: String = "host-test", tier: Int = 0, tools: [String] = HostTool.allCases.map(\.rawValue),
                     resources: Bool = true, sensors: [String] = [], extra: String = "",
                     endpoint: String = "http://127.0.0.1:11434") -> String {
-    """
-    apiVersion: brane.dev/v1
-    kind: Neuron
-    id: \(id)
-    name: \(id)
-    privacyTier: \(tier)
-    model: {provider: ollama, model: llama3.1:8b, endpoint: "\(endpoint)"}
+    neuronYAML(id: id, tier: tier, endpoint: endpoint, more: """
     specialists:
       - plugin: com.brane.neuroscientist
     sensors:
@@ -25,7 +19,7 @@ func hostNeuronYAML(id: String = "host-test", tier: Int = 0, tools: [String] = H
       tools: [\(tools.joined(separator: ", "))]
       resources: \(resources)
     \(extra)
-    """
+    """)
 }
 
 /// Issue 16, point 1: the host's own read-only tools over a neuron's readings, assets and alerts.
@@ -440,6 +434,32 @@ final class ObservationResourcesMCPTests: XCTestCase {
         XCTAssertFalse(process.isRunning, "still running 30 s after its client left")
         if process.isRunning { process.terminate() }
         withExtendedLifetime(output) {}
+    }
+
+    /// The bounds a burst meets: 40 alerts in one commit are told as 16 notifications and one
+    /// for the rest; a batch whose answers pass 32 MiB answers the rest with an error.
+    func testABurstOfAlertsAndABatchOfLargeAnswersAreBounded() throws {
+        let server = try MCPProtocolTests.Server(neuronYAML: hostNeuronYAML(id: "bursts"))
+        defer { _ = server.close() }
+        server.send(#"{"jsonrpc":"2.0","id":1,"method":"resources/subscribe","params":{"uri":"brane://bursts/alerts"}}"#)
+        XCTAssertNotNil(server.answer(to: 1))
+        let store = try ObservationStore(path: "\(server.home)/observations.sqlite")
+        let alerts = (0..<40).map { (StoredAlert(neuron: "bursts", specialist: "com.brane.neuroscientist", alert: ["rule": "r", "n": .number(Double($0))]), key: "k\($0)") }
+        try store.commitInbox(neuron: "bursts", file: "f", inode: 1, generation: "g", offset: 1, line: 40, batch: .init(alerts: alerts))
+        usleep(500_000)
+        let told = server.lines.filter { $0.contains("notifications/resources/updated") && $0.contains("brane://bursts/alerts") }.count
+        XCTAssertEqual(told, 17, "16 a poll, and one for the rest")
+
+        // A reading of 120 KB: a summary holds it (its readings may have 128 KiB); 300 summaries pass 32 MiB.
+        try store.record(StoredReading(sensor: "com.brane.sensor.memory", takenAt: Date(),
+                                       reading: SensorReading(json: ["metrics": [:], "states": ["blob": .string(String(repeating: "x", count: 120_000))]]), changed: []))
+        let reads = (0..<300).map { #"{"jsonrpc":"2.0","id":\#(100 + $0),"method":"resources/read","params":{"uri":"brane://bursts/summary"}}"# }
+        server.send("[" + reads.joined(separator: ",") + "]")
+        let batch = try XCTUnwrap(server.answer(to: 100, timeout: 60)?.0.arrayValue)
+        XCTAssertEqual(batch.count, 300, "every request is answered")
+        let refused = batch.filter { $0["error"]?["message"]?.stringValue?.contains("the batch's answers passed 32 MiB") ?? false }
+        XCTAssertGreaterThan(refused.count, 0, "the bound is hit")
+        XCTAssertGreaterThan(batch.count - refused.count, 100, "the answers that fit are given")
     }
 
     func testANeuronWithoutResourcesOffersNone() throws {

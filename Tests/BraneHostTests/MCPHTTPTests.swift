@@ -109,6 +109,8 @@ final class MCPStreamableHTTPTests: XCTestCase {
         XCTAssertEqual(report["afterDelete"], 404, "DELETE ends the session")
         XCTAssertEqual(report["servedBesideSlow"]?["status"], 200)
         XCTAssertLessThan(report["servedBesideSlow"]?["seconds"]?.numberValue ?? 99, 2, "served while a slow client trickles")
+        XCTAssertEqual(report["sessionCap"]?["status"], 503, "\(report["sessionCap"] ?? .null)")
+        XCTAssertLessThanOrEqual(report["sessionCap"]?["openedNow"]?.numberValue ?? 99, 16)
         let slow = report["slowClient"]?["seconds"]?.numberValue ?? 0
         XCTAssertTrue((9...16).contains(slow), "the slow client is cut off after the deadline: \(report["slowClient"] ?? .null)")
     }
@@ -176,22 +178,43 @@ final class MCPStreamableHTTPTests: XCTestCase {
                        "HTTP/1.1 200 OK", "the first server still answers on it")
     }
 
+    /// What the SDK's transport keeps for a session is bounded: large answers end the session (404
+    /// from then on, as for an expired one), and the client starts another.
+    func testASessionEndsPastItsByteBound() throws {
+        let home = BraneHome(root: directory.appendingPathComponent("home-bound").path)
+        let (_, _, port, token) = try serve("http-bound", home: home)
+        let store = try ObservationStore(path: home.observations)
+        try store.record(readings: (0..<4).map { index in
+            StoredReading(sensor: "com.brane.sensor.memory", takenAt: Date().addingTimeInterval(-Double(index)),
+                          reading: SensorReading(json: ["metrics": [:], "states": ["blob": .string(String(repeating: "x", count: 200_000))]]), changed: [])
+        })
+        let client = """
+            import http.client, json, sys
+            port, token = int(sys.argv[1]), sys.argv[2]
+            headers = {"Authorization": "Bearer " + token, "Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+            def post(body, extra={}):
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+                c.request("POST", "/mcp", body=json.dumps(body), headers={**headers, **extra})
+                r = c.getresponse(); data = r.read(); c.close(); return r
+            init = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "b", "version": "1"}}}
+            session = {"Mcp-Session-Id": post(init).getheader("Mcp-Session-Id"), "MCP-Protocol-Version": "2025-11-25"}
+            for n in range(1, 200):
+                if post({"jsonrpc": "2.0", "id": n, "method": "tools/call", "params": {"name": "latest_reading", "arguments": {}}}, session).status == 404:
+                    break
+            print(json.dumps({"calls": n, "again": post(init).status}))
+            """
+        let run = try CLI.capture("/usr/bin/env", ["python3", "-c", client, "\(port)", token])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let report = try JSONValue(parsing: run.stdout)
+        XCTAssertLessThan(report["calls"]?.numberValue ?? 999, 100, "about 40 answers of 256 KiB pass 32 MiB kept three times: \(report)")
+        XCTAssertEqual(report["again"], 200, "a new session starts")
+    }
+
     /// A reload cannot change what a server beyond this machine serves into what it may not serve.
     func testAReloadThatWouldServeTierZeroDataBeyondThisMachineIsRefused() throws {
         let home = BraneHome(root: directory.appendingPathComponent("home-reload").path)
         let file = directory.appendingPathComponent("reloaded.yaml")
-        let remoteOnly = """
-            apiVersion: brane.dev/v1
-            kind: Neuron
-            id: reloaded
-            name: reloaded
-            privacyTier: 2
-            model: {provider: ollama, model: m, endpoint: "http://127.0.0.1:11434"}
-            tools:
-              - plugin: com.brane.fetch
-
-            """
-        try remoteOnly.write(to: file, atomically: true, encoding: .utf8)
+        try neuronYAML(id: "reloaded", tier: 2, more: "tools:\n  - plugin: com.brane.fetch\n").write(to: file, atomically: true, encoding: .utf8)
         let run = try RunningProcess.brane(["neuron", "run", file.path, "--plugins", BundledPlugins.directory, "--mcp", "--http", "0.0.0.0:0",
                                             "--allow-remote", "--duration", "30s"], home: home)
         defer { run.signal(SIGTERM); _ = run.exitStatus() }

@@ -203,6 +203,8 @@ final class MCPProtocolTests: XCTestCase {
     /// hang tools (pool 2); lines are written by the test and answers collected as they come.
     final class Server: @unchecked Sendable {
         let process = Process()
+        /// Its BRANE_HOME.
+        let home: String
         private let input: FileHandle
         private let lock = NSLock()
         private var answers: [(JSONValue, Date)] = []
@@ -224,7 +226,8 @@ final class MCPProtocolTests: XCTestCase {
             let brane = BuildProducts.brane
             process.executableURL = brane
             process.arguments = ["mcp", "serve", "--neuron", neuron.path, "--plugins", plugins.path, "--plugins", BundledPlugins.directory]
-            process.environment = ["BRANE_HOME": directory.appendingPathComponent("home").path, "PATH": "/usr/bin:/bin"]
+            home = directory.appendingPathComponent("home").path
+            process.environment = ["BRANE_HOME": home, "PATH": "/usr/bin:/bin"]
             let stdin = Pipe(), stdout = Pipe()
             process.standardInput = stdin
             process.standardOutput = stdout

@@ -169,6 +169,14 @@ def main():
     report["servedBesideSlow"] = {"status": request(INIT)["status"], "seconds": round(time.monotonic() - started, 2)}
     thread.join()
     report["slowClient"] = slow
+
+    # At most 16 sessions, none idle long enough to give way: initialize until one is refused.
+    for opened in range(20):
+        status = request(INIT)["status"]
+        if status != 200:
+            report["sessionCap"] = {"openedNow": opened, "status": status}
+            break
+
     print(json.dumps(report))
 
 
