@@ -131,7 +131,7 @@ public struct ObservationResources: Sendable {
         var out = ""
         for byte in segment.utf8 {
             if unreserved.contains(byte) { out.unicodeScalars.append(Unicode.Scalar(byte)) }
-            else { out += "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2) }
+            else { out += "%" + hex([byte]).uppercased() }
         }
         return out
     }
@@ -148,11 +148,5 @@ public struct ObservationResources: Sendable {
         }
         guard let text = String(validating: bytes, as: UTF8.self), encode(text) == segment else { return nil }
         return text
-    }
-}
-
-extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
-        String(repeating: "0", count: max(0, width - count)) + self
     }
 }

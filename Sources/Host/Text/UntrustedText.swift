@@ -36,7 +36,7 @@ public enum UntrustedText {
     /// (a --json envelope) stays valid JSON.
     private static func append(_ scalar: Unicode.Scalar, to out: inout [UInt8], singleLine: Bool) {
         guard needsEscape(scalar, singleLine: singleLine) else {
-            out.append(contentsOf: String(scalar).utf8)
+            UTF8.encode(scalar) { out.append($0) }
             return
         }
         let escape: String = switch scalar {
