@@ -83,58 +83,55 @@ impl Parser<'_> {
     }
 
     fn object(&mut self, depth: usize) -> Result<Value, String> {
-        self.at += 1;
         let mut members = BTreeMap::new();
-        self.space();
-        if self.text.get(self.at) == Some(&b'}') {
-            self.at += 1;
-            return Ok(Value::Object(members));
-        }
-        loop {
-            self.space();
-            if self.text.get(self.at) != Some(&b'"') {
-                return Err(self.error("expected a key"));
+        self.items(b'}', |parser| {
+            parser.space();
+            if parser.text.get(parser.at) != Some(&b'"') {
+                return Err(parser.error("expected a key"));
             }
-            let key = self.string()?;
-            self.space();
-            if self.text.get(self.at) != Some(&b':') {
-                return Err(self.error("expected ':'"));
+            let key = parser.string()?;
+            parser.space();
+            if parser.text.get(parser.at) != Some(&b':') {
+                return Err(parser.error("expected ':'"));
             }
-            self.at += 1;
-            let value = self.value(depth + 1)?;
+            parser.at += 1;
+            let value = parser.value(depth + 1)?;
             if members.insert(key, value).is_some() {
-                return Err(self.error("duplicate key"));
+                return Err(parser.error("duplicate key"));
             }
-            self.space();
-            match self.text.get(self.at) {
-                Some(b',') => self.at += 1,
-                Some(b'}') => {
-                    self.at += 1;
-                    return Ok(Value::Object(members));
-                }
-                _ => return Err(self.error("expected ',' or '}'")),
-            }
-        }
+            Ok(())
+        })?;
+        Ok(Value::Object(members))
     }
 
     fn array(&mut self, depth: usize) -> Result<Value, String> {
-        self.at += 1;
         let mut items = Vec::new();
+        self.items(b']', |parser| {
+            items.push(parser.value(depth + 1)?);
+            Ok(())
+        })?;
+        Ok(Value::Array(items))
+    }
+
+    /// The items of an object or an array, from its opening bracket to `close`: each read by
+    /// `item`, separated by commas.
+    fn items(&mut self, close: u8, mut item: impl FnMut(&mut Self) -> Result<(), String>) -> Result<(), String> {
+        self.at += 1;
         self.space();
-        if self.text.get(self.at) == Some(&b']') {
+        if self.text.get(self.at) == Some(&close) {
             self.at += 1;
-            return Ok(Value::Array(items));
+            return Ok(());
         }
         loop {
-            items.push(self.value(depth + 1)?);
+            item(self)?;
             self.space();
             match self.text.get(self.at) {
                 Some(b',') => self.at += 1,
-                Some(b']') => {
+                Some(&found) if found == close => {
                     self.at += 1;
-                    return Ok(Value::Array(items));
+                    return Ok(());
                 }
-                _ => return Err(self.error("expected ',' or ']'")),
+                _ => return Err(self.error(if close == b'}' { "expected ',' or '}'" } else { "expected ',' or ']'" })),
             }
         }
     }
