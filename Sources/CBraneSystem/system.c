@@ -179,6 +179,47 @@ ssize_t brane_send_with_descriptor(int socket, const void *bytes, size_t length,
     return sendmsg(socket, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
+ssize_t brane_receive_with_descriptor(int socket, void *bytes, size_t length, int *descriptor) {
+    union {
+        struct cmsghdr align;
+        char bytes[CMSG_SPACE(sizeof(int) * 4)];
+    } control;
+    struct iovec part = {bytes, length};
+    struct msghdr message = {.msg_iov = &part, .msg_iovlen = 1, .msg_control = control.bytes,
+                             .msg_controllen = sizeof control.bytes};
+    ssize_t n;
+    do
+        n = recvmsg(socket, &message, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    *descriptor = -1;
+    int extra = 0;
+    for (struct cmsghdr *c = n >= 0 ? CMSG_FIRSTHDR(&message) : NULL; c != NULL; c = CMSG_NXTHDR(&message, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            if (*descriptor < 0)
+                *descriptor = fd;
+            else {
+                close(fd);
+                extra = 1;
+            }
+        }
+    }
+    if (extra || (message.msg_flags & MSG_CTRUNC)) {
+        if (*descriptor >= 0)
+            close(*descriptor);
+        *descriptor = -1;
+    }
+    if (n >= 0 && extra) {
+        errno = EPROTO;
+        return -1;
+    }
+    return n;
+}
+
 /* A lookup and everything it points at, in one allocation the resolver may outlive us with. */
 struct pending_lookup {
     struct gaicb request;

@@ -1,11 +1,13 @@
 /*
  * brane-sandbox — runs one plugin instance in its own sandboxed process.
  *
- *   brane-sandbox <host-pid>      (socket on fd 3; spawned by the Brane host only)
+ *   brane-sandbox <host-pid>            (socket on fd 3; spawned by the Brane host only)
+ *   brane-sandbox --zygote <host-pid>   (forks instances on request: zygote.c)
  *
- * The host spawns it with an empty environment (but SWIFT_BACKTRACE=enable=no),
- * fds 0-2 on /dev/null, the socket on fd 3, every other fd closed, a new
- * session and a reset signal mask. The runner reads the SETUP frame, applies
+ * The host spawns it with an empty environment (but SWIFT_BACKTRACE=enable=no,
+ * and LD_PRELOAD of a Swift plugin's runtime), fds 0-2 on /dev/null, the socket
+ * on fd 3, every other fd closed, a new session and a reset signal mask; a
+ * zygote's child starts in the same state. The runner reads the SETUP frame, applies
  * the sandbox in this order — rlimits, empty network namespace (every tier),
  * no_new_privs, capabilities, Landlock, seccomp — and only then calls dlopen,
  * because a plugin's constructors run inside dlopen. It then checks the
@@ -18,6 +20,7 @@
 #include "brane_wire.h"
 #include "sandbox.h"
 #include "wire.h"
+#include "zygote.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -289,13 +292,14 @@ static _Noreturn void serve(uint32_t call_frame_limit) {
     }
 }
 
-int main(int argc, char **argv) {
-    /* Die with the host. The check after it closes the race where the host died first. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-    pid_t host = argc == 2 ? (pid_t)strtol(argv[1], NULL, 10) : 0;
-    if (argc != 2 || getppid() != host)
+/* Dies with the host; the check after it closes the race where the host died first. */
+static void bind_to_host(pid_t host) {
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0 || getppid() != host)
         _exit(BRANE_EXIT_PROTOCOL);
+}
 
+static _Noreturn void run_instance(pid_t host, prepared_namespaces prepared) {
+    bind_to_host(host);
     serve_thread = pthread_self();
     setup s = read_setup();
     bool allow_weaker = s.flags & BRANE_SETUP_ALLOW_WEAKER;
@@ -304,7 +308,10 @@ int main(int argc, char **argv) {
     if (plugin_directory < 0 || fchdir(plugin_directory) != 0)
         fail_step(BRANE_STEP_SETUP_FRAME, errno, "cannot enter the plugin directory");
     apply_rlimits(s.rlimits);
-    uint32_t applied = isolate_namespaces(s.flags & BRANE_SETUP_ISOLATE_NETWORK, allow_weaker);
+    bool network = s.flags & BRANE_SETUP_ISOLATE_NETWORK;
+    if (prepared.done && prepared.network != network)
+        fail_step(BRANE_STEP_SETUP_FRAME, EINVAL, "this instance's namespaces were entered for another plan");
+    uint32_t applied = namespaces_applied(network, prepared.done ? prepared.entered : enter_namespaces(network), allow_weaker);
     drop_bounding_and_ambient();
     /* Paths are opened while the runner may still traverse every directory on the way. */
     int ruleset = build_landlock_ruleset(&s.landlock, plugin_directory, allow_weaker);
@@ -341,4 +348,19 @@ int main(int argc, char **argv) {
     if (wire_write(BRANE_FRAME_READY, 0, ready, sizeof ready, version, 2 + version_length) < 0)
         _exit(BRANE_EXIT_PROTOCOL);
     serve(s.call_frame_limit);
+}
+
+int main(int argc, char **argv) {
+    bool zygote = argc == 3 && strcmp(argv[1], "--zygote") == 0;
+    pid_t host = argc == 2 || zygote ? (pid_t)strtol(argv[argc - 1], NULL, 10) : 0;
+    if (host <= 0)
+        _exit(BRANE_EXIT_PROTOCOL);
+    prepared_namespaces prepared = {0};
+    if (zygote) {
+        bind_to_host(host);
+        prepared = zygote_serve(host);
+        /* In a forked child from here on; this frame never returns. */
+        zygote_reseed_stack_guard();
+    }
+    run_instance(host, prepared);
 }

@@ -23,8 +23,16 @@ typedef struct landlock_policy {
  * (the development opt-out) turns "the kernel cannot do this" into a skipped step, which the
  * returned state (reported in FILTERED) then shows. */
 void apply_rlimits(const uint64_t limits[BRANE_RLIMIT_COUNT]);
-/* Empty network and UTS namespaces; returns the BRANE_APPLIED_* bits it achieved. */
-uint32_t isolate_namespaces(bool network, bool allow_weaker);
+/* The outcome of entering the namespaces: `error` 0, or the errno of the unshare or, once the
+ * namespaces are entered (`entered`), of naming the host in the new UTS namespace. */
+typedef struct namespaces_entered {
+    bool entered;
+    int error;
+} namespaces_entered;
+/* A new UTS namespace and, with `network`, an empty network namespace: only the calls. */
+namespaces_entered enter_namespaces(bool network);
+/* What was entered, as BRANE_APPLIED_* bits; a failure is fatal (fail_step) unless `allow_weaker`. */
+uint32_t namespaces_applied(bool network, namespaces_entered entered, bool allow_weaker);
 void forbid_new_privileges(void);
 /* Bounding and ambient sets first (they need CAP_SETPCAP), then the process's own sets. */
 void drop_bounding_and_ambient(void);

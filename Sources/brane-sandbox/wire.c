@@ -1,5 +1,7 @@
 #include "wire.h"
 
+#include "brane_system.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,42 +27,14 @@ static int read_exactly(void *into, size_t length) {
 
 /* Reads the first bytes of a frame with recvmsg, so a descriptor the host attached to them
  * (SCM_RIGHTS) arrives: *descriptor gets it, or -1 — also when the kernel could not install it
- * (MSG_CTRUNC: the plugin is at RLIMIT_NOFILE). More than one descriptor is a protocol error. */
+ * (the plugin is at RLIMIT_NOFILE). More than one descriptor is a protocol error. */
 static int read_start_with_descriptor(void *into, size_t length, int *descriptor) {
-    union {
-        struct cmsghdr align;
-        char bytes[CMSG_SPACE(sizeof(int) * 4)];
-    } control;
-    struct iovec part = {into, length};
-    struct msghdr message = {.msg_iov = &part, .msg_iovlen = 1, .msg_control = control.bytes,
-                             .msg_controllen = sizeof control.bytes};
-    ssize_t n;
-    do
-        n = recvmsg(RUNNER_SOCKET_FD, &message, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
-    *descriptor = -1;
-    int extra = 0;
-    for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&message) : NULL; c != NULL; c = CMSG_NXTHDR(&message, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < count; i++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-            if (*descriptor < 0)
-                *descriptor = fd;
-            else {
-                close(fd);
-                extra = 1;
-            }
-        }
-    }
-    if (n <= 0 || extra || (message.msg_flags & MSG_CTRUNC)) {
+    ssize_t n = brane_receive_with_descriptor(RUNNER_SOCKET_FD, into, length, descriptor);
+    if (n <= 0) {
         if (*descriptor >= 0)
             close(*descriptor);
         *descriptor = -1;
-        if (n <= 0 || extra)
-            return -1;
+        return -1;
     }
     return read_exactly((uint8_t *)into + n, length - (size_t)n);
 }

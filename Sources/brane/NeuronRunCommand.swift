@@ -134,6 +134,7 @@ extension NeuronCommand {
             httpServer?.stop()
             httpServer = nil
             dispatcher?.stop()
+            InstanceLauncher.endZygotes()
             report(current, tally: earlier + current.tally, deaths: deaths + runDeaths.map(\.description),
                    mcpCalls: dispatcher?.tally, seconds: Date().timeIntervalSince(started), ending: ending, output)
         }

@@ -18,7 +18,13 @@ final class ELFDependenciesTests: XCTestCase {
 
     func testOnlyASwiftPluginsRunnerPreloadsTheSwiftRuntime() throws {
         let swift = try SandboxPlan(bundle: try PluginBundle.open(BundledPlugins.path("com.brane.units")))
-        XCTAssertTrue(swift.runnerEnvironment.contains { $0.hasPrefix("LD_PRELOAD=/") && $0.hasSuffix("/libswiftCore.so") }, "\(swift.runnerEnvironment)")
+        // Each runtime library the plugin names, from the host's runtime directory, and nothing else.
+        let runtime = try XCTUnwrap(SandboxPlan.swiftRuntimeDirectory)
+        let preload = try XCTUnwrap(swift.runnerEnvironment.first { $0.hasPrefix("LD_PRELOAD=") }).dropFirst("LD_PRELOAD=".count).split(separator: " ").map(String.init)
+        let needed = ELFDependencies.needed(built.appendingPathComponent("libBraneUnits.so").path)
+        XCTAssertTrue(needed.contains("libFoundationEssentials.so") && needed.contains("libc.so.6"), "\(needed)")
+        XCTAssertEqual(preload, needed.filter { !["libm.so.6", "libc.so.6"].contains($0) }.map { "\(runtime)/\($0)" },
+                       "the runtime's libraries in the plugin's order, the system's left to the loader: \(swift.runnerEnvironment)")
         let c = try SandboxPlan(bundle: try PluginBundle.open(BundledPlugins.path("com.brane.sysinfo")))
         XCTAssertEqual(c.runnerEnvironment, ["SWIFT_BACKTRACE=enable=no"])
 

@@ -84,4 +84,34 @@ final class SecurityProfileTests: XCTestCase {
             XCTAssertGreaterThan(program.count / 8, 50, "tier \(tier.rawValue)")
         }
     }
+
+    /// An instance's program made from its profile's template is exactly the one compiled for it.
+    func testATemplateProgramIsTheCompiledOneForEveryPID() throws {
+        var patched = 0
+        for (tier, profile) in profiles {
+            for declared in [[], ["filesystem.write"], ["filesystem.usage"], ["filesystem.write", "filesystem.usage"]] as [Set<String>] {
+                let template = try XCTUnwrap(try SeccompCompiler.PIDTemplate(profile, declared: declared), "tier \(tier.rawValue) \(declared)")
+                patched += template.pidOffsets.count
+                for pid: Int32 in [1, 300, 4242, 65536, 4_194_303] {
+                    let compiled = try SeccompCompiler.compile(profile, options: .init(selfPID: pid, declared: declared))
+                    XCTAssertEqual(template.program(for: pid), compiled, "tier \(tier.rawValue) \(declared) pid \(pid)")
+                    XCTAssertEqual(try SeccompCompiler.program(profile, options: .init(selfPID: pid, declared: declared)), compiled)
+                }
+            }
+        }
+        XCTAssertGreaterThan(patched, 0, "the profiles compare arguments with the instance's pid, so a template has places for it")
+    }
+
+    /// A pid compared by order (libseccomp splits it into 32-bit words and jumps on each) is
+    /// patched as exactly as one compared for equality.
+    func testAPIDComparedByOrderIsPatchedAsExactly() throws {
+        var profile = profiles[0].1
+        profile.syscalls.append(.init(names: ["getpriority"], action: "SCMP_ACT_ALLOW", errnoRet: nil,
+                                      args: [.init(index: 1, value: 0, valueTwo: nil, op: "SCMP_CMP_GT", braneValue: "self-pid", braneWidth: nil)],
+                                      comment: nil, braneWhen: nil))
+        for pid: Int32 in [7, 4242, 4_194_303] {
+            let compiled = try SeccompCompiler.compile(profile, options: .init(selfPID: pid, declared: []))
+            XCTAssertEqual(try SeccompCompiler.program(profile, options: .init(selfPID: pid, declared: [])), compiled, "pid \(pid)")
+        }
+    }
 }

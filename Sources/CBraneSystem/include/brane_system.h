@@ -70,6 +70,11 @@ int brane_seccomp_install(const void *instructions, unsigned short count);
 
 /* sendmsg of `bytes` with `descriptor` attached as SCM_RIGHTS (MSG_NOSIGNAL | MSG_DONTWAIT). */
 ssize_t brane_send_with_descriptor(int socket, const void *bytes, size_t length, int descriptor);
+/* recvmsg of up to `length` bytes (retrying on EINTR) with at most one SCM_RIGHTS descriptor,
+ * close-on-exec, stored in *descriptor, else -1. More than one is refused: all are closed and it
+ * returns -1 with EPROTO. One the kernel could not install (MSG_CTRUNC: the receiver is at its
+ * RLIMIT_NOFILE) leaves *descriptor -1 and returns the bytes. */
+ssize_t brane_receive_with_descriptor(int socket, void *bytes, size_t length, int *descriptor);
 
 /* connect(2) of `socket` to the unix socket at `path`, reached without following any symlink or
  * magic link (openat2 O_PATH, then its /proc/self/fd entry); -1 with errno, ENOTSOCK when it is no socket. */

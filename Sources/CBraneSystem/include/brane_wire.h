@@ -39,6 +39,14 @@ typedef enum brane_frame_type {
 #define BRANE_SETUP_ALLOW_WEAKER 2u      /* development opt-out: a step the kernel cannot give is skipped, not fatal */
 #define BRANE_SETUP_SWITCH_IDENTITY 4u   /* run as the setup frame's uid/gid (a root host) */
 
+/* A zygote's fork request: one byte, with the instance's socket attached. PREPARE asks the child
+ * to enter its namespaces at once, before its SETUP frame (a spare, forked ahead of its start):
+ * a UTS namespace, and an empty network namespace too with PREPARE_NETWORK. The SETUP frame
+ * must then ask for exactly those, or the child refuses it. */
+#define BRANE_ZYGOTE_FORK 0u
+#define BRANE_ZYGOTE_PREPARE 1u
+#define BRANE_ZYGOTE_PREPARE_NETWORK 2u
+
 /* Landlock path rule flag: a manifest entry, opened without following any symlink — beneath the
  * plugin directory when relative (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS). */
 #define BRANE_PATH_DECLARED 1u
@@ -69,9 +77,11 @@ typedef enum brane_setup_step {
 } brane_setup_step;
 
 /* Runner exit status: 0 after SHUTDOWN, 64 + step after a failed setup step,
- * BRANE_EXIT_PROTOCOL when the host broke the frame protocol. */
+ * BRANE_EXIT_PROTOCOL when the host broke the frame protocol; a zygote that cannot fork
+ * instances correctly on this kernel exits BRANE_EXIT_ZYGOTE_UNSUPPORTED (the host then spawns). */
 #define BRANE_EXIT_STEP_BASE 64
 #define BRANE_EXIT_PROTOCOL 90
+#define BRANE_EXIT_ZYGOTE_UNSUPPORTED 91
 
 /* What FILTERED reports applied, as bits, before plugin code runs: the host compares them with the plan. */
 #define BRANE_APPLIED_NETWORK_NAMESPACE 1u

@@ -58,6 +58,12 @@ public struct DoctorReport: Encodable, Sendable {
         let runner = try? locator.runner()
         checks.append(Check(name: "sandbox runner", ok: runner != nil, required: true, detail: runner ?? "not found",
                             meaning: runner != nil ? "plugins can be started" : "build it with `swift build` or set BRANE_SANDBOX_RUNNER"))
+        let zygote = SandboxSettings.current.zygote
+        checks.append(Check(name: "instance start", ok: true, required: false,
+                            detail: zygote ? "forked by a zygote per plugin" : "each runner spawned (\(SandboxSettings.zygoteVariable)=0 or zygote: false)",
+                            meaning: zygote ? "a plugin's runtime is loaded once and shared; each instance still applies its whole sandbox itself "
+                                + "(\(SandboxSettings.zygoteVariable)=0 spawns each instead)"
+                                : "every instance pays the runner's exec and loads its runtime anew"))
         let profiles = PrivacyTier.allCases.compactMap { try? locator.profilePath(for: $0) }
         checks.append(Check(name: "security profiles", ok: profiles.count == PrivacyTier.allCases.count, required: true,
                             detail: profiles.isEmpty ? "not found" : profiles.joined(separator: ", "),

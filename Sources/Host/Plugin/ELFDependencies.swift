@@ -1,18 +1,21 @@
 import Foundation
 import Glibc
 
-/// Whether an ELF shared object names a library as `DT_NEEDED`, read from its dynamic section.
+/// The libraries an ELF shared object names as `DT_NEEDED`, read from its dynamic section.
 /// The file is a plugin's, so hostile: it is opened without following a last link, without
 /// blocking and never as a terminal, must be a regular file, and every offset it holds is checked
 /// against its size before a read (`pread`, at most 1 MiB each). Only the headers, the dynamic
-/// section and the bytes of one name per entry are read; the first match ends the search.
+/// section and at most 256 bytes per name, of at most 512 names, are read.
 enum ELFDependencies {
-    static func needs(_ path: String, _ library: String) -> Bool {
+    static func needs(_ path: String, _ library: String) -> Bool { needed(path).contains(library) }
+
+    /// Each `DT_NEEDED` name, in order; empty for anything that is not a readable ELF64 object.
+    static func needed(_ path: String) -> [String] {
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { return false }
+        guard fd >= 0 else { return [] }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return false }
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return [] }
         let size = UInt64(info.st_size)
         func read(_ offset: UInt64, _ count: UInt64) -> [UInt8]? {
             guard count <= 1 << 20, offset <= size, count <= size - offset else { return nil }
@@ -27,7 +30,7 @@ enum ELFDependencies {
         // ELF64, little-endian: e_phoff at 32, e_phentsize at 54, e_phnum at 56.
         guard let header = read(0, 64), header.starts(with: [0x7F, 0x45, 0x4C, 0x46]), header[4] == 2, header[5] == 1,
               u16(header, 54) == 56, u16(header, 56) <= 512,
-              let table = read(u64(header, 32), 56 * u16(header, 56)) else { return false }
+              let table = read(u64(header, 32), 56 * u16(header, 56)) else { return [] }
         var loads: [(address: UInt64, offset: UInt64, size: UInt64)] = []
         var dynamic: (offset: UInt64, size: UInt64)?
         for base in stride(from: 0, to: table.count, by: 56) {
@@ -37,7 +40,7 @@ enum ELFDependencies {
             default: break
             }
         }
-        guard let dynamic, let entries = read(dynamic.offset, dynamic.size) else { return false }
+        guard let dynamic, let entries = read(dynamic.offset, dynamic.size) else { return [] }
         var names: [UInt64] = [], stringTable: UInt64?, tableSize: UInt64?
         scan: for at in stride(from: 0, to: entries.count - 15, by: 16) {
             switch u64(entries, at) {
@@ -49,15 +52,14 @@ enum ELFDependencies {
             }
         }
         guard let address = stringTable, let tableSize,
-              let load = loads.first(where: { address >= $0.address && address - $0.address < $0.size }) else { return false }
+              let load = loads.first(where: { address >= $0.address && address - $0.address < $0.size }) else { return [] }
         let (start, overflow) = load.offset.addingReportingOverflow(address - load.address)
-        guard !overflow else { return false }
-        // Each name is compared by reading exactly its length and the NUL after it.
-        let wanted = Array(library.utf8) + [0]
-        return names.contains { name in
-            guard name < tableSize, UInt64(wanted.count) <= tableSize - name else { return false }
+        guard !overflow else { return [] }
+        return names.prefix(512).compactMap { name -> String? in
+            guard name < tableSize else { return nil }
             let (at, overflow) = start.addingReportingOverflow(name)
-            return !overflow && read(at, UInt64(wanted.count)) == wanted
+            guard !overflow, let bytes = read(at, min(256, tableSize - name)), let end = bytes.firstIndex(of: 0), end > 0 else { return nil }
+            return String(decoding: bytes[..<end], as: UTF8.self)
         }
     }
 }

@@ -17,9 +17,9 @@ public struct SandboxPlan: Sendable {
     /// A root host runs each instance under its own uid and gid (`SandboxSettings.identityBase` + pid).
     public let switchesIdentity: Bool
     /// The runner's whole environment. For a plugin that links the Swift runtime it preloads the
-    /// toolchain's libswiftCore: trusted code, loaded and relocated at exec as the runner used to
-    /// (when SwiftPM linked it), rather than by the plugin's dlopen under the filters, which cost
-    /// a Swift plugin ~1 ms more of start (docs/performance.md). A C plugin loads none of it.
+    /// toolchain's runtime libraries the plugin names: trusted code, loaded and relocated at exec
+    /// (or once, in the plugin's zygote) rather than by the plugin's dlopen under the filters, which
+    /// cost a Swift plugin ~1 ms more of start (docs/performance.md). A C plugin loads none of it.
     public let runnerEnvironment: [String]
     /// Protections the tier requires that this kernel or process cannot give, each with its meaning.
     public let shortfalls: [Shortfall]
@@ -84,14 +84,7 @@ public struct SandboxPlan: Sendable {
         // No tier creates sockets (the host brokers connections); observing only keeps /proc/net showing the machine.
         isolateNetwork = profile.brane.isolateNetwork && !manifest.network.observe
         switchesIdentity = geteuid() == 0
-        // LD_PRELOAD splits at spaces and colons: a runtime path holding one is not preloaded. A
-        // plugin that ships its own runtime beside its library keeps it.
-        let linksSwift = ELFDependencies.needs(bundle.libraryPath, "libswiftCore.so")
-            && !FileManager.default.fileExists(atPath: URL(fileURLWithPath: bundle.libraryPath).deletingLastPathComponent().appendingPathComponent("libswiftCore.so").path)
-        let preload = Self.swiftRuntimeDirectory.map { "\($0)/libswiftCore.so" }.flatMap { path in
-            linksSwift && !path.contains(" ") && !path.contains(":") && FileManager.default.fileExists(atPath: path) ? path : nil
-        }
-        runnerEnvironment = ["SWIFT_BACKTRACE=enable=no"] + (preload.map { ["LD_PRELOAD=\($0)"] } ?? [])
+        runnerEnvironment = ["SWIFT_BACKTRACE=enable=no"] + Self.swiftRuntimePreload(bundle).map { ["LD_PRELOAD=\($0)"] }.orEmpty
         if switchesIdentity {
             let gid = Self.pluginGID(manifest.id, settings: settings)
             if let (path, mode) = Self.closedToInstance(bundle.libraryPath, gid: gid, last: 4) ?? Self.closedToInstance(bundle.directory, gid: gid, last: 1) {
@@ -258,6 +251,28 @@ public struct SandboxPlan: Sendable {
     }
 
     /// Where libswiftCore.so lives, so Swift plugins can load it under Landlock.
+    /// The LD_PRELOAD list for `bundle`'s library: each Swift runtime or Foundation library it needs
+    /// (`DT_NEEDED`, a plain name of the toolchain's own: `libswift…`, `libFoundation…`,
+    /// `lib_Foundation…`, `libdispatch`, `libBlocksRuntime`), as a path in the host's runtime
+    /// directory; nil for a plugin that does not link libswiftCore, or that ships its own beside
+    /// its library. A hostile library can name only what the toolchain installed, never a path.
+    /// LD_PRELOAD splits at spaces and colons, so a directory holding one preloads nothing.
+    static func swiftRuntimePreload(_ bundle: PluginBundle) -> String? {
+        guard let directory = swiftRuntimeDirectory, !directory.contains(" "), !directory.contains(":") else { return nil }
+        let needed = ELFDependencies.needed(bundle.libraryPath)
+        let beside = URL(fileURLWithPath: bundle.libraryPath).deletingLastPathComponent().appendingPathComponent("libswiftCore.so").path
+        guard needed.contains("libswiftCore.so"), !FileManager.default.fileExists(atPath: beside) else { return nil }
+        let runtime = needed.filter { name in
+            ["libswift", "libFoundation", "lib_Foundation", "libdispatch.", "libBlocksRuntime."].contains { name.hasPrefix($0) }
+                && name.hasSuffix(".so") && !name.contains("/") && !name.contains(" ") && !name.contains(":")
+        }
+        let paths = runtime.map { "\(directory)/\($0)" }.filter { path in
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
+        }
+        return paths.contains("\(directory)/libswiftCore.so") ? paths.joined(separator: " ") : nil
+    }
+
     static let swiftRuntimeDirectory: String? = {
         guard let file = brane_library_defining("swift_retain") else { return nil }
         return URL(fileURLWithPath: String(cString: file)).deletingLastPathComponent().path

@@ -17,6 +17,10 @@ public struct SandboxSettings: Sendable {
     /// Runs plugins even when this kernel cannot give the sandbox their tier requires.
     public var allowWeaker = false
     public var identityBase = defaultIdentityBase
+    /// Instances fork from their plugin's zygote (`InstanceLauncher`); `BRANE_ZYGOTE=0` or
+    /// `zygote: false` spawns each runner instead. The sandbox is the same either way.
+    public var zygote = true
+    public static let zygoteVariable = "BRANE_ZYGOTE"
     /// Where each setting came from, for the warning and the audit entry.
     public var optOutSource: String?
 
@@ -43,9 +47,12 @@ public struct SandboxSettings: Sendable {
             let text: String?
             do { text = try YAMLFields.utf8Text(Array(bytes), file: home.hostSettings) } catch { f.adopt(error); text = nil }
             if let text, let node = f.document(text),
-               let keys = f.mapping(node, "", known: [optOutName, "sandbox-id-base"]) {
+               let keys = f.mapping(node, "", known: [optOutName, "sandbox-id-base", "zygote"]) {
                 if let n = keys[optOutName] {
                     if let flag = n.bool { fileOptOut = flag } else { f.error(n, optOutName, "expected true or false, found \(f.describe(n))") }
+                }
+                if let n = keys["zygote"] {
+                    if let flag = n.bool { settings.zygote = flag } else { f.error(n, "zygote", "expected true or false, found \(f.describe(n))") }
                 }
                 if let n = keys["sandbox-id-base"] {
                     fileBase = f.integer(n, "sandbox-id-base", in: 65536...Int(UInt32.max - identityRangeSize))
@@ -61,6 +68,7 @@ public struct SandboxSettings: Sendable {
             settings.optOutSource = "\(optOutName): true in \(home.hostSettings)"
         }
         settings.allowWeaker = settings.optOutSource != nil
+        if let value = environment[zygoteVariable] { settings.zygote = !["0", "false", "no", "off"].contains(value.lowercased()) }
         let base = environment[identityBaseVariable].flatMap { UInt32($0) } ?? fileBase.flatMap { UInt32(exactly: $0) }
         if let base, base >= 65536, base <= UInt32.max - identityRangeSize { settings.identityBase = base }
         return settings

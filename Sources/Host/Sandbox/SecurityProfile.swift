@@ -4,13 +4,13 @@ import Foundation
 /// `syscalls[{names, action, errnoRet, args}]`) — readable by runc, crun and Kubernetes —
 /// plus a `brane` object with what a seccomp profile cannot say: the tier it serves, the
 /// network namespace, and the read-only paths every plugin of the tier needs.
-public struct SecurityProfile: Decodable, Sendable {
+public struct SecurityProfile: Decodable, Sendable, Hashable {
     public var defaultAction: String
     public var architectures: [String]
     public var syscalls: [Rule]
     public var brane: BraneKeys
 
-    public struct Rule: Decodable, Sendable {
+    public struct Rule: Decodable, Sendable, Hashable {
         public var names: [String]
         public var action: String
         public var errnoRet: UInt32?
@@ -20,7 +20,7 @@ public struct SecurityProfile: Decodable, Sendable {
         public var braneWhen: String?
     }
 
-    public struct Argument: Decodable, Sendable {
+    public struct Argument: Decodable, Sendable, Hashable {
         public var index: UInt32
         public var value: UInt64
         public var valueTwo: UInt64?
@@ -32,14 +32,14 @@ public struct SecurityProfile: Decodable, Sendable {
         public var braneWidth: Int?
     }
 
-    public struct BraneKeys: Decodable, Sendable {
+    public struct BraneKeys: Decodable, Sendable, Hashable {
         public var tier: Int
         public var isolateNetwork: Bool
         public var landlock: LandlockKeys
         public var comment: String?
     }
 
-    public struct LandlockKeys: Decodable, Sendable {
+    public struct LandlockKeys: Decodable, Sendable, Hashable {
         /// Read-only paths every plugin of this tier needs (system libraries, what the runtimes read at start-up).
         public var read: [String]
     }

@@ -46,20 +46,25 @@ public final class PluginInstance: @unchecked Sendable {
         self.onLog = onLog
         self.consultant = consultant
         try plan.checkStrength()
-        let pair = try makeSocketPair()
-        channel = FrameChannel(socket: pair.host, limit: plan.bundle.manifest.resources.maxOutputBytes)
-        do {
-            process = try spawn(executable: runner, arguments: [String(getpid())],
-                                environment: plan.runnerEnvironment, inherit: [pair.plugin])
-        } catch {
-            try? pair.plugin.close()
-            throw error
-        }
-        // Only the plugin may hold its end: its death must read as end-of-file here at once.
-        try? pair.plugin.close()
         let deadline = ContinuousClock.now + Self.startupTimeout
+        var launched = try InstanceLauncher.launch(plan, runner: runner)
+        var channel = FrameChannel(socket: launched.socket, limit: plan.bundle.manifest.resources.maxOutputBytes)
+        var sandboxed = false
+        var outcome = Result { try Self.start(plan: plan, process: launched.process, channel: channel, deadline: deadline, sandboxed: &sandboxed, onLog: onLog) }
+        // A spare that ended before its sandbox was on (killed while it waited, or prepared for
+        // other namespaces) ran no plugin code: the start is made again without one, and only
+        // that one's outcome counts.
+        if case .failure = outcome, launched.fromSpare, !sandboxed {
+            launched.process.kill()
+            launched = try InstanceLauncher.launch(plan, runner: runner, spare: false)
+            channel = FrameChannel(socket: launched.socket, limit: plan.bundle.manifest.resources.maxOutputBytes)
+            outcome = Result { try Self.start(plan: plan, process: launched.process, channel: channel, deadline: deadline, sandboxed: &sandboxed, onLog: onLog) }
+        }
+        process = launched.process
+        self.channel = channel
         do {
-            ready = try Self.start(plan: plan, process: process, channel: channel, deadline: deadline, onLog: onLog)
+            ready = try outcome.get()
+            InstanceLauncher.started(plan)
         } catch {
             let death: PluginDeath = switch error {
             case let death as PluginDeath: death
@@ -76,12 +81,13 @@ public final class PluginInstance: @unchecked Sendable {
 
     /// SETUP, then the listener hand-over (FILTERED/LISTENING), then READY — each step bounded by
     /// `deadline`; a FAILED frame ends the instance at once, even if the process keeps running.
-    private static func start(plan: SandboxPlan, process: ChildProcess, channel: FrameChannel,
-                              deadline: ContinuousClock.Instant, onLog: (String, PluginLogLine) -> Void) throws -> ReadyReport {
+    /// `sandboxed` turns true at FILTERED: the runner has applied every step, and plugin code may run next.
+    private static func start(plan: SandboxPlan, process: ChildProcess, channel: FrameChannel, deadline: ContinuousClock.Instant,
+                              sandboxed: inout Bool, onLog: (String, PluginLogLine) -> Void) throws -> ReadyReport {
         let id = plan.bundle.manifest.id
         var budget = LogBudget()
         defer { budget.reportDropped(id, onLog) }
-        let program = try SeccompCompiler.compile(plan.profile, options: .init(selfPID: process.pid, declared: plan.declared))
+        let program = try SeccompCompiler.program(plan.profile, options: .init(selfPID: process.pid, declared: plan.declared))
         let identity = plan.identity(runnerPID: process.pid)
         if let identity { plan.grantWritePaths(gid: identity.gid) }
         let setup = plan.setupPayload(seccompProgram: program, serveProgram: try servePhaseProgram.get(), identity: identity)
@@ -92,6 +98,7 @@ public final class PluginInstance: @unchecked Sendable {
             let frame = try receive(channel, deadline: deadline, id: id, budget: &budget, onLog: onLog)
             switch (frame.type, filtered) {
             case (.filtered, nil):
+                sandboxed = true
                 let report = try FilteredReport(payload: frame.payload)
                 let listener = brane_pidfd_getfd(process.pidfd.rawValue, report.listenerFD)
                 guard listener >= 0 else {
@@ -273,6 +280,8 @@ public final class PluginInstance: @unchecked Sendable {
     private static func classify(_ error: ChannelError, process: ChildProcess, channel: FrameChannel, plan: SandboxPlan,
                                  timeoutMilliseconds: Int) -> PluginDeath {
         let id = plan.bundle.manifest.id
+        // Whatever killed it, its next instance forks from a zygote with a fresh address layout.
+        InstanceLauncher.retire(plan)
         let hostReason: DeathCause?
         switch error {
         case .forbidden(let event):

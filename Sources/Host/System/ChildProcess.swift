@@ -18,6 +18,12 @@ public final class ChildProcess: @unchecked Sendable {
         self.pidfd = FileDescriptor(rawValue: fd)
     }
 
+    /// A child whose pidfd came with it (one a zygote cloned with CLONE_PARENT).
+    init(pid: pid_t, pidfd: FileDescriptor) {
+        self.pid = pid
+        self.pidfd = pidfd
+    }
+
     /// Sends a signal through the pidfd; a no-op once the child has been reaped.
     public func signal(_ signal: Int32) {
         guard termination == nil else { return }
