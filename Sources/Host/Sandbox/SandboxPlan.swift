@@ -139,9 +139,13 @@ public struct SandboxPlan: Sendable {
         return (first.0, "the instance started without " + missing.map(\.1).joined(separator: ", "))
     }
 
-    private static let hostNetwork = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
-    private static func sharesHostNetwork(_ pid: pid_t) -> Bool {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net")) == hostNetwork
+    private static let hostNetwork = networkNamespace("/proc/self/ns/net")
+    private static func sharesHostNetwork(_ pid: pid_t) -> Bool { networkNamespace("/proc/\(pid)/ns/net") == hostNetwork }
+    /// The namespace a /proc ns link names (`net:[4026531840]`), read with readlink(2): on every start's path.
+    private static func networkNamespace(_ link: String) -> [UInt8]? {
+        var target = [UInt8](repeating: 0, count: 64)
+        let count = target.withUnsafeMutableBufferPointer { readlink(link, $0.baseAddress!, $0.count) }
+        return count > 0 && count < target.count ? Array(target[..<count]) : nil
     }
 
     /// Where the descriptor the library returned contradicts the manifest (kind, version, ABI):

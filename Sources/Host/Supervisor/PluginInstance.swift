@@ -113,7 +113,8 @@ public final class PluginInstance: @unchecked Sendable {
                                                       source: plan.settings.optOutSource ?? SandboxSettings.optOutName))
                 }
                 filtered = report
-                // Counted now, before plugin code runs: the load filter and any the host itself inherited.
+                // Counted now, before plugin code runs: the load filter and any the runner inherited
+                // (the host's own, or a wrapper's named by BRANE_SANDBOX_RUNNER).
                 loadFilters = seccompFilterCount(pid: process.pid)
                 try channel.send(Frame(type: .listening), deadline: deadline)
             case (.ready, .some):
@@ -312,12 +313,14 @@ public final class PluginInstance: @unchecked Sendable {
     deinit { if death == nil { process.kill() } }
 }
 
-/// The number of seccomp filters on a process (`Seccomp_filters` in /proc/PID/status).
+/// The number of seccomp filters on a process (`Seccomp_filters:\t<n>` in /proc/PID/status), read
+/// as bytes: it is on the critical path of every start.
 private func seccompFilterCount(pid: pid_t) -> Int? {
-    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Seccomp_filters:") })
-    else { return nil }
-    return Int(line.dropFirst("Seccomp_filters:".count).trimmingCharacters(in: .whitespaces))
+    guard let status = readRegularFile("/proc/\(pid)/status", limit: 16 << 10) else { return nil }
+    let key = Array("\nSeccomp_filters:\t".utf8)
+    guard let start = status.indices.first(where: { status[$0...].starts(with: key) }) else { return nil }
+    let digits = status[(start + key.count)...].prefix { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+    return digits.isEmpty || digits.count > 6 ? nil : digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
 }
 
 /// How much a plugin may log in one call (or its start-up): lines past the budget are counted,
