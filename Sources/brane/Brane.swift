@@ -13,19 +13,24 @@ struct Brane: ParsableCommand {
             SandboxSettings.commandLineOptOut = true
         }
         reportSandboxEvents()
+        let status: Int32
         do {
             var command = try parseAsRoot(arguments)
             try command.run()
+            status = 0
         } catch let failure as CLIFailure {
             warn("brane: \(failure.message)")
-            Foundation.exit(failure.status.rawValue)
+            status = failure.status.rawValue
         } catch {
             // ArgumentParser's own messages (help, usage, a bad option), through the sanitiser like
             // everything else: an option's value can hold ESC or BEL.
-            let message = fullMessage(for: error), status = exitCode(for: error)
-            if status == .success { print(message) } else if !message.isEmpty { warn(message) }
-            Foundation.exit(status.rawValue)
+            let message = fullMessage(for: error), code = exitCode(for: error)
+            if code == .success { print(message) } else if !message.isEmpty { warn(message) }
+            status = code.rawValue
         }
+        // The command's zygotes and spares end with it, reaped here rather than left to init.
+        InstanceLauncher.endZygotes()
+        Foundation.exit(status)
     }
 
     static let configuration = CommandConfiguration(

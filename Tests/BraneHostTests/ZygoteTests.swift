@@ -107,6 +107,64 @@ final class ZygoteTests: XCTestCase {
         XCTAssertEqual(try layout(instance).parent, Int(getpid()))
     }
 
+    /// A zygote that stops answering (stopped, swapped out, frozen) is ended after its 2 s: its
+    /// late answer must never be read as the next request's, which would pair one child's pid
+    /// with another's socket (found by the red team: plugin code then ran untracked, under
+    /// another instance's uid, with its forbidden calls unanswered).
+    func testAZygoteThatAnswersLateIsEndedAndNoStartIsMisPaired() throws {
+        let plugin = try Harness.hostile(self)
+        defer { plugin.stop() }
+        for _ in 0..<2 {
+            _ = try plugin.callJSON("ping")
+            plugin.stop()
+        }
+        _ = try plugin.callJSON("ping")
+        // The zygote is the one in the host's network namespace, once the spare has entered its own.
+        let hostNetwork = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
+        let inHostNetwork = { (pid: Int32) in (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net")) == hostNetwork }
+        let deadline = Date().addingTimeInterval(5)
+        var pids = InstanceLauncher.zygotePIDs(of: plugin.plan)
+        while !(pids.count == 2 && pids.filter(inHostNetwork).count == 1) && Date() < deadline {
+            usleep(5000)
+            pids = InstanceLauncher.zygotePIDs(of: plugin.plan)
+        }
+        let zygote = try XCTUnwrap(pids.count == 2 ? pids.first(where: inHostNetwork) : nil, "a zygote and a spare in its own namespace: \(pids)")
+        XCTAssertEqual(kill(zygote, SIGSTOP), 0)
+        // This start takes the spare; the next spare's request then waits on the stopped zygote and runs out of time.
+        plugin.stop()
+        XCTAssertEqual(try plugin.callJSON("ping"), .object(["pong": .bool(true)]))
+        usleep(2_300_000)
+        kill(zygote, SIGCONT)   // were it still there, it would answer now, late
+        usleep(100_000)
+        for _ in 0..<3 {
+            plugin.stop()
+            _ = try plugin.start()
+            let pid = try XCTUnwrap(plugin.pid)
+            let layout = try plugin.callJSON("inspect/layout")
+            XCTAssertEqual(layout["pid"]?.numberValue, Double(pid), "the host tracks the process it talks to")
+            XCTAssertEqual(layout["parent"]?.numberValue, Double(getpid()))
+        }
+        XCTAssertFalse(processExists(zygote), "the zygote that stopped answering was ended")
+        XCTAssertFalse(InstanceLauncher.zygotePIDs(of: plugin.plan).contains(zygote))
+        XCTAssertEqual(plugin.deaths.map(\.cause), [])
+    }
+
+    /// Not only crashes: a start the host refused after plugin code ran (here a filter of the
+    /// plugin's own, caught by the filter count) retires the zygote too.
+    func testAStartRefusedAfterPluginCodeRanRetiresTheZygote() throws {
+        var refused = try plan(Harness.pluginDirectory(self, manifest: Harness.hostileManifest))
+        let runner = try Harness.runner()
+        try PluginInstance(plan: refused, runner: runner).stop()
+        let before = InstanceLauncher.zygotePIDs(of: refused)
+        XCTAssertFalse(before.isEmpty)
+        refused.config = .string("own-filter")
+        XCTAssertThrowsError(try PluginInstance(plan: refused, runner: runner)) { error in
+            XCTAssertTrue("\(error)".contains("seccomp filters"), "\(error)")
+        }
+        XCTAssertTrue(InstanceLauncher.zygotePIDs(of: refused).isDisjoint(with: before))
+        XCTAssertTrue(before.allSatisfy { !processExists($0) })
+    }
+
     /// `zygote: false` (or BRANE_ZYGOTE=0) spawns every runner: nothing is forked, nothing kept.
     func testTheSettingTurnsTheZygoteOff() throws {
         let spawned = try plan(Harness.pluginDirectory(self, manifest: Harness.hostileManifest), zygote: false)

@@ -46,19 +46,20 @@ public final class PluginInstance: @unchecked Sendable {
         self.onLog = onLog
         self.consultant = consultant
         try plan.checkStrength()
-        let deadline = ContinuousClock.now + Self.startupTimeout
         var launched = try InstanceLauncher.launch(plan, runner: runner)
         var channel = FrameChannel(socket: launched.socket, limit: plan.bundle.manifest.resources.maxOutputBytes)
         var sandboxed = false
-        var outcome = Result { try Self.start(plan: plan, process: launched.process, channel: channel, deadline: deadline, sandboxed: &sandboxed, onLog: onLog) }
-        // A spare that ended before its sandbox was on (killed while it waited, or prepared for
-        // other namespaces) ran no plugin code: the start is made again without one, and only
-        // that one's outcome counts.
+        var outcome = Result { try Self.start(plan: plan, process: launched.process, channel: channel, deadline: .now + Self.startupTimeout,
+                                              sandboxed: &sandboxed, onLog: onLog) }
+        // A spare that failed before its sandbox was on (killed or stalled while it waited, or
+        // prepared for other namespaces) ran no plugin code: the start is made again without one,
+        // with a deadline of its own, and only that one's outcome counts.
         if case .failure = outcome, launched.fromSpare, !sandboxed {
             launched.process.kill()
             launched = try InstanceLauncher.launch(plan, runner: runner, spare: false)
             channel = FrameChannel(socket: launched.socket, limit: plan.bundle.manifest.resources.maxOutputBytes)
-            outcome = Result { try Self.start(plan: plan, process: launched.process, channel: channel, deadline: deadline, sandboxed: &sandboxed, onLog: onLog) }
+            outcome = Result { try Self.start(plan: plan, process: launched.process, channel: channel, deadline: .now + Self.startupTimeout,
+                                              sandboxed: &sandboxed, onLog: onLog) }
         }
         process = launched.process
         self.channel = channel
@@ -66,6 +67,8 @@ public final class PluginInstance: @unchecked Sendable {
             ready = try outcome.get()
             InstanceLauncher.started(plan)
         } catch {
+            // Whatever ended the start (a crash, a refused check, init's error), the next instance forks from a fresh zygote.
+            InstanceLauncher.retire(plan)
             let death: PluginDeath = switch error {
             case let death as PluginDeath: death
             case let error as ChannelError:

@@ -87,6 +87,8 @@ final class Zygote: @unchecked Sendable {
 
     /// Forks one instance; nil when the zygote failed to. `prepareNetwork` makes a spare: the
     /// child enters its namespaces (an empty network namespace too, when true) before its SETUP.
+    /// A zygote that fails once is ended, never asked again: an answer that came late would
+    /// otherwise be read as the next request's, pairing one child's pid with another's socket.
     func fork(prepareNetwork: Bool? = nil) -> InstanceLauncher.Launched? {
         guard let pair = try? makeSocketPair() else { return nil }
         defer { try? pair.plugin.close() }
@@ -175,7 +177,7 @@ private final class ZygotePool: Sendable {
             }
             guard let launched = (useSpare ? entry.takeSpare(for: plan) : nil) ?? entry.zygote.fork() else {
                 if fresh { state.unavailable = true }
-                return nil
+                return nil   // the entry is not put back: its zygote ends with it
             }
             entry.launches += 1
             state.entries.append(entry)
@@ -186,10 +188,15 @@ private final class ZygotePool: Sendable {
 
     func prepareSpare(_ plan: SandboxPlan) {
         spares.async { [self] in
-            state.withLock { state in
-                guard let entry = state.entries.first(where: { $0.serves(plan) }), entry.launches >= 2, entry.spare == nil else { return }
-                entry.spare = entry.zygote.fork(prepareNetwork: plan.isolateNetwork).map { ($0, plan.isolateNetwork) }
+            let failed = state.withLock { state -> Entry? in
+                guard let index = state.entries.firstIndex(where: { $0.serves(plan) }), state.entries[index].launches >= 2,
+                      state.entries[index].spare == nil else { return nil }
+                let entry = state.entries[index]
+                guard let spare = entry.zygote.fork(prepareNetwork: plan.isolateNetwork) else { return state.entries.remove(at: index) }
+                entry.spare = (spare, plan.isolateNetwork)
+                return nil
             }
+            withExtendedLifetime(failed) {}   // a zygote that failed an answer is ended (outside the lock)
         }
     }
 

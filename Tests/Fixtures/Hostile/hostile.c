@@ -503,8 +503,8 @@ static int invoke(const char *method, const uint8_t *input, size_t input_length,
 #if defined(__x86_64__)
         __asm__ volatile("movq %%fs:0x28, %0" : "=r"(guard));
 #endif
-        return reply(output, length, "{\"stackGuard\":\"%lx\",\"libc\":\"%lx\",\"parent\":%d}", guard,
-                     (unsigned long)(uintptr_t)&getppid, (int)getppid());
+        return reply(output, length, "{\"stackGuard\":\"%lx\",\"libc\":\"%lx\",\"parent\":%d,\"pid\":%d}", guard,
+                     (unsigned long)(uintptr_t)&getppid, (int)getppid(), (int)getpid());
     }
     if (strcmp(method, "inspect/environment") == 0) {
         char list[4096] = "";
