@@ -7,6 +7,9 @@ import XCTest
 /// a canary of its own, a layout shared only with the same plugin's instances, and nothing of the
 /// zygote's; the hostile suite runs through this path (and again spawned, in scripts/test).
 final class ZygoteTests: XCTestCase {
+    /// Each test starts with no zygote: what one test leaves (a spare, a stopped zygote) is not the next one's.
+    override func setUp() { InstanceLauncher.endZygotes() }
+
     private func plan(_ directory: String, zygote: Bool = true) throws -> SandboxPlan {
         var settings = SandboxSettings.current
         settings.zygote = zygote
@@ -163,6 +166,52 @@ final class ZygoteTests: XCTestCase {
         }
         XCTAssertTrue(InstanceLauncher.zygotePIDs(of: refused).isDisjoint(with: before))
         XCTAssertTrue(before.allSatisfy { !processExists($0) })
+    }
+
+    /// One plugin's stalled zygote delays only that plugin's starts (found by the red team: one
+    /// lock over every zygote made every plugin wait out the stalled one's 2 s).
+    func testAStalledZygoteDoesNotDelayAnotherPlugin() throws {
+        let runner = try Harness.runner()
+        let stalled = try plan(Harness.pluginDirectory(self, manifest: Harness.hostileManifest))
+        let other = try plan(try Harness.hostileCopy(self, library: "libHostileOther.so"))
+        try PluginInstance(plan: stalled, runner: runner).stop()
+        try PluginInstance(plan: other, runner: runner).stop()
+        let pids = InstanceLauncher.zygotePIDs(of: stalled)
+        XCTAssertEqual(pids.count, 1, "one start: a zygote, no spare yet")
+        let zygote = try XCTUnwrap(pids.first)
+        XCTAssertEqual(kill(zygote, SIGSTOP), 0)
+        let waiting = expectation(description: "the stalled plugin's start ends (spawned after 2 s)")
+        Thread {
+            try? PluginInstance(plan: stalled, runner: runner).stop()
+            waiting.fulfill()
+        }.start()
+        usleep(100_000)   // the start above now waits on the stopped zygote
+        let started = ContinuousClock.now
+        try PluginInstance(plan: other, runner: runner).stop()
+        XCTAssertLessThan(ContinuousClock.now - started, .milliseconds(500), "another plugin's start does not wait for the stalled zygote")
+        wait(for: [waiting], timeout: 15)
+        XCTAssertFalse(processExists(zygote))
+    }
+
+    /// A runner replaced on disk (an upgrade, a sandbox fix) reaches the next start: its zygote
+    /// is replaced too, as a spawn would run the new file (found by the red team).
+    func testAReplacedRunnerGetsANewZygote() throws {
+        let directory = Harness.temporaryDirectory(self)
+        let runner = directory.appendingPathComponent("brane-sandbox").path
+        try FileManager.default.copyItem(atPath: try Harness.runner(), toPath: runner)
+        let hostile = try plan(Harness.pluginDirectory(self, manifest: Harness.hostileManifest))
+        try PluginInstance(plan: hostile, runner: runner).stop()
+        let before = InstanceLauncher.zygotePIDs(of: hostile)
+        XCTAssertFalse(before.isEmpty)
+        let replacement = directory.appendingPathComponent("brane-sandbox.new").path
+        try FileManager.default.copyItem(atPath: try Harness.runner(), toPath: replacement)
+        XCTAssertEqual(rename(replacement, runner), 0)
+        let instance = try PluginInstance(plan: hostile, runner: runner)
+        defer { instance.stop() }
+        XCTAssertTrue(InstanceLauncher.zygotePIDs(of: hostile).isDisjoint(with: before))
+        XCTAssertTrue(before.allSatisfy { !processExists($0) })
+        let executable = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(instance.pid)/exe")
+        XCTAssertEqual(executable, runner, "the instance runs the runner now on disk, not a deleted one")
     }
 
     /// `zygote: false` (or BRANE_ZYGOTE=0) spawns every runner: nothing is forked, nothing kept.

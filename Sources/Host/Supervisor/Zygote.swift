@@ -68,10 +68,13 @@ final class Zygote: @unchecked Sendable {
     let environment: [String]
     let process: ChildProcess
     private let control: FileDescriptor
+    /// The runner file as it was when this zygote was spawned (device, inode, size, change time).
+    private let runnerFile: [Int]?
 
     init(runner: String, environment: [String]) throws(Errno) {
         self.runner = runner
         self.environment = environment
+        runnerFile = Self.identity(of: runner)
         var fds: [Int32] = [0, 0]
         try syscallResult { socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds) }
         control = FileDescriptor(rawValue: fds[0])
@@ -83,6 +86,18 @@ final class Zygote: @unchecked Sendable {
             try? control.close()
             throw error
         }
+    }
+
+    /// Whether this zygote runs `runner` as it is on disk now, with `environment`: a runner replaced
+    /// since (an upgrade, a sandbox fix) gets a new zygote, as a spawn would run the new file.
+    func runs(_ runner: String, environment: [String]) -> Bool {
+        runner == self.runner && environment == self.environment && runnerFile != nil && Self.identity(of: runner) == runnerFile
+    }
+
+    private static func identity(of path: String) -> [Int]? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return [Int(info.st_dev), Int(info.st_ino), Int(info.st_size), info.st_ctim.tv_sec, info.st_ctim.tv_nsec]
     }
 
     /// Forks one instance; nil when the zygote failed to. `prepareNetwork` makes a spare: the
@@ -125,16 +140,22 @@ final class Zygote: @unchecked Sendable {
 
 /// The zygotes of this host, one per plugin library, at most `limit` (the least recently used
 /// ends first), each with at most one spare. A zygote that cannot fork when new means this kernel
-/// cannot: the host then spawns.
+/// cannot: the host then spawns. The pool's lock guards only the list; each zygote's own lock
+/// serialises its requests, so a zygote that stalls delays its own plugin's starts, never another's.
 private final class ZygotePool: Sendable {
     static let limit = 32
     private final class Entry: @unchecked Sendable {
         let plugin: String
         let library: String
         let zygote: Zygote
+        /// Guards everything below; held while the zygote is asked, one request at a time.
+        let lock = Mutex(())
         var launches = 0
         /// Forked ahead, with its namespaces entered for this network isolation.
         var spare: (launched: InstanceLauncher.Launched, isolatesNetwork: Bool)?
+        /// The zygote failed an answer, or was retired: it is never asked again (a late answer
+        /// would be read as the next request's, pairing one child's pid with another's socket).
+        var failed = false
 
         init(_ plan: SandboxPlan, zygote: Zygote) {
             plugin = plan.bundle.manifest.id
@@ -146,7 +167,7 @@ private final class ZygotePool: Sendable {
 
         deinit { try? spare?.launched.socket.close() }   // the spare's process is killed and reaped by its own deinit
 
-        /// The spare, if it still waits and was prepared as `plan` needs; a stale one is ended.
+        /// The spare, if it still waits and was prepared as `plan` needs; a stale one is ended. Under `lock`.
         func takeSpare(for plan: SandboxPlan) -> InstanceLauncher.Launched? {
             guard let spare else { return nil }
             self.spare = nil
@@ -155,6 +176,14 @@ private final class ZygotePool: Sendable {
                 return nil
             }
             return spare.launched
+        }
+
+        /// Asks the zygote for a child (a spare, with `prepareNetwork`); a failed answer marks it failed. Under `lock`.
+        func fork(prepareNetwork: Bool? = nil) -> InstanceLauncher.Launched? {
+            guard !failed else { return nil }
+            let child = zygote.fork(prepareNetwork: prepareNetwork)
+            failed = child == nil
+            return child
         }
     }
     private struct State {
@@ -165,55 +194,75 @@ private final class ZygotePool: Sendable {
     private let spares = DispatchQueue(label: "brane-zygote-spares")
 
     func launch(_ plan: SandboxPlan, runner: String, spare useSpare: Bool) -> InstanceLauncher.Launched? {
-        state.withLock { state -> InstanceLauncher.Launched? in
+        let found = state.withLock { state -> (entry: Entry, fresh: Bool)? in
             guard !state.unavailable else { return nil }
-            var entry = state.entries.firstIndex { $0.serves(plan) }.map { state.entries.remove(at: $0) }
-            if let current = entry, current.zygote.runner != runner || current.zygote.environment != plan.runnerEnvironment { entry = nil }
-            let fresh = entry == nil
-            if fresh { entry = (try? Zygote(runner: runner, environment: plan.runnerEnvironment)).map { Entry(plan, zygote: $0) } }
-            guard let entry else {
+            if let index = state.entries.firstIndex(where: { $0.serves(plan) }) {
+                let entry = state.entries[index]
+                // The same runner file (an upgrade on disk takes effect at the next start) with the same environment.
+                if entry.zygote.runs(runner, environment: plan.runnerEnvironment) { return (entry, false) }
+                state.entries.remove(at: index)
+            }
+            guard let zygote = try? Zygote(runner: runner, environment: plan.runnerEnvironment) else {
                 state.unavailable = true
                 return nil
             }
-            guard let launched = (useSpare ? entry.takeSpare(for: plan) : nil) ?? entry.zygote.fork() else {
-                if fresh { state.unavailable = true }
-                return nil   // the entry is not put back: its zygote ends with it
-            }
-            entry.launches += 1
+            let entry = Entry(plan, zygote: zygote)
             state.entries.append(entry)
             if state.entries.count > Self.limit { state.entries.removeFirst() }
+            return (entry, true)
+        }
+        guard let (entry, fresh) = found else { return nil }
+        let launched = entry.lock.withLock { _ -> InstanceLauncher.Launched? in
+            guard let launched = (useSpare ? entry.takeSpare(for: plan) : nil) ?? entry.fork() else { return nil }
+            entry.launches += 1
             return launched
         }
+        state.withLock { state in
+            guard let index = state.entries.firstIndex(where: { $0 === entry }) else { return }
+            state.entries.remove(at: index)
+            if launched != nil { state.entries.append(entry) } else if fresh { state.unavailable = true }
+        }
+        return launched
     }
 
     func prepareSpare(_ plan: SandboxPlan) {
         spares.async { [self] in
-            let failed = state.withLock { state -> Entry? in
-                guard let index = state.entries.firstIndex(where: { $0.serves(plan) }), state.entries[index].launches >= 2,
-                      state.entries[index].spare == nil else { return nil }
-                let entry = state.entries[index]
-                guard let spare = entry.zygote.fork(prepareNetwork: plan.isolateNetwork) else { return state.entries.remove(at: index) }
-                entry.spare = (spare, plan.isolateNetwork)
-                return nil
+            guard let entry = state.withLock({ $0.entries.first { $0.serves(plan) } }) else { return }
+            let failed = entry.lock.withLock { _ -> Bool in
+                guard entry.launches >= 2, entry.spare == nil, !entry.failed else { return false }
+                entry.spare = entry.fork(prepareNetwork: plan.isolateNetwork).map { ($0, plan.isolateNetwork) }
+                return entry.failed
             }
-            withExtendedLifetime(failed) {}   // a zygote that failed an answer is ended (outside the lock)
+            if failed { state.withLock { $0.entries.removeAll { $0 === entry } } }
         }
     }
 
     func pids(of plan: SandboxPlan?) -> Set<Int32> {
-        state.withLock { state in
-            Set(state.entries.filter { plan.map($0.serves) ?? true }.flatMap { [$0.zygote.process.pid] + ($0.spare.map { [$0.launched.process.pid] } ?? []) })
-        }
+        let entries = state.withLock { state in state.entries.filter { plan.map($0.serves) ?? true } }
+        return Set(entries.flatMap { entry in
+            [entry.zygote.process.pid] + (entry.lock.withLock { _ in entry.spare.map { [$0.launched.process.pid] } } ?? [])
+        })
     }
 
     func retire(_ plan: SandboxPlan) { retire { $0.serves(plan) } }
     func retireAll() { retire { _ in true } }
 
     private func retire(where matches: (Entry) -> Bool) {
-        // Ended outside the lock: deinits kill and reap.
         let retired = state.withLock { state in
             defer { state.entries.removeAll(where: matches) }
             return state.entries.filter(matches)
+        }
+        // Outside the pool's lock: a request in flight (a spare being forked) is waited for, so
+        // nothing of a retired zygote outlives this call; deinits kill and reap.
+        for entry in retired {
+            entry.lock.withLock { _ in
+                entry.failed = true
+                if let spare = entry.spare {
+                    try? spare.launched.socket.close()
+                    spare.launched.process.kill()
+                }
+                entry.spare = nil
+            }
         }
         withExtendedLifetime(retired) {}
     }
