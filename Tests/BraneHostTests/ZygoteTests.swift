@@ -79,9 +79,9 @@ final class ZygoteTests: XCTestCase {
         }
         _ = try plugin.callJSON("ping")
         let deadline = Date().addingTimeInterval(2)
-        while InstanceLauncher.zygotePIDs(of: plugin.plan).count < 2 && Date() < deadline { usleep(5000) }
+        while InstanceLauncher.zygotePIDs(of: plugin.plan).count < 3 && Date() < deadline { usleep(5000) }
         let killed = InstanceLauncher.zygotePIDs(of: plugin.plan)
-        XCTAssertEqual(killed.count, 2, "a plugin started more than once keeps a zygote and a spare")
+        XCTAssertEqual(killed.count, 3, "a plugin started more than once keeps a zygote and two spares")
         for pid in killed { kill(pid, SIGKILL) }
         for _ in 0..<3 {
             plugin.stop()
@@ -98,8 +98,8 @@ final class ZygoteTests: XCTestCase {
         let isolated = try plan(Harness.pluginDirectory(self, manifest: Harness.hostileManifest))
         for _ in 0..<2 { try PluginInstance(plan: isolated, runner: runner).stop() }
         let deadline = Date().addingTimeInterval(2)
-        while InstanceLauncher.zygotePIDs(of: isolated).count < 2 && Date() < deadline { usleep(5000) }
-        XCTAssertEqual(InstanceLauncher.zygotePIDs(of: isolated).count, 2, "the zygote and a spare in an empty network namespace")
+        while InstanceLauncher.zygotePIDs(of: isolated).count < 3 && Date() < deadline { usleep(5000) }
+        XCTAssertEqual(InstanceLauncher.zygotePIDs(of: isolated).count, 3, "the zygote and two spares in empty network namespaces")
 
         let observing = try plan(Harness.pluginDirectory(self, manifest: Harness.hostileManifest + "network:\n  mode: none\n  observe: true\n"))
         XCTAssertFalse(observing.isolateNetwork)
@@ -122,18 +122,18 @@ final class ZygoteTests: XCTestCase {
             plugin.stop()
         }
         _ = try plugin.callJSON("ping")
-        // The zygote is the one in the host's network namespace, once the spare has entered its own.
+        // The zygote is the one in the host's network namespace, once the spares have entered their own.
         let hostNetwork = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
         let inHostNetwork = { (pid: Int32) in (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net")) == hostNetwork }
         let deadline = Date().addingTimeInterval(5)
         var pids = InstanceLauncher.zygotePIDs(of: plugin.plan)
-        while !(pids.count == 2 && pids.filter(inHostNetwork).count == 1) && Date() < deadline {
+        while !(pids.count == 3 && pids.filter(inHostNetwork).count == 1) && Date() < deadline {
             usleep(5000)
             pids = InstanceLauncher.zygotePIDs(of: plugin.plan)
         }
-        let zygote = try XCTUnwrap(pids.count == 2 ? pids.first(where: inHostNetwork) : nil, "a zygote and a spare in its own namespace: \(pids)")
+        let zygote = try XCTUnwrap(pids.count == 3 ? pids.first(where: inHostNetwork) : nil, "a zygote and two spares in their own namespaces: \(pids)")
         XCTAssertEqual(kill(zygote, SIGSTOP), 0)
-        // This start takes the spare; the next spare's request then waits on the stopped zygote and runs out of time.
+        // This start takes a spare; the request for the next then waits on the stopped zygote and runs out of time.
         plugin.stop()
         XCTAssertEqual(try plugin.callJSON("ping"), .object(["pong": .bool(true)]))
         usleep(2_300_000)

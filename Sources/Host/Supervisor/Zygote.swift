@@ -12,10 +12,11 @@ import SystemPackage
 /// CLONE_PARENT: the child is the host's own, tracked by a pidfd and reaped here exactly as a
 /// spawned runner, and it starts where an exec'd runner starts (its socket on fd 3 and nothing
 /// else, a session of its own, a fresh stack canary) and applies its instance's whole sandbox
-/// itself. A plugin started more than once also keeps one spare: a child forked ahead, which has
-/// entered its namespaces (the slowest step) and waits for its SETUP frame like any instance.
+/// itself. A plugin started more than once also keeps two spares: children forked ahead, which
+/// have entered their namespaces (the slowest step) and wait for their SETUP frame like any
+/// instance; two, so that in a burst of starts the one taken has had a start's time to get ready.
 /// A zygote serves one plugin only, so no plugin learns another's address layout, and one whose
-/// instance died is retired with its spare, so a plugin cannot probe the layout by crashing
+/// instance died is retired with its spares, so a plugin cannot probe the layout by crashing
 /// instances. Any failure of the zygote path falls back to a spawn: the fork is a speed-up, never
 /// a different sandbox.
 public enum InstanceLauncher {
@@ -42,11 +43,11 @@ public enum InstanceLauncher {
     }
 
     /// After an instance of `plan` started: a plugin started twice is likely to start again (a
-    /// restart, another neuron's instance, a bench), so its zygote forks the next one's spare now,
-    /// off the critical path of both starts.
+    /// restart, another neuron's instance, a bench), so its zygote forks spares for the next ones
+    /// now, off the critical path of both starts.
     static func started(_ plan: SandboxPlan) { if plan.settings.zygote { zygotes.prepareSpare(plan) } }
 
-    /// Ends the zygote of `plan`'s plugin and its spare, if it has them: its next instance forks
+    /// Ends the zygote of `plan`'s plugin and its spares, if it has them: its next instance forks
     /// from a fresh zygote, with a layout of its own.
     static func retire(_ plan: SandboxPlan) { zygotes.retire(plan) }
 
@@ -139,11 +140,12 @@ final class Zygote: @unchecked Sendable {
 }
 
 /// The zygotes of this host, one per plugin library, at most `limit` (the least recently used
-/// ends first), each with at most one spare. A zygote that cannot fork when new means this kernel
+/// ends first), each with at most `spareCount` spares. A zygote that cannot fork when new means this kernel
 /// cannot: the host then spawns. The pool's lock guards only the list; each zygote's own lock
 /// serialises its requests, so a zygote that stalls delays its own plugin's starts, never another's.
 private final class ZygotePool: Sendable {
     static let limit = 32
+    static let spareCount = 2
     private final class Entry: @unchecked Sendable {
         let plugin: String
         let library: String
@@ -151,8 +153,8 @@ private final class ZygotePool: Sendable {
         /// Guards everything below; held while the zygote is asked, one request at a time.
         let lock = Mutex(())
         var launches = 0
-        /// Forked ahead, with its namespaces entered for this network isolation.
-        var spare: (launched: InstanceLauncher.Launched, isolatesNetwork: Bool)?
+        /// Forked ahead, oldest first, each with its namespaces entered for this network isolation.
+        var spares: [(launched: InstanceLauncher.Launched, isolatesNetwork: Bool)] = []
         /// The zygote failed an answer, or was retired: it is never asked again (a late answer
         /// would be read as the next request's, pairing one child's pid with another's socket).
         var failed = false
@@ -165,17 +167,25 @@ private final class ZygotePool: Sendable {
 
         func serves(_ plan: SandboxPlan) -> Bool { plugin == plan.bundle.manifest.id && library == plan.bundle.libraryPath }
 
-        deinit { try? spare?.launched.socket.close() }   // the spare's process is killed and reaped by its own deinit
+        deinit { endSpares() }
 
-        /// The spare, if it still waits and was prepared as `plan` needs; a stale one is ended. Under `lock`.
+        /// The oldest spare that still waits and was prepared as `plan` needs; stale ones are ended. Under `lock`.
         func takeSpare(for plan: SandboxPlan) -> InstanceLauncher.Launched? {
-            guard let spare else { return nil }
-            self.spare = nil
-            guard spare.isolatesNetwork == plan.isolateNetwork, spare.launched.process.poll() == nil else {
+            while !spares.isEmpty {
+                let spare = spares.removeFirst()
+                if spare.isolatesNetwork == plan.isolateNetwork, spare.launched.process.poll() == nil { return spare.launched }
                 try? spare.launched.socket.close()
-                return nil
             }
-            return spare.launched
+            return nil
+        }
+
+        /// Kills and reaps every spare. Under `lock` (or in deinit).
+        func endSpares() {
+            for spare in spares {
+                try? spare.launched.socket.close()
+                spare.launched.process.kill()
+            }
+            spares = []
         }
 
         /// Asks the zygote for a child (a spare, with `prepareNetwork`); a failed answer marks it failed. Under `lock`.
@@ -229,8 +239,10 @@ private final class ZygotePool: Sendable {
         spares.async { [self] in
             guard let entry = state.withLock({ $0.entries.first { $0.serves(plan) } }) else { return }
             let failed = entry.lock.withLock { _ -> Bool in
-                guard entry.launches >= 2, entry.spare == nil, !entry.failed else { return false }
-                entry.spare = entry.fork(prepareNetwork: plan.isolateNetwork).map { ($0, plan.isolateNetwork) }
+                while entry.launches >= 2, entry.spares.count < Self.spareCount, !entry.failed,
+                      let spare = entry.fork(prepareNetwork: plan.isolateNetwork) {
+                    entry.spares.append((spare, plan.isolateNetwork))
+                }
                 return entry.failed
             }
             if failed { state.withLock { $0.entries.removeAll { $0 === entry } } }
@@ -240,7 +252,7 @@ private final class ZygotePool: Sendable {
     func pids(of plan: SandboxPlan?) -> Set<Int32> {
         let entries = state.withLock { state in state.entries.filter { plan.map($0.serves) ?? true } }
         return Set(entries.flatMap { entry in
-            [entry.zygote.process.pid] + (entry.lock.withLock { _ in entry.spare.map { [$0.launched.process.pid] } } ?? [])
+            [entry.zygote.process.pid] + entry.lock.withLock { _ in entry.spares.map(\.launched.process.pid) }
         })
     }
 
@@ -257,11 +269,7 @@ private final class ZygotePool: Sendable {
         for entry in retired {
             entry.lock.withLock { _ in
                 entry.failed = true
-                if let spare = entry.spare {
-                    try? spare.launched.socket.close()
-                    spare.launched.process.kill()
-                }
-                entry.spare = nil
+                entry.endSpares()
             }
         }
         withExtendedLifetime(retired) {}
