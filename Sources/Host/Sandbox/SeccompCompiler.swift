@@ -87,6 +87,12 @@ public enum SeccompCompiler {
             }
             program = first
             pidOffsets = offsets
+            // Sentinels larger than any pid could sort differently from real ones (a libseccomp that
+            // orders comparisons by value): the template must also give exactly the programs
+            // compiled for the smallest and the largest pid a kernel hands out.
+            for pid: Int32 in [1, 4_194_304] where self.program(for: pid) != (try compile(profile, options: .init(selfPID: pid, declared: declared))) {
+                return nil
+            }
         }
 
         func program(for pid: Int32) -> [UInt8] {
