@@ -270,6 +270,57 @@ final class HostToolsTests: XCTestCase {
         XCTAssertThrowsError(try ToolDispatcher(neuron: neuron, runner: try ResourceLocator.current.runner()), "host tools need their store")
     }
 
+    /// Every total an answer reports is counted up to its limit, never over the whole table.
+    func testTotalsAreCountedUpToTheirLimit() throws {
+        let store = try store()
+        let now = Date()
+        for index in 0..<5 {
+            try store.record(StoredAlert(neuron: "n", specialist: "s", alert: ["rule": "r", "n": .number(Double(index))]))
+            try store.record(reading("sensor", at: now.addingTimeInterval(-Double(index)), ["m": 1]))
+        }
+        _ = try store.recordScan(scanner: "scanner", assets: (0..<5).map { ("process", "p\($0)", "process \($0)", [:]) }, notes: [])
+        let week = now.addingTimeInterval(-7 * 86_400)
+        XCTAssertEqual(try store.newestAlerts(neuron: "n", specialists: ["s"], since: week, limit: 1, countLimit: 3).total, 3)
+        XCTAssertEqual(try store.assets(scanners: ["scanner"], kind: nil, nameContains: nil, includeRemoved: false, limit: 1, countLimit: 3).total, 3)
+        XCTAssertEqual(try store.assetChanges(scanners: ["scanner"], since: week, limit: 1, countLimit: 3).total, 3)
+        XCTAssertEqual(try store.sampledHistory("sensor", in: week...now, points: 1, countLimit: 3).inRange, 3)
+        XCTAssertEqual(try store.assets(scanners: ["scanner"], kind: nil, nameContains: nil, includeRemoved: false, limit: 1).total, 5, "below the limit: exact")
+    }
+
+    /// The host tools' queue holds at most `hostQueueLimit` waiting calls: a flood of slow
+    /// questions (500 index seeks each) is refused at once past it, and every call admitted is answered.
+    func testAFloodOfHostToolCallsIsRefusedPastTheQueueLimit() throws {
+        let neuron = try neuron(hostNeuronYAML())
+        let store = try store()
+        let now = Date()
+        try store.record(readings: (0..<10_000).map { index in
+            reading("com.brane.sensor.memory", at: now.addingTimeInterval(-Double(10_000 - index) * 60), ["memory.usedPercent": .number(Double(index % 100))])
+        })
+        let dispatcher = try ToolDispatcher(neuron: neuron, runner: try ResourceLocator.current.runner(), observations: store)
+        defer { dispatcher.stop() }
+        final class Outcomes: @unchecked Sendable {
+            let lock = NSLock()
+            var answered = 0, busy = 0
+        }
+        let outcomes = Outcomes(), group = DispatchGroup()
+        let question: JSONValue = ["sensor": "com.brane.sensor.memory", "since": "30d", "points": 500]
+        for _ in 0..<1_000 {
+            group.enter()
+            dispatcher.submit("sensor_history", arguments: question) { result in
+                outcomes.lock.withLock {
+                    if result.text.contains("the host tools are busy: \(ToolDispatcher.hostQueueLimit) calls are waiting") { outcomes.busy += 1 }
+                    else if !result.isError { outcomes.answered += 1 }
+                }
+                group.leave()
+            }
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + 60), .success, "every call gets an answer or a refusal")
+        XCTAssertGreaterThan(outcomes.busy, 0, "past the limit, calls are refused at once")
+        XCTAssertGreaterThanOrEqual(outcomes.answered, ToolDispatcher.hostQueueLimit, "the calls it admitted are answered")
+        XCTAssertEqual(outcomes.answered + outcomes.busy, 1_000)
+        XCTAssertFalse(dispatcher.call("health_summary", arguments: [:]).isError, "once drained, it answers again")
+    }
+
     func testResourceURIsAreCanonicalAndOnlyTheNeuronsOwn() throws {
         let resources = ObservationResources(HostObservations(neuron: try neuron(hostNeuronYAML()), store: try store()))
         let base = "brane://host-test/"

@@ -46,18 +46,19 @@ final class ToolCallAnswerer: @unchecked Sendable {
     func answer(batch: [JSONRPCLine.Message]) {
         final class Entries: @unchecked Sendable {
             let lock = NSLock()
-            var answers: [(Int, JSONValue)] = []
+            /// Each answer's JSON, serialised once: measured here, written as it is.
+            var answers: [(Int, [UInt8])] = []
             var bytes = 0
         }
         let entries = Entries(), group = DispatchGroup()
         // The array is written whole: past `batchAnswerLimit` an answer is replaced by an error saying so.
         @Sendable func add(_ position: Int, _ answer: JSONValue) {
-            let size = answer.serialized().utf8.count
+            let json = Array(answer.serialized().utf8)
             entries.lock.withLock {
-                let fits = entries.bytes + size <= Self.batchAnswerLimit
-                entries.bytes += fits ? size : 0
-                entries.answers.append((position, fits ? answer : JSONRPCLine.errorResponse(id: answer["id"], code: JSONRPCLine.internalError,
-                    "Internal error: the batch's answers passed \(Self.batchAnswerLimit >> 20) MiB; send this request alone")))
+                let fits = entries.bytes + json.count <= Self.batchAnswerLimit
+                entries.bytes += fits ? json.count : 0
+                entries.answers.append((position, fits ? json : Array(JSONRPCLine.errorResponse(id: answer["id"], code: JSONRPCLine.internalError,
+                    "Internal error: the batch's answers passed \(Self.batchAnswerLimit >> 20) MiB; send this request alone").serialized().utf8)))
             }
         }
         for (position, message) in batch.enumerated() {
@@ -82,7 +83,7 @@ final class ToolCallAnswerer: @unchecked Sendable {
         unanswered.enter()
         group.notify(queue: .global()) { [self] in
             let answers = entries.lock.withLock { entries.answers.sorted { $0.0 < $1.0 }.map(\.1) }
-            if !answers.isEmpty { reply(.array(answers)) }
+            if !answers.isEmpty { try? writer.write(Array("[".utf8) + Array(answers.joined(separator: Array(",".utf8))) + Array("]".utf8)) }
             unanswered.leave()
         }
     }

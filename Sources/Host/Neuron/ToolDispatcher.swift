@@ -67,7 +67,7 @@ public final class ToolDispatcher: @unchecked Sendable {
     private let observations: HostObservations?
     private let hostQueue = DispatchQueue(label: "brane.host-tools")
     private var hostWaiting = 0
-    static let hostQueueLimit = 256
+    public static let hostQueueLimit = 256
     private let tallyLock = NSLock()
     private var callTally = (calls: 0, errors: 0)
 

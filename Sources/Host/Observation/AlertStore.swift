@@ -115,8 +115,7 @@ extension ObservationStore {
         return try database.read { db in
             let rows = try Row.fetchAll(db, sql: "SELECT * FROM alerts WHERE \(filter) ORDER BY raisedAt DESC, id DESC LIMIT ?",
                                         arguments: arguments + [limit])
-            let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT 1 FROM alerts WHERE \(filter) LIMIT ?)",
-                                         arguments: arguments + [countLimit]) ?? 0
+            let total = try countRows(db, "FROM alerts WHERE \(filter)", arguments, upTo: countLimit)
             return (rows.reversed().map(Self.alert), total)
         }
     }

@@ -142,6 +142,12 @@ extension Row {
     func date(_ column: String) -> Date { Date(timeIntervalSince1970: number(column)) }
 }
 
+/// How many rows `query` (`FROM … WHERE …`) yields, counted up to `limit`: a total past it reads
+/// as `limit`, so an answer over a million rows costs no more than one over `limit`.
+func countRows(_ db: Database, _ query: String, _ arguments: StatementArguments, upTo limit: Int) throws -> Int {
+    try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT 1 \(query) LIMIT ?)", arguments: arguments + [limit]) ?? 0
+}
+
 /// `?, ?, ?` for an SQL `IN (…)` of `count` values.
 func placeholders(_ count: Int) -> String {
     Array(repeating: "?", count: count).joined(separator: ", ")

@@ -116,18 +116,18 @@ extension ObservationStore {
         }
     }
 
-    /// The assets `scanners` found, at most `limit` (by kind and name), and how many match in all:
-    /// of one kind when given, with `nameContains` in their name (any case) when given, removed
-    /// ones only when asked.
+    /// The assets `scanners` found, at most `limit` (by kind and name), and how many match in all
+    /// (counted up to `countLimit`): of one kind when given, with `nameContains` in their name (any
+    /// case) when given, removed ones only when asked.
     public func assets(scanners: [String], kind: String?, nameContains: String?, includeRemoved: Bool,
-                       limit: Int) throws -> (assets: [CatalogAsset], total: Int) {
+                       limit: Int, countLimit: Int = 10_000) throws -> (assets: [CatalogAsset], total: Int) {
         guard !scanners.isEmpty else { return ([], 0) }
         // instr, not LIKE: a name filter's % and _ are text, not wildcards.
         let filter = "scanner IN (\(placeholders(scanners.count))) AND (? IS NULL OR kind = ?) AND (? IS NULL OR instr(lower(name), lower(?)) > 0) AND (? OR present = 1)"
         let arguments = StatementArguments(scanners) + [kind, kind, nameContains, nameContains, includeRemoved]
         return try database.read { db in
             let rows = try Row.fetchAll(db, sql: "SELECT * FROM assets WHERE \(filter) ORDER BY kind, name, id LIMIT ?", arguments: arguments + [limit])
-            let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM assets WHERE \(filter)", arguments: arguments) ?? 0
+            let total = try countRows(db, "FROM assets WHERE \(filter)", arguments, upTo: countLimit)
             return (rows.map(Self.asset), total)
         }
     }
@@ -163,8 +163,7 @@ extension ObservationStore {
                 SELECT c.*, s.startedAt, s.scanner FROM assetChanges c JOIN scans s ON s.id = c.scanID
                 WHERE \(filter) ORDER BY c.scanID DESC, c.rowid DESC LIMIT ?
                 """, arguments: arguments + [limit])
-            let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT 1 FROM assetChanges c JOIN scans s ON s.id = c.scanID WHERE \(filter) LIMIT ?)",
-                                         arguments: arguments + [countLimit]) ?? 0
+            let total = try countRows(db, "FROM assetChanges c JOIN scans s ON s.id = c.scanID WHERE \(filter)", arguments, upTo: countLimit)
             return (rows.reversed().map { row in
                 DatedChange(at: row.date("startedAt"), scanner: row.text("scanner"),
                             change: AssetChange(scanID: row.integer("scanID"), assetID: row.text("assetID"),

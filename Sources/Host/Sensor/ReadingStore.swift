@@ -59,12 +59,12 @@ extension ObservationStore {
                                countLimit: Int = 10_000) throws -> (readings: [StoredReading], inRange: Int) {
         let (from, to) = (range.lowerBound.timeIntervalSince1970, range.upperBound.timeIntervalSince1970)
         return try database.read { db in
-            let count = try Int.fetchOne(db, sql: "SELECT count(*) FROM (SELECT 1 FROM readings WHERE sensor = ? AND takenAt BETWEEN ? AND ? LIMIT ?)",
-                                         arguments: [sensor, from, to, max(countLimit, points + 1)]) ?? 0
-            if count <= points {
+            let inRange = try countRows(db, "FROM readings WHERE sensor = ? AND takenAt BETWEEN ? AND ?", [sensor, from, to],
+                                    upTo: max(countLimit, points + 1))
+            if inRange <= points {
                 let rows = try Row.fetchAll(db, sql: "SELECT * FROM readings WHERE sensor = ? AND takenAt BETWEEN ? AND ? ORDER BY takenAt, id",
                                             arguments: [sensor, from, to])
-                return (rows.map(Self.reading), count)
+                return (rows.map(Self.reading), inRange)
             }
             // From the first reading to the last in the range: a week of readings asked for over a month still gets every point.
             // One aggregate a query: SQLite answers a lone min() or max() from the index, both together by a scan.
@@ -81,7 +81,7 @@ extension ObservationStore {
                 let end = index == points - 1 ? to.nextUp : start + slice
                 if let row = try Row.fetchOne(statement, arguments: [sensor, start, end]) { sampled.append(Self.reading(row)) }
             }
-            return (sampled, count)
+            return (sampled, inRange)
         }
     }
 

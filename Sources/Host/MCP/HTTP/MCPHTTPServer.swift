@@ -1,3 +1,4 @@
+import CBraneSystem
 import Foundation
 import MCP
 import NIOCore
@@ -150,16 +151,10 @@ public final class MCPHTTPServer: @unchecked Sendable {
         guard info.st_mode & S_IFMT == S_IFSOCK else {
             throw MCPRefusal("\(path) exists and is not a socket; it is left as it is: choose another path")
         }
-        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        // Non-blocking: a live server whose backlog is full answers EAGAIN rather than keep us waiting.
+        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         defer { close(probe) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (index, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[index] = byte }
-        }
-        let answered = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
-        }
+        let answered = brane_connect_unix_without_links(probe, path) == 0 || errno == EAGAIN
         guard !answered else {
             throw MCPRefusal("a server is listening on \(path) already; stop it or choose another path")
         }
@@ -259,8 +254,7 @@ private final class MCPHTTPConnection: ChannelInboundHandler, @unchecked Sendabl
             refused = false
             // The gate sees the head: a request it refuses is answered without reading its body.
             guard let gate = gate.gate else { return refuse(context, .error(statusCode: 503, .internalError("starting"))) }
-            let path = String(requestHead.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
-            if let refusal = gate.refusal(method: requestHead.method.rawValue, path: path, headers: headers) { return refuse(context, refusal) }
+            if let refusal = gate.refusal(method: requestHead.method.rawValue, path: Self.path(requestHead), headers: headers) { return refuse(context, refusal) }
             connections.authenticated(context.channel)
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             deadline = context.eventLoop.scheduleTask(in: MCPHTTPServer.requestDeadline) {
@@ -328,10 +322,14 @@ private final class MCPHTTPConnection: ChannelInboundHandler, @unchecked Sendabl
         idle = context.eventLoop.scheduleTask(in: MCPHTTPServer.idleLimit) { bound.value.close(promise: nil) }
     }
 
+    /// The request's path: its URI without the query.
+    private static func path(_ head: HTTPRequestHead) -> String {
+        String(head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+    }
+
     private static func request(_ head: HTTPRequestHead, _ headers: [String: String], _ body: ByteBuffer) -> HTTPRequest {
-        let path = String(head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
-        return HTTPRequest(method: head.method.rawValue, headers: headers,
-                           body: body.readableBytes > 0 ? Data(body.readableBytesView) : nil, path: path)
+        HTTPRequest(method: head.method.rawValue, headers: headers, body: body.readableBytes > 0 ? Data(body.readableBytesView) : nil,
+                    path: path(head))
     }
 
     private func writeHead(_ context: ChannelHandlerContext, _ request: HTTPRequestHead, _ response: HTTPResponse, closing: Bool) {
