@@ -44,42 +44,22 @@ let swiftKitPlugin = repository.appendingPathComponent("Plugins/com.brane.sensor
 let hostilePlugin = repository.appendingPathComponent("Tests/Fixtures/Hostile").path  // C plugin with a trivial ping
 let runner = try ResourceLocator.current.runner()
 let ping = Array("{}".utf8)
-if arguments.contains("--marketplace-only") {
-    try marketplaceBenchmarks()
-    Report.finish()
-    exit(0)
-}
 if arguments.contains("--filters-only") {
     print(try filterCost())
     exit(0)
 }
-if arguments.contains("--egress-only") {
-    try egressBenchmarks(connects: option("--connects", default: 5000))
-    Report.finish()
-    exit(0)
-}
-if arguments.contains("--feed-only") {
-    try feedBenchmarks(rounds: option("--rounds", default: 15), copies: option("--copies", default: 1))
-    Report.finish()
-    exit(0)
-}
-if arguments.contains("--startup-only") {
-    try startupBenchmarks()
-    Report.finish()
-    exit(0)
-}
-if arguments.contains("--observations-only") {
-    try observationBenchmarks()
-    Report.finish()
-    exit(0)
-}
-if arguments.contains("--start-only") {
-    try startAndMemoryBenchmarks()
-    Report.finish()
-    exit(0)
-}
-if arguments.contains("--plugins-only") {
-    try pluginBenchmarks(events: option("--events", default: 20000), sensorSeconds: option("--sensor-seconds", default: 20))
+/// One section alone, `--<section>-only`; without one, the whole run below.
+let sections: [(flag: String, run: () throws -> Void)] = [
+    ("--marketplace-only", { try marketplaceBenchmarks() }),
+    ("--egress-only", { try egressBenchmarks(connects: option("--connects", default: 5000)) }),
+    ("--feed-only", { try feedBenchmarks(rounds: option("--rounds", default: 15), copies: option("--copies", default: 1)) }),
+    ("--startup-only", { try startupBenchmarks() }),
+    ("--observations-only", { try observationBenchmarks() }),
+    ("--start-only", { try startAndMemoryBenchmarks() }),
+    ("--plugins-only", { try pluginBenchmarks(events: option("--events", default: 20000), sensorSeconds: option("--sensor-seconds", default: 20)) }),
+]
+if let section = sections.first(where: { arguments.contains($0.flag) }) {
+    try section.run()
     Report.finish()
     exit(0)
 }
@@ -237,7 +217,6 @@ func bareSpawn(_ path: String) -> Stats {
     Stats((0..<200).map { _ in spawnAndWait([path], environment: []) })
 }
 
-/// What the host spends compiling an instance's seccomp filter (it overlaps the runner's exec).
 /// Compiling an instance's seccomp program, and making it from the profile's template (what a start does).
 func seccompCompile(_ directory: String) throws -> (compiled: Stats, fromTemplate: Stats) {
     let p = try plan(directory)

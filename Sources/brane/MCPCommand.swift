@@ -20,7 +20,7 @@ struct MCPCommand: ParsableCommand {
 
         func validate() throws {
             if let http, MCPListenAddress(http) == nil {
-                throw ValidationError("--http expects PORT, HOST:PORT, [IPv6]:PORT or unix:/absolute/path.sock; found \(UntrustedText.sanitized(http, limit: 80))")
+                throw ValidationError("--http expects \(MCPListenAddress.forms); found \(UntrustedText.sanitized(http, limit: 80))")
             }
             if http == nil && (allowRemote || !allowedOrigins.isEmpty) { throw ValidationError("--allow-origin and --allow-remote go with --http") }
         }
@@ -155,7 +155,7 @@ struct MCPCommand: ParsableCommand {
 
         private func printHTTPForm(_ resolved: ResolvedNeuron, _ text: String) throws {
             guard let address = MCPListenAddress(text) else {
-                throw ValidationError("--http expects PORT, HOST:PORT or [IPv6]:PORT; found \(UntrustedText.sanitized(text, limit: 80))")
+                throw ValidationError("--http expects \(MCPListenAddress.forms); found \(UntrustedText.sanitized(text, limit: 80))")
             }
             guard !wholeNeuron else {
                 throw CLIFailure("--run has no effect with --http: the client connects to a server you start, so start it as `brane neuron run \(resolved.file) --mcp --http \(text)`", .invalidInput)

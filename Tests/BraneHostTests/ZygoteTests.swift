@@ -24,6 +24,23 @@ final class ZygoteTests: XCTestCase {
 
     private func status(_ pid: Int32) -> String { (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? "" }
 
+    private func networkNamespace(_ pid: Int32) -> String? { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net") }
+
+    /// Starts an instance of `plan`'s plugin twice through `start`, and waits for what that leaves:
+    /// its zygote (in the host's network namespace) and two spares (each in an empty one of its own).
+    private func zygoteAndSpares(of plan: SandboxPlan, starting start: () throws -> Void) throws -> (zygote: Int32, spares: Set<Int32>) {
+        for _ in 0..<2 { try start() }
+        let inHostNetwork = { [self] (pid: Int32) in networkNamespace(pid) == networkNamespace(getpid()) }
+        let deadline = Date().addingTimeInterval(5)
+        var pids = InstanceLauncher.zygotePIDs(of: plan)
+        while !(pids.count == 3 && pids.filter(inHostNetwork).count == 1) && Date() < deadline {
+            usleep(5000)
+            pids = InstanceLauncher.zygotePIDs(of: plan)
+        }
+        let zygote = try XCTUnwrap(pids.count == 3 ? pids.first(where: inHostNetwork) : nil, "a zygote and two spares in their own namespaces: \(pids)")
+        return (zygote, pids.subtracting([zygote]))
+    }
+
     func testInstancesAreTheHostsChildrenWithCanariesOfTheirOwnAndTheirPluginsLayoutOnly() throws {
         let hostile = try plan(Harness.pluginDirectory(self, manifest: Harness.hostileManifest))
         let runner = try Harness.runner()
@@ -73,15 +90,11 @@ final class ZygoteTests: XCTestCase {
     func testAKilledZygoteAndSpareLeaveStartsWorking() throws {
         let plugin = try Harness.hostile(self)
         defer { plugin.stop() }
-        for _ in 0..<3 {
+        let (zygote, spares) = try zygoteAndSpares(of: plugin.plan) {
             _ = try plugin.callJSON("ping")
             plugin.stop()
         }
-        _ = try plugin.callJSON("ping")
-        let deadline = Date().addingTimeInterval(2)
-        while InstanceLauncher.zygotePIDs(of: plugin.plan).count < 3 && Date() < deadline { usleep(5000) }
-        let killed = InstanceLauncher.zygotePIDs(of: plugin.plan)
-        XCTAssertEqual(killed.count, 3, "a plugin started more than once keeps a zygote and two spares")
+        let killed = spares.union([zygote])
         for pid in killed { kill(pid, SIGKILL) }
         for _ in 0..<3 {
             plugin.stop()
@@ -96,17 +109,13 @@ final class ZygoteTests: XCTestCase {
     func testASpareIsOnlyUsedForTheNamespacesItEntered() throws {
         let runner = try Harness.runner()
         let isolated = try plan(Harness.pluginDirectory(self, manifest: Harness.hostileManifest))
-        for _ in 0..<2 { try PluginInstance(plan: isolated, runner: runner).stop() }
-        let deadline = Date().addingTimeInterval(2)
-        while InstanceLauncher.zygotePIDs(of: isolated).count < 3 && Date() < deadline { usleep(5000) }
-        XCTAssertEqual(InstanceLauncher.zygotePIDs(of: isolated).count, 3, "the zygote and two spares in empty network namespaces")
+        _ = try zygoteAndSpares(of: isolated) { try PluginInstance(plan: isolated, runner: runner).stop() }
 
         let observing = try plan(Harness.pluginDirectory(self, manifest: Harness.hostileManifest + "network:\n  mode: none\n  observe: true\n"))
         XCTAssertFalse(observing.isolateNetwork)
         let instance = try PluginInstance(plan: observing, runner: runner)
         defer { instance.stop() }
-        let namespace = { (pid: Int32) in try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net") }
-        XCTAssertEqual(namespace(instance.pid), namespace(getpid()), "an observing plugin sees the machine's network")
+        XCTAssertEqual(networkNamespace(instance.pid), networkNamespace(getpid()), "an observing plugin sees the machine's network")
         XCTAssertEqual(try layout(instance).parent, Int(getpid()))
     }
 
@@ -117,21 +126,10 @@ final class ZygoteTests: XCTestCase {
     func testAZygoteThatAnswersLateIsEndedAndNoStartIsMisPaired() throws {
         let plugin = try Harness.hostile(self)
         defer { plugin.stop() }
-        for _ in 0..<2 {
+        let zygote = try zygoteAndSpares(of: plugin.plan) {
             _ = try plugin.callJSON("ping")
             plugin.stop()
-        }
-        _ = try plugin.callJSON("ping")
-        // The zygote is the one in the host's network namespace, once the spares have entered their own.
-        let hostNetwork = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
-        let inHostNetwork = { (pid: Int32) in (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net")) == hostNetwork }
-        let deadline = Date().addingTimeInterval(5)
-        var pids = InstanceLauncher.zygotePIDs(of: plugin.plan)
-        while !(pids.count == 3 && pids.filter(inHostNetwork).count == 1) && Date() < deadline {
-            usleep(5000)
-            pids = InstanceLauncher.zygotePIDs(of: plugin.plan)
-        }
-        let zygote = try XCTUnwrap(pids.count == 3 ? pids.first(where: inHostNetwork) : nil, "a zygote and two spares in their own namespaces: \(pids)")
+        }.zygote
         XCTAssertEqual(kill(zygote, SIGSTOP), 0)
         // This start takes a spare; the request for the next then waits on the stopped zygote and runs out of time.
         plugin.stop()

@@ -17,6 +17,9 @@ final class ResourceAnswerer: @unchecked Sendable {
     static let rowsPerPoll = 1_000
 
     let resources: ObservationResources
+    /// Who writes this neuron's rows of each feed (`ObservationStore.Feed`): its sensors, its
+    /// scanners, and `neuron/specialist` for its specialists' alerts.
+    private let writers: [ObservationStore.Feed: Set<String>]
     private let notify: @Sendable (JSONValue) -> Void
     private let condition = NSCondition()
     private var subscribed: Set<ObservationResources.Resource> = []
@@ -28,6 +31,9 @@ final class ResourceAnswerer: @unchecked Sendable {
     init(_ resources: ObservationResources, notify: @escaping @Sendable (JSONValue) -> Void) {
         self.resources = resources
         self.notify = notify
+        let observations = resources.observations
+        writers = [.alerts: Set(observations.specialists.map { "\(observations.neuron.config.id)/\($0.id)" }),
+                   .readings: Set(observations.sensors.map(\.id)), .scans: Set(observations.scanners.map(\.id))]
     }
 
     /// The response to a `resources/*` request.
@@ -116,18 +122,14 @@ final class ResourceAnswerer: @unchecked Sendable {
     /// The URIs of subscribed resources that changed since `marks`, which move on: one per new
     /// alert of this neuron, one for each resource a new reading or scan changed.
     private func changes() -> [String] {
-        let store = resources.observations.store, observations = resources.observations
+        let store = resources.observations.store
         var changed: [ObservationResources.Resource] = []
         var newAlerts = 0
         var touched: Set<ObservationStore.Feed> = [], sensors: Set<String> = []
         for feed in ObservationStore.Feed.allCases {
             guard let rows = try? store.rows(feed, after: marks[feed] ?? 0, limit: Self.rowsPerPoll), let last = rows.last else { continue }
             marks[feed] = last.id
-            let ours: [(id: Int64, by: String)] = switch feed {
-            case .alerts: rows.filter { row in observations.specialists.contains { "\(observations.neuron.config.id)/\($0.id)" == row.by } }
-            case .readings: rows.filter { row in observations.sensors.contains { $0.id == row.by } }
-            case .scans: rows.filter { row in observations.scanners.contains { $0.id == row.by } }
-            }
+            let ours = rows.filter { writers[feed]?.contains($0.by) == true }
             guard !ours.isEmpty else { continue }
             touched.insert(feed)
             if feed == .alerts { newAlerts = ours.count }

@@ -18,11 +18,12 @@ public final class SpecialistRouter: @unchecked Sendable {
     /// The events a new instance of a specialist is replayed (its `specialist.window`, oldest first).
     public typealias Window = @Sendable (Manifest) throws -> [[UInt8]]
 
+    /// The neuron whose specialists these are, named in what is reported (a refused consult).
+    private let neuron: String?
+
     /// `plan` builds each specialist's sandbox (a neuron overlays its config and caps call time);
     /// `window`, when given, is replayed into every new instance before its first call, so its
-    /// rules start from the state a long-lived instance would have.
-    /// `neuron` names the neuron whose specialists these are, in what is reported (a refused consult).
-    private let neuron: String?
+    /// rules start from the state a long-lived instance would have; `neuron` names their neuron.
     public init(locator: PluginLocator, runner: String, onLog: @escaping @Sendable (String, PluginLogLine) -> Void = { _, _ in },
                 plan: @escaping @Sendable (PluginBundle) throws -> SandboxPlan = { try SandboxPlan(bundle: $0) },
                 window: Window? = nil, neuron: String? = nil) {

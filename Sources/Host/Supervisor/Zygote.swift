@@ -103,8 +103,7 @@ final class Zygote: @unchecked Sendable {
 
     /// Forks one instance; nil when the zygote failed to. `prepareNetwork` makes a spare: the
     /// child enters its namespaces (an empty network namespace too, when true) before its SETUP.
-    /// A zygote that fails once is ended, never asked again: an answer that came late would
-    /// otherwise be read as the next request's, pairing one child's pid with another's socket.
+    /// One that failed is not asked again (`ZygotePool.Entry.failed`).
     func fork(prepareNetwork: Bool? = nil) -> InstanceLauncher.Launched? {
         guard let pair = try? makeSocketPair() else { return nil }
         defer { try? pair.plugin.close() }

@@ -15,7 +15,7 @@ public enum UntrustedText {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// `sanitized`, cut to at most `limit` UTF-8 bytes (between characters) with a marker saying
+    /// `sanitized`, cut to at most `limit` UTF-8 bytes (between scalars) with a marker saying
     /// how many bytes of `text` were left out. Linear, and it stops reading at the limit: a
     /// megabyte of escapes costs no more than `limit` of them.
     public static func sanitized(_ text: String, limit: Int) -> String {

@@ -7,6 +7,9 @@ public enum MCPListenAddress: Sendable, Equatable, CustomStringConvertible {
     case tcp(host: String, port: Int)
     case unix(path: String)
 
+    /// What `--http` takes, as an error says it.
+    public static let forms = "PORT, HOST:PORT, [IPv6]:PORT or unix:/absolute/path.sock"
+
     public init?(_ text: String) {
         if text.hasPrefix("unix:") {
             let path = String(text.dropFirst(5))
