@@ -105,7 +105,9 @@ let package = Package(
                                // MCP's Streamable HTTP transport (`mcp serve --http`).
                                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                                .product(name: "NIOHTTP1", package: "swift-nio")],
-                path: "Sources/Host", plugins: ["CBuildPlugin"]),
+                path: "Sources/Host", plugins: ["CBuildPlugin", "ToolchainPlugin"]),
+        // Where the building toolchain keeps the Swift runtime Swift plugins load.
+        .plugin(name: "ToolchainPlugin", capability: .buildTool(), path: "Sources/ToolchainPlugin"),
         .executableTarget(name: "brane",
                           dependencies: ["BraneHost", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Sources/brane", plugins: ["GitRevisionPlugin"]),
@@ -147,3 +149,16 @@ let package = Package(
                     path: "Tests/MarketplaceTests"),
     ] + bundledPlugins.flatMap(\.targets)
 )
+
+// The CLI links the Swift runtime and Foundation in: bound at start-up from 54 shared libraries,
+// they cost it more than its own work (docs/performance.md, "Start-up of the CLI"). The modules
+// were compiled against the shared Foundation, whose link entries do not name what the static one
+// needs, so the whole group is named here. Plugins and their runner never load the CLI.
+let staticRuntime = ["FoundationNetworking", "_CFURLSessionInterface", "Foundation", "CoreFoundation",
+                     "FoundationInternationalization", "FoundationEssentials", "_FoundationICU", "_FoundationCShims",
+                     "_FoundationCollections", "swiftDispatch", "dispatch", "BlocksRuntime", "swiftSynchronization",
+                     "swift_StringProcessing", "swift_RegexParser", "swiftRegexBuilder", "swift_Concurrency",
+                     "swiftGlibc", "swift_Builtin_float", "swiftCore"]
+package.targets.first { $0.name == "brane" }!.linkerSettings = [
+    .unsafeFlags(["-static-stdlib", "-Xlinker", "--start-group"] + staticRuntime.map { "-l\($0)" } + ["-Xlinker", "--end-group", "-lcurl", "-lstdc++", "-Xlinker", "--no-export-dynamic"]),
+]

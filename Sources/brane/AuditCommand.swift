@@ -9,7 +9,7 @@ struct AuditCommand: ParsableCommand {
         subcommands: [Show.self, Verify.self])
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the log, oldest first.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Print the log, oldest first.")
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func run() throws {
@@ -24,6 +24,7 @@ struct AuditCommand: ParsableCommand {
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "verify",
             abstract: "Check the HMAC chain and the installs it must record.",
             discussion: """
                 Names the first entry that was edited, removed or reordered, and every installed plugin \

@@ -15,7 +15,7 @@ struct IndexCommand: ParsableCommand {
         subcommands: [Add.self, List.self, Update.self, Remove.self])
 
     struct Add: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add an index and pin its publisher's key.")
+        static let configuration = CommandConfiguration(commandName: "add", abstract: "Add an index and pin its publisher's key.")
         @Argument(help: "A short name for the index.") var name: String
         @Argument(help: "A directory, file:// URL or http(s):// URL holding index.yaml and index.yaml.sig.") var location: String
         @Option(help: "The publisher's Ed25519 public key (PEM), obtained out of band.") var key: String
@@ -32,7 +32,7 @@ struct IndexCommand: ParsableCommand {
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List added indexes.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List added indexes.")
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func run() throws {
@@ -45,7 +45,7 @@ struct IndexCommand: ParsableCommand {
     }
 
     struct Update: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Fetch and verify indexes again, refreshing what search and install see.")
+        static let configuration = CommandConfiguration(commandName: "update", abstract: "Fetch and verify indexes again, refreshing what search and install see.")
         @Argument(help: "One index; all when omitted.") var name: String?
         @Flag(help: "Accept an index past its expiry date.") var allowExpired = false
 
@@ -61,6 +61,7 @@ struct IndexCommand: ParsableCommand {
 
     struct Remove: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "remove",
             abstract: "Forget an index and its pinned key.",
             discussion: "Installed plugins stay installed and runnable; `brane plugin info` still shows their receipts.")
         @Argument(help: "The index name.") var name: String

@@ -44,6 +44,7 @@ struct MCPCommand: ParsableCommand {
 
     struct Serve: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "serve",
             abstract: "Serve a neuron's tools over MCP: on standard input and output, or over HTTP with --http.",
             discussion: """
                 Lists exactly the tools the neuron allows (specialists as consult_<id>), checks every \
@@ -107,6 +108,7 @@ struct MCPCommand: ParsableCommand {
         }
 
         static let configuration = CommandConfiguration(
+            commandName: "config",
             abstract: "Print the MCP client configuration that starts this neuron's server.",
             discussion: """
                 Paste the output into the client's configuration:
@@ -189,6 +191,7 @@ struct MCPCommand: ParsableCommand {
     /// The bearer token `mcp serve --http` requires, for a client's configuration.
     struct Token: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "token",
             abstract: "Print the bearer token MCP clients send to `brane mcp serve --http`.",
             discussion: """
                 The token is 32 random bytes kept in $BRANE_HOME/mcp-token (mode 0600), made on first use. \

@@ -15,7 +15,7 @@ struct MarketCommand: ParsableCommand {
         subcommands: [Keygen.self, Publish.self, Yank.self])
 
     struct Keygen: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create an Ed25519 signing key (private key mode 0600, public key beside it).")
+        static let configuration = CommandConfiguration(commandName: "keygen", abstract: "Create an Ed25519 signing key (private key mode 0600, public key beside it).")
         @Option(help: "Where to write the private key; the public key goes to the same name with .pub.pem.") var out: String
 
         func run() throws {
@@ -26,6 +26,7 @@ struct MarketCommand: ParsableCommand {
 
     struct Publish: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "publish",
             abstract: "Pack built plugins into archives, add them to the index, bump its version and sign it.",
             discussion: "Packs manifest.yaml, the library, README.md and data/. A version already published must be byte-identical: raise the version to change it.")
         @Argument(help: "Plugin directories (built: the library must exist).") var plugins: [String]
@@ -47,7 +48,7 @@ struct MarketCommand: ParsableCommand {
     }
 
     struct Yank: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Mark a published version as yanked: listed, never installed.")
+        static let configuration = CommandConfiguration(commandName: "yank", abstract: "Mark a published version as yanked: listed, never installed.")
         @Argument(help: "Plugin id.") var plugin: String
         @Argument(help: "Version.") var version: String
         @Option(help: "The index directory.") var index: String

@@ -5,6 +5,7 @@ import Foundation
 extension NeuronCommand {
     struct Alerts: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "alerts",
             abstract: "Show the alerts a neuron's specialists raised while it ran (from $BRANE_HOME/observations.sqlite).",
             discussion: "  brane neuron alerts sports-medicine --since 7d --json")
 

@@ -5,6 +5,7 @@ import Foundation
 extension NeuronCommand {
     struct Chat: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "chat",
             abstract: "Talk to a neuron: its model answers, running the neuron's tools sandboxed when it asks for them.",
             discussion: """
                 The model (model.endpoint; model.fallbackEndpoint when that fails) streams its answer. \

@@ -31,6 +31,7 @@ struct NeuronCommand: ParsableCommand {
 
     struct Validate: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "validate",
             abstract: "Check neuron files: fields, plugins, tools and privacy rules. Exits 2 on any error.",
             discussion: """
                 Every problem is reported as file:line:column: severity: field.path: message, with \
@@ -80,6 +81,7 @@ struct NeuronCommand: ParsableCommand {
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "list",
             abstract: "List the neuron files in a directory and whether each is valid.",
             discussion: "The directory defaults to $BRANE_HOME/neurons.")
 
@@ -127,6 +129,7 @@ struct NeuronCommand: ParsableCommand {
 
     struct Show: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "show",
             abstract: "Show a neuron resolved: its model, each plugin's tier and its effective sandbox.")
 
         @Argument(help: "A neuron file, or the id of a neuron in $BRANE_HOME/neurons.") var neuron: String

@@ -5,6 +5,7 @@ import Foundation
 extension NeuronCommand {
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "run",
             abstract: "Run a neuron: its sensors, scanners and specialist rules, and its tools over MCP with --mcp.",
             discussion: """
                 Sensors are sampled at their intervals (readings stored when they change), scanners scan at \

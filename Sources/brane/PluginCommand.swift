@@ -17,6 +17,7 @@ struct PluginCommand: ParsableCommand {
 
     struct Inspect: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "inspect",
             abstract: "Show a plugin's manifest and the exact sandbox it would run in.",
             discussion: "Nothing is executed. Example: brane plugin inspect Plugins/com.brane.units")
 
@@ -37,6 +38,7 @@ struct PluginCommand: ParsableCommand {
 
     struct Run: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "run",
             abstract: "Run one plugin method in a fresh sandboxed instance.",
             discussion: """
                 Examples:
@@ -66,6 +68,7 @@ struct ToolCommand: ParsableCommand {
 
     struct Call: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "call",
             abstract: "Validate arguments against the tool's inputSchema, then call it sandboxed.",
             discussion: """
                 Arguments that do not match the schema, and URLs (format: uri) to a host:port the \

@@ -8,6 +8,7 @@ extension PluginScaffold.Kind: ExpressibleByArgument {}
 extension PluginCommand {
     struct New: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "new",
             abstract: "Write a new plugin folder that builds and tests outside the Brane repository.",
             discussion: """
                 The folder holds a manifest that validates, the source, a Makefile and test.sh:

@@ -60,7 +60,7 @@ struct AssetsCommand: ParsableCommand {
         subcommands: [List.self, Show.self, Diff.self])
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List assets (those the latest scans still found).")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List assets (those the latest scans still found).")
         @Option(help: "Only this kind: machine, process, port, container.") var kind: String?
         @Flag(help: "Include assets that are gone.") var all = false
         @Flag(help: "Print JSON for scripts.") var json = false
@@ -77,7 +77,7 @@ struct AssetsCommand: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one asset and its properties.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Show one asset and its properties.")
         @Argument(help: "The asset id, as `brane assets list` shows it.") var id: String
         @Flag(help: "Print JSON for scripts.") var json = false
 
@@ -92,7 +92,7 @@ struct AssetsCommand: ParsableCommand {
     }
 
     struct Diff: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "What the latest scan of each scanner (or one scan) found changed.")
+        static let configuration = CommandConfiguration(commandName: "diff", abstract: "What the latest scan of each scanner (or one scan) found changed.")
         @Option(help: "One scan's number, as `brane scan` prints it.") var scan: Int64?
         @Flag(help: "Print JSON for scripts.") var json = false
 

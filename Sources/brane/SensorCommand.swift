@@ -19,7 +19,7 @@ struct SensorCommand: ParsableCommand {
         subcommands: [Read.self, Watch.self, History.self, Snapshot.self])
 
     struct Read: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Take one reading now (stored if it changed) and print it.")
+        static let configuration = CommandConfiguration(commandName: "read", abstract: "Take one reading now (stored if it changed) and print it.")
 
         @Argument(help: "A sensor's directory, or an installed sensor's id.") var sensor: String
         @Flag(help: "Print the reading as JSON.") var json = false
@@ -43,6 +43,7 @@ struct SensorCommand: ParsableCommand {
 
     struct Watch: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "watch",
             abstract: "Sample sensors on their schedule and show them live until interrupted.",
             discussion: """
                 On a terminal the table is redrawn in place; otherwise each stored (changed) reading is printed as \
@@ -87,7 +88,7 @@ struct SensorCommand: ParsableCommand {
     }
 
     struct History: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show the stored (changed) readings of one sensor.")
+        static let configuration = CommandConfiguration(commandName: "history", abstract: "Show the stored (changed) readings of one sensor.")
 
         @Argument(help: "The sensor's id (or its directory).") var sensor: String
         @Option(help: "How far back: 90s, 30m, 1h, 7d.") var since = "1h"
@@ -116,6 +117,7 @@ struct SensorCommand: ParsableCommand {
 
     struct Snapshot: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "snapshot",
             abstract: "Write the newest reading of every sensor as a TOML document (the AAV snapshot).",
             discussion: "The file is written to a temporary sibling and renamed, so readers never see a partial snapshot.")
 

@@ -17,6 +17,7 @@ struct SpecialistCommand: ParsableCommand {
 
     struct Consult: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "consult",
             abstract: "Send one request to a specialist (specialist/consult) and print its answer.",
             discussion: """
                 The input is the specialist's request JSON, e.g. {"readings": [{"date": "2026-03-01", "rmssd": 52.9, \
@@ -54,6 +55,7 @@ struct SpecialistCommand: ParsableCommand {
 
     struct Feed: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "feed",
             abstract: "Stream events (JSON lines) through a specialist's rules and print alerts as they fire.",
             discussion: """
                 Each line is one event, sent as specialist/event to one long-lived sandboxed instance, so \

@@ -85,4 +85,39 @@ final class ELFDependenciesTests: XCTestCase {
         XCTAssertFalse(ELFDependencies.needs(directory.appendingPathComponent("fifo.so").path, "libswiftCore.so"))
         XCTAssertFalse(ELFDependencies.needs(directory.appendingPathComponent("missing.so").path, "libswiftCore.so"))
     }
+
+    /// The CLI links the Swift runtime in, so it cannot ask the loader where the toolchain's is:
+    /// the build records it (ToolchainPlugin), and it must be the one this process runs on.
+    func testTheStaticCLIRunsASwiftPluginOnTheToolchainsRuntime() throws {
+        XCTAssertEqual(toolchainSwiftRuntimeDirectory, SandboxPlan.swiftRuntimeDirectory)
+        let needed = ELFDependencies.needed(BuildProducts.brane.path)
+        XCTAssertFalse(needed.isEmpty)
+        XCTAssertFalse(needed.contains { $0.hasPrefix("libswift") || $0.hasPrefix("libFoundation") }, "\(needed)")
+        let home = BraneHome(root: FileManager.default.temporaryDirectory.appendingPathComponent("brane-static-\(UUID().uuidString)").path)
+        defer { try? FileManager.default.removeItem(atPath: home.root) }
+        for zygote in ["1", "0"] {
+            let run = try CLI.run(["plugin", "run", BundledPlugins.path("com.brane.units"), "tools/call", "--input",
+                                   #"{"name":"convert_units","arguments":{"value":5,"from":"mg","to":"g"}}"#],
+                                  home: home, environment: ["BRANE_ZYGOTE": zygote])
+            XCTAssertEqual(run.status, 0, "BRANE_ZYGOTE=\(zygote): \(run.stderr)")
+            XCTAssertTrue(run.stdout.contains("5 mg = 0.005 g"), run.stdout)
+        }
+    }
+
+    /// Host files are read into a buffer sized by the file and grown as it fills, never past the
+    /// limit: a file at the limit is read whole, one byte more is refused, and /proc (size 0) is read.
+    func testBoundedReadsTakeTheWholeFileUpToTheLimitAndNoMore() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("brane-bounded-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        for size in [0, 1, 4095, 4096, 4097, 10_000] {
+            let bytes = (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            XCTAssertEqual(readRegularFile(path, limit: 10_000), bytes, "size \(size)")
+            XCTAssertEqual(readRegularFile(path, limit: size), bytes, "size \(size) at its limit")
+            if size > 0 { XCTAssertNil(readRegularFile(path, limit: size - 1), "size \(size) over its limit") }
+        }
+        let status = try XCTUnwrap(readRegularFile("/proc/self/status", limit: 1 << 20))
+        XCTAssertTrue(String(decoding: status, as: UTF8.self).contains("\nVmRSS:"), "read past /proc's size of 0")
+        XCTAssertNil(readRegularFile("/proc/self/status", limit: 16), "a /proc file over the limit")
+    }
 }

@@ -68,6 +68,25 @@ public struct InstallReceipt: Codable, FetchableRecord, PersistableRecord, Senda
     public var grantedPaths: String? = nil
 }
 
+extension InstallReceipt {
+    /// Read column by column rather than through Decodable, which took most of `plugin list`'s own
+    /// time at 100 plugins; a column of the wrong type is still an error, never a crash.
+    public init(row: Row) throws {
+        pluginID = try row.decode(forColumn: "pluginID")
+        version = try row.decode(forColumn: "version")
+        indexName = try row.decode(forColumn: "indexName")
+        sha256 = try row.decode(forColumn: "sha256")
+        size = try row.decode(forColumn: "size")
+        path = try row.decode(forColumn: "path")
+        kind = try row.decode(forColumn: "kind")
+        tier = try row.decode(forColumn: "tier")
+        manifest = try row.decode(forColumn: "manifest")
+        pinned = try row.decode(forColumn: "pinned")
+        installedAt = try row.decode(forColumn: "installedAt")
+        grantedPaths = try row.decode(forColumn: "grantedPaths")
+    }
+}
+
 public struct InstalledFile: Codable, FetchableRecord, PersistableRecord, Sendable, Equatable {
     public static let databaseTableName = "installedFiles"
     public var pluginID: String

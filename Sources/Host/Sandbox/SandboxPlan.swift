@@ -254,7 +254,6 @@ public struct SandboxPlan: Sendable {
         return bytes
     }
 
-    /// Where libswiftCore.so lives, so Swift plugins can load it under Landlock.
     /// The LD_PRELOAD list for `bundle`'s library: each Swift runtime or Foundation library it needs
     /// (`DT_NEEDED`, a plain name of the toolchain's own: `libswift…`, `libFoundation…`,
     /// `lib_Foundation…`, `libdispatch`, `libBlocksRuntime`), as a path in the host's runtime
@@ -270,17 +269,24 @@ public struct SandboxPlan: Sendable {
             ["libswift", "libFoundation", "lib_Foundation", "libdispatch.", "libBlocksRuntime."].contains { name.hasPrefix($0) }
                 && name.hasSuffix(".so") && !name.contains("/") && !name.contains(" ") && !name.contains(":")
         }
-        let paths = runtime.map { "\(directory)/\($0)" }.filter { path in
-            var isDirectory: ObjCBool = false
-            return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
-        }
+        let paths = runtime.map { "\(directory)/\($0)" }.filter(isFile)
         return paths.contains("\(directory)/libswiftCore.so") ? paths.joined(separator: " ") : nil
     }
 
+    /// Where the toolchain's libswiftCore.so lives, so Swift plugins can load it under Landlock: the
+    /// copy this process runs on or, for the CLI, which links the runtime in (Package.swift), the
+    /// one of the toolchain that built it (ToolchainPlugin).
     static let swiftRuntimeDirectory: String? = {
-        guard let file = brane_library_defining("swift_retain") else { return nil }
-        return URL(fileURLWithPath: String(cString: file)).deletingLastPathComponent().path
+        let loaded = brane_library_defining("swift_retain").map { String(cString: $0) }
+        let directory = loaded.flatMap { $0.hasSuffix("/libswiftCore.so") ? URL(fileURLWithPath: $0).deletingLastPathComponent().path : nil }
+            ?? toolchainSwiftRuntimeDirectory
+        return isFile("\(directory)/libswiftCore.so") ? directory : nil
     }()
+
+    private static func isFile(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && !isDirectory.boolValue
+    }
 }
 
 extension Optional where Wrapped == [String] {

@@ -10,13 +10,22 @@ func readRegularFile(_ path: String, limit: Int, followingLinks: Bool = false) -
     defer { close(fd) }
     var info = stat()
     guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, info.st_size <= limit else { return nil }
-    var bytes = [UInt8](repeating: 0, count: limit + 1)
+    // Sized by the file, not the limit (zeroing a MiB for each small manifest cost 0.7 ms), and
+    // grown while it fills: the file may grow, and /proc says 0. One byte more than the limit
+    // tells a file over it.
+    var bytes = [UInt8](repeating: 0, count: min(limit, max(Int(info.st_size), 4095)) + 1)
     var count = 0
-    while count <= limit {
-        let n = try? syscallResult { bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, limit + 1 - count) } }
+    while true {
+        if count == bytes.count {
+            guard bytes.count <= limit else { break }
+            bytes += repeatElement(0, count: min(bytes.count, limit + 1 - bytes.count))
+        }
+        let n = try? syscallResult { bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + count, $0.count - count) } }
         guard let n else { return nil }
         if n == 0 { break }
         count += n
     }
-    return count <= limit ? Array(bytes[..<count]) : nil
+    guard count <= limit else { return nil }
+    bytes.removeSubrange(count...)
+    return bytes
 }
