@@ -132,12 +132,16 @@ public final class Marketplace: @unchecked Sendable {
         record.refreshedAt = now()
         try registry.write { db in
             // A published version never changes: the same plugin and version with other bytes is refused.
-            let previous = try CatalogRow.filter(Column("indexName") == record.name).fetchAll(db)
+            var previous = [String: [String: String]]()  // plugin → version → sha256
+            let rows = try Row.fetchCursor(db, sql: "SELECT pluginID, version, sha256 FROM catalog WHERE indexName = ?", arguments: [record.name])
+            while let row = try rows.next() {
+                previous[try row.decode(forColumn: "pluginID"), default: [:]][try row.decode(forColumn: "version")] = try row.decode(forColumn: "sha256")
+            }
             for plugin in index.plugins {
                 for release in plugin.releases {
-                    if let earlier = previous.first(where: { $0.pluginID == plugin.id && $0.version == release.version.description }), earlier.sha256 != release.sha256 {
+                    if let earlier = previous[plugin.id]?[release.version.description], earlier != release.sha256 {
                         throw MarketplaceError(.digestMismatch, "index \(record.name) now offers \(plugin.id) \(release.version) with other bytes "
-                            + "(sha256 \(release.sha256.prefix(16))…, was \(earlier.sha256.prefix(16))…): a published version never changes — refused")
+                            + "(sha256 \(release.sha256.prefix(16))…, was \(earlier.prefix(16))…): a published version never changes — refused")
                     }
                 }
             }

@@ -70,7 +70,7 @@ public struct InstallReceipt: Codable, FetchableRecord, PersistableRecord, Senda
 
 extension InstallReceipt {
     /// Read column by column rather than through Decodable, which took most of `plugin list`'s own
-    /// time at 100 plugins; a column of the wrong type is still an error, never a crash.
+    /// time at 100 plugins; a column of the wrong type is an error.
     public init(row: Row) throws {
         pluginID = try row.decode(forColumn: "pluginID")
         version = try row.decode(forColumn: "version")
