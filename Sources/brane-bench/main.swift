@@ -22,6 +22,51 @@ func option(_ name: String, default value: Int) -> Int {
 if arguments.dropFirst().first == "echo" { EchoChild.run() }
 if arguments.dropFirst().first == "filter-cost" { FilterCostChild.run() }
 
+/// One section alone, `--<section>-only`; without one, the whole run below.
+let sections: [(flag: String, run: () throws -> Void)] = [
+    ("--marketplace-only", { try marketplaceBenchmarks() }),
+    ("--egress-only", { try egressBenchmarks(connects: option("--connects", default: 5000)) }),
+    ("--feed-only", { try feedBenchmarks(rounds: option("--rounds", default: 15), copies: option("--copies", default: 1)) }),
+    ("--startup-only", { try startupBenchmarks() }),
+    ("--observations-only", { try observationBenchmarks() }),
+    ("--start-only", { try startAndMemoryBenchmarks() }),
+    ("--plugins-only", { try pluginBenchmarks(events: option("--events", default: 20000), sensorSeconds: option("--sensor-seconds", default: 20)) }),
+]
+
+/// Options taking a count, and switches; anything else is refused before minutes of measuring.
+let countOptions = ["--calls", "--plugins", "--connects", "--events", "--sensor-seconds", "--rounds", "--copies"]
+let switches = ["--json", "--filters-only"] + sections.map(\.flag)
+if arguments.contains("--help") || arguments.contains("-h") {
+    print("""
+        USAGE: brane-bench [--calls N] [--plugins N] [--json] [SECTION]
+
+        Measures Brane against baselines taken in the same run and prints a Markdown report (the one in
+        docs/performance.md), or with --json every figure under a stable key with its median and spread.
+        Build it with `swift build -c release`; the whole run takes a few minutes on two CPUs.
+
+        SECTION, one of (the whole run without one):
+          \(sections.map(\.flag).joined(separator: ", "))
+
+        OPTIONS:
+          --calls N            calls per round-trip figure (default 20000)
+          --plugins N          plugins started at once for the memory figures (default 100)
+          --connects N         brokered connects (--egress-only; default 5000)
+          --events N, --sensor-seconds N   (--plugins-only; defaults 20000, 20)
+          --rounds N, --copies N           (--feed-only; defaults 15, 1)
+          --filters-only       the cost of one syscall under each seccomp filter
+          --json               JSON instead of Markdown
+        """)
+    exit(0)
+}
+var unread = arguments.dropFirst()[...]
+while let argument = unread.popFirst() {
+    if countOptions.contains(argument), let count = unread.popFirst(), let value = Int(count), value > 0 { continue }
+    if switches.contains(argument) { continue }
+    let problem = countOptions.contains(argument) ? "\(argument) needs a positive count" : "unknown argument '\(argument)'"
+    FileHandle.standardError.write(Data("brane-bench: \(problem) (see brane-bench --help)\n".utf8))
+    exit(64)
+}
+
 let calls = option("--calls", default: 20000)
 let pluginCount = option("--plugins", default: 100)
 let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -48,16 +93,6 @@ if arguments.contains("--filters-only") {
     print(try filterCost())
     exit(0)
 }
-/// One section alone, `--<section>-only`; without one, the whole run below.
-let sections: [(flag: String, run: () throws -> Void)] = [
-    ("--marketplace-only", { try marketplaceBenchmarks() }),
-    ("--egress-only", { try egressBenchmarks(connects: option("--connects", default: 5000)) }),
-    ("--feed-only", { try feedBenchmarks(rounds: option("--rounds", default: 15), copies: option("--copies", default: 1)) }),
-    ("--startup-only", { try startupBenchmarks() }),
-    ("--observations-only", { try observationBenchmarks() }),
-    ("--start-only", { try startAndMemoryBenchmarks() }),
-    ("--plugins-only", { try pluginBenchmarks(events: option("--events", default: 20000), sensorSeconds: option("--sensor-seconds", default: 20)) }),
-]
 if let section = sections.first(where: { arguments.contains($0.flag) }) {
     try section.run()
     Report.finish()
