@@ -83,7 +83,7 @@ public struct ABIVersion: Sendable, Codable, Equatable, CustomStringConvertible 
 
     /// "MAJOR.MINOR".
     public init?(_ text: String) {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        let parts = text.split(separator: "." as Character, omittingEmptySubsequences: false)
         guard parts.count == 2, let major = Int(parts[0]), let minor = Int(parts[1]), major >= 0, minor >= 0 else { return nil }
         self.init(major: major, minor: minor)
     }

@@ -7,11 +7,11 @@ public enum PluginID {
 
     /// Why `text` is not a plugin id, or nil when it is one.
     public static func problem(_ text: String) -> String? {
-        let labels = text.split(separator: ".", omittingEmptySubsequences: false)
+        let labels = text.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         let valid = text.utf8.count <= maximumLength && labels.count >= 2
             && labels.allSatisfy { label in
-                guard let first = label.utf8.first, first != UInt8(ascii: "-") else { return false }
-                return label.utf8.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == UInt8(ascii: "-") }
+                guard let first = label.first, first != UInt8(ascii: "-") else { return false }
+                return label.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == UInt8(ascii: "-") }
             }
         return valid ? nil : "expected a reverse-DNS id such as com.example.my-tool (lowercase letters, digits, dots, dashes; at most \(maximumLength) bytes), found \"\(UntrustedText.sanitized(text, limit: 160))\""
     }

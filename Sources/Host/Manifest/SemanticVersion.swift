@@ -8,7 +8,8 @@ public struct SemanticVersion: Comparable, Hashable, Sendable, Codable, CustomSt
     /// be part of a path (`plugins/<id>/<version>-<digest>`) and never holds `/` or `..`.
     public init?(_ text: String) {
         func identifiers(_ part: Substring) -> [String]? {
-            let parts = part.split(separator: ".", omittingEmptySubsequences: false)
+            // A Character separator: a String one is _StringProcessing's split, a third of reading an index.
+            let parts = part.split(separator: "." as Character, omittingEmptySubsequences: false)
             let valid = parts.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) || $0 == UInt8(ascii: "-") } }
             return valid ? parts.map(String.init) : nil
         }
@@ -26,9 +27,9 @@ public struct SemanticVersion: Comparable, Hashable, Sendable, Codable, CustomSt
         } else {
             prerelease = []
         }
-        let numbers = rest.split(separator: ".", omittingEmptySubsequences: false)
+        let numbers = rest.split(separator: "." as Character, omittingEmptySubsequences: false)
         guard numbers.count == 3,
-              numbers.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) && ($0 == "0" || $0.first != "0") }),
+              numbers.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { (0x30...0x39).contains($0) } && ($0 == "0" || $0.first != "0") }),
               let major = Int(numbers[0]), let minor = Int(numbers[1]), let patch = Int(numbers[2]),
               // Bounded, so a requirement's next version (^, ~) can never overflow.
               [major, minor, patch].allSatisfy({ $0 <= Int(Int32.max) })

@@ -142,11 +142,17 @@ struct YAMLFields {
 
     mutating func nonEmptyString(_ node: Node, _ path: String) -> String? {
         guard let text = string(node, path) else { return nil }
-        if text.trimmingCharacters(in: .whitespaces).isEmpty {
+        if Self.isBlank(text) {
             error(node, path, "must not be empty")
             return nil
         }
         return text
+    }
+
+    /// Nothing but spaces and tabs (Unicode's too); a printable ASCII first byte answers at once.
+    static func isBlank(_ text: String) -> Bool {
+        if let first = text.utf8.first, first > 0x20, first < 0x7F { return false }
+        return text.trimmingCharacters(in: .whitespaces).isEmpty
     }
 
     mutating func integer(_ node: Node, _ path: String, in range: ClosedRange<Int>) -> Int? {

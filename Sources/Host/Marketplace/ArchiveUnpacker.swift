@@ -71,8 +71,8 @@ public enum ArchiveUnpacker {
 
     /// `a/./b/` → `a/b`; nil for an absolute path or any `..`.
     static func relativePath(_ raw: String) -> String? {
-        guard !raw.hasPrefix("/"), !raw.contains("\0") else { return nil }
-        let parts = raw.split(separator: "/").filter { $0 != "." }
+        guard !raw.hasPrefix("/"), !raw.utf8.contains(0) else { return nil }
+        let parts = raw.split(separator: "/" as Character).filter { $0 != "." }
         guard !parts.contains("..") else { return nil }
         return parts.joined(separator: "/")
     }

@@ -60,11 +60,21 @@ public struct MarketplaceIndex: Sendable, Equatable {
 
     // MARK: Reading
 
-    /// Parses index text; errors name the file, line, column and field path.
+    /// An index is big by nature (~40 nodes a release): its bound is in proportion, ~100,000 releases.
+    static let nodeLimit = 4_000_000
+
+    /// Parses index text; errors name the file, line, column and field path. An index in the form
+    /// `yaml()` writes is read straight from its events (CanonicalIndexReader); any other, and any
+    /// invalid one, by the tree reader.
     public static func parse(_ text: String, file: String) throws -> MarketplaceIndex {
+        if text.utf8.count <= Marketplace.indexSizeLimit, let index = CanonicalIndexReader.read(text, nodeLimit: nodeLimit) { return index }
+        return try parseTree(text, file: file)
+    }
+
+    /// The tree reader: any YAML the limits allow, with a diagnostic for every problem.
+    static func parseTree(_ text: String, file: String) throws -> MarketplaceIndex {
         var f = YAMLFields(file: file)
-        // An index is big by nature (~40 nodes a release): its bound is in proportion, ~100,000 releases.
-        let index = f.document(text, sizeLimit: Int(Marketplace.indexSizeLimit), nodeLimit: 4_000_000).flatMap { read($0, &f) }
+        let index = f.document(text, sizeLimit: Int(Marketplace.indexSizeLimit), nodeLimit: nodeLimit).flatMap { read($0, &f) }
         guard let index, !f.hasErrors else { throw ValidationFailure(diagnostics: f.diagnostics) }
         return index
     }
@@ -116,6 +126,12 @@ public struct MarketplaceIndex: Sendable, Equatable {
         }
         let releases = sequence.enumerated().compactMap { readRelease($1, "\(path).versions[\($0)]", &f) }
         return Plugin(id: id, releases: releases)
+    }
+
+    /// 64 lowercase hex digits. Bytes, not Characters: Unicode properties per character cost
+    /// 10,000 digests 4% of a parse.
+    static func isDigest(_ text: String) -> Bool {
+        text.utf8.count == 64 && text.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }
     }
 
     /// The largest archive a release may declare (and so the most an install ever fetches): 512 MiB.
@@ -170,8 +186,7 @@ public struct MarketplaceIndex: Sendable, Equatable {
         }
         let sha256 = field("sha256").flatMap { node, p -> String? in
             guard let text = f.string(node, p) else { return nil }
-            // Bytes, not Characters: Unicode properties per character cost 10,000 digests 4% of a parse.
-            guard text.utf8.count == 64, text.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+            guard isDigest(text) else {
                 f.error(node, p, "expected 64 lowercase hex digits, found \"\(UntrustedText.sanitized(text, limit: 80))\"")
                 return nil
             }
