@@ -104,6 +104,30 @@ final class ELFDependenciesTests: XCTestCase {
         }
     }
 
+    /// Red team: with the toolchain's runtime gone, a Swift plugin died at dlopen, reported as the
+    /// plugin's death, and `doctor` said nothing. It is refused as the host's problem (exit 4),
+    /// naming the directory, and `doctor` shows it; C plugins still run.
+    func testWithoutTheToolchainsRuntimeASwiftPluginIsRefusedAsTheHostsProblem() throws {
+        try XCTSkipIf(geteuid() != 0, "hiding the toolchain's runtime takes a mount namespace")
+        let empty = FileManager.default.temporaryDirectory.appendingPathComponent("brane-no-runtime-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: empty) }
+        let home = BraneHome(root: empty + "/home")
+        func hidden(_ arguments: [String]) throws -> CLI.Run {
+            try CLI.capture("/usr/bin/unshare", ["-m", "--propagation", "private", "sh", "-c",
+                                                 #"mount --bind "$0" "$1" && shift && exec "$@""#, empty, toolchainSwiftRuntimeDirectory,
+                                                 BuildProducts.brane.path] + arguments, environment: ["BRANE_HOME": home.root])
+        }
+        let swift = try hidden(["plugin", "run", BundledPlugins.path("com.brane.units"), "tools/call", "--input", "{}"])
+        XCTAssertEqual(swift.status, 4, swift.stderr)
+        XCTAssertTrue(swift.stderr.contains("com.brane.units is a Swift plugin and needs the Swift runtime, which is not in \(toolchainSwiftRuntimeDirectory)"), swift.stderr)
+        let c = try hidden(["plugin", "run", BundledPlugins.path("com.brane.sysinfo"), "sensor/sample"])
+        XCTAssertEqual(c.status, 0, c.stderr)
+        let doctor = try hidden(["doctor"])
+        XCTAssertTrue(doctor.stdout.contains("swift runtime: not found in \(toolchainSwiftRuntimeDirectory)"), doctor.stdout)
+        XCTAssertTrue(try CLI.run(["doctor"], home: home).stdout.contains("swift runtime: \(toolchainSwiftRuntimeDirectory)"))
+    }
+
     /// Host files are read into a buffer sized by the file and grown as it fills, never past the
     /// limit: a file at the limit is read whole, one byte more is refused, and /proc (size 0) is read.
     func testBoundedReadsTakeTheWholeFileUpToTheLimitAndNoMore() throws {

@@ -104,6 +104,20 @@ final class HostSettingsTests: XCTestCase {
         let fifo = try CLI.run(["doctor"], home: home)
         XCTAssertLessThan(ContinuousClock.now - started, .seconds(10), "a FIFO as host.yaml does not hang the host")
         XCTAssertFalse(fifo.stdout.contains("development opt-out"), fifo.stdout)
+        XCTAssertTrue(fifo.stdout.contains("host.yaml:1:1: error: cannot read the file: it is not a regular file of at most 64 KiB"), fifo.stdout)
+        try FileManager.default.removeItem(atPath: home.hostSettings)
+
+        // Not read, and said so: a link (even to good settings) and a file over the limit.
+        let elsewhere = home.root + "/elsewhere.yaml"
+        try "zygote: false\n".write(toFile: elsewhere, atomically: true, encoding: .utf8)
+        XCTAssertEqual(symlink(elsewhere, home.hostSettings), 0)
+        let linked = try CLI.run(["doctor"], home: home)
+        XCTAssertTrue(linked.stdout.contains("a symbolic link is not followed"), linked.stdout)
+        XCTAssertTrue(linked.stdout.contains("forked by a zygote"), "the linked settings are not applied: \(linked.stdout)")
+        try FileManager.default.removeItem(atPath: home.hostSettings)
+        try ("zygote: false\n" + String(repeating: "# padding\n", count: 7000)).write(toFile: home.hostSettings, atomically: true, encoding: .utf8)
+        let large = try CLI.run(["doctor", "--json"], home: home)
+        XCTAssertTrue(large.stdout.contains("not a regular file of at most 64 KiB"), large.stdout)
         try FileManager.default.removeItem(atPath: home.hostSettings)
 
         try "allow-weaker-sandox: true\nsandbox-id-base: 12\n".write(toFile: home.hostSettings, atomically: true, encoding: .utf8)

@@ -704,6 +704,46 @@ final class MarketplaceRedTeamTests: XCTestCase {
         XCTAssertEqual(try f.market.auditEntries().last?.action, "refuse")
     }
 
+    /// Red team: the check compared only with the catalog of the update before, so a version
+    /// dropped in one update could come back with other bytes in the next, or after the index was
+    /// removed and added again; and `0.1.0+b` replaced `0.1.0` in the same index.
+    func testAPublishedVersionCannotComeBackWithOtherBytes() throws {
+        let f = try MarketFixture.installed(self)
+        var index = try MarketplaceIndex.parse(try f.indexText, file: "index.yaml")
+        let original = index.plugins[0].releases[0]
+        var later = original
+        later.version = SemanticVersion("0.2.0")!
+        later.sha256 = String(repeating: "c", count: 64)
+        index.plugins[0].releases = [later]
+        index.version += 1
+        try f.sign(index)
+        try f.market.refreshIndex("test")  // 0.1.0 is no longer offered
+
+        var changed = original
+        changed.sha256 = String(repeating: "b", count: 64)
+        index.plugins[0].releases = [changed, later]
+        index.version += 1
+        try f.sign(index)
+        XCTAssertEqual(f.refusal { _ = try f.market.refreshIndex("test") }?.reason, .digestMismatch, "offered again with other bytes")
+        try f.market.removeIndex("test")
+        XCTAssertEqual(f.refusal { try f.addIndex() }?.reason, .digestMismatch, "removed and added again")
+
+        index.plugins[0].releases = [original, later]
+        try f.sign(index)
+        try f.addIndex()  // the bytes it was published with are fine
+        var twice = original
+        twice.version = SemanticVersion("\(original.version)+rebuilt")!
+        twice.sha256 = String(repeating: "d", count: 64)
+        index.plugins[0].releases = [original, twice, later]
+        index.version += 1
+        try f.sign(index)
+        let refusal = f.refusal { _ = try f.market.refreshIndex("test") }
+        XCTAssertEqual(refusal?.reason, .invalidIndex)
+        XCTAssertTrue(refusal?.message.contains("twice") ?? false, "\(String(describing: refusal))")
+        XCTAssertEqual(try f.market.registry.releases(of: index.plugins[0].id).first { $0.version == original.version.description }?.sha256,
+                       original.sha256, "the catalog still offers the published bytes")
+    }
+
     func testTheRollbackMarkFollowsTheIndexNotItsLocalName() throws {
         let f = try MarketFixture(self)
         try f.publish(version: "0.1.0")

@@ -58,6 +58,11 @@ public struct DoctorReport: Encodable, Sendable {
         let runner = try? locator.runner()
         checks.append(Check(name: "sandbox runner", ok: runner != nil, required: true, detail: runner ?? "not found",
                             meaning: runner != nil ? "plugins can be started" : "build it with `swift build` or set BRANE_SANDBOX_RUNNER"))
+        let swiftRuntime = SandboxPlan.swiftRuntimeDirectory
+        checks.append(Check(name: "swift runtime", ok: swiftRuntime != nil, required: false,
+                            detail: swiftRuntime ?? "not found in \(toolchainSwiftRuntimeDirectory)",
+                            meaning: swiftRuntime != nil ? "Swift plugins load the toolchain's runtime from here, read-only under Landlock"
+                                : "Swift plugins are refused (C and Rust ones run): install the toolchain that built Brane there"))
         let zygote = SandboxSettings.current.zygote
         checks.append(Check(name: "instance start", ok: true, required: false,
                             detail: zygote ? "forked by a zygote per plugin" : "each runner spawned (\(SandboxSettings.zygoteVariable)=0 or zygote: false)",

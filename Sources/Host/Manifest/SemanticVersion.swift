@@ -37,10 +37,10 @@ public struct SemanticVersion: Comparable, Hashable, Sendable, Codable, CustomSt
         (self.major, self.minor, self.patch) = (major, minor, patch)
     }
 
-    public var description: String {
-        "\(major).\(minor).\(patch)" + (prerelease.isEmpty ? "" : "-" + prerelease.joined(separator: "."))
-            + (build.map { "+" + $0 } ?? "")
-    }
+    public var description: String { precedence + (build.map { "+" + $0 } ?? "") }
+
+    /// The version as semver orders it, build metadata dropped: `1.0.0+b` is `1.0.0`.
+    public var precedence: String { "\(major).\(minor).\(patch)" + (prerelease.isEmpty ? "" : "-" + prerelease.joined(separator: ".")) }
 
     public static func < (lhs: Self, rhs: Self) -> Bool {
         if (lhs.major, lhs.minor, lhs.patch) != (rhs.major, rhs.minor, rhs.patch) {

@@ -37,7 +37,7 @@ struct YAMLFields {
     static let depthLimit = 64
     /// The most alias uses a document may have: a configuration needs a handful.
     static let aliasLimit = 1_000
-    /// The largest manifest, neuron file or host settings file.
+    /// The largest manifest or neuron file (host settings: `SandboxSettings.hostSettingsSizeLimit`).
     static let fileSizeLimit = 1 << 20
 
     /// A YAML file a person named: a regular file of at most `fileSizeLimit` bytes (a FIFO or a

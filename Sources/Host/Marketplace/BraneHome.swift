@@ -58,8 +58,9 @@ public struct BraneHome: Sendable {
     public static var current: BraneHome {
         let environment = ProcessInfo.processInfo.environment
         if let home = environment["BRANE_HOME"], !home.isEmpty { return BraneHome(root: home) }
+        // An empty variable is an unset one: an empty HOME must not put the home at /.local.
         let data = environment["XDG_DATA_HOME"].flatMap { $0.isEmpty ? nil : $0 }
-            ?? "\(environment["HOME"] ?? NSHomeDirectory())/.local/share"
+            ?? "\(environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory())/.local/share"
         return BraneHome(root: "\(data)/brane")
     }
 

@@ -131,18 +131,30 @@ public final class Marketplace: @unchecked Sendable {
         record.expires = index.expires
         record.refreshedAt = now()
         try registry.write { db in
-            // A published version never changes: the same plugin and version with other bytes is refused.
-            var previous = [String: [String: String]]()  // plugin → version → sha256
-            let rows = try Row.fetchCursor(db, sql: "SELECT pluginID, version, sha256 FROM catalog WHERE indexName = ?", arguments: [record.name])
+            // A published version never changes: a plugin's version with other bytes than this index
+            // (by its name and key) ever offered for it is refused, and so is an index offering one
+            // version twice. Versions are compared as semver orders them: `1.0.0+b` is `1.0.0`.
+            var published = [String: [String: [String]]]()  // plugin → version's precedence → sha256s
+            let rows = try Row.fetchCursor(db, sql: "SELECT pluginID, version, sha256 FROM releaseHistory WHERE name = ? AND keyID = ?",
+                                           arguments: [index.name, record.keyID])
             while let row = try rows.next() {
-                previous[try row.decode(forColumn: "pluginID"), default: [:]][try row.decode(forColumn: "version")] = try row.decode(forColumn: "sha256")
+                let version: String = try row.decode(forColumn: "version")
+                published[try row.decode(forColumn: "pluginID"), default: [:]][SemanticVersion(version)?.precedence ?? version, default: []]
+                    .append(try row.decode(forColumn: "sha256"))
             }
+            let remember = try db.makeStatement(sql: "INSERT OR IGNORE INTO releaseHistory VALUES (?, ?, ?, ?, ?)")
             for plugin in index.plugins {
+                var offered = Set<String>()
                 for release in plugin.releases {
-                    if let earlier = previous[plugin.id]?[release.version.description], earlier != release.sha256 {
+                    guard offered.insert(release.version.precedence).inserted else {
+                        throw MarketplaceError(.invalidIndex, "index \(record.name) offers \(plugin.id) \(release.version.precedence) twice "
+                            + "(build metadata does not make another version) — refused")
+                    }
+                    if let earlier = published[plugin.id]?[release.version.precedence]?.first(where: { $0 != release.sha256 }) {
                         throw MarketplaceError(.digestMismatch, "index \(record.name) now offers \(plugin.id) \(release.version) with other bytes "
                             + "(sha256 \(release.sha256.prefix(16))…, was \(earlier.prefix(16))…): a published version never changes — refused")
                     }
+                    try remember.execute(arguments: [index.name, record.keyID, plugin.id, release.version.description, release.sha256])
                 }
             }
             // Kept under the name the index gives itself, with its key: another local name cannot reset it.

@@ -70,7 +70,8 @@ public struct InstallReceipt: Codable, FetchableRecord, PersistableRecord, Senda
 
 extension InstallReceipt {
     /// Read column by column rather than through Decodable, which took most of `plugin list`'s own
-    /// time at 100 plugins; a column of the wrong type is an error.
+    /// time at 100 plugins. SQLite's own conversions apply, as they did through Decodable (a text
+    /// tier reads as 0); a NULL or a missing column is an error.
     public init(row: Row) throws {
         pluginID = try row.decode(forColumn: "pluginID")
         version = try row.decode(forColumn: "version")
@@ -195,6 +196,23 @@ public final class Registry: Sendable {
                 t.add(column: "filesystemRead", .text).notNull().defaults(to: "")
                 t.add(column: "filesystemWrite", .text).notNull().defaults(to: "")
             }
+        }
+        migrator.registerMigration("v5: release history") { db in
+            // Every release an index (by its own name and key) ever offered, with its digest: "a
+            // published version never changes" must hold across a version dropped and offered
+            // again, not only against the catalog of the update before.
+            try db.create(table: "releaseHistory") { t in
+                t.column("name", .text).notNull()
+                t.column("keyID", .text).notNull()
+                t.column("pluginID", .text).notNull()
+                t.column("version", .text).notNull()
+                t.column("sha256", .text).notNull()
+                t.primaryKey(["name", "keyID", "pluginID", "version"])
+            }
+            try db.execute(sql: """
+                INSERT OR IGNORE INTO releaseHistory SELECT coalesce(i.declaredName, i.name), i.keyID, c.pluginID, c.version, c.sha256
+                FROM catalog c JOIN indexes i ON i.name = c.indexName
+                """)
         }
         return migrator
     }

@@ -84,7 +84,7 @@ public struct SandboxPlan: Sendable {
         // No tier creates sockets (the host brokers connections); observing only keeps /proc/net showing the machine.
         isolateNetwork = profile.brane.isolateNetwork && !manifest.network.observe
         switchesIdentity = geteuid() == 0
-        runnerEnvironment = ["SWIFT_BACKTRACE=enable=no"] + Self.swiftRuntimePreload(bundle).map { ["LD_PRELOAD=\($0)"] }.orEmpty
+        runnerEnvironment = ["SWIFT_BACKTRACE=enable=no"] + (try Self.swiftRuntimePreload(bundle)).map { ["LD_PRELOAD=\($0)"] }.orEmpty
         if switchesIdentity {
             let gid = Self.pluginGID(manifest.id, settings: settings)
             if let (path, mode) = Self.closedToInstance(bundle.libraryPath, gid: gid, last: 4) ?? Self.closedToInstance(bundle.directory, gid: gid, last: 1) {
@@ -259,12 +259,16 @@ public struct SandboxPlan: Sendable {
     /// `lib_Foundation…`, `libdispatch`, `libBlocksRuntime`), as a path in the host's runtime
     /// directory; nil for a plugin that does not link libswiftCore, or that ships its own beside
     /// its library. A hostile library can name only what the toolchain installed, never a path.
-    /// LD_PRELOAD splits at spaces and colons, so a directory holding one preloads nothing.
-    static func swiftRuntimePreload(_ bundle: PluginBundle) -> String? {
-        guard let directory = swiftRuntimeDirectory, !directory.contains(" "), !directory.contains(":") else { return nil }
+    /// LD_PRELOAD splits at spaces and colons, so a directory holding one preloads nothing. With no
+    /// runtime to give it, a Swift plugin is refused here, as the host's problem, not started to die.
+    static func swiftRuntimePreload(_ bundle: PluginBundle) throws(SandboxError) -> String? {
         let needed = ELFDependencies.needed(bundle.libraryPath)
         let beside = URL(fileURLWithPath: bundle.libraryPath).deletingLastPathComponent().appendingPathComponent("libswiftCore.so").path
         guard needed.contains("libswiftCore.so"), !FileManager.default.fileExists(atPath: beside) else { return nil }
+        guard let directory = swiftRuntimeDirectory else {
+            throw .swiftRuntimeNotFound(pluginID: bundle.manifest.id, directory: toolchainSwiftRuntimeDirectory)
+        }
+        guard !directory.contains(" "), !directory.contains(":") else { return nil }
         let runtime = needed.filter { name in
             ["libswift", "libFoundation", "lib_Foundation", "libdispatch.", "libBlocksRuntime."].contains { name.hasPrefix($0) }
                 && name.hasSuffix(".so") && !name.contains("/") && !name.contains(" ") && !name.contains(":")

@@ -38,11 +38,14 @@ public struct SandboxSettings: Sendable {
     /// Problems in `$BRANE_HOME/host.yaml` (file:line:column, did-you-mean), shown by `brane doctor`.
     public var diagnostics: [Diagnostic] = []
 
+    static let hostSettingsSizeLimit = 64 << 10
+
     static func load(environment: [String: String], home: BraneHome) -> SandboxSettings {
         var settings = SandboxSettings()
         var fileOptOut = false
         var fileBase: Int?
-        if let bytes = readRegularFile(home.hostSettings, limit: 64 << 10) {
+        var info = stat()
+        if let bytes = readRegularFile(home.hostSettings, limit: hostSettingsSizeLimit) {
             var f = YAMLFields(file: home.hostSettings)
             let text: String?
             do { text = try YAMLFields.utf8Text(Array(bytes), file: home.hostSettings) } catch { f.adopt(error); text = nil }
@@ -59,6 +62,11 @@ public struct SandboxSettings: Sendable {
                 }
             }
             settings.diagnostics = f.diagnostics
+        } else if lstat(home.hostSettings, &info) == 0 {
+            // There, but not read: said, never silently dropped.
+            settings.diagnostics = [Diagnostic(.error, file: home.hostSettings, line: 1, column: 1, path: "",
+                                               message: "cannot read the file: it is not a regular file of at most \(hostSettingsSizeLimit >> 10) KiB "
+                                                   + "(a symbolic link is not followed)")]
         }
         if commandLineOptOut {
             settings.optOutSource = "--\(optOutName)"

@@ -61,6 +61,7 @@ public enum SandboxError: Error, CustomStringConvertible {
     case libraryNotFound(name: String, searched: [String])
     case weakerThanRequired(pluginID: String, tier: PrivacyTier, shortfalls: [SandboxPlan.Shortfall])
     case closedToInstance(pluginID: String, path: String, mode: UInt32)
+    case swiftRuntimeNotFound(pluginID: String, directory: String)
 
     public var description: String {
         switch self {
@@ -75,6 +76,9 @@ public enum SandboxError: Error, CustomStringConvertible {
             "\(id) cannot start: as brane runs as root, each instance runs as a uid of its own, and \(path) "
                 + "(mode 0\(String(mode, radix: 8))) is closed to it; open it to others (chmod o+rx \(path)) "
                 + "or keep the plugin in a directory others may read"
+        case .swiftRuntimeNotFound(let id, let directory):
+            "\(id) is a Swift plugin and needs the Swift runtime, which is not in \(directory), where the toolchain that built "
+                + "Brane keeps it; install that toolchain there, or ship the runtime beside the plugin's library"
         case .weakerThanRequired(let id, let tier, let shortfalls):
             "refusing to start \(id): this host cannot give it the sandbox tier \(tier.rawValue) requires:\n"
                 + shortfalls.map { "  - missing \($0.missing): \($0.meaning)" }.joined(separator: "\n")
