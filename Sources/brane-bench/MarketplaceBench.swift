@@ -28,10 +28,12 @@ func marketplaceBenchmarks() throws {
     let text = Array(try index.yaml().utf8)
     try Data(text).write(to: URL(fileURLWithPath: "\(big)/index.yaml"))
     try (Data(try key.sign(text)).base64EncodedString()).write(toFile: "\(big)/index.yaml.sig", atomically: true, encoding: .utf8)
-    let searchHome = try Marketplace(home: BraneHome(root: "\(scratch)/search-home"))
-    let add = try nanoseconds { _ = try searchHome.addIndex(name: "big", location: big, publicKeyPEM: key.publicKeyPEM) }
-    print("| index add: fetch, verify, parse and cache a 10,000-plugin index (\(text.count / 1024) KiB), once | \(String(format: "%.0f", add / 1e6)) ms | ≤ 200 ms |")
-    Report.record("marketplace.indexAdd10k", value: add / 1e6, unit: "ms", target: "≤ 200 ms")
+    // Each add into a home of its own; the first one's is searched below.
+    let homes = try (0..<5).map { try Marketplace(home: BraneHome(root: "\(scratch)/search-home-\($0)")) }
+    let add = Stats(try homes.map { home in try nanoseconds { _ = try home.addIndex(name: "big", location: big, publicKeyPEM: key.publicKeyPEM) } })
+    let searchHome = homes[0]
+    print("| index add: fetch, verify, parse and cache a 10,000-plugin index (\(text.count / 1024) KiB), into 5 new homes | \(add.describe(1e6, "ms", digits: 0)) | ≤ 200 ms |")
+    Report.record("marketplace.indexAdd10k", add, scale: 1e6, unit: "ms", target: "≤ 200 ms")
     let update = Stats(try (0..<5).map { _ in try nanoseconds { try searchHome.refreshIndex("big") } })
     print("| index update: the same, checked against and replacing its cached catalog | \(update.describe(1e6, "ms", digits: 0)) | ≤ 200 ms |")
     Report.record("marketplace.indexUpdate10k", update, scale: 1e6, unit: "ms", target: "≤ 200 ms")

@@ -134,13 +134,13 @@ public final class Marketplace: @unchecked Sendable {
             // A published version never changes: a plugin's version with other bytes than this index
             // (by its name and key) ever offered for it is refused, and so is an index offering one
             // version twice. Versions are compared as semver orders them: `1.0.0+b` is `1.0.0`.
-            var published = [String: [String: [String]]]()  // plugin → version's precedence → sha256s
+            var published = [String: [String: [(version: String, sha256: String)]]]()  // plugin → version's precedence → what was offered
             let rows = try Row.fetchCursor(db, sql: "SELECT pluginID, version, sha256 FROM releaseHistory WHERE name = ? AND keyID = ?",
                                            arguments: [index.name, record.keyID])
             while let row = try rows.next() {
                 let version: String = try row.decode(forColumn: "version")
                 published[try row.decode(forColumn: "pluginID"), default: [:]][SemanticVersion(version)?.precedence ?? version, default: []]
-                    .append(try row.decode(forColumn: "sha256"))
+                    .append((version, try row.decode(forColumn: "sha256")))
             }
             let remember = try db.makeStatement(sql: "INSERT OR IGNORE INTO releaseHistory VALUES (?, ?, ?, ?, ?)")
             for plugin in index.plugins {
@@ -150,11 +150,14 @@ public final class Marketplace: @unchecked Sendable {
                         throw MarketplaceError(.invalidIndex, "index \(record.name) offers \(plugin.id) \(release.version.precedence) twice "
                             + "(build metadata does not make another version) — refused")
                     }
-                    if let earlier = published[plugin.id]?[release.version.precedence]?.first(where: { $0 != release.sha256 }) {
+                    let earlier = published[plugin.id]?[release.version.precedence] ?? []
+                    if let other = earlier.first(where: { $0.sha256 != release.sha256 }) {
                         throw MarketplaceError(.digestMismatch, "index \(record.name) now offers \(plugin.id) \(release.version) with other bytes "
-                            + "(sha256 \(release.sha256.prefix(16))…, was \(earlier.prefix(16))…): a published version never changes — refused")
+                            + "(sha256 \(release.sha256.prefix(16))…, was \(other.sha256.prefix(16))…): a published version never changes — refused")
                     }
-                    try remember.execute(arguments: [index.name, record.keyID, plugin.id, release.version.description, release.sha256])
+                    if !earlier.contains(where: { $0.version == release.version.description }) {
+                        try remember.execute(arguments: [index.name, record.keyID, plugin.id, release.version.description, release.sha256])
+                    }
                 }
             }
             // Kept under the name the index gives itself, with its key: another local name cannot reset it.
