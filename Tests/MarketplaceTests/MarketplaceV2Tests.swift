@@ -1,6 +1,7 @@
 @testable import BraneHost
 import BraneTestSupport
 import Foundation
+import GRDB
 import XCTest
 
 /// Marketplace v2, point 1: a name from the command line or an index is checked against the id
@@ -742,6 +743,19 @@ final class MarketplaceRedTeamTests: XCTestCase {
         XCTAssertTrue(refusal?.message.contains("twice") ?? false, "\(String(describing: refusal))")
         XCTAssertEqual(try f.market.registry.releases(of: index.plugins[0].id).first { $0.version == original.version.description }?.sha256,
                        original.sha256, "the catalog still offers the published bytes")
+    }
+
+    /// Red team: a damaged receipt's error quoted the whole row, its manifest included.
+    func testADamagedReceiptIsOneBoundedLine() throws {
+        let f = try MarketFixture.installed(self)
+        try DatabaseQueue(path: f.home.registry).write { db in
+            try db.execute(sql: "UPDATE installs SET installedAt = 'not a time', manifest = ?", arguments: [String(repeating: "x", count: 100_000)])
+        }
+        let refusal = f.refusal { _ = try f.market.registry.receipts() }
+        XCTAssertEqual(refusal?.reason, .io)
+        XCTAssertLessThan(refusal?.message.utf8.count ?? .max, 600, refusal?.message ?? "")
+        XCTAssertTrue(refusal?.message.contains("registry read failed") ?? false, refusal?.message ?? "")
+        XCTAssertTrue(refusal?.message.contains("bytes cut]") ?? false, "the row was longer than the line: \(refusal?.message ?? "")")
     }
 
     func testTheRollbackMarkFollowsTheIndexNotItsLocalName() throws {

@@ -219,15 +219,19 @@ public final class Registry: Sendable {
 
     public func read<T>(_ body: (Database) throws -> T) throws -> T {
         do { return try database.read(body) } catch let error as MarketplaceError { throw error } catch {
-            throw MarketplaceError(.io, "registry read failed: \(error)")
+            throw MarketplaceError(.io, "registry read failed: \(Self.briefly(error))")
         }
     }
 
     public func write<T>(_ body: (Database) throws -> T) throws -> T {
         do { return try database.write(body) } catch let error as MarketplaceError { throw error } catch {
-            throw MarketplaceError(.io, "registry write failed: \(error)")
+            throw MarketplaceError(.io, "registry write failed: \(Self.briefly(error))")
         }
     }
+
+    /// A database error as one bounded line: GRDB's row errors quote the whole row, a receipt's
+    /// manifest included (up to 1 MiB, from a file on disk).
+    private static func briefly(_ error: any Error) -> String { UntrustedText.sanitized("\(error)", limit: 400) }
 
     // MARK: Queries used by several verbs
 
