@@ -745,6 +745,89 @@ final class MarketplaceRedTeamTests: XCTestCase {
                        original.sha256, "the catalog still offers the published bytes")
     }
 
+    /// Red team: String's == holds canonically equivalent names equal, while the histories are
+    /// looked up by bytes, so "café" re-spelt decomposed was a fresh index: rollback and re-hash.
+    func testANameReSpeltInUnicodeIsAnotherIndex() throws {
+        let f = try MarketFixture(self)
+        try f.publish(version: "0.1.0")
+        var index = try MarketplaceIndex.parse(try f.indexText, file: "index.yaml")
+        index.name = "caf\u{E9}"
+        index.version = 5
+        try f.sign(index)
+        try f.addIndex()
+        index.name = "cafe\u{301}"
+        index.version = 1
+        index.plugins[0].releases[0].sha256 = String(repeating: "e", count: 64)
+        try f.sign(index)
+        let refusal = f.refusal { _ = try f.market.refreshIndex("test") }
+        XCTAssertEqual(refusal?.reason, .badSignature, "\(String(describing: refusal))")
+        XCTAssertEqual(try f.market.registry.indexes().first?.highestVersion, 5)
+    }
+
+    /// Red team: an index added before names were pinned had its histories under its local name,
+    /// and they were looked up under the name it declares: any update passed as the first.
+    func testAnIndexFromBeforeNamesWerePinnedKeepsItsHistory() throws {
+        let f = try MarketFixture(self)
+        try f.publish(version: "0.1.0")
+        var index = try MarketplaceIndex.parse(try f.indexText, file: "index.yaml")
+        index.name = "declared"
+        index.version = 7
+        try f.sign(index)
+        try f.addIndex()
+        // As migrations v3 and v5 left such an index: no pinned name, histories under "test".
+        try DatabaseQueue(path: f.home.registry).write { db in
+            try db.execute(sql: "UPDATE indexes SET declaredName = NULL")
+            try db.execute(sql: "UPDATE indexHistory SET name = 'test'")
+            try db.execute(sql: "UPDATE releaseHistory SET name = 'test'")
+        }
+        let published = index
+        index.version = 1
+        try f.sign(index)
+        XCTAssertEqual(f.refusal { _ = try f.market.refreshIndex("test") }?.reason, .rollback)
+        index.version = 8
+        index.plugins[0].releases[0].sha256 = String(repeating: "e", count: 64)
+        try f.sign(index)
+        XCTAssertEqual(f.refusal { _ = try f.market.refreshIndex("test") }?.reason, .digestMismatch)
+        index = published
+        index.version = 8
+        try f.sign(index)
+        try f.market.refreshIndex("test")
+        XCTAssertEqual(try f.market.registry.indexes().first?.declaredName, "declared", "pinned by the first update")
+    }
+
+    /// Red team: one plugin listed twice, each entry with one version, passed the per-entry check;
+    /// and a version whose prerelease had a leading zero was another version ordered as the same.
+    func testOnePluginListedTwiceAndLeadingZerosAreRefused() throws {
+        let f = try MarketFixture(self)
+        try f.publish(version: "0.1.0")
+        try f.addIndex()
+        var index = try MarketplaceIndex.parse(try f.indexText, file: "index.yaml")
+        var again = index.plugins[0]
+        again.releases[0].version = SemanticVersion("0.1.0+again")!
+        again.releases[0].sha256 = String(repeating: "e", count: 64)
+        index.plugins.append(again)
+        index.version += 1
+        try f.sign(index)
+        let refusal = f.refusal { _ = try f.market.refreshIndex("test") }
+        XCTAssertEqual(refusal?.reason, .invalidIndex)
+        XCTAssertTrue(refusal?.message.contains("lists \(MarketFixture.id) twice") ?? false, "\(String(describing: refusal))")
+        for text in ["0.1.0-01", "1.0.0-rc.01", "1.0.0-00"] { XCTAssertNil(SemanticVersion(text), text) }
+        for text in ["0.1.0-0", "1.0.0-rc.10", "1.0.0-0a", "1.0.0+01", "1.0.0-x.0"] { XCTAssertNotNil(SemanticVersion(text), text) }
+    }
+
+    /// Red team: publishing into an index at Int.max trapped on the version's overflow.
+    func testAnIndexAtTheLargestVersionIsAnErrorToPublishInto() throws {
+        let f = try MarketFixture(self)
+        try f.publish(version: "0.1.0")
+        var index = try MarketplaceIndex.parse(try f.indexText, file: "index.yaml")
+        index.version = .max
+        try f.sign(index)
+        let refusal = f.refusal { try f.publish(version: "0.2.0") }
+        XCTAssertEqual(refusal?.reason, .usage)
+        XCTAssertTrue(refusal?.message.contains("the largest there is") ?? false, "\(String(describing: refusal))")
+        XCTAssertEqual(f.refusal { _ = try Publisher(indexDirectory: f.indexDirectory, key: f.key).yank(MarketFixture.id, version: "0.1.0") }?.reason, .usage)
+    }
+
     /// Red team: a damaged receipt's error quoted the whole row, its manifest included.
     func testADamagedReceiptIsOneBoundedLine() throws {
         let f = try MarketFixture.installed(self)

@@ -7,21 +7,24 @@ public struct SemanticVersion: Comparable, Hashable, Sendable, Codable, CustomSt
     /// Strict semver 2.0: identifiers are ASCII alphanumerics and hyphens only, so a version can
     /// be part of a path (`plugins/<id>/<version>-<digest>`) and never holds `/` or `..`.
     public init?(_ text: String) {
-        func identifiers(_ part: Substring) -> [String]? {
+        /// Dot-separated identifiers; in a prerelease a numeric one has no leading zero (semver §9),
+        /// or `1.0.0-01` would be another version that orders as `1.0.0-1`.
+        func identifiers(_ part: Substring, prerelease: Bool) -> [String]? {
             // A Character separator: a String one is _StringProcessing's split, a third of reading an index.
             let parts = part.split(separator: "." as Character, omittingEmptySubsequences: false)
             let valid = parts.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) || $0 == UInt8(ascii: "-") } }
+                && !(prerelease && parts.contains { $0.count > 1 && $0.first == "0" && $0.utf8.allSatisfy { (0x30...0x39).contains($0) } })
             return valid ? parts.map(String.init) : nil
         }
         guard text.utf8.count <= 128 else { return nil }
         var rest = Substring(text)
         if let plus = rest.firstIndex(of: "+") {
-            guard identifiers(rest[rest.index(after: plus)...]) != nil else { return nil }
+            guard identifiers(rest[rest.index(after: plus)...], prerelease: false) != nil else { return nil }
             build = String(rest[rest.index(after: plus)...])
             rest = rest[..<plus]
         }
         if let dash = rest.firstIndex(of: "-") {
-            guard let parts = identifiers(rest[rest.index(after: dash)...]) else { return nil }
+            guard let parts = identifiers(rest[rest.index(after: dash)...], prerelease: true) else { return nil }
             prerelease = parts
             rest = rest[..<dash]
         } else {

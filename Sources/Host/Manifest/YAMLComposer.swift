@@ -67,10 +67,16 @@ struct YAMLComposer {
         if isInt(b) { return .int }
         if isFloat(b) { return .float }
         if text == "<<" { return .merge }
-        if ["~", "null", "Null", "NULL", ""].contains(text) { return .null }
+        if isImplicitNull(text) { return .null }
         if isTimestamp(b) { return .timestamp }
         if text == "=" { return .value }
         return .str
+    }
+
+    /// Whether a plain scalar is null: none of these is a bool, a number or a merge key, so this
+    /// alone answers `implicitTag(text) == .null`.
+    static func isImplicitNull(_ text: String) -> Bool {
+        text.utf8.count <= 4 && ["~", "null", "Null", "NULL", ""].contains(text)
     }
 
     // MARK: - One composition

@@ -81,7 +81,7 @@ struct CanonicalIndexReader {
     private var scalarString: String? {
         guard let bytes = scalarBytes else { return nil }
         let text = String(decoding: bytes, as: UTF8.self)
-        return !isPlain || YAMLComposer.implicitTag(text) != .null ? text : nil
+        return !isPlain || !YAMLComposer.isImplicitNull(text) ? text : nil
     }
 
     /// A plain decimal whole number in `range`; other spellings YAML allows go to the full reader.

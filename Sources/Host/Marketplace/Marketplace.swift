@@ -113,7 +113,9 @@ public final class Marketplace: @unchecked Sendable {
         do { index = try MarketplaceIndex.parse(try YAMLFields.utf8Text(Array(bytes), file: indexURL), file: indexURL) } catch let failure as ValidationFailure {
             throw MarketplaceError(.invalidIndex, "index \(record.name) is signed but invalid:\n\(failure)")
         }
-        if let pinned = record.declaredName, pinned != index.name {
+        // Byte for byte: String's == holds canonically equivalent names equal ("café" composed and
+        // decomposed), and the histories below are looked up by bytes.
+        if let pinned = record.declaredName, !pinned.utf8.elementsEqual(index.name.utf8) {
             throw MarketplaceError(.badSignature, "index \(record.name) now calls itself \"\(UntrustedText.sanitized(index.name, limit: 80))\", "
                 + "not \"\(pinned)\" as when it was added: another index signed by the same key is standing in for it — refused")
         }
@@ -131,6 +133,14 @@ public final class Marketplace: @unchecked Sendable {
         record.expires = index.expires
         record.refreshedAt = now()
         try registry.write { db in
+            if record.declaredName == nil {
+                // Added before names were pinned: pinned now, and the history kept under the local
+                // name until then moves with it, so the first update cannot replay or re-hash.
+                record.declaredName = index.name
+                for table in [IndexHistory.databaseTableName, "releaseHistory"] {
+                    try db.execute(sql: "UPDATE OR IGNORE \(table) SET name = ? WHERE name = ? AND keyID = ?", arguments: [index.name, record.name, record.keyID])
+                }
+            }
             // A published version never changes: a plugin's version with other bytes than this index
             // (by its name and key) ever offered for it is refused, and so is an index offering one
             // version twice. Versions are compared as semver orders them: `1.0.0+b` is `1.0.0`.
@@ -143,7 +153,11 @@ public final class Marketplace: @unchecked Sendable {
                     .append((version, try row.decode(forColumn: "sha256")))
             }
             let remember = try db.makeStatement(sql: "INSERT OR IGNORE INTO releaseHistory VALUES (?, ?, ?, ?, ?)")
+            var listed = Set<String>()
             for plugin in index.plugins {
+                guard listed.insert(plugin.id).inserted else {
+                    throw MarketplaceError(.invalidIndex, "index \(record.name) lists \(plugin.id) twice; a plugin's versions are one list — refused")
+                }
                 var offered = Set<String>()
                 for release in plugin.releases {
                     guard offered.insert(release.version.precedence).inserted else {

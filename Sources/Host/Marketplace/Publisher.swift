@@ -88,7 +88,7 @@ public struct Publisher {
             index.plugins.append(plugin)
             published.append(label)
         }
-        index.version += 1
+        index.version = try Self.nextVersion(index)
         index.expires = now.addingTimeInterval(Double(validDays) * 86_400)
         let text = Array(try index.yaml().utf8)
         let signature = try key.sign(text)
@@ -99,6 +99,13 @@ public struct Publisher {
         try writeAtomically(text, to: indexPath)
         return Report(index: index.name, version: index.version, expires: index.expires, keyID: key.keyID,
                       published: published, unchanged: unchanged)
+    }
+
+    /// The index's version after a publish or yank; an index already at the largest cannot be raised.
+    private static func nextVersion(_ index: MarketplaceIndex) throws -> Int {
+        let (next, overflow) = index.version.addingReportingOverflow(1)
+        guard !overflow else { throw MarketplaceError(.usage, "index \(index.name) is at version \(index.version), the largest there is; it cannot be raised for another publish") }
+        return next
     }
 
     /// Marks a published version yanked (still listed, never chosen) and re-signs.
@@ -113,7 +120,7 @@ public struct Publisher {
             throw MarketplaceError(.notFound, "\(id) \(version) is not in \(indexPath)")
         }
         index.plugins[p].releases[r].yanked = true
-        index.version += 1
+        index.version = try Self.nextVersion(index)
         let bytes = Array(try index.yaml().utf8)
         try writeAtomically(Array((Data(try key.sign(bytes)).base64EncodedString() + "\n").utf8), to: "\(indexDirectory)/index.yaml.sig")
         try writeAtomically(bytes, to: indexPath)
