@@ -151,7 +151,7 @@ let package = Package(
 )
 
 // The CLI links the Swift runtime and Foundation in: bound at start-up from 54 shared libraries,
-// they cost it more than its own work (docs/performance.md, "Start-up of the CLI"). The modules
+// they cost it more than its own work (docs/performance.md, "The CLI's start-up and the index"). The modules
 // were compiled against the shared Foundation, whose link entries do not name what the static one
 // needs, so the whole group is named here. Plugins and their runner never load the CLI.
 let staticRuntime = ["FoundationNetworking", "_CFURLSessionInterface", "Foundation", "CoreFoundation",

@@ -2,8 +2,9 @@ import CYaml
 import Foundation
 
 /// Reads an index written the way `MarketplaceIndex.yaml()` writes one straight from libyaml's
-/// events into releases, with no tree in between: a 10,000-plugin index in a fifth of the time
-/// the tree and its field reader take (docs/performance.md, "Marketplace").
+/// events into releases, with no tree in between: a 10,000-plugin index in a sixth of the time
+/// the tree and its field reader take (architecture decision 32; docs/performance.md, "The CLI's
+/// start-up and the index").
 ///
 /// It accepts a strict subset of what that reader accepts — one document; no tags, anchors or
 /// aliases; each known key at most once and no other; whole numbers in plain decimal; `true` and
