@@ -6,6 +6,7 @@ usage: scripts/bench-mcp   (builds release, then runs this with the SDK's venv)
 import asyncio
 import json
 import os
+import select
 import subprocess
 import sys
 import tempfile
@@ -22,12 +23,21 @@ ARGS = {"value": 98.6, "from": "degF", "to": "degC"}
 def start_http(command):
     """`command` (a `brane mcp serve`) over Streamable HTTP instead, on a free loopback port:
     the server to stop, its URL and the token."""
-    server = subprocess.Popen(command + ["--http", "127.0.0.1:0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    for line in server.stderr:
-        if "/mcp (" in line:
-            url = line.split(" at ")[1].split(" ")[0]
-            break
-    token = subprocess.run([command[0], "mcp", "token"], capture_output=True, text=True, check=True).stdout.strip()
+    server = subprocess.Popen(command + ["--http", "127.0.0.1:0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Read raw, with a deadline: a server that never says where it listens must not hang the bench.
+    deadline, seen, url = time.monotonic() + 30, b"", None
+    while url is None:
+        ready = select.select([server.stderr], [], [], max(0, deadline - time.monotonic()))[0]
+        chunk = os.read(server.stderr.fileno(), 4096) if ready else b""
+        if not chunk:
+            server.kill()
+            sys.exit("mcp serve --http " + ("exited" if ready else "said nothing for 30 s") + " before saying where it listens:\n" + seen.decode(errors="replace"))
+        seen += chunk
+        line = next((line for line in seen.decode(errors="replace").splitlines() if "/mcp (" in line), None)
+        url = line and line.split(" at ")[1].split(" ")[0]
+    # Drained from here on, so a server that logs more never blocks on a full pipe.
+    threading.Thread(target=lambda: all(iter(lambda: os.read(server.stderr.fileno(), 65536), b"")), daemon=True).start()
+    token = subprocess.run([command[0], "mcp", "token"], capture_output=True, text=True, check=True, timeout=30).stdout.strip()
     return server, url, token
 
 
