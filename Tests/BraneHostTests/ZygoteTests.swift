@@ -27,17 +27,22 @@ final class ZygoteTests: XCTestCase {
     private func networkNamespace(_ pid: Int32) -> String? { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net") }
 
     /// Starts an instance of `plan`'s plugin twice through `start`, and waits for what that leaves:
-    /// its zygote (in the host's network namespace) and two spares (each in an empty one of its own).
-    private func zygoteAndSpares(of plan: SandboxPlan, starting start: () throws -> Void) throws -> (zygote: Int32, spares: Set<Int32>) {
+    /// its zygote (in the host's network namespace) and two spares (each in an empty one of its
+    /// own), with `sandboxed`, both with their sandbox applied ahead (the load filter on).
+    private func zygoteAndSpares(of plan: SandboxPlan, sandboxed: Bool = false, starting start: () throws -> Void) throws -> (zygote: Int32, spares: Set<Int32>) {
         for _ in 0..<2 { try start() }
         let inHostNetwork = { [self] (pid: Int32) in networkNamespace(pid) == networkNamespace(getpid()) }
+        let ready = { [self] (pids: Set<Int32>) in
+            pids.count == 3 && pids.filter(inHostNetwork).count == 1
+                && (!sandboxed || pids.filter { status($0).contains("Seccomp:\t2\n") }.count == 2)
+        }
         let deadline = Date().addingTimeInterval(5)
         var pids = InstanceLauncher.zygotePIDs(of: plan)
-        while !(pids.count == 3 && pids.filter(inHostNetwork).count == 1) && Date() < deadline {
+        while !ready(pids) && Date() < deadline {
             usleep(5000)
             pids = InstanceLauncher.zygotePIDs(of: plan)
         }
-        let zygote = try XCTUnwrap(pids.count == 3 ? pids.first(where: inHostNetwork) : nil, "a zygote and two spares in their own namespaces: \(pids)")
+        let zygote = try XCTUnwrap(ready(pids) ? pids.first(where: inHostNetwork) : nil, "a zygote and two spares in their own namespaces: \(pids)")
         return (zygote, pids.subtracting([zygote]))
     }
 
@@ -52,12 +57,19 @@ final class ZygoteTests: XCTestCase {
         XCTAssertNotEqual(a.guard, b.guard, "each instance has a stack canary of its own")
         XCTAssertFalse(InstanceLauncher.zygotePIDs(of: hostile).isEmpty)
 
-        // The zygote (and a spare) run no plugin code: one thread, no filter, no plugin library.
-        for pid in InstanceLauncher.zygotePIDs(of: hostile) {
+        // The zygote runs no plugin code and has no sandbox: one thread, no filter, no plugin library.
+        // A spare has its instance's sandbox on already (the load filter, no privileges), its plugin not loaded.
+        let (zygote, spares) = try zygoteAndSpares(of: hostile, sandboxed: true) {}
+        for pid in [zygote] + spares {
             XCTAssertTrue(status(pid).contains("Threads:\t1\n"), status(pid))
-            XCTAssertTrue(status(pid).contains("Seccomp:\t0\n"), status(pid))
             let maps = (try? String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8)) ?? ""
-            XCTAssertFalse(maps.contains("libHostileFixture"), "the zygote \(pid) never loads the plugin")
+            XCTAssertFalse(maps.contains("libHostileFixture"), "\(pid) never loads the plugin")
+        }
+        XCTAssertTrue(status(zygote).contains("Seccomp:\t0\n"), status(zygote))
+        for pid in spares {
+            for line in ["Seccomp:\t2\n", "Seccomp_filters:\t1\n", "NoNewPrivs:\t1\n", "CapEff:\t0000000000000000\n", "CapBnd:\t0000000000000000\n"] {
+                XCTAssertTrue(status(pid).contains(line), "spare \(pid) lacks \(line): \(status(pid))")
+            }
         }
 
         try XCTSkipIf((try? String(contentsOfFile: "/proc/sys/kernel/randomize_va_space", encoding: .utf8))?.hasPrefix("0") == true,
@@ -117,6 +129,37 @@ final class ZygoteTests: XCTestCase {
         defer { instance.stop() }
         XCTAssertEqual(networkNamespace(instance.pid), networkNamespace(getpid()), "an observing plugin sees the machine's network")
         XCTAssertEqual(try layout(instance).parent, Int(getpid()))
+    }
+
+    /// A spare applies its sandbox ahead for the plan that prepared it, and that plan's next start
+    /// takes it. A start whose SETUP would differ in anything (here only the plugin's config), or
+    /// whose Landlock paths are other files than when the spare was sandboxed (a plugin directory
+    /// replaced in place, as an install does), never takes one, and gets what it asked for.
+    func testASpareSandboxedAheadServesOnlyTheSamePlanOnTheSameFiles() throws {
+        let runner = try Harness.runner()
+        let directory = try Harness.pluginDirectory(self, manifest: Harness.hostileManifest)
+        let first = try plan(directory)
+        let spares = try zygoteAndSpares(of: first, sandboxed: true) { try PluginInstance(plan: first, runner: runner).stop() }.spares
+        let same = try PluginInstance(plan: first, runner: runner)
+        XCTAssertTrue(spares.contains(same.pid), "the plan that prepared a spare takes it: \(same.pid) not in \(spares)")
+        same.stop()
+
+        var other = first
+        other.config = .object(["another": .bool(true)])
+        let before = InstanceLauncher.zygotePIDs(of: first)
+        let configured = try PluginInstance(plan: other, runner: runner)
+        defer { configured.stop() }
+        XCTAssertFalse(before.contains(configured.pid), "a spare sandboxed for another plan was used")
+        XCTAssertEqual(try Harness.json(try configured.call(method: "inspect/config", input: Array("{}".utf8)))["another"], .bool(true))
+
+        let sandboxed = try zygoteAndSpares(of: first, sandboxed: true) { try PluginInstance(plan: first, runner: runner).stop() }.spares
+        let moved = directory + ".old"
+        try FileManager.default.moveItem(atPath: directory, toPath: moved)
+        try FileManager.default.copyItem(atPath: moved, toPath: directory)
+        let replaced = try PluginInstance(plan: try plan(directory), runner: runner)
+        defer { replaced.stop() }
+        XCTAssertFalse(sandboxed.contains(replaced.pid), "a spare whose Landlock rules hold the old directory was used")
+        XCTAssertEqual(try Harness.json(try replaced.call(method: "ping", input: Array("{}".utf8))), .object(["pong": .bool(true)]))
     }
 
     /// A zygote that stops answering (stopped, swapped out, frozen) is ended after its 2 s: its

@@ -47,10 +47,37 @@ public final class PluginInstance: @unchecked Sendable {
         self.consultant = consultant
         try plan.checkStrength()
         var launched = try InstanceLauncher.launch(plan, runner: runner)
-        var channel = FrameChannel(socket: launched.socket, limit: plan.bundle.manifest.resources.maxOutputBytes)
+        var channel: FrameChannel
         var sandboxed = false
-        var outcome = Result { try Self.start(plan: plan, process: launched.process, channel: channel, deadline: .now + Self.startupTimeout,
+        var outcome: Result<ReadyReport, any Error>
+        if let ahead = launched.sandboxedAhead, ahead.serves(plan, pid: launched.process.pid) {
+            // A spare whose sandbox is this plan's, applied ahead: only its plugin is left to load.
+            // Until LISTENING is sent no plugin code can have run, so a failure to send it counts as
+            // a spare's that never got its sandbox.
+            channel = ahead.channel
+            var budget = LogBudget()
+            var listening = false
+            outcome = Result { try Self.load(plan: plan, process: launched.process, channel: channel, applied: ahead.applied,
+                                             deadline: .now + Self.startupTimeout, listening: &listening, budget: &budget, onLog: onLog) }
+            budget.reportDropped(plan.bundle.manifest.id, onLog)
+            // Killed from outside while it waited (by anyone, at any time), the spare loaded nothing,
+            // whether or not LISTENING reached it: as a spare that never got its sandbox. Any other
+            // end after LISTENING (a crash, a refused check, a forbidden call) is the plugin's.
+            var killedWhileWaiting = false
+            if case .failure(let error) = outcome, error is ChannelError, case .signaled(signal: SIGKILL, coreDumped: _)? = launched.process.poll() {
+                killedWhileWaiting = true
+            }
+            sandboxed = listening && !killedWhileWaiting
+        } else {
+            if launched.sandboxedAhead != nil {
+                // Sandboxed for another plan: never used for this one.
+                launched.process.kill()
+                launched = try InstanceLauncher.launch(plan, runner: runner, spare: false)
+            }
+            channel = FrameChannel(socket: launched.socket, limit: plan.bundle.manifest.resources.maxOutputBytes)
+            outcome = Result { try Self.start(plan: plan, process: launched.process, channel: channel, deadline: .now + Self.startupTimeout,
                                               sandboxed: &sandboxed, onLog: onLog) }
+        }
         // A spare that failed before its sandbox was on (killed or stalled while it waited, or
         // prepared for other namespaces) ran no plugin code: the start is made again without one,
         // with a deadline of its own, and only that one's outcome counts.
@@ -87,62 +114,109 @@ public final class PluginInstance: @unchecked Sendable {
     /// `sandboxed` turns true at FILTERED: the runner has applied every step, and plugin code may run next.
     private static func start(plan: SandboxPlan, process: ChildProcess, channel: FrameChannel, deadline: ContinuousClock.Instant,
                               sandboxed: inout Bool, onLog: (String, PluginLogLine) -> Void) throws -> ReadyReport {
-        let id = plan.bundle.manifest.id
         var budget = LogBudget()
-        defer { budget.reportDropped(id, onLog) }
-        let program = try SeccompCompiler.program(plan.profile, options: .init(selfPID: process.pid, declared: plan.declared))
-        let identity = plan.identity(runnerPID: process.pid)
-        if let identity { plan.grantWritePaths(gid: identity.gid) }
-        let setup = plan.setupPayload(seccompProgram: program, serveProgram: try servePhaseProgram.get(), identity: identity)
-        try channel.send(Frame(type: .setup, payload: setup), deadline: deadline)
-        var filtered: FilteredReport?
+        defer { budget.reportDropped(plan.bundle.manifest.id, onLog) }
+        let applied = try sandbox(plan: plan, process: process, channel: channel, deadline: deadline, sandboxed: &sandboxed, budget: &budget, onLog: onLog)
+        var listening = false
+        return try load(plan: plan, process: process, channel: channel, applied: applied, deadline: deadline, listening: &listening,
+                        budget: &budget, onLog: onLog)
+    }
+
+    /// What the host holds once an instance's sandbox is on, before its plugin is loaded.
+    struct Sandboxed {
+        var report: FilteredReport
+        /// The filters counted at FILTERED, before plugin code could run.
         var loadFilters: Int?
-        while true {
-            let frame = try receive(channel, deadline: deadline, id: id, budget: &budget, onLog: onLog)
-            switch (frame.type, filtered) {
-            case (.filtered, nil):
-                sandboxed = true
-                let report = try FilteredReport(payload: frame.payload)
-                let listener = brane_pidfd_getfd(process.pidfd.rawValue, report.listenerFD)
-                guard listener >= 0 else {
-                    throw failure(plan, process, .seccomp, errno, "the host could not take the seccomp listener (pidfd_getfd)")
-                }
-                channel.listener = FileDescriptor(rawValue: listener)
-                if plan.bundle.manifest.tier != .sensitive { channel.brokered = BrokeredStreams(pid: process.pid) }
-                if let missing = plan.missingProtections(report.applied, pid: process.pid) {
-                    guard plan.settings.allowWeaker else { throw failure(plan, process, missing.step, 0, missing.text) }
-                    SandboxEvents.report(.weakerStart(pluginID: id, neuron: plan.neuron,
-                                                      shortfalls: [.init(missing: missing.text, meaning: "the runner could not apply it")],
-                                                      source: plan.settings.optOutSource ?? SandboxSettings.optOutName))
-                }
-                filtered = report
-                // Counted now, before plugin code runs: the load filter and any the runner inherited
-                // (the host's own, or a wrapper's named by BRANE_SANDBOX_RUNNER).
-                loadFilters = seccompFilterCount(pid: process.pid)
-                try channel.send(Frame(type: .listening), deadline: deadline)
-            case (.ready, .some):
-                let ready = try ReadyReport(payload: frame.payload)
-                if let lie = plan.descriptorMismatch(ready) { throw failure(plan, process, .identity, 0, lie) }
-                // Plugin code has run: READY could be forged. The kernel's count says whether the serve
-                // filter is on and nothing else was added (a filter of the plugin's own could hide its calls).
-                let filters = seccompFilterCount(pid: process.pid)
-                guard let loadFilters, filters == loadFilters + 1 else {
-                    // The plugin's doing, not the kernel's: reported as its start-up failing.
-                    throw failure(plan, process, .initialize, 0, "the instance has \(filters.map(String.init) ?? "an unknown number of") seccomp filters, "
-                        + "expected one more than before its code ran: it skipped the serve phase or installed its own")
-                }
-                return ready
-            case (.failed, let report):
-                var failure = try SetupFailure(payload: frame.payload)
-                // Once the listener is handed over, every sandbox step is done: a FAILED naming one is the plugin's forgery.
-                if report != nil && failure.step.isSandboxStep && failure.step != .servePhase {
-                    failure = SetupFailure(step: .initialize, errno: 0, message: "the plugin sent a FAILED frame for \(failure.step), a step already done: \(failure.message)")
-                }
-                throw PluginDeath(pluginID: id, pid: process.pid, cause: .setupFailed(failure), termination: process.kill())
-            default:
-                throw ChannelError.frame(.malformed(frame.type, filtered == nil ? "expected FILTERED" : "expected READY"))
+        /// The SETUP payload sent: a spare sandboxed ahead serves only a plan that would send the same.
+        var setup: [UInt8]
+    }
+
+    /// The SETUP payload `plan` sends to the runner whose pid is `pid` (its seccomp program and identity depend on it).
+    static func setupPayload(_ plan: SandboxPlan, pid: Int32) throws -> [UInt8] {
+        let program = try SeccompCompiler.program(plan.profile, options: .init(selfPID: pid, declared: plan.declared))
+        return plan.setupPayload(seccompProgram: program, serveProgram: try servePhaseProgram.get(), identity: plan.identity(runnerPID: pid))
+    }
+
+    /// SETUP, then FILTERED: the runner applies the whole sandbox and reports it, and the host
+    /// takes its seccomp listener and checks what was applied. No plugin code has run.
+    private static func sandbox(plan: SandboxPlan, process: ChildProcess, channel: FrameChannel, deadline: ContinuousClock.Instant,
+                                sandboxed: inout Bool, budget: inout LogBudget, onLog: (String, PluginLogLine) -> Void) throws -> Sandboxed {
+        let id = plan.bundle.manifest.id
+        if let identity = plan.identity(runnerPID: process.pid) { plan.grantWritePaths(gid: identity.gid) }
+        let setup = try setupPayload(plan, pid: process.pid)
+        try channel.send(Frame(type: .setup, payload: setup), deadline: deadline)
+        let frame = try receive(channel, deadline: deadline, id: id, budget: &budget, onLog: onLog)
+        switch frame.type {
+        case .filtered:
+            sandboxed = true
+            let report = try FilteredReport(payload: frame.payload)
+            let listener = brane_pidfd_getfd(process.pidfd.rawValue, report.listenerFD)
+            guard listener >= 0 else {
+                throw failure(plan, process, .seccomp, errno, "the host could not take the seccomp listener (pidfd_getfd)")
             }
+            channel.listener = FileDescriptor(rawValue: listener)
+            if plan.bundle.manifest.tier != .sensitive { channel.brokered = BrokeredStreams(pid: process.pid) }
+            if let missing = plan.missingProtections(report.applied, pid: process.pid) {
+                guard plan.settings.allowWeaker else { throw failure(plan, process, missing.step, 0, missing.text) }
+                SandboxEvents.report(.weakerStart(pluginID: id, neuron: plan.neuron,
+                                                  shortfalls: [.init(missing: missing.text, meaning: "the runner could not apply it")],
+                                                  source: plan.settings.optOutSource ?? SandboxSettings.optOutName))
+            }
+            // Counted now, before plugin code runs: the load filter and any the runner inherited
+            // (the host's own, or a wrapper's named by BRANE_SANDBOX_RUNNER).
+            return Sandboxed(report: report, loadFilters: seccompFilterCount(pid: process.pid), setup: setup)
+        case .failed:
+            throw PluginDeath(pluginID: id, pid: process.pid, cause: .setupFailed(try SetupFailure(payload: frame.payload)), termination: process.kill())
+        default:
+            throw ChannelError.frame(.malformed(frame.type, "expected FILTERED"))
         }
+    }
+
+    /// LISTENING, then READY: the runner loads and initialises the plugin, and the host checks
+    /// what it says it is and that the serve-phase filter, and nothing else, was added.
+    /// `listening` turns true once LISTENING is sent: from then on plugin code may have run.
+    private static func load(plan: SandboxPlan, process: ChildProcess, channel: FrameChannel, applied: Sandboxed, deadline: ContinuousClock.Instant,
+                             listening: inout Bool, budget: inout LogBudget, onLog: (String, PluginLogLine) -> Void) throws -> ReadyReport {
+        try channel.send(Frame(type: .listening), deadline: deadline)
+        listening = true
+        let frame = try receive(channel, deadline: deadline, id: plan.bundle.manifest.id, budget: &budget, onLog: onLog)
+        switch frame.type {
+        case .ready:
+            let ready = try ReadyReport(payload: frame.payload)
+            if let lie = plan.descriptorMismatch(ready) { throw failure(plan, process, .identity, 0, lie) }
+            // Plugin code has run: READY could be forged. The kernel's count says whether the serve
+            // filter is on and nothing else was added (a filter of the plugin's own could hide its calls).
+            let filters = seccompFilterCount(pid: process.pid)
+            guard let loadFilters = applied.loadFilters, filters == loadFilters + 1 else {
+                // The plugin's doing, not the kernel's: reported as its start-up failing.
+                throw failure(plan, process, .initialize, 0, "the instance has \(filters.map(String.init) ?? "an unknown number of") seccomp filters, "
+                    + "expected one more than before its code ran: it skipped the serve phase or installed its own")
+            }
+            return ready
+        case .failed:
+            var failure = try SetupFailure(payload: frame.payload)
+            // Once the listener is handed over, every sandbox step is done: a FAILED naming one is the plugin's forgery.
+            if failure.step.isSandboxStep && failure.step != .servePhase {
+                failure = SetupFailure(step: .initialize, errno: 0, message: "the plugin sent a FAILED frame for \(failure.step), a step already done: \(failure.message)")
+            }
+            throw PluginDeath(pluginID: plan.bundle.manifest.id, pid: process.pid, cause: .setupFailed(failure), termination: process.kill())
+        default:
+            throw ChannelError.frame(.malformed(frame.type, "expected READY"))
+        }
+    }
+
+    /// A spare's sandbox applied ahead, for `plan`: the channel as `sandbox` left it, which owns the
+    /// spare's socket from here on (closed with it), or nil when any step failed (the socket is then
+    /// closed, and the caller ends the spare). Nothing is reported: no plugin code ran, and the
+    /// start that uses the spare reports its own outcome.
+    static func sandboxAhead(_ plan: SandboxPlan, _ launched: InstanceLauncher.Launched) -> InstanceLauncher.SandboxedAhead? {
+        let files = InstanceLauncher.SandboxedAhead.files(of: plan)
+        let channel = FrameChannel(socket: launched.socket, limit: plan.bundle.manifest.resources.maxOutputBytes)
+        var budget = LogBudget()
+        var sandboxed = false
+        guard let applied = try? sandbox(plan: plan, process: launched.process, channel: channel, deadline: .now + InstanceLauncher.sandboxAheadTimeout,
+                                         sandboxed: &sandboxed, budget: &budget, onLog: { _, _ in }) else { return nil }
+        return InstanceLauncher.SandboxedAhead(channel: channel, applied: applied, outputLimit: plan.bundle.manifest.resources.maxOutputBytes, files: files)
     }
 
     /// A start-up step the host itself refused: the instance is killed and the step named.

@@ -25,7 +25,40 @@ public enum InstanceLauncher {
         var process: ChildProcess
         var socket: FileDescriptor
         var fromSpare = false
+        /// A spare's sandbox, applied ahead for the plan of the start that prepared it.
+        var sandboxedAhead: SandboxedAhead?
     }
+
+    /// A spare that has applied its whole sandbox and waits for LISTENING, its plugin not loaded:
+    /// what a start would do up to FILTERED, done while the host was idle.
+    struct SandboxedAhead {
+        let channel: FrameChannel
+        let applied: PluginInstance.Sandboxed
+        let outputLimit: Int
+        /// Each Landlock path's file, taken before the runner opened it: a rule holds the file, not
+        /// its path, so a path replaced since (a plugin reinstalled in place) would be closed to the spare.
+        let files: [FileIdentity?]
+
+        /// Whether `plan` would have sent this spare (pid `pid`) the very SETUP it applied — same
+        /// filters, Landlock rules, limits, identity and plugin — reads its frames with the same
+        /// bound, and finds every Landlock path still the file it was.
+        func serves(_ plan: SandboxPlan, pid: Int32) -> Bool {
+            outputLimit == plan.bundle.manifest.resources.maxOutputBytes && Self.files(of: plan) == files
+                && (try? PluginInstance.setupPayload(plan, pid: pid)) == applied.setup
+        }
+
+        struct FileIdentity: Equatable { var device: UInt64, inode: UInt64 }
+
+        static func files(of plan: SandboxPlan) -> [FileIdentity?] {
+            plan.landlock.paths.map { rule in
+                var info = stat()
+                return stat(rule.path, &info) == 0 ? FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) : nil
+            }
+        }
+    }
+
+    /// How long a spare may take to apply its sandbox ahead; past it, it is ended.
+    static let sandboxAheadTimeout = Duration.seconds(2)
 
     /// Starts the runner for `plan`, taking its zygote's spare when it has one and `spare` allows.
     static func launch(_ plan: SandboxPlan, runner: String, spare: Bool = true) throws(Errno) -> Launched {
@@ -152,8 +185,12 @@ private final class ZygotePool: Sendable {
         /// Guards everything below; held while the zygote is asked, one request at a time.
         let lock = Mutex(())
         var launches = 0
-        /// Forked ahead, oldest first, each with its namespaces entered for this network isolation.
+        /// Forked ahead, oldest first, each with its namespaces entered for this network isolation
+        /// and, unless the development opt-out is set, its sandbox applied for the plan that prepared it.
         var spares: [(launched: InstanceLauncher.Launched, isolatesNetwork: Bool)] = []
+        /// Spares taken out to be sandboxed ahead, outside the lock; the spares thread reaps any it
+        /// does not put back before it takes it off this list.
+        var preparing: [ChildProcess] = []
         /// The zygote failed an answer, or was retired: it is never asked again (a late answer
         /// would be read as the next request's, pairing one child's pid with another's socket).
         var failed = false
@@ -168,23 +205,42 @@ private final class ZygotePool: Sendable {
 
         deinit { endSpares() }
 
-        /// The oldest spare that still waits and was prepared as `plan` needs; stale ones are ended. Under `lock`.
+        /// A spare for `plan`: one sandboxed ahead for it if there is one, else the oldest that
+        /// still waits for its SETUP. Spares that died, entered other namespaces or were sandboxed
+        /// for another plan (or for files since replaced) are ended: the next ones are prepared
+        /// for this plan once it has started. Under `lock`.
         func takeSpare(for plan: SandboxPlan) -> InstanceLauncher.Launched? {
-            while !spares.isEmpty {
-                let spare = spares.removeFirst()
-                if spare.isolatesNetwork == plan.isolateNetwork, spare.launched.process.poll() == nil { return spare.launched }
-                try? spare.launched.socket.close()
+            spares.removeAll { spare in
+                let usable = spare.isolatesNetwork == plan.isolateNetwork && spare.launched.process.poll() == nil
+                    && spare.launched.sandboxedAhead.map { $0.serves(plan, pid: spare.launched.process.pid) } ?? true
+                if !usable { Self.end(spare.launched) }
+                return !usable
             }
-            return nil
+            guard let index = spares.firstIndex(where: { $0.launched.sandboxedAhead != nil }) ?? spares.indices.first else { return nil }
+            return spares.remove(at: index).launched
+        }
+
+        /// The oldest spare still waiting for its SETUP in these namespaces, taken out to be sandboxed ahead. Under `lock`.
+        func claimUnsandboxedSpare(isolatesNetwork: Bool) -> InstanceLauncher.Launched? {
+            guard !failed, let index = spares.firstIndex(where: { $0.launched.sandboxedAhead == nil && $0.isolatesNetwork == isolatesNetwork }) else {
+                return nil
+            }
+            let spare = spares.remove(at: index).launched
+            preparing.append(spare.process)
+            return spare
         }
 
         /// Kills and reaps every spare. Under `lock` (or in deinit).
         func endSpares() {
-            for spare in spares {
-                try? spare.launched.socket.close()
-                spare.launched.process.kill()
-            }
+            spares.forEach { Self.end($0.launched) }
             spares = []
+        }
+
+        static func end(_ spare: InstanceLauncher.Launched) {
+            // A spare sandboxed ahead gave its socket to its channel, which closes it (and the
+            // listener) when it goes: closing it here as well could close a reused descriptor.
+            if spare.sandboxedAhead == nil { try? spare.socket.close() }
+            spare.process.kill()
         }
 
         /// Asks the zygote for a child (a spare, with `prepareNetwork`); a failed answer marks it failed. Under `lock`.
@@ -234,17 +290,37 @@ private final class ZygotePool: Sendable {
         return launched
     }
 
+    /// Forks spares up to `spareCount`, each one a start can take as soon as it has entered its
+    /// namespaces, then applies each one's sandbox for `plan` ahead, taken out of the list while it
+    /// does (outside the zygote's lock: a spare that stalls delays no start, and is ended at its
+    /// deadline). With the development opt-out spares wait for their SETUP, so each weaker start is reported.
     func prepareSpare(_ plan: SandboxPlan) {
         spares.async { [self] in
             guard let entry = state.withLock({ $0.entries.first { $0.serves(plan) } }) else { return }
             let failed = entry.lock.withLock { _ -> Bool in
-                while entry.launches >= 2, entry.spares.count < Self.spareCount, !entry.failed,
+                while entry.launches >= 2, entry.spares.count + entry.preparing.count < Self.spareCount, !entry.failed,
                       let spare = entry.fork(prepareNetwork: plan.isolateNetwork) {
                     entry.spares.append((spare, plan.isolateNetwork))
                 }
                 return entry.failed
             }
             if failed { state.withLock { $0.entries.removeAll { $0 === entry } } }
+            guard !failed, !plan.settings.allowWeaker else { return }
+            while var spare = entry.lock.withLock({ _ in entry.claimUnsandboxedSpare(isolatesNetwork: plan.isolateNetwork) }) {
+                spare.sandboxedAhead = PluginInstance.sandboxAhead(plan, spare)
+                let kept = entry.lock.withLock { _ -> Bool in
+                    defer { entry.preparing.removeAll { $0 === spare.process } }
+                    guard spare.sandboxedAhead != nil, !entry.failed else {
+                        // Reaped before it leaves the list, so a retire that waits for it finds nothing left.
+                        // A spare whose sandboxing failed has no socket left: its channel closed it.
+                        if spare.sandboxedAhead == nil { spare.process.kill() } else { ZygotePool.Entry.end(spare) }
+                        return false
+                    }
+                    entry.spares.append((spare, plan.isolateNetwork))
+                    return true
+                }
+                guard kept else { return }
+            }
         }
     }
 
@@ -269,7 +345,11 @@ private final class ZygotePool: Sendable {
             entry.lock.withLock { _ in
                 entry.failed = true
                 entry.endSpares()
+                // A spare being sandboxed ahead is the spares thread's to reap: killed here, waited for below.
+                for process in entry.preparing { _ = brane_pidfd_send_signal(process.pidfd.rawValue, SIGKILL) }
             }
+            let deadline = ContinuousClock.now + InstanceLauncher.sandboxAheadTimeout + .seconds(1)
+            while entry.lock.withLock({ _ in !entry.preparing.isEmpty }) && ContinuousClock.now < deadline { usleep(200) }
         }
         withExtendedLifetime(retired) {}
     }
