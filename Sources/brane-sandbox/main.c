@@ -223,7 +223,9 @@ static setup read_setup(void) {
 
 /* Hands the seccomp listener to the host (it takes a copy with pidfd_getfd), with what was
  * applied — reported now, before any plugin code can run in this process — and waits until
- * the host holds it. The runner's own copy is closed: the plugin must never answer for itself. */
+ * the host holds it. The runner's own copy is closed: the plugin must never answer for itself.
+ * LOADING then tells the host that what follows may be plugin code: a spare sandboxed ahead
+ * that dies or stalls before it ran none, and its start is made again. */
 static void hand_over_listener(int listener, uint32_t applied, int32_t landlock) {
     uint8_t payload[12];
     uint32_t fd = (uint32_t)listener;
@@ -232,7 +234,7 @@ static void hand_over_listener(int listener, uint32_t applied, int32_t landlock)
     memcpy(payload + 8, &landlock, 4);
     frame f;
     if (wire_write(BRANE_FRAME_FILTERED, 0, payload, sizeof payload, NULL, 0) < 0 || wire_read(&f, 0) < 0 ||
-        f.type != BRANE_FRAME_LISTENING)
+        f.type != BRANE_FRAME_LISTENING || wire_write(BRANE_FRAME_LOADING, 0, NULL, 0, NULL, 0) < 0)
         _exit(BRANE_EXIT_PROTOCOL);
     close(listener);
 }

@@ -162,6 +162,41 @@ final class ZygoteTests: XCTestCase {
         XCTAssertEqual(try Harness.json(try replaced.call(method: "ping", input: Array("{}".utf8))), .object(["pong": .bool(true)]))
     }
 
+    /// Red team: a plugin that SIGKILLed itself in init, started from a spare sandboxed ahead, was
+    /// taken for a spare killed while it waited: no death reported, its zygote kept. LOADING, sent
+    /// before the plugin is loaded, is where plugin code may begin: after it, any end is the plugin's.
+    func testAPluginThatKillsItselfInInitFromASpareIsReportedAndRetiresItsZygote() throws {
+        let runner = try Harness.runner()
+        let directory = try Harness.pluginDirectory(self, manifest: Harness.hostileManifest + "config:\n  initAttack: sigkill-in-init-after-marker\n")
+        let hostile = try plan(directory)
+        let (zygote, spares) = try zygoteAndSpares(of: hostile, sandboxed: true) { try PluginInstance(plan: hostile, runner: runner).stop() }
+        FileManager.default.createFile(atPath: directory + "/kill-marker", contents: Data())
+        XCTAssertThrowsError(try PluginInstance(plan: hostile, runner: runner)) { error in
+            let death = error as? PluginDeath
+            XCTAssertEqual(death?.termination, .signaled(signal: SIGKILL, coreDumped: false), "\(error)")
+            XCTAssertTrue(spares.contains(death?.pid ?? 0), "the spare's own death is the one reported, not a retry's: \(error)")
+        }
+        XCTAssertFalse(InstanceLauncher.zygotePIDs(of: hostile).contains(zygote), "its death retires the zygote")
+    }
+
+    /// Red team: spares stopped while they waited (SIGSTOP) were blamed on the plugin after the
+    /// start's 10 s. A spare that does not answer LOADING within 2 s ran no plugin code: it is
+    /// ended and the start made again, with nothing reported.
+    func testStoppedSparesAreReplacedNotBlamed() throws {
+        let plugin = try Harness.hostile(self)
+        defer { plugin.stop() }
+        let (_, spares) = try zygoteAndSpares(of: plugin.plan, sandboxed: true) {
+            _ = try plugin.callJSON("ping")
+            plugin.stop()
+        }
+        for pid in spares { kill(pid, SIGSTOP) }
+        let started = ContinuousClock.now
+        XCTAssertEqual(try plugin.callJSON("ping"), .object(["pong": .bool(true)]))
+        XCTAssertLessThan(ContinuousClock.now - started, .seconds(5))
+        XCTAssertEqual(plugin.deaths.map(\.cause), [])
+        for pid in spares { kill(pid, SIGCONT) }
+    }
+
     /// A zygote that stops answering (stopped, swapped out, frozen) is ended after its 2 s: its
     /// late answer must never be read as the next request's, which would pair one child's pid
     /// with another's socket (found by the red team: plugin code then ran untracked, under

@@ -32,6 +32,8 @@ typedef enum brane_frame_type {
     BRANE_FRAME_CONNECT = 14,       /* runner -> host: u16 port, u16 host length, host (a name, an address or a unix socket path) */
     BRANE_FRAME_CONNECTED = 15,     /* host -> runner: the connected stream, as SCM_RIGHTS on the header's first byte */
     BRANE_FRAME_CONNECT_ERROR = 16, /* host -> runner: why not, an English sentence */
+    /* Start-up, after LISTENING: */
+    BRANE_FRAME_LOADING = 17, /* runner -> host: LISTENING read, the plugin is loaded next (no plugin code ran before it) */
 } brane_frame_type;
 
 /* Setup flags. */

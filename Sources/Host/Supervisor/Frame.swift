@@ -6,6 +6,7 @@ public enum FrameType: UInt16, Sendable {
     case consult, consultResult, consultError
     case filtered, listening
     case connect, connected, connectError
+    case loading
 }
 
 /// One frame: a 12-byte little-endian header (length, request id, type, reserved) and its payload.

@@ -52,22 +52,17 @@ public final class PluginInstance: @unchecked Sendable {
         var outcome: Result<ReadyReport, any Error>
         if let ahead = launched.sandboxedAhead, ahead.serves(plan, pid: launched.process.pid) {
             // A spare whose sandbox is this plan's, applied ahead: only its plugin is left to load.
-            // Until LISTENING is sent no plugin code can have run, so a failure to send it counts as
-            // a spare's that never got its sandbox.
+            // Until LOADING no plugin code has run, so a spare that fails before it (killed or
+            // stopped while it waited) counts as one that never got its sandbox; after it, any end
+            // (a crash, a kill, a refused check, a forbidden call) is the plugin's.
             channel = ahead.channel
+            if let identity = plan.identity(runnerPID: launched.process.pid) { plan.grantWritePaths(gid: identity.gid) }
             var budget = LogBudget()
-            var listening = false
+            var loading = false
             outcome = Result { try Self.load(plan: plan, process: launched.process, channel: channel, applied: ahead.applied,
-                                             deadline: .now + Self.startupTimeout, listening: &listening, budget: &budget, onLog: onLog) }
+                                             deadline: .now + Self.startupTimeout, loading: &loading, budget: &budget, onLog: onLog) }
             budget.reportDropped(plan.bundle.manifest.id, onLog)
-            // Killed from outside while it waited (by anyone, at any time), the spare loaded nothing,
-            // whether or not LISTENING reached it: as a spare that never got its sandbox. Any other
-            // end after LISTENING (a crash, a refused check, a forbidden call) is the plugin's.
-            var killedWhileWaiting = false
-            if case .failure(let error) = outcome, error is ChannelError, case .signaled(signal: SIGKILL, coreDumped: _)? = launched.process.poll() {
-                killedWhileWaiting = true
-            }
-            sandboxed = listening && !killedWhileWaiting
+            sandboxed = loading
         } else {
             if launched.sandboxedAhead != nil {
                 // Sandboxed for another plan: never used for this one.
@@ -117,8 +112,8 @@ public final class PluginInstance: @unchecked Sendable {
         var budget = LogBudget()
         defer { budget.reportDropped(plan.bundle.manifest.id, onLog) }
         let applied = try sandbox(plan: plan, process: process, channel: channel, deadline: deadline, sandboxed: &sandboxed, budget: &budget, onLog: onLog)
-        var listening = false
-        return try load(plan: plan, process: process, channel: channel, applied: applied, deadline: deadline, listening: &listening,
+        var loading = false
+        return try load(plan: plan, process: process, channel: channel, applied: applied, deadline: deadline, loading: &loading,
                         budget: &budget, onLog: onLog)
     }
 
@@ -152,6 +147,8 @@ public final class PluginInstance: @unchecked Sendable {
             let report = try FilteredReport(payload: frame.payload)
             let listener = brane_pidfd_getfd(process.pidfd.rawValue, report.listenerFD)
             guard listener >= 0 else {
+                // Gone since it sent FILTERED (killed): a death, not a kernel without seccomp.
+                if errno == ESRCH { throw ChannelError.closed }
                 throw failure(plan, process, .seccomp, errno, "the host could not take the seccomp listener (pidfd_getfd)")
             }
             channel.listener = FileDescriptor(rawValue: listener)
@@ -172,13 +169,18 @@ public final class PluginInstance: @unchecked Sendable {
         }
     }
 
-    /// LISTENING, then READY: the runner loads and initialises the plugin, and the host checks
-    /// what it says it is and that the serve-phase filter, and nothing else, was added.
-    /// `listening` turns true once LISTENING is sent: from then on plugin code may have run.
+    /// LISTENING, LOADING, then READY: the runner loads and initialises the plugin, and the host
+    /// checks what it says it is and that the serve-phase filter, and nothing else, was added.
+    /// `loading` turns true at LOADING, which the runner sends at once, before it loads the plugin:
+    /// from then on plugin code may have run. A runner that does not within 2 s (a spare killed or
+    /// stopped while it waited) ran none.
     private static func load(plan: SandboxPlan, process: ChildProcess, channel: FrameChannel, applied: Sandboxed, deadline: ContinuousClock.Instant,
-                             listening: inout Bool, budget: inout LogBudget, onLog: (String, PluginLogLine) -> Void) throws -> ReadyReport {
+                             loading: inout Bool, budget: inout LogBudget, onLog: (String, PluginLogLine) -> Void) throws -> ReadyReport {
         try channel.send(Frame(type: .listening), deadline: deadline)
-        listening = true
+        let acknowledged = try receive(channel, deadline: min(deadline, .now + InstanceLauncher.sandboxAheadTimeout), id: plan.bundle.manifest.id,
+                                       budget: &budget, onLog: onLog)
+        guard acknowledged.type == .loading else { throw ChannelError.frame(.malformed(acknowledged.type, "expected LOADING")) }
+        loading = true
         let frame = try receive(channel, deadline: deadline, id: plan.bundle.manifest.id, budget: &budget, onLog: onLog)
         switch frame.type {
         case .ready:

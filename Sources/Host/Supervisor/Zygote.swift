@@ -36,7 +36,9 @@ public enum InstanceLauncher {
         let applied: PluginInstance.Sandboxed
         let outputLimit: Int
         /// Each Landlock path's file, taken before the runner opened it: a rule holds the file, not
-        /// its path, so a path replaced since (a plugin reinstalled in place) would be closed to the spare.
+        /// its path, so a path replaced since (a plugin reinstalled in place) would be closed to the
+        /// spare. The path itself and what it leads to, so a link put in its place is seen too
+        /// (the runner refuses links in declared entries).
         let files: [FileIdentity?]
 
         /// Whether `plan` would have sent this spare (pid `pid`) the very SETUP it applied — same
@@ -47,12 +49,13 @@ public enum InstanceLauncher {
                 && (try? PluginInstance.setupPayload(plan, pid: pid)) == applied.setup
         }
 
-        struct FileIdentity: Equatable { var device: UInt64, inode: UInt64 }
+        struct FileIdentity: Equatable { var device: UInt64, inode: UInt64, target: UInt64, targetInode: UInt64 }
 
         static func files(of plan: SandboxPlan) -> [FileIdentity?] {
             plan.landlock.paths.map { rule in
-                var info = stat()
-                return stat(rule.path, &info) == 0 ? FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)) : nil
+                var path = stat(), target = stat()
+                guard lstat(rule.path, &path) == 0, stat(rule.path, &target) == 0 else { return nil }
+                return FileIdentity(device: UInt64(path.st_dev), inode: UInt64(path.st_ino), target: UInt64(target.st_dev), targetInode: UInt64(target.st_ino))
             }
         }
     }
