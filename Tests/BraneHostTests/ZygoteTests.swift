@@ -137,7 +137,7 @@ final class ZygoteTests: XCTestCase {
     /// replaced in place, as an install does), never takes one, and gets what it asked for.
     func testASpareSandboxedAheadServesOnlyTheSamePlanOnTheSameFiles() throws {
         let runner = try Harness.runner()
-        let directory = try Harness.pluginDirectory(self, manifest: Harness.hostileManifest)
+        let directory = Harness.pluginDirectory(self, manifest: Harness.hostileManifest)
         let first = try plan(directory)
         let spares = try zygoteAndSpares(of: first, sandboxed: true) { try PluginInstance(plan: first, runner: runner).stop() }.spares
         let same = try PluginInstance(plan: first, runner: runner)
@@ -167,10 +167,10 @@ final class ZygoteTests: XCTestCase {
     /// before the plugin is loaded, is where plugin code may begin: after it, any end is the plugin's.
     func testAPluginThatKillsItselfInInitFromASpareIsReportedAndRetiresItsZygote() throws {
         let runner = try Harness.runner()
-        let directory = try Harness.pluginDirectory(self, manifest: Harness.hostileManifest + "config:\n  initAttack: sigkill-in-init-after-marker\n")
+        let directory = Harness.pluginDirectory(self, manifest: Harness.hostileManifest + "config:\n  initAttack: sigkill-in-init-after-marker\n")
         let hostile = try plan(directory)
         let (zygote, spares) = try zygoteAndSpares(of: hostile, sandboxed: true) { try PluginInstance(plan: hostile, runner: runner).stop() }
-        FileManager.default.createFile(atPath: directory + "/kill-marker", contents: Data())
+        XCTAssertTrue(FileManager.default.createFile(atPath: directory + "/kill-marker", contents: Data()))
         XCTAssertThrowsError(try PluginInstance(plan: hostile, runner: runner)) { error in
             let death = error as? PluginDeath
             XCTAssertEqual(death?.termination, .signaled(signal: SIGKILL, coreDumped: false), "\(error)")

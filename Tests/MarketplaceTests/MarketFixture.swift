@@ -66,6 +66,17 @@ final class MarketFixture {
 
     var indexText: String { get throws { try String(contentsOfFile: "\(indexDirectory)/index.yaml", encoding: .utf8) } }
 
+    /// Publishes units 0.1.0 into an index that calls itself `name` at `version`, adds it, and
+    /// returns the index for a test to edit and sign again.
+    func addIndex(declaring name: String, version: Int) throws -> MarketplaceIndex {
+        try publish(version: "0.1.0")
+        var index = try MarketplaceIndex.parse(try indexText, file: "index.yaml")
+        (index.name, index.version) = (name, version)
+        try sign(index)
+        try addIndex()
+        return index
+    }
+
     /// Adds a hand-made archive as a release of `id` and re-signs the index: how a malicious
     /// (or broken) publisher's package reaches a host with a valid signature.
     func publishCrafted(id: String = MarketFixture.id, version: String, abi: String = "1.0", tier: Int = 0,

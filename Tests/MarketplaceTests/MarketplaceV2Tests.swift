@@ -749,12 +749,7 @@ final class MarketplaceRedTeamTests: XCTestCase {
     /// looked up by bytes, so "café" re-spelt decomposed was a fresh index: rollback and re-hash.
     func testANameReSpeltInUnicodeIsAnotherIndex() throws {
         let f = try MarketFixture(self)
-        try f.publish(version: "0.1.0")
-        var index = try MarketplaceIndex.parse(try f.indexText, file: "index.yaml")
-        index.name = "caf\u{E9}"
-        index.version = 5
-        try f.sign(index)
-        try f.addIndex()
+        var index = try f.addIndex(declaring: "caf\u{E9}", version: 5)
         index.name = "cafe\u{301}"
         index.version = 1
         index.plugins[0].releases[0].sha256 = String(repeating: "e", count: 64)
@@ -768,12 +763,7 @@ final class MarketplaceRedTeamTests: XCTestCase {
     /// and they were looked up under the name it declares: any update passed as the first.
     func testAnIndexFromBeforeNamesWerePinnedKeepsItsHistory() throws {
         let f = try MarketFixture(self)
-        try f.publish(version: "0.1.0")
-        var index = try MarketplaceIndex.parse(try f.indexText, file: "index.yaml")
-        index.name = "declared"
-        index.version = 7
-        try f.sign(index)
-        try f.addIndex()
+        var index = try f.addIndex(declaring: "declared", version: 7)
         // As migrations v3 and v5 left such an index: no pinned name, histories under "test".
         try DatabaseQueue(path: f.home.registry).write { db in
             try db.execute(sql: "UPDATE indexes SET declaredName = NULL")

@@ -50,8 +50,9 @@ public final class PluginInstance: @unchecked Sendable {
         var channel: FrameChannel
         var sandboxed = false
         var outcome: Result<ReadyReport, any Error>
-        if let ahead = launched.sandboxedAhead, ahead.serves(plan, pid: launched.process.pid) {
-            // A spare whose sandbox is this plan's, applied ahead: only its plugin is left to load.
+        if let ahead = launched.sandboxedAhead {
+            // A spare whose sandbox is this plan's, applied ahead (the pool hands one out only for
+            // a plan it serves): only its plugin is left to load.
             // Until LOADING no plugin code has run, so a spare that fails before it (killed or
             // stopped while it waited) counts as one that never got its sandbox; after it, any end
             // (a crash, a kill, a refused check, a forbidden call) is the plugin's.
@@ -64,11 +65,6 @@ public final class PluginInstance: @unchecked Sendable {
             budget.reportDropped(plan.bundle.manifest.id, onLog)
             sandboxed = loading
         } else {
-            if launched.sandboxedAhead != nil {
-                // Sandboxed for another plan: never used for this one.
-                launched.process.kill()
-                launched = try InstanceLauncher.launch(plan, runner: runner, spare: false)
-            }
             channel = FrameChannel(socket: launched.socket, limit: plan.bundle.manifest.resources.maxOutputBytes)
             outcome = Result { try Self.start(plan: plan, process: launched.process, channel: channel, deadline: .now + Self.startupTimeout,
                                               sandboxed: &sandboxed, onLog: onLog) }
