@@ -22,7 +22,6 @@
 #include <linux/sched.h>
 #include <signal.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -47,11 +46,6 @@ static void become_instance(int instance_socket) {
 }
 
 prepared_namespaces zygote_serve(pid_t host) {
-    /* The host sets LD_BIND_NOW for the zygote alone: the loader bound every symbol at this exec,
-     * once, and its children share the bound tables. They start with the environment a spawned
-     * runner has. */
-    if (unsetenv("LD_BIND_NOW") != 0)
-        _exit(BRANE_EXIT_PROTOCOL);
     if (prctl(PR_GET_TID_ADDRESS, &thread_id_slot) != 0 || thread_id_slot == NULL ||
         syscall(SYS_get_robust_list, 0, &robust_list_head, &robust_list_length) != 0)
         _exit(BRANE_EXIT_ZYGOTE_UNSUPPORTED);

@@ -156,6 +156,17 @@ final class HostileTests: XCTestCase {
         XCTAssertFalse(environment.contains { $0.contains("secret-token") })
     }
 
+    /// The stack an instance starts on is laid out as the kernel lays it out for an exec, forked
+    /// or spawned: past the environment's NULL lies the auxiliary vector, which runtimes that
+    /// walk the stack (Go's) read. The red team broke it once in a forked instance by unsetting a
+    /// variable in the zygote, which shifts the environment array and leaves a second NULL.
+    func testTheAuxiliaryVectorFollowsTheEnvironment() throws {
+        let plugin = try Harness.hostile(self)
+        let auxv = try plugin.callJSON("inspect/auxv")
+        XCTAssertNotEqual(auxv["firstType"]?.numberValue, 0, "\(auxv)")
+        XCTAssertEqual(auxv["atRandomFound"], .bool(true), "\(auxv)")
+    }
+
     // MARK: Limits
 
     func testMemoryBombStopsAtTheAddressSpaceLimit() throws {

@@ -101,12 +101,6 @@ public enum InstanceLauncher {
 final class Zygote: @unchecked Sendable {
     /// How long a zygote may take to answer one fork request.
     static let answerDeadline = Duration.seconds(2)
-    /// The loader binds every symbol of what the zygote loads (the Swift runtime, libc) at its
-    /// exec, once, rather than at each first call: every fork shares the bound tables, where
-    /// lazily each instance would look the symbols up again and write private copies of them
-    /// (100 Swift instances: 18.8 → 18.1–18.5 MiB PSS, docs/performance.md). Not for a spawned
-    /// runner, which would pay at every start for symbols most plugins never call.
-    static let bindNow = "LD_BIND_NOW=1"
     let runner: String
     let environment: [String]
     let process: ChildProcess
@@ -124,7 +118,7 @@ final class Zygote: @unchecked Sendable {
         let theirs = FileDescriptor(rawValue: fds[1])
         defer { try? theirs.close() }
         do {
-            process = try spawn(executable: runner, arguments: ["--zygote", String(getpid())], environment: environment + [Self.bindNow], inherit: [theirs])
+            process = try spawn(executable: runner, arguments: ["--zygote", String(getpid())], environment: environment, inherit: [theirs])
         } catch {
             try? control.close()
             throw error

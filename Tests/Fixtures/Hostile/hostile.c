@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -519,6 +520,20 @@ static int invoke(const char *method, const uint8_t *input, size_t input_length,
         for (char **e = environ; e && *e && used < sizeof list - 256; e++)
             used += (size_t)snprintf(list + used, sizeof list - used, "%s\"%s\"", used ? "," : "", *e);
         return reply(output, length, "{\"environment\":[%s]}", list);
+    }
+    if (strcmp(method, "inspect/auxv") == 0) {
+        /* As runtimes that find the auxiliary vector on the stack do (Go's, from argv): past the
+         * environment's NULL. Whether what lies there is the vector the kernel gave, with the
+         * AT_RANDOM that getauxval reads. */
+        char **e = environ;
+        while (*e)
+            e++;
+        const unsigned long *pair = (const unsigned long *)(e + 1);
+        int pairs = 0, found = 0;
+        for (; pairs < 64 && pair[0] != AT_NULL; pairs++, pair += 2)
+            found |= pair[0] == AT_RANDOM && pair[1] == getauxval(AT_RANDOM);
+        return reply(output, length, "{\"firstType\":%lu,\"pairs\":%d,\"atRandomFound\":%s}",
+                     *(const unsigned long *)(e + 1), pairs, found ? "true" : "false");
     }
     if (strcmp(method, "inspect/config") == 0) {
         size_t config_length = 0;
