@@ -47,36 +47,20 @@ public final class PluginInstance: @unchecked Sendable {
         self.consultant = consultant
         try plan.checkStrength()
         var launched = try InstanceLauncher.launch(plan, runner: runner)
-        var channel: FrameChannel
+        // A spare sandboxed ahead for this plan (the pool hands one out only for a plan it serves)
+        // is started on the channel it was sandboxed on, with only its plugin left to load.
+        var channel = launched.sandboxedAhead?.channel ?? FrameChannel(socket: launched.socket, limit: plan.bundle.manifest.resources.maxOutputBytes)
         var sandboxed = false
-        var outcome: Result<ReadyReport, any Error>
-        if let ahead = launched.sandboxedAhead {
-            // A spare whose sandbox is this plan's, applied ahead (the pool hands one out only for
-            // a plan it serves): only its plugin is left to load.
-            // Until LOADING no plugin code has run, so a spare that fails before it (killed or
-            // stopped while it waited) counts as one that never got its sandbox; after it, any end
-            // (a crash, a kill, a refused check, a forbidden call) is the plugin's.
-            channel = ahead.channel
-            if let identity = plan.identity(runnerPID: launched.process.pid) { plan.grantWritePaths(gid: identity.gid) }
-            var budget = LogBudget()
-            var loading = false
-            outcome = Result { try Self.load(plan: plan, process: launched.process, channel: channel, applied: ahead.applied,
-                                             deadline: .now + Self.startupTimeout, loading: &loading, budget: &budget, onLog: onLog) }
-            budget.reportDropped(plan.bundle.manifest.id, onLog)
-            sandboxed = loading
-        } else {
-            channel = FrameChannel(socket: launched.socket, limit: plan.bundle.manifest.resources.maxOutputBytes)
-            outcome = Result { try Self.start(plan: plan, process: launched.process, channel: channel, deadline: .now + Self.startupTimeout,
-                                              sandboxed: &sandboxed, onLog: onLog) }
-        }
-        // A spare that failed before its sandbox was on (killed or stalled while it waited, or
-        // prepared for other namespaces) ran no plugin code: the start is made again without one,
-        // with a deadline of its own, and only that one's outcome counts.
+        var outcome = Result { try Self.start(plan: plan, process: launched.process, channel: channel, ahead: launched.sandboxedAhead?.applied,
+                                              deadline: .now + Self.startupTimeout, sandboxed: &sandboxed, onLog: onLog) }
+        // A spare that failed before it could run plugin code (killed or stalled while it waited,
+        // or prepared for other namespaces) says nothing of the plugin: the start is made again
+        // without one, with a deadline of its own, and only that one's outcome counts.
         if case .failure = outcome, launched.fromSpare, !sandboxed {
             launched.process.kill()
             launched = try InstanceLauncher.launch(plan, runner: runner, spare: false)
             channel = FrameChannel(socket: launched.socket, limit: plan.bundle.manifest.resources.maxOutputBytes)
-            outcome = Result { try Self.start(plan: plan, process: launched.process, channel: channel, deadline: .now + Self.startupTimeout,
+            outcome = Result { try Self.start(plan: plan, process: launched.process, channel: channel, ahead: nil, deadline: .now + Self.startupTimeout,
                                               sandboxed: &sandboxed, onLog: onLog) }
         }
         process = launched.process
@@ -100,15 +84,26 @@ public final class PluginInstance: @unchecked Sendable {
         }
     }
 
-    /// SETUP, then the listener hand-over (FILTERED/LISTENING), then READY — each step bounded by
-    /// `deadline`; a FAILED frame ends the instance at once, even if the process keeps running.
-    /// `sandboxed` turns true at FILTERED: the runner has applied every step, and plugin code may run next.
-    private static func start(plan: SandboxPlan, process: ChildProcess, channel: FrameChannel, deadline: ContinuousClock.Instant,
+    /// SETUP and FILTERED (unless `ahead`: a spare's sandbox, applied ahead), then LISTENING,
+    /// LOADING and READY — each step bounded by `deadline`; a FAILED frame ends the instance at
+    /// once, even if the process keeps running. `sandboxed` turns true once a failure can no longer
+    /// be a runner's that ran no plugin code: at FILTERED for a runner that applies its sandbox
+    /// now; for a spare sandboxed ahead, which may have been killed or stopped while it waited,
+    /// only at LOADING. After that, any end (a crash, a kill, a refused check) is the plugin's.
+    private static func start(plan: SandboxPlan, process: ChildProcess, channel: FrameChannel, ahead: Sandboxed?, deadline: ContinuousClock.Instant,
                               sandboxed: inout Bool, onLog: (String, PluginLogLine) -> Void) throws -> ReadyReport {
         var budget = LogBudget()
         defer { budget.reportDropped(plan.bundle.manifest.id, onLog) }
-        let applied = try sandbox(plan: plan, process: process, channel: channel, deadline: deadline, sandboxed: &sandboxed, budget: &budget, onLog: onLog)
+        let applied: Sandboxed
+        if let ahead {
+            // Granted again: files the plugin may write can have been made since the spare was sandboxed.
+            if let identity = plan.identity(runnerPID: process.pid) { plan.grantWritePaths(gid: identity.gid) }
+            applied = ahead
+        } else {
+            applied = try sandbox(plan: plan, process: process, channel: channel, deadline: deadline, sandboxed: &sandboxed, budget: &budget, onLog: onLog)
+        }
         var loading = false
+        defer { if ahead != nil { sandboxed = loading } }
         return try load(plan: plan, process: process, channel: channel, applied: applied, deadline: deadline, loading: &loading,
                         budget: &budget, onLog: onLog)
     }

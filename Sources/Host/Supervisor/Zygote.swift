@@ -315,8 +315,8 @@ private final class ZygotePool: Sendable {
                     defer { entry.preparing.removeAll { $0 === spare.process } }
                     guard spare.sandboxedAhead != nil, !entry.failed else {
                         // Reaped before it leaves the list, so a retire that waits for it finds nothing left.
-                        // A spare whose sandboxing failed has no socket left: its channel closed it.
-                        if spare.sandboxedAhead == nil { spare.process.kill() } else { ZygotePool.Entry.end(spare) }
+                        // Its socket is its channel's either way, closed with it.
+                        spare.process.kill()
                         return false
                     }
                     entry.spares.append((spare, plan.isolateNetwork))
