@@ -135,4 +135,14 @@ final class ManifestTests: XCTestCase {
         XCTAssertNil(SemanticVersion("01.0.0"))
         XCTAssertNil(SemanticVersion("1.0"))
     }
+
+    /// An ABI version is two runs of decimal digits: a sign, a space or an empty part that `Int`
+    /// alone would let through (or trip on) is refused, in a manifest and an index alike.
+    func testABIVersionsAreDigitsOnly() {
+        XCTAssertEqual(ABIVersion("1.2"), ABIVersion(major: 1, minor: 2))
+        XCTAssertEqual(ABIVersion("10.0"), ABIVersion(major: 10, minor: 0))
+        for text in ["+1.2", "1.+2", "-0.1", "1.-0", " 1.2", "1.2 ", "1.", ".2", "1..2", "1.2.3", "", "١.٢", "99999999999999999999.0"] {
+            XCTAssertNil(ABIVersion(text), text)
+        }
+    }
 }

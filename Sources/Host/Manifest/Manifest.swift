@@ -81,10 +81,11 @@ public struct ABIVersion: Sendable, Codable, Equatable, CustomStringConvertible 
         self.minor = minor
     }
 
-    /// "MAJOR.MINOR".
+    /// "MAJOR.MINOR", each in decimal digits only: `Int` alone would also take "+1" and "-0".
     public init?(_ text: String) {
         let parts = text.split(separator: "." as Character, omittingEmptySubsequences: false)
-        guard parts.count == 2, let major = Int(parts[0]), let minor = Int(parts[1]), major >= 0, minor >= 0 else { return nil }
+        guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { (0x30...0x39).contains($0) } }),
+              let major = Int(parts[0]), let minor = Int(parts[1]) else { return nil }
         self.init(major: major, minor: minor)
     }
 

@@ -117,7 +117,7 @@ public final class Marketplace: @unchecked Sendable {
         // decomposed), and the histories below are looked up by bytes.
         if let pinned = record.declaredName, !pinned.utf8.elementsEqual(index.name.utf8) {
             throw MarketplaceError(.badSignature, "index \(record.name) now calls itself \"\(UntrustedText.sanitized(index.name, limit: 80))\", "
-                + "not \"\(pinned)\" as when it was added: another index signed by the same key is standing in for it — refused")
+                + "not \"\(UntrustedText.sanitized(pinned, limit: 80))\" as when it was added: another index signed by the same key is standing in for it — refused")
         }
         if index.expires < now() && !allowExpired {
             throw MarketplaceError(.expired, "index \(record.name) expired at \(Timestamp.string(index.expires)); a stale mirror may be hiding updates. Refresh the index, or pass --allow-expired to accept it knowingly")
