@@ -88,8 +88,8 @@ let package = Package(
                        providers: [.apt(["libseccomp-dev"])]),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", pkgConfig: "libcrypto",
                        providers: [.apt(["libssl-dev"])]),
-        .systemLibrary(name: "CCurl", path: "Sources/CCurl", pkgConfig: "libcurl",
-                       providers: [.apt(["libcurl4-openssl-dev"])]),
+        // libcurl (libcurl4-openssl-dev), loaded on first use rather than linked: most commands never fetch.
+        .target(name: "CCurl", path: "Sources/CCurl"),
         // Raw Linux calls Swift cannot make directly (variadic prctl, syscalls without glibc wrappers)
         // and the host<->runner wire format shared with the C runner.
         .target(name: "CBraneSystem", path: "Sources/CBraneSystem"),
@@ -153,12 +153,13 @@ let package = Package(
 // The CLI links the Swift runtime and Foundation in: bound at start-up from 54 shared libraries,
 // they cost it more than its own work (docs/performance.md, "The CLI's start-up and the index"). The modules
 // were compiled against the shared Foundation, whose link entries do not name what the static one
-// needs, so the whole group is named here. Plugins and their runner never load the CLI.
+// needs, so the whole group is named here. FoundationNetworking's calls into libcurl go to CCurl,
+// which loads libcurl when one is made. Plugins and their runner never load the CLI.
 let staticRuntime = ["FoundationNetworking", "_CFURLSessionInterface", "Foundation", "CoreFoundation",
                      "FoundationInternationalization", "FoundationEssentials", "_FoundationICU", "_FoundationCShims",
                      "_FoundationCollections", "swiftDispatch", "dispatch", "BlocksRuntime", "swiftSynchronization",
                      "swift_StringProcessing", "swift_RegexParser", "swiftRegexBuilder", "swift_Concurrency",
                      "swiftGlibc", "swift_Builtin_float", "swiftCore"]
 package.targets.first { $0.name == "brane" }!.linkerSettings = [
-    .unsafeFlags(["-static-stdlib", "-Xlinker", "--start-group"] + staticRuntime.map { "-l\($0)" } + ["-Xlinker", "--end-group", "-lcurl", "-lstdc++", "-Xlinker", "--no-export-dynamic"]),
+    .unsafeFlags(["-static-stdlib", "-Xlinker", "--start-group"] + staticRuntime.map { "-l\($0)" } + ["-Xlinker", "--end-group", "-lstdc++", "-Xlinker", "--no-export-dynamic"]),
 ]

@@ -16,7 +16,10 @@ struct Fetch: BranePlugin {
     let host: PluginHost
 
     init(host: PluginHost) throws {
-        guard curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK else { throw PluginError("libcurl could not start") }
+        // libcurl is loaded here, by its first call, while the sandbox still lets libraries load.
+        guard curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK else {
+            throw PluginError("libcurl could not start" + (brane_curl_load_error().map { ": " + String(cString: $0) } ?? ""))
+        }
         self.host = host
     }
 

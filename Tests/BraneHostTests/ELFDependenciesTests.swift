@@ -93,6 +93,7 @@ final class ELFDependenciesTests: XCTestCase {
         let needed = ELFDependencies.needed(BuildProducts.brane.path)
         XCTAssertFalse(needed.isEmpty)
         XCTAssertFalse(needed.contains { $0.hasPrefix("libswift") || $0.hasPrefix("libFoundation") }, "\(needed)")
+        XCTAssertFalse(needed.contains { $0.hasPrefix("libcurl") }, "libcurl is loaded on first use (Sources/CCurl): \(needed)")
         let home = BraneHome(root: FileManager.default.temporaryDirectory.appendingPathComponent("brane-static-\(UUID().uuidString)").path)
         defer { try? FileManager.default.removeItem(atPath: home.root) }
         for zygote in ["1", "0"] {

@@ -161,6 +161,28 @@ final class MarketplaceLifecycleTests: XCTestCase {
         XCTAssertTrue(missing?.message.contains("HTTP 404") ?? false, missing?.message ?? "")
     }
 
+    /// The CLI does not link libcurl, whose 27 libraries cost every command about 3 ms at exec: it
+    /// loads it for the first transfer (Sources/CCurl). The loader's own log shows when.
+    func testTheCLILoadsLibcurlOnlyForATransfer() throws {
+        let f = try MarketFixture(self)
+        try f.publish(version: "0.1.0")
+        let server = try StaticHTTPServer(root: f.indexDirectory)
+        let keyFile = "\(f.root)/publisher.pem"
+        try f.key.publicKeyPEM.write(toFile: keyFile, atomically: true, encoding: .utf8)
+        func loadsLibcurl(_ run: CLI.Run) -> Bool { run.stderr.contains("file=libcurl.so.4") }
+
+        let list = try CLI.run(["plugin", "list"], home: f.home, environment: ["LD_DEBUG": "files"])
+        XCTAssertEqual(list.status, 0, list.stderr)
+        XCTAssertFalse(loadsLibcurl(list))
+        let add = try CLI.run(["index", "add", "web", "http://127.0.0.1:\(server.port)/", "--key", keyFile], home: f.home,
+                              environment: ["LD_DEBUG": "files"])
+        XCTAssertEqual(add.status, 0, add.stderr)
+        XCTAssertTrue(loadsLibcurl(add), add.stderr)
+        let install = try CLI.run(["plugin", "install", id], home: f.home)
+        XCTAssertEqual(install.status, 0, install.stderr)
+        XCTAssertEqual(try f.installedVersion, "0.1.0")
+    }
+
     func testIndexLocationsByPathAndFileURL() throws {
         let f = try MarketFixture(self)
         try f.publish(version: "0.1.0")

@@ -81,8 +81,6 @@ public struct Fetcher: Sendable {
         init(limit: UInt64, total: UInt64?, progress: Progress?) { (self.limit, self.total, self.progress) = (limit, total, progress) }
     }
 
-    private static let curlReady: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
-
     /// Bytes per second below which a transfer is abandoned after `stallSeconds`.
     static let minimumRate = 1024
 
@@ -90,7 +88,7 @@ public struct Fetcher: Sendable {
     static func deadlineSeconds(forAtMost limit: UInt64) -> Int { 60 + Int(min(limit, 1 << 40) / (256 << 10)) }
 
     private func download(_ url: String, limit: UInt64, total: UInt64?) throws -> [UInt8] {
-        guard Self.curlReady, let curl = curl_easy_init() else { throw MarketplaceError(.fetchFailed, "libcurl could not start") }
+        guard let curl = Curl.easyHandle() else { throw MarketplaceError(.fetchFailed, Curl.startFailure) }
         defer { curl_easy_cleanup(curl) }
         let state = Download(limit: limit, total: total, progress: progress)
         let context = Unmanaged.passRetained(state)

@@ -32,13 +32,11 @@ struct HTTPStream {
         }
     }
 
-    private static let curlReady: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
-
     /// Posts `body`; `onChunk` gets the response body piece by piece when the status is 2xx, and
     /// returns false to stop the transfer. Throws `StatusFailure` for an error status and
     /// `ModelError(.unavailable)` when no whole answer came.
     func post(_ body: [UInt8], onChunk: @escaping ([UInt8]) -> Bool) throws {
-        guard Self.curlReady, let curl = curl_easy_init() else { throw ModelError(.unavailable, "libcurl could not start") }
+        guard let curl = Curl.easyHandle() else { throw ModelError(.unavailable, Curl.startFailure) }
         defer { curl_easy_cleanup(curl) }
         let transfer = Transfer(curl: curl, maximumBytes: maximumBytes, onChunk: onChunk)
         let context = Unmanaged.passRetained(transfer)

@@ -32,7 +32,7 @@ public enum DockerEngine {
 
     /// One GET over the unix socket; the answer must be JSON (at most 16 MiB).
     static func get(_ path: String, socket: String) throws -> JSONValue {
-        guard let curl = curl_easy_init() else { throw Failure(description: "libcurl could not start") }
+        guard let curl = Curl.easyHandle() else { throw Failure(description: Curl.startFailure) }
         defer { curl_easy_cleanup(curl) }
         final class Body { var bytes: [UInt8] = [] }
         let body = Body()

@@ -1,6 +1,10 @@
-// libcurl for http(s) marketplace indexes and com.brane.fetch. curl_easy_setopt and curl_easy_getinfo are variadic,
-// which Swift cannot call: one typed wrapper per argument type.
+// libcurl for http(s) marketplace indexes, model calls, the Docker scanner and com.brane.fetch, loaded on
+// first use (on_demand.c). curl_easy_setopt and curl_easy_getinfo are variadic, which Swift cannot call:
+// one typed wrapper per argument type.
 #include <curl/curl.h>
+
+/* Why libcurl cannot be used in this process (it could not be loaded), or NULL: it loads it first. */
+const char *brane_curl_load_error(void);
 
 typedef size_t (*brane_curl_write_fn)(char *data, size_t size, size_t count, void *context);
 
