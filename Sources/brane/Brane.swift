@@ -44,11 +44,13 @@ struct Brane: ParsableCommand {
               0  success
               1  the plugin answered with an error
               2  invalid input: a manifest, arguments or JSON that failed validation
-              3  the plugin died or was killed (sandbox violation, limit, crash, timeout)
-              4  the host cannot run plugins here (runner or profile missing), or an I/O failure
-              5  refused by the marketplace: bad signature, rollback, expired index, size or
-                 SHA-256 mismatch, unsafe archive, incompatible or yanked plugin; or
-                 `plugin verify` / `audit verify` found a mismatch
+              3  the plugin died or was killed (sandbox violation, limit, crash,
+                 timeout)
+              4  the host cannot run plugins here (runner or profile missing), or an
+                 I/O failure
+              5  refused by the marketplace: bad signature, rollback, expired index,
+                 size or SHA-256 mismatch, unsafe archive, incompatible or yanked
+                 plugin; or `plugin verify` / `audit verify` found a mismatch
               6  another brane process is changing the same plugin
              64  command-line usage error
 
