@@ -4,6 +4,7 @@ tool, both driven by the official MCP Python SDK client in one run (docs/perform
 usage: scripts/bench-mcp   (builds release, then runs this with the SDK's venv)
 """
 import asyncio
+import io
 import json
 import os
 import select
@@ -79,10 +80,12 @@ async def measure(command, http=False):
 def raw_round_trips(command):
     """The server alone: newline-delimited JSON-RPC written and read directly, no client SDK."""
     server = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+    # Buffered: readline on the unbuffered pipe reads a byte per system call.
+    answers = io.BufferedReader(server.stdout)
 
     def rpc(number, method, params):
         server.stdin.write((json.dumps({"jsonrpc": "2.0", "id": number, "method": method, "params": params}) + "\n").encode())
-        return server.stdout.readline()
+        return answers.readline()
 
     rpc(0, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}})
     server.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
@@ -134,12 +137,42 @@ def raw_http_round_trips(command):
     return medians
 
 
+async def httpx_round_trips(command):
+    """The SDK client's HTTP library alone: tools/call POSTs through httpx.AsyncClient, the one
+    the SDK's Streamable HTTP transport uses, on one kept-alive connection, each answer read
+    whole; no MCP client code. No server can make the SDK's HTTP calls cheaper than this."""
+    import httpx
+    server, url, token = start_http(command)
+    headers = {"Authorization": "Bearer " + token, "Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+    try:
+        async with httpx.AsyncClient() as client:
+            opened = await client.post(url, headers=headers, json={"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                                       "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}})
+            headers.update({"Mcp-Session-Id": opened.headers["mcp-session-id"], "MCP-Protocol-Version": "2025-11-25"})
+            await client.post(url, headers=headers, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+            samples = []
+            for number in range(1, CALLS + 51):
+                started = time.perf_counter()
+                answer = await client.post(url, headers=headers, json={"jsonrpc": "2.0", "id": number, "method": "tools/call",
+                                                                        "params": {"name": "convert_units", "arguments": ARGS}})
+                answer.read()
+                samples.append(time.perf_counter() - started)
+    finally:
+        server.terminate()
+        server.wait()
+    samples = sorted(samples[50:])
+    return samples[len(samples) // 2]
+
+
 class RawServer:
     """`brane mcp serve` driven with raw JSON-RPC lines: a reader thread hands each answer to
     whoever waits for its id, so many calls can be in flight at once."""
 
     def __init__(self, command):
         self.server = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, bufsize=0)
+        # Buffered, as in raw_round_trips (kept here: dropping it would close the pipe). After the
+        # handover nothing is in flight, so the buffer holds nothing the new reader misses.
+        self.answers = io.BufferedReader(self.server.stdout)
         self.lock = threading.Lock()
         self.waiting = {}
         self.handover = threading.Event()
@@ -153,7 +186,7 @@ class RawServer:
             self.server.stdin.write(data)
 
     def read(self):
-        for line in self.server.stdout:
+        for line in self.answers:
             if self.handover.is_set():
                 return
             answer = json.loads(line)
@@ -266,6 +299,7 @@ def main():
                 ("Python MCP server (mcp low-level Server), same tool in-process", asyncio.run(measure(python)))]
         raw = raw_round_trips(brane)
         raw_http = raw_http_round_trips(brane)
+        httpx_p50 = asyncio.run(httpx_round_trips(brane))
 
         # A neuron with a pool of 4 units instances and the hostile fixture's slow tool (2 instances).
         plugins = os.path.join(home, "bench-plugins")
@@ -294,6 +328,8 @@ def main():
           f"tools/call {raw['tools/call'] * 1000:.3f} ms; over Streamable HTTP (http.client, one kept-alive connection): "
           f"ping {raw_http['ping'] * 1000:.3f} ms, tools/call {raw_http['tools/call'] * 1000:.3f} ms "
           f"({raw_http['tools/call'] / raw['tools/call']:.2f}× the stdio call).")
+    print(f"\nThe SDK client's HTTP library alone (httpx.AsyncClient, no MCP code), tools/call p50 {httpx_p50 * 1000:.3f} ms: "
+          f"{httpx_p50 / rows[0][1][1]:.2f}× the SDK's stdio p50 before any of the SDK's own HTTP transport runs.")
     print(f"\nThroughput (raw JSON-RPC client, {CALLS * 4} calls of convert_units, median of 3 runs):\n")
     print("| units instances | 1 call in flight | 16 calls in flight | ratio |")
     print("|---|---|---|---|")
