@@ -1,6 +1,6 @@
 /* libcurl, loaded on first use.
  *
- * libcurl and the 27 libraries it needs cost every process that links it about 3 ms at exec
+ * libcurl and the 28 libraries it brings cost every process that links it about 3 ms at exec
  * (docs/performance.md), while only an http(s) index, a model call, the Docker scanner and
  * com.brane.fetch's calls use it. So nothing links it: each libcurl function that is called —
  * by Brane, or by FoundationNetworking, which the CLI links in for the MCP SDK's client
@@ -9,6 +9,9 @@
  * fails the way libcurl reports failure (NULL, CURLE_FAILED_INIT, ...) and
  * brane_curl_load_error() says why. */
 #define CURL_DISABLE_TYPECHECK /* typecheck-gcc.h makes curl_easy_setopt a macro */
+/* Not hidden: a process that also loads libcurl's users as shared libraries (the tests, with the
+ * shared FoundationNetworking) cannot be linked with hidden definitions of what they import. A
+ * forwarder that ends up serving another library's call still calls the real function. */
 #include "brane_curl.h"
 
 #include <dlfcn.h>
@@ -17,8 +20,15 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
+/* An option's number gives its argument's type, in ranges of 10000 (CURLOPT_WITH_ARGUMENT below):
+ * a libcurl with a range past BLOB must be read before it is built against. */
+_Static_assert(CURLOPT_LASTENTRY < CURLOPTTYPE_BLOB + 10000, "a CURLoption type this file does not forward");
+_Static_assert(CURLMOPT_LASTENTRY < CURLOPTTYPE_BLOB, "a CURLMoption type this file does not forward");
+
 static void *library;
 static char load_error[512];
+/* The first libcurl function the loaded library lacked (an older libcurl), for the error. */
+static const char *_Atomic missing_function;
 static pthread_once_t load_once = PTHREAD_ONCE_INIT;
 
 static void load(void) {
@@ -31,7 +41,14 @@ static void load(void) {
 
 const char *brane_curl_load_error(void) {
     pthread_once(&load_once, load);
-    return library ? NULL : load_error;
+    if (!library)
+        return load_error;
+    const char *missing = atomic_load(&missing_function);
+    if (!missing)
+        return NULL;
+    static _Thread_local char lacks[160];
+    snprintf(lacks, sizeof lacks, "libcurl.so.4 has no %s (a libcurl older than the one Brane was built against)", missing);
+    return lacks;
 }
 
 /* libcurl's `name`, or NULL. dlsym on the handle searches libcurl and what it needs, never the
@@ -44,6 +61,10 @@ static void *real(const char *name, void *_Atomic *slot, void *self) {
     function = library ? dlsym(library, name) : NULL;
     if (function == self)
         function = NULL;
+    if (!function && library) {
+        const char *none = NULL;
+        atomic_compare_exchange_strong(&missing_function, &none, name);
+    }
     atomic_store_explicit(slot, function, memory_order_release);
     return function;
 }
@@ -62,7 +83,8 @@ FORWARD_VOID(curl_free, (void *pointer), (pointer))
 FORWARD(CURL *, curl_easy_init, NULL, (void), ())
 FORWARD(CURLcode, curl_easy_perform, CURLE_FAILED_INIT, (CURL *curl), (curl))
 FORWARD(CURLcode, curl_easy_pause, CURLE_FAILED_INIT, (CURL *curl, int bitmask), (curl, bitmask))
-FORWARD(const char *, curl_easy_strerror, "libcurl could not be loaded", (CURLcode code), (code))
+FORWARD(const char *, curl_easy_strerror, brane_curl_load_error() ? brane_curl_load_error() : "libcurl could not be loaded",
+        (CURLcode code), (code))
 FORWARD_VOID(curl_easy_cleanup, (CURL *curl), (curl))
 FORWARD(struct curl_slist *, curl_slist_append, NULL, (struct curl_slist *list, const char *text), (list, text))
 FORWARD_VOID(curl_slist_free_all, (struct curl_slist *list), (list))
@@ -85,7 +107,7 @@ FORWARD(CURLUcode, curl_url_set, CURLUE_OUT_OF_MEMORY, (CURLU *url, CURLUPart pa
 
 /* An option's one argument has the type its number's range gives (CURLOPTTYPE_*), the same for
  * easy and multi options; the real function is called with that type. */
-#define CALL_WITH_OPTION_ARGUMENT(function, handle, option, arguments)                                      \
+#define CURLOPT_WITH_ARGUMENT(function, handle, option, arguments)                                      \
     ((option) < CURLOPTTYPE_OBJECTPOINT     ? function(handle, option, va_arg(arguments, long))            \
      : (option) < CURLOPTTYPE_FUNCTIONPOINT ? function(handle, option, va_arg(arguments, void *))          \
      : (option) < CURLOPTTYPE_OFF_T         ? function(handle, option, va_arg(arguments, void (*)(void)))  \
@@ -98,7 +120,7 @@ CURLcode curl_easy_setopt(CURL *curl, CURLoption option, ...) {
         return CURLE_FAILED_INIT;
     va_list arguments;
     va_start(arguments, option);
-    CURLcode result = CALL_WITH_OPTION_ARGUMENT(function, curl, option, arguments);
+    CURLcode result = CURLOPT_WITH_ARGUMENT(function, curl, option, arguments);
     va_end(arguments);
     return result;
 }
@@ -109,7 +131,7 @@ CURLMcode curl_multi_setopt(CURLM *multi, CURLMoption option, ...) {
         return CURLM_INTERNAL_ERROR;
     va_list arguments;
     va_start(arguments, option);
-    CURLMcode result = CALL_WITH_OPTION_ARGUMENT(function, multi, option, arguments);
+    CURLMcode result = CURLOPT_WITH_ARGUMENT(function, multi, option, arguments);
     va_end(arguments);
     return result;
 }

@@ -161,7 +161,7 @@ final class MarketplaceLifecycleTests: XCTestCase {
         XCTAssertTrue(missing?.message.contains("HTTP 404") ?? false, missing?.message ?? "")
     }
 
-    /// The CLI does not link libcurl, whose 27 libraries cost every command about 3 ms at exec: it
+    /// The CLI does not link libcurl, which with the 28 libraries it brings costs every command about 3 ms at exec: it
     /// loads it for the first transfer (Sources/CCurl). The loader's own log shows when.
     func testTheCLILoadsLibcurlOnlyForATransfer() throws {
         let f = try MarketFixture(self)
