@@ -161,8 +161,9 @@ final class MarketplaceLifecycleTests: XCTestCase {
         XCTAssertTrue(missing?.message.contains("HTTP 404") ?? false, missing?.message ?? "")
     }
 
-    /// The CLI does not link libcurl, which with the 28 libraries it brings costs every command about 3 ms at exec: it
-    /// loads it for the first transfer (Sources/CCurl). The loader's own log shows when.
+    /// The CLI does not link libcurl, which with the 28 libraries it brings costs every command
+    /// about 3 ms at exec: it loads it for the first transfer (Sources/CCurl). The loader's own log
+    /// shows when.
     func testTheCLILoadsLibcurlOnlyForATransfer() throws {
         let f = try MarketFixture(self)
         try f.publish(version: "0.1.0")
@@ -181,6 +182,32 @@ final class MarketplaceLifecycleTests: XCTestCase {
         let install = try CLI.run(["plugin", "install", id], home: f.home)
         XCTAssertEqual(install.status, 0, install.stderr)
         XCTAssertEqual(try f.installedVersion, "0.1.0")
+    }
+
+    /// With libcurl unloadable (hidden by a mount in a namespace of the test's own), a transfer
+    /// fails with the loader's reason as the host's problem, nothing is added, and commands that
+    /// fetch nothing still work.
+    func testWithoutLibcurlATransferFailsClearlyAndNothingElse() throws {
+        try XCTSkipIf(geteuid() != 0, "hiding libcurl takes a mount namespace")
+        let libcurl = try FileManager.default.contentsOfDirectory(atPath: "/usr/lib").filter { $0.hasSuffix("-linux-gnu") }
+            .map { URL(fileURLWithPath: "/usr/lib/\($0)/libcurl.so.4").resolvingSymlinksInPath().path }
+            .first { FileManager.default.fileExists(atPath: $0) }
+        let hidden = try XCTUnwrap(libcurl, "libcurl.so.4 is not installed")
+        let f = try MarketFixture(self)
+        try f.publish(version: "0.1.0")
+        let server = try StaticHTTPServer(root: f.indexDirectory)
+        let keyFile = "\(f.root)/publisher.pem"
+        try f.key.publicKeyPEM.write(toFile: keyFile, atomically: true, encoding: .utf8)
+        func withoutLibcurl(_ arguments: [String]) throws -> CLI.Run {
+            try CLI.capture("/usr/bin/unshare", ["-m", "--propagation", "private", "sh", "-c", #"mount --bind /dev/null "$0" && exec "$@""#,
+                                                 hidden, BuildProducts.brane.path] + arguments, environment: ["BRANE_HOME": f.home.root])
+        }
+        let add = try withoutLibcurl(["index", "add", "web", "http://127.0.0.1:\(server.port)/", "--key", keyFile])
+        XCTAssertEqual(add.status, 4, add.stderr)
+        XCTAssertTrue(add.stderr.contains("libcurl could not start: ") && add.stderr.contains("libcurl.so.4"), add.stderr)
+        XCTAssertEqual(try f.market.registry.indexes().count, 0)
+        let version = try withoutLibcurl(["--version"])
+        XCTAssertEqual(version.status, 0, version.stderr)
     }
 
     func testIndexLocationsByPathAndFileURL() throws {
