@@ -17,9 +17,7 @@ struct Fetch: BranePlugin {
 
     init(host: PluginHost) throws {
         // libcurl is loaded here, by its first call, while the sandbox still lets libraries load.
-        guard curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK else {
-            throw PluginError("libcurl could not start" + (brane_curl_load_error().map { ": " + String(cString: $0) } ?? ""))
-        }
+        guard curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK else { throw PluginError(String(cString: brane_curl_start_failure())) }
         self.host = host
     }
 

@@ -7,7 +7,7 @@
  * transports — is defined here with libcurl's own prototype and forwards to the real one, looked
  * up once in libcurl.so.4, which the first call loads. Where it cannot be loaded, each function
  * fails the way libcurl reports failure (NULL, CURLE_FAILED_INIT, ...) and
- * brane_curl_load_error() says why. */
+ * brane_curl_start_failure() says why. */
 #define CURL_DISABLE_TYPECHECK /* typecheck-gcc.h makes curl_easy_setopt a macro */
 /* Not hidden: a process that also loads libcurl's users as shared libraries (the tests, with the
  * shared FoundationNetworking) cannot be linked with hidden definitions of what they import. A
@@ -39,7 +39,8 @@ static void load(void) {
     }
 }
 
-const char *brane_curl_load_error(void) {
+/* Why libcurl cannot be used (loaded, or a function of it missing), or NULL. */
+static const char *load_failure(void) {
     pthread_once(&load_once, load);
     if (!library)
         return load_error;
@@ -49,6 +50,13 @@ const char *brane_curl_load_error(void) {
     static _Thread_local char lacks[160];
     snprintf(lacks, sizeof lacks, "libcurl.so.4 has no %s (a libcurl older than the one Brane was built against)", missing);
     return lacks;
+}
+
+const char *brane_curl_start_failure(void) {
+    static _Thread_local char message[sizeof load_error + 32];
+    const char *why = load_failure();
+    snprintf(message, sizeof message, "libcurl could not start%s%s", why ? ": " : "", why ? why : "");
+    return message;
 }
 
 /* libcurl's `name`, or NULL. dlsym on the handle searches libcurl and what it needs, never the
@@ -83,8 +91,7 @@ FORWARD_VOID(curl_free, (void *pointer), (pointer))
 FORWARD(CURL *, curl_easy_init, NULL, (void), ())
 FORWARD(CURLcode, curl_easy_perform, CURLE_FAILED_INIT, (CURL *curl), (curl))
 FORWARD(CURLcode, curl_easy_pause, CURLE_FAILED_INIT, (CURL *curl, int bitmask), (curl, bitmask))
-FORWARD(const char *, curl_easy_strerror, brane_curl_load_error() ? brane_curl_load_error() : "libcurl could not be loaded",
-        (CURLcode code), (code))
+FORWARD(const char *, curl_easy_strerror, brane_curl_start_failure(), (CURLcode code), (code))
 FORWARD_VOID(curl_easy_cleanup, (CURL *curl), (curl))
 FORWARD(struct curl_slist *, curl_slist_append, NULL, (struct curl_slist *list, const char *text), (list, text))
 FORWARD_VOID(curl_slist_free_all, (struct curl_slist *list), (list))

@@ -3,8 +3,9 @@
 // one typed wrapper per argument type.
 #include <curl/curl.h>
 
-/* Why libcurl cannot be used in this process (it could not be loaded), or NULL: it loads it first. */
-const char *brane_curl_load_error(void);
+/* What to tell the user when libcurl would not start: "libcurl could not start", with why when it
+ * could not be loaded (or lacks a function Brane calls). Loads it first; valid until the next call. */
+const char *brane_curl_start_failure(void);
 
 typedef size_t (*brane_curl_write_fn)(char *data, size_t size, size_t count, void *context);
 

@@ -10,7 +10,5 @@ enum Curl {
     static func easyHandle() -> UnsafeMutableRawPointer? { ready ? curl_easy_init() : nil }
 
     /// What to tell the user when `easyHandle()` gave nil.
-    static var startFailure: String {
-        "libcurl could not start" + (brane_curl_load_error().map { ": " + String(cString: $0) } ?? "")
-    }
+    static var startFailure: String { String(cString: brane_curl_start_failure()) }
 }
