@@ -20,8 +20,12 @@ struct BundledPlugin {
     }
 
     private var library: Target {
-        .target(name: name, dependencies: dependencies, path: "Plugins/\(id)", exclude: ["manifest.yaml", "README.md", "Tests"])
+        .target(name: name, dependencies: dependencies, path: "Plugins/\(id)", exclude: ["manifest.yaml", "README.md", "Tests"],
+                swiftSettings: usesFoundation ? [] : explicitRuntimeImports)
     }
+
+    /// BranePluginCodable brings Foundation, and Foundation the runtime libraries it needs.
+    private var usesFoundation: Bool { dependencies.contains { "\($0)".contains("BranePluginCodable") } }
 
     private var tests: Target {
         .testTarget(name: "\(name)Tests", dependencies: ["BraneHost", "BraneTestSupport"], path: "Plugins/\(id)/Tests",
@@ -33,6 +37,14 @@ struct BundledPlugin {
 let testExcludes: [String: [String]] = [
     "com.brane.neuroscientist": ["make-dataset", "hrv-90-days.jsonl"],
     "com.brane.scanner.containers": ["recorded"],
+]
+
+/// A Swift module imports _Concurrency and _StringProcessing implicitly, so a plugin library links
+/// (and every instance maps) libswift_Concurrency, libdispatch, libswift_StringProcessing and
+/// libswift_RegexParser whether it uses them or not. The kit and the plugins on it alone import
+/// what they use: libswiftCore and libswiftGlibc.
+let explicitRuntimeImports: [SwiftSetting] = [
+    .unsafeFlags(["-Xfrontend", "-disable-implicit-concurrency-module-import", "-Xfrontend", "-disable-implicit-string-processing-module-import"]),
 ]
 
 let bundledPlugins = [
@@ -118,14 +130,14 @@ let package = Package(
                           path: "Sources/brane-bench"),
         // Swift helper that makes a Swift plugin a few lines.
         // The JSON value type host and plugins share; no Foundation, so plugins stay small.
-        .target(name: "BraneJSON", path: "Sources/JSON"),
-        .target(name: "BranePluginKit", dependencies: ["PluginABI", "BraneJSON"], path: "Sources/PluginKit"),
+        .target(name: "BraneJSON", path: "Sources/JSON", swiftSettings: explicitRuntimeImports),
+        .target(name: "BranePluginKit", dependencies: ["PluginABI", "BraneJSON"], path: "Sources/PluginKit", swiftSettings: explicitRuntimeImports),
         .target(name: "BranePluginCodable", dependencies: ["BranePluginKit"], path: "Sources/PluginCodable"),
 
         // Shared by the two coaching specialists, linked statically into each.
         .target(name: "BraneBiometrics", path: "Plugins/Shared/Biometrics"),
         // /proc reading and the sensor reading shape, shared by the sensors and scanners.
-        .target(name: "BraneProcFS", dependencies: ["BranePluginKit"], path: "Plugins/Shared/ProcFS"),
+        .target(name: "BraneProcFS", dependencies: ["BranePluginKit"], path: "Plugins/Shared/ProcFS", swiftSettings: explicitRuntimeImports),
 
         // Hostile fixtures: plugins that attack the sandbox, and plugins with a broken ABI.
         .target(name: "HostileFixture", dependencies: ["PluginABI"], path: "Tests/Fixtures/Hostile", exclude: ["manifest.yaml"], publicHeadersPath: "."),

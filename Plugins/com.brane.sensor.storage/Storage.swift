@@ -21,7 +21,7 @@ struct Storage: BranePlugin {
         var reading = SensorReading()
         var seen: Set<String> = []
         for fields in ProcFS.table(try ProcFS.read("/proc/self/mounts")) where fields.count >= 3 {
-            let mountPoint = fields[1].split(separator: "\\040", omittingEmptySubsequences: false).joined(separator: " ")  // octal-escaped spaces
+            let mountPoint = ProcFS.unescapedPath(fields[1])
             guard !Self.pseudo.contains(String(fields[2])), seen.insert(mountPoint).inserted else { continue }
             var fs = statvfs()
             guard statvfs(mountPoint, &fs) == 0, fs.f_blocks > 0 else { continue }

@@ -16,6 +16,16 @@ final class ELFDependenciesTests: XCTestCase {
         XCTAssertTrue(ELFDependencies.needs(built.appendingPathComponent("libBraneUnits.so").path, "libswiftCore.so"))
     }
 
+    /// A plugin on the kit alone imports only what it uses (Package.swift, `explicitRuntimeImports`),
+    /// so its instances map libswiftCore and libswiftGlibc, not Concurrency, dispatch and StringProcessing.
+    func testAPluginOnTheKitAloneNeedsOnlyTheCoreRuntime() throws {
+        for library in ["libBraneSensorMemory.so", "libBraneSensorStorage.so", "libBraneSensorCompute.so"] {
+            // (A debug build also links libswiftSwiftOnoneSupport.)
+            let needed = ELFDependencies.needed(built.appendingPathComponent(library).path).filter { $0.hasPrefix("libswift") && $0 != "libswiftSwiftOnoneSupport.so" }
+            XCTAssertEqual(needed, ["libswiftCore.so", "libswiftGlibc.so"], library)
+        }
+    }
+
     func testOnlyASwiftPluginsRunnerPreloadsTheSwiftRuntime() throws {
         let swift = try SandboxPlan(bundle: try PluginBundle.open(BundledPlugins.path("com.brane.units")))
         // Each runtime library the plugin names, from the host's runtime directory, and nothing else.

@@ -27,6 +27,26 @@ public enum ProcFS {
         text.split(separator: "\n").map { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }) }
     }
 
+    /// A path as /proc/*/mounts writes it, with its octal escapes undone (\040 space, \011 tab,
+    /// \012 newline, \134 backslash: the characters that would break the table's fields).
+    public static func unescapedPath(_ field: Substring) -> String {
+        let escaped = Array(field.utf8)
+        func octal(_ byte: UInt8) -> UInt8? { (UInt8(ascii: "0")...UInt8(ascii: "7")).contains(byte) ? byte - UInt8(ascii: "0") : nil }
+        var bytes: [UInt8] = []
+        var i = 0
+        while i < escaped.count {
+            if escaped[i] == UInt8(ascii: "\\"), i + 3 < escaped.count, let high = octal(escaped[i + 1]), high <= 3,
+               let middle = octal(escaped[i + 2]), let low = octal(escaped[i + 3]) {
+                bytes.append(high << 6 | middle << 3 | low)
+                i += 4
+            } else {
+                bytes.append(escaped[i])
+                i += 1
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// "Key:   123 kB" lines (/proc/meminfo, /proc/PID/status) as key → first number.
     public static func keyedNumbers(_ text: String) -> [String: Double] {
         var values: [String: Double] = [:]

@@ -468,12 +468,17 @@ public struct PluginScaffold: Sendable {
         import PackageDescription
 
         // \(id): one dynamic library, built against the installed Brane plugin kit and nothing else.
+        // The plugin imports only what it uses, not _Concurrency and _StringProcessing as Swift modules
+        // do unasked, so it loads libswiftCore alone and each instance stays small. Using async code
+        // or Regex? Import _Concurrency or _StringProcessing where you do, or drop the swiftSettings.
         let package = Package(
             name: "\(name)",
             products: [.library(name: "\(name)", type: .dynamic, targets: ["\(name)"])],
             dependencies: [.package(path: "\(kit)")],
             targets: [
-                .target(name: "\(name)", dependencies: [.product(name: "BranePluginKit", package: "BranePluginKit")]),
+                .target(name: "\(name)", dependencies: [.product(name: "BranePluginKit", package: "BranePluginKit")],
+                        swiftSettings: [.unsafeFlags(["-Xfrontend", "-disable-implicit-concurrency-module-import",
+                                                      "-Xfrontend", "-disable-implicit-string-processing-module-import"])]),
                 .testTarget(name: "\(name)Tests", dependencies: ["\(name)"]),
             ])
 
