@@ -25,7 +25,9 @@ struct BundledPlugin {
     }
 
     /// BranePluginCodable brings Foundation, and Foundation the runtime libraries it needs.
-    private var usesFoundation: Bool { dependencies.contains { "\($0)".contains("BranePluginCodable") } }
+    private var usesFoundation: Bool {
+        dependencies.contains { if case .byNameItem(name: "BranePluginCodable", _) = $0 { true } else { false } }
+    }
 
     private var tests: Target {
         .testTarget(name: "\(name)Tests", dependencies: ["BraneHost", "BraneTestSupport"], path: "Plugins/\(id)/Tests",

@@ -121,27 +121,20 @@ FORWARD(CURLUcode, curl_url_set, CURLUE_OUT_OF_MEMORY, (CURLU *url, CURLUPart pa
      : (option) < CURLOPTTYPE_BLOB          ? function(handle, option, va_arg(arguments, curl_off_t))      \
                                             : function(handle, option, va_arg(arguments, void *)))
 
-CURLcode curl_easy_setopt(CURL *curl, CURLoption option, ...) {
-    __typeof__(&curl_easy_setopt) function = REAL(curl_easy_setopt);
-    if (!function)
-        return CURLE_FAILED_INIT;
-    va_list arguments;
-    va_start(arguments, option);
-    CURLcode result = CURLOPT_WITH_ARGUMENT(function, curl, option, arguments);
-    va_end(arguments);
-    return result;
-}
+#define FORWARD_OPTION(type, name, handle_type, option_type, failure)                  \
+    type name(handle_type *handle, option_type option, ...) {                          \
+        __typeof__(&name) function = REAL(name);                                       \
+        if (!function)                                                                 \
+            return failure;                                                            \
+        va_list arguments;                                                             \
+        va_start(arguments, option);                                                   \
+        type result = CURLOPT_WITH_ARGUMENT(function, handle, option, arguments);      \
+        va_end(arguments);                                                             \
+        return result;                                                                 \
+    }
 
-CURLMcode curl_multi_setopt(CURLM *multi, CURLMoption option, ...) {
-    __typeof__(&curl_multi_setopt) function = REAL(curl_multi_setopt);
-    if (!function)
-        return CURLM_INTERNAL_ERROR;
-    va_list arguments;
-    va_start(arguments, option);
-    CURLMcode result = CURLOPT_WITH_ARGUMENT(function, multi, option, arguments);
-    va_end(arguments);
-    return result;
-}
+FORWARD_OPTION(CURLcode, curl_easy_setopt, CURL, CURLoption, CURLE_FAILED_INIT)
+FORWARD_OPTION(CURLMcode, curl_multi_setopt, CURLM, CURLMoption, CURLM_INTERNAL_ERROR)
 
 /* Every CURLINFO is answered through a pointer. */
 CURLcode curl_easy_getinfo(CURL *curl, CURLINFO info, ...) {
