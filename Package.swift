@@ -21,12 +21,7 @@ struct BundledPlugin {
 
     private var library: Target {
         .target(name: name, dependencies: dependencies, path: "Plugins/\(id)", exclude: ["manifest.yaml", "README.md", "Tests"],
-                swiftSettings: usesFoundation ? [] : explicitRuntimeImports)
-    }
-
-    /// BranePluginCodable brings Foundation, and Foundation the runtime libraries it needs.
-    private var usesFoundation: Bool {
-        dependencies.contains { if case .byNameItem(name: "BranePluginCodable", _) = $0 { true } else { false } }
+                swiftSettings: explicitRuntimeImports)
     }
 
     private var tests: Target {
@@ -43,8 +38,8 @@ let testExcludes: [String: [String]] = [
 
 /// A Swift module imports _Concurrency and _StringProcessing implicitly, so a plugin library links
 /// (and every instance maps) libswift_Concurrency, libdispatch, libswift_StringProcessing and
-/// libswift_RegexParser whether it uses them or not. The kit and the plugins on it alone import
-/// what they use: libswiftCore and libswiftGlibc.
+/// libswift_RegexParser whether it uses them or not. The kit and the bundled plugins import what
+/// they use: libswiftCore and libswiftGlibc.
 let explicitRuntimeImports: [SwiftSetting] = [
     .unsafeFlags(["-Xfrontend", "-disable-implicit-concurrency-module-import", "-Xfrontend", "-disable-implicit-string-processing-module-import"]),
 ]
@@ -134,10 +129,10 @@ let package = Package(
         // The JSON value type host and plugins share; no Foundation, so plugins stay small.
         .target(name: "BraneJSON", path: "Sources/JSON", swiftSettings: explicitRuntimeImports),
         .target(name: "BranePluginKit", dependencies: ["PluginABI", "BraneJSON"], path: "Sources/PluginKit", swiftSettings: explicitRuntimeImports),
-        .target(name: "BranePluginCodable", dependencies: ["BranePluginKit"], path: "Sources/PluginCodable"),
+        .target(name: "BranePluginCodable", dependencies: ["BranePluginKit"], path: "Sources/PluginCodable", swiftSettings: explicitRuntimeImports),
 
         // Shared by the two coaching specialists, linked statically into each.
-        .target(name: "BraneBiometrics", path: "Plugins/Shared/Biometrics"),
+        .target(name: "BraneBiometrics", path: "Plugins/Shared/Biometrics", swiftSettings: explicitRuntimeImports),
         // /proc reading and the sensor reading shape, shared by the sensors and scanners.
         .target(name: "BraneProcFS", dependencies: ["BranePluginKit"], path: "Plugins/Shared/ProcFS", swiftSettings: explicitRuntimeImports),
 
@@ -158,6 +153,7 @@ let package = Package(
         // Helpers shared by the test targets.
         .target(name: "BraneTestSupport", dependencies: ["BraneHost"], path: "Tests/Support"),
         .testTarget(name: "BraneJSONTests", dependencies: ["BraneJSON"], path: "Tests/BraneJSONTests"),
+        .testTarget(name: "BranePluginCodableTests", dependencies: ["BranePluginCodable"], path: "Tests/BranePluginCodableTests"),
         .testTarget(name: "BraneHostTests", dependencies: ["BraneHost", "BraneTestSupport", "CBraneSystem"], path: "Tests/BraneHostTests"),
         .testTarget(name: "MarketplaceTests", dependencies: ["BraneHost", "BraneTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
                     path: "Tests/MarketplaceTests"),

@@ -1,6 +1,5 @@
 import BranePluginCodable
 import CCurl
-import FoundationEssentials
 import Glibc
 
 /// com.brane.fetch — `fetch_url`, a tier-2 synapse tool over libcurl.
@@ -29,6 +28,11 @@ struct Fetch: BranePlugin {
     struct Arguments: Decodable {
         var url: String
         var maxBytes: Int?
+    }
+
+    /// The text in a C buffer, up to its terminating NUL.
+    static func text(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     struct Page: Encodable {
@@ -115,7 +119,7 @@ struct Fetch: BranePlugin {
             return curl_easy_perform(curl)
         }
         guard code == CURLE_OK || (code == CURLE_WRITE_ERROR && body.truncated) else {
-            let detail = String(decoding: errorBuffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let detail = Self.text(errorBuffer)
             let osError = brane_curl_os_errno(curl)
             let cause = osError != 0 ? " (\(String(cString: strerror(Int32(osError)))))" : ""
             throw PluginError("fetching \(url) failed: \(detail.isEmpty ? String(cString: curl_easy_strerror(code)) : detail)\(cause)")
@@ -135,7 +139,7 @@ private func peerAddress(_ fd: Int32) -> String {
     return withUnsafeBytes(of: storage) { raw in
         let family = Int32(storage.ss_family)
         inet_ntop(family, raw.baseAddress! + (family == AF_INET6 ? 8 : 4), &text, socklen_t(text.count))
-        return family == AF_INET6 ? "[\(String(cString: text))]" : String(cString: text)
+        return family == AF_INET6 ? "[\(Fetch.text(text))]" : Fetch.text(text)
     }
 }
 

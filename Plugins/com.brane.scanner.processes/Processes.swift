@@ -55,8 +55,15 @@ struct Processes: BranePlugin {
     static let secretWords = ["password", "passwd", "pwd", "secret", "token", "apikey", "api-key", "api_key", "key", "credential", "auth", "private"]
 
     static func isSecretName(_ name: Substring) -> Bool {
-        let lowered = name.lowercased().trimmingPrefix("-")
-        return secretWords.contains { lowered.contains($0) }
+        let lowered = name.lowercased()
+        return secretWords.contains { start(of: $0, in: lowered) != nil }
+    }
+
+    /// Where `needle` first starts in `text`, compared as UTF-8 (the standard library alone has no
+    /// substring search, and comparing Characters would break graphemes at every step).
+    static func start(of needle: String, in text: String) -> String.Index? {
+        let pattern = Array(needle.utf8)
+        return text.utf8.indices.first { text.utf8[$0...].starts(with: pattern) }
     }
 
     /// Replaces secret values with "[redacted]": `--password=x`, `--token x`, `API_KEY=x`, `https://user:x@host`.
@@ -74,8 +81,9 @@ struct Processes: BranePlugin {
             } else if argument.hasPrefix("-") && isSecretName(argument[...]) {
                 result.append(argument)
                 hideNext = true
-            } else if let scheme = argument.firstRange(of: "://"), let at = argument[scheme.upperBound...].firstIndex(of: "@"),
-                      let colon = argument[scheme.upperBound..<at].firstIndex(of: ":") {
+            } else if let scheme = start(of: "://", in: argument),
+                      case let authority = argument.utf8.index(scheme, offsetBy: 3), let at = argument[authority...].firstIndex(of: "@"),
+                      let colon = argument[authority..<at].firstIndex(of: ":") {
                 result.append(String(argument[..<argument.index(after: colon)]) + "[redacted]" + argument[at...])
             } else {
                 result.append(argument)

@@ -85,7 +85,7 @@ func benchNeuronYAML(id: String, _ sections: String) -> String {
     """ + sections
 }
 let swiftPlugin = repository.appendingPathComponent("Plugins/com.brane.units").path
-let swiftKitPlugin = repository.appendingPathComponent("Plugins/com.brane.sensor.memory").path  // no Foundation
+let swiftKitPlugin = repository.appendingPathComponent("Plugins/com.brane.sensor.memory").path  // on JSONValue, not Codable
 let hostilePlugin = repository.appendingPathComponent("Tests/Fixtures/Hostile").path  // C plugin with a trivial ping
 let runner = try ResourceLocator.current.runner()
 let ping = Array("{}".utf8)
@@ -290,12 +290,13 @@ func memory(of pid: pid_t) -> (rss: Double, pss: Double) {
     return (kib("Rss"), kib("Pss"))
 }
 
-/// RSS and PSS (KiB) of `count` idle instances of one plugin, all running at once.
-func idleFigures(_ directory: String, count: Int, zygote: Bool) throws -> [(rss: Double, pss: Double)] {
+/// RSS and PSS (KiB) of `count` instances of one plugin, all running at once, each after one call:
+/// a ping leaves it idle, as the targets have it; a real call shows what its work maps.
+func memoryFigures(_ directory: String, count: Int, zygote: Bool, after call: (method: String, input: [UInt8]) = ("ping", ping)) throws -> [(rss: Double, pss: Double)] {
     let p = try plan(directory, zygote: zygote)
     let instances = try (0..<count).map { _ in try PluginInstance(plan: p, runner: runner) }
     defer { instances.forEach { $0.stop() } }
-    for instance in instances { _ = try instance.call(method: "ping", input: ping) }
+    for instance in instances { _ = try instance.call(method: call.method, input: call.input) }
     return instances.map { memory(of: $0.pid) }
 }
 
@@ -378,14 +379,18 @@ func startAndMemoryBenchmarks() throws {
         let how = zygote ? "forked by its zygote" : "spawned"
         let suffix = zygote ? "" : ".spawned"
         for (name, key, directory, target) in [("C plugin (com.brane.sysinfo)", "c", cPlugin, "≤ 2 MiB"),
-                                               ("Swift plugin (com.brane.units)", "swift", swiftPlugin, "≤ 6 MiB"),
-                                               ("Swift plugin on the plugin kit alone (com.brane.sensor.memory)", "swiftKit", swiftKitPlugin, "≤ 6 MiB")] {
-            let figures = try idleFigures(directory, count: 9, zygote: zygote)
+                                               ("Swift plugin on Codable (com.brane.units)", "swift", swiftPlugin, "≤ 6 MiB"),
+                                               ("Swift plugin on JSONValue (com.brane.sensor.memory)", "swiftKit", swiftKitPlugin, "≤ 6 MiB")] {
+            let figures = try memoryFigures(directory, count: 9, zygote: zygote)
             Report.record("memory.idle.\(key)\(suffix).rss", Stats(figures.map(\.rss)), scale: 1024, unit: "MiB", target: zygote ? target : nil)
             Report.record("memory.idle.\(key)\(suffix).pss", Stats(figures.map(\.pss)), scale: 1024, unit: "MiB")
             print("| \(name), \(how), one of 9 | \(Stats(figures.map(\.rss)).describe(1024, "MiB", digits: 2)) | \(Stats(figures.map(\.pss)).describe(1024, "MiB", digits: 2)) |")
         }
-        let many = try idleFigures(swiftPlugin, count: pluginCount, zygote: zygote)
+        let converted = try memoryFigures(swiftPlugin, count: 9, zygote: zygote, after: ("tools/call", Array(#"{"name":"convert_units","arguments":{"value":250,"from":"mg","to":"g"}}"#.utf8)))
+        Report.record("memory.afterCall.swift\(suffix).rss", Stats(converted.map(\.rss)), scale: 1024, unit: "MiB")
+        Report.record("memory.afterCall.swift\(suffix).pss", Stats(converted.map(\.pss)), scale: 1024, unit: "MiB")
+        print("| … com.brane.units, \(how), after one tools/call, one of 9 | \(Stats(converted.map(\.rss)).describe(1024, "MiB", digits: 2)) | \(Stats(converted.map(\.pss)).describe(1024, "MiB", digits: 2)) |")
+        let many = try memoryFigures(swiftPlugin, count: pluginCount, zygote: zygote)
         print("| \(pluginCount) Swift plugins at once, \(how) | \(Stats(many.map(\.rss)).describe(1024, "MiB", digits: 2)) each | \(String(format: "%.1f", many.map(\.pss).reduce(0, +) / 1024)) MiB in total |")
         Report.record("memory.swift.\(pluginCount)AtOnce\(suffix).pss", value: many.map(\.pss).reduce(0, +) / 1024, unit: "MiB",
                       target: pluginCount == 100 && zygote ? "≤ 60 MiB" : nil)

@@ -16,12 +16,19 @@ final class ELFDependenciesTests: XCTestCase {
         XCTAssertTrue(ELFDependencies.needs(built.appendingPathComponent("libBraneUnits.so").path, "libswiftCore.so"))
     }
 
-    /// A plugin on the kit alone imports only what it uses (Package.swift, `explicitRuntimeImports`),
-    /// so its instances map libswiftCore and libswiftGlibc, not Concurrency, dispatch and StringProcessing.
-    func testAPluginOnTheKitAloneNeedsOnlyTheCoreRuntime() throws {
-        for library in ["libBraneSensorMemory.so", "libBraneSensorStorage.so", "libBraneSensorCompute.so"] {
+    /// Every bundled Swift plugin imports only what it uses (Package.swift, `explicitRuntimeImports`)
+    /// and codes JSON without Foundation (BranePluginCodable over JSONValue), so its instances map
+    /// libswiftCore and libswiftGlibc, not Foundation, Concurrency, dispatch and StringProcessing.
+    func testEveryBundledSwiftPluginNeedsOnlyTheCoreRuntime() throws {
+        let swiftLibraries = try FileManager.default.contentsOfDirectory(atPath: BundledPlugins.directory).compactMap { id -> String? in
+            let manifest = (try? String(contentsOfFile: BundledPlugins.path("\(id)/manifest.yaml"), encoding: .utf8)) ?? ""
+            let library = manifest.split(separator: "\n").first { $0.hasPrefix("library: ") }?.dropFirst("library: ".count)
+            return library.map(String.init).flatMap { ELFDependencies.needs(built.appendingPathComponent($0).path, "libswiftCore.so") ? $0 : nil }
+        }
+        XCTAssertEqual(swiftLibraries.count, 13, "the bundled Swift plugins: \(swiftLibraries.sorted())")
+        for library in swiftLibraries {
             // (A debug build also links libswiftSwiftOnoneSupport.)
-            let needed = ELFDependencies.needed(built.appendingPathComponent(library).path).filter { $0.hasPrefix("libswift") && $0 != "libswiftSwiftOnoneSupport.so" }
+            let needed = ELFDependencies.needed(built.appendingPathComponent(library).path).filter { $0.hasPrefix("lib") && !$0.hasPrefix("libc.so") && !$0.hasPrefix("libm.so") && $0 != "libswiftSwiftOnoneSupport.so" }
             XCTAssertEqual(needed, ["libswiftCore.so", "libswiftGlibc.so"], library)
         }
     }
@@ -32,7 +39,7 @@ final class ELFDependenciesTests: XCTestCase {
         let runtime = try XCTUnwrap(SandboxPlan.swiftRuntimeDirectory)
         let preload = try XCTUnwrap(swift.runnerEnvironment.first { $0.hasPrefix("LD_PRELOAD=") }).dropFirst("LD_PRELOAD=".count).split(separator: " ").map(String.init)
         let needed = ELFDependencies.needed(built.appendingPathComponent("libBraneUnits.so").path)
-        XCTAssertTrue(needed.contains("libFoundationEssentials.so") && needed.contains("libc.so.6"), "\(needed)")
+        XCTAssertTrue(needed.contains("libswiftCore.so") && needed.contains("libc.so.6"), "\(needed)")
         XCTAssertEqual(preload, needed.filter { !["libm.so.6", "libc.so.6"].contains($0) }.map { "\(runtime)/\($0)" },
                        "the runtime's libraries in the plugin's order, the system's left to the loader: \(swift.runnerEnvironment)")
         let c = try SandboxPlan(bundle: try PluginBundle.open(BundledPlugins.path("com.brane.sysinfo")))
