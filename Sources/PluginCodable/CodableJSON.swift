@@ -7,10 +7,15 @@
 /// cost every instance 0.7 MiB idle and 2.7 MiB once it had decoded: docs/performance.md).
 /// Numbers are JSON's doubles: an integer beyond ±2^53 is refused, not rounded.
 public func decodeJSON<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T {
+    let value: JSONValue
+    do { value = try JSONValue(parsing: bytes) } catch { throw PluginError("invalid input: \(error)") }
+    return try decodeJSON(type, from: value)
+}
+
+/// The same from a parsed value: one element of a list, say, so a bad one can be skipped alone.
+public func decodeJSON<T: Decodable>(_ type: T.Type, from value: JSONValue) throws -> T {
     do {
-        return try ValueDecoder.decode(type, from: try JSONValue(parsing: bytes), at: [])
-    } catch let error as JSONValue.ParseError {
-        throw PluginError("invalid input: \(error)")
+        return try ValueDecoder.decode(type, from: value, at: [])
     } catch let error as DecodingError {
         throw PluginError("invalid input: \(describe(error))")
     }
@@ -18,17 +23,24 @@ public func decodeJSON<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws
 
 /// Compact UTF-8 with object keys sorted, so equal values give equal bytes.
 public func encodeJSON<T: Encodable>(_ value: T) throws -> [UInt8] {
-    try ValueEncoder.encode(value).bytes
+    do {
+        return try ValueEncoder.encode(value).bytes
+    } catch let error as EncodingError {
+        guard case .invalidValue(_, let context) = error else { throw error }
+        throw PluginError("cannot write the answer: \(describe(context.codingPath, context.debugDescription))")
+    }
+}
+
+private func describe(_ error: DecodingError) -> String {
+    switch error {
+    case .typeMismatch(_, let c), .valueNotFound(_, let c), .keyNotFound(_, let c), .dataCorrupted(let c): describe(c.codingPath, c.debugDescription)
+    @unknown default: "\(error)"
+    }
 }
 
 /// "readings[2].rmssd: expected a number, found a string": where, then what.
-private func describe(_ error: DecodingError) -> String {
-    let context: DecodingError.Context
-    switch error {
-    case .typeMismatch(_, let c), .valueNotFound(_, let c), .keyNotFound(_, let c), .dataCorrupted(let c): context = c
-    @unknown default: return "\(error)"
-    }
-    return context.codingPath.isEmpty ? context.debugDescription : "\(pathText(context.codingPath)): \(context.debugDescription)"
+private func describe(_ path: [CodingKey], _ problem: String) -> String {
+    path.isEmpty ? problem : "\(pathText(path)): \(problem)"
 }
 
 func pathText(_ path: [CodingKey]) -> String {

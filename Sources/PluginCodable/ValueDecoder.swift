@@ -32,8 +32,10 @@ struct ValueDecoder: Decoder {
         if let integer = T.self as? any FixedWidthInteger.Type {
             guard case .number(let number) = value else { throw mismatch("an integer") }
             guard abs(number) < exactIntegerLimit, let exact = integer.init(exactly: number) else {
-                let problem = number.rounded() != number ? "is not a whole number" : "does not fit \(integer)"
-                throw DecodingError.dataCorrupted(.init(codingPath: path, debugDescription: "\(number) \(problem)"))
+                let problem = number.rounded() != number ? "is not a whole number"
+                    : abs(number) >= exactIntegerLimit ? "is beyond ±2^53, past which a JSON number does not carry an integer exactly"
+                    : "does not fit \(integer)"
+                throw DecodingError.dataCorrupted(.init(codingPath: path, debugDescription: "\(wholeOrDecimal(number)) \(problem)"))
             }
             return exact as! T
         }
@@ -62,6 +64,11 @@ struct ValueDecoder: Decoder {
         let context = DecodingError.Context(codingPath: path, debugDescription: "expected \(expected), found \(found(value))")
         return value == .null ? .valueNotFound(type, context) : .typeMismatch(type, context)
     }
+}
+
+/// A number as the caller would have written it: 9007199254740992, not 9.007199254740992e+15.
+private func wholeOrDecimal(_ number: Double) -> String {
+    number.rounded() == number && abs(number) < 1e18 ? String(Int64(number)) : "\(number)"
 }
 
 /// The kind of value found, never the value: it may be long, and it is the caller's text.

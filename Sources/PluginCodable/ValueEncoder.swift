@@ -75,7 +75,9 @@ final class Node {
     func encode<T: Encodable>(_ value: T, at path: [CodingKey]) throws {
         func refuse(_ why: String) -> EncodingError { .invalidValue(value, .init(codingPath: path, debugDescription: why)) }
         switch value {
-        case let json as JSONValue: set(json)
+        case let json as JSONValue:
+            guard json.isFinite else { throw refuse("a JSONValue holding NaN or an infinity is not JSON") }
+            set(json)
         case let text as String: set(.string(text))
         case let flag as Bool: set(.bool(flag))
         case let number as Double:
@@ -86,11 +88,22 @@ final class Node {
             set(.number(Double("\(number)")!))  // 0.1 as the Float prints it, not as 0.10000000149011612
         case let integer as any FixedWidthInteger:
             guard let number = Double(exactly: integer), abs(number) < exactIntegerLimit else {
-                throw refuse("\(integer) is beyond ±2^53, which a JSON number does not carry exactly")
+                throw refuse("\(integer) is beyond ±2^53, past which a JSON number does not carry an integer exactly")
             }
             set(.number(number))
         default:
             try value.encode(to: ValueEncoder(node: self, codingPath: path))
+        }
+    }
+}
+
+private extension JSONValue {
+    var isFinite: Bool {
+        switch self {
+        case .number(let n): n.isFinite
+        case .array(let items): items.allSatisfy(\.isFinite)
+        case .object(let members): members.values.allSatisfy(\.isFinite)
+        case .null, .bool, .string: true
         }
     }
 }

@@ -119,10 +119,21 @@ final class CodableJSONTests: XCTestCase {
         struct Big: Codable { var n: Int64 }
         XCTAssertEqual(try decodeJSON(Big.self, from: Array(#"{"n": 9007199254740991}"#.utf8)).n, 9_007_199_254_740_991)
         XCTAssertThrowsError(try decodeJSON(Big.self, from: Array(#"{"n": 9007199254740993}"#.utf8))) { error in
-            XCTAssertEqual((error as? PluginError)?.message, "invalid input: n: 9007199254740992.0 does not fit Int64")
+            XCTAssertEqual((error as? PluginError)?.message,
+                           "invalid input: n: 9007199254740992 is beyond ±2^53, past which a JSON number does not carry an integer exactly")
         }
-        XCTAssertThrowsError(try encodeJSON(Big(n: .max)))
-        XCTAssertThrowsError(try encodeJSON(["x": Double.nan]))
+        for (document, problem) in [(#"{"n": 1.5}"#, "n: 1.5 is not a whole number"), (#"{"n": -1e19}"#, "n: -1e+19 is beyond ±2^53, past which a JSON number does not carry an integer exactly")] {
+            XCTAssertThrowsError(try decodeJSON(Big.self, from: Array(document.utf8))) { XCTAssertEqual(($0 as? PluginError)?.message, "invalid input: \(problem)") }
+        }
+        XCTAssertThrowsError(try decodeJSON([UInt8].self, from: Array("[1, 300]".utf8))) {
+            XCTAssertEqual(($0 as? PluginError)?.message, "invalid input: [1]: 300 does not fit UInt8")
+        }
+        XCTAssertThrowsError(try encodeJSON(Big(n: .max))) {
+            XCTAssertEqual(($0 as? PluginError)?.message, "cannot write the answer: n: 9223372036854775807 is beyond ±2^53, past which a JSON number does not carry an integer exactly")
+        }
+        XCTAssertThrowsError(try encodeJSON(["x": Double.nan])) { XCTAssertEqual(($0 as? PluginError)?.message, "cannot write the answer: x: nan is not a JSON number") }
+        // A JSONValue inside an Encodable is held to the same rule, however deep the NaN.
+        XCTAssertThrowsError(try encodeJSON(["x": JSONValue.array([1, .object(["y": .number(.infinity)])])]))
         XCTAssertThrowsError(try JSONEncoder().encode(["x": Double.nan]))
         XCTAssertThrowsError(try encodeJSON([Float.infinity]))
     }
