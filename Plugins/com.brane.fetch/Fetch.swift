@@ -57,7 +57,10 @@ struct Fetch: BranePlugin {
         guard method == "tools/call" else { throw PluginError("unknown method \(method); this plugin answers tools/call") }
         let call = try decodeJSON(Call.self, from: input)
         guard call.name == "fetch_url" else { throw PluginError("unknown tool \(call.name)") }
-        return try encodeJSON(try fetch(call.arguments.url, limit: min(call.arguments.maxBytes ?? 65536, 1 << 20)))
+        let limit = call.arguments.maxBytes ?? 65536
+        // The host checks the schema's bounds first; `brane plugin run` sends what it is given.
+        guard (1...(1 << 20)).contains(limit) else { throw PluginError("maxBytes: \(limit) is outside 1–1048576") }
+        return try encodeJSON(try fetch(call.arguments.url, limit: limit))
     }
 
     /// The URL's host as libcurl reads it, and its port (the scheme's default when none is given).

@@ -27,6 +27,7 @@ struct Neuroscientist: BranePlugin {
                 + "\(Self.window / Self.eventsPerDay) days the host replays after a restart (specialist.window in the manifest, "
                 + "\(Self.window) events at up to \(Self.eventsPerDay) a day)")
         }
+        try rule.settings.check()
     }
 
     /// The manifest's `specialist.window`, in events, and the events a day it allows for (the
@@ -76,6 +77,21 @@ struct HRVDropRule {
         /// baseline is exact from day `baselineDays + 1` of a replay, and a streak is decided once
         /// `consecutiveDays` exact days are in (a longer one has already fired either way).
         var replayedDays: Int { baselineDays + consecutiveDays + 1 }
+
+        /// Refuses a setting the rule cannot run with (a count below 1 would make a window negative);
+        /// the replay window bounds the counts from above.
+        func check() throws {
+            for (name, value, range) in [("dropPercent", dropPercent, 0.1...100), ("poorSleepHours", poorSleepHours, 0...24),
+                                         ("poorSleepQuality", poorSleepQuality, 0...100), ("highLoadRatio", highLoadRatio, 0.1...10)] {
+                guard range.contains(value) else { throw PluginError("hrvDrop.\(name): \(value) is outside \(range.lowerBound)–\(range.upperBound)") }
+            }
+            for (name, value) in [("consecutiveDays", consecutiveDays), ("baselineDays", baselineDays), ("minimumHistory", minimumHistory)] {
+                guard value >= 1 else { throw PluginError("hrvDrop.\(name): \(value) is below 1") }
+            }
+            guard minimumHistory <= baselineDays else {
+                throw PluginError("hrvDrop.minimumHistory: \(minimumHistory) is more than baselineDays (\(baselineDays)), so no baseline would ever form")
+            }
+        }
     }
 
     struct Alert: Encodable {
@@ -205,7 +221,7 @@ struct Assessment: Encodable {
 }
 
 func format(_ value: Double) -> String {
-    value.rounded() == value ? String(Int(value)) : String(rounded(value))
+    value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : String(rounded(value))
 }
 
 @_cdecl("brane_plugin_entry")

@@ -16,7 +16,8 @@ struct Containers: BranePlugin {
         struct Engine: Decodable {
             var socket: String
             var version: Version?
-            var containers: [Container]?
+            /// Each decoded alone: one malformed entry is skipped with a note, not the whole scan.
+            var containers: [JSONValue]?
             var error: String?
         }
 
@@ -57,7 +58,14 @@ struct Containers: BranePlugin {
             return try encodeJSON(ScanResult(assets: [], notes: ["container engine at \(engine.socket) did not answer: \(error)"]))
         }
         let engineVersion = engine.version?.Version ?? "unknown"
-        let assets = (engine.containers ?? []).map { container in
+        var notes: [String] = []
+        let containers = (engine.containers ?? []).enumerated().compactMap { number, entry -> Container? in
+            do { return try decodeJSON(Container.self, from: entry) } catch {
+                notes.append("container \(number) skipped: \((error as? PluginError)?.message ?? "\(error)")")
+                return nil
+            }
+        }
+        let assets = containers.map { container in
             let name = container.Names?.first.map { $0.hasPrefix("/") ? String($0.dropFirst()) : $0 } ?? String(container.Id.prefix(12))
             let ports = (container.Ports ?? []).map { port in
                 port.PublicPort.map { "\(port.IP ?? "0.0.0.0"):\($0)->\(port.PrivatePort)/\(port.Type)" } ?? "\(port.PrivatePort)/\(port.Type)"
@@ -67,7 +75,7 @@ struct Containers: BranePlugin {
                                       "created": container.Created.map(String.init) ?? "?", "ports": ports.joined(separator: ", "),
                                       "engine": "docker \(engineVersion) at \(engine.socket)", "id": String(container.Id.prefix(12))])
         }
-        return try encodeJSON(ScanResult(assets: assets))
+        return try encodeJSON(ScanResult(assets: assets, notes: notes))
     }
 }
 

@@ -4,8 +4,8 @@ import Glibc
 
 /// com.brane.scanner.processes — running processes with parent, user and command line; values of
 /// secret-looking arguments (--password=…, --token …, user:pass@ in URLs, KEY=… assignments) are
-/// redacted before they leave the sandbox. Environments are never read: the kernel refuses
-/// /proc/PID/environ to a sandboxed reader anyway (Landlock's ptrace scope).
+/// redacted, and command lines cut to 4 KiB, before they leave the sandbox. Environments are never
+/// read: the kernel refuses /proc/PID/environ to a sandboxed reader anyway (Landlock's ptrace scope).
 struct Processes: BranePlugin {
     static let id = "com.brane.scanner.processes"
     static let version = "0.1.0"
@@ -13,10 +13,16 @@ struct Processes: BranePlugin {
 
     init(host: PluginHost) {}
 
+    /// What the answer may hold, well inside the host's 8 MiB frame: processes listed, and the
+    /// bytes of their command lines as JSON writes them (a control character takes six).
+    static let maximumProcesses = 10_000, commandBudget = 3 << 20
+
     func invoke(method: String, input: [UInt8]) throws -> [UInt8] {
         guard method == "scanner/scan" else { throw PluginError("unknown method \(method); this scanner answers scanner/scan") }
         let users = Self.userNames((try? ProcFS.read("/etc/passwd")) ?? "")
         var assets: [Asset] = []
+        var notes = ["environments are not collected"]
+        var commandBytes = 0, commandsCut = false
         for pid in try Self.pids() {
             // A process may exit between listing and reading: skip it.
             guard let stat = try? ProcFS.read("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { continue }
@@ -27,11 +33,24 @@ struct Processes: BranePlugin {
                 status.split(separator: "\n").first { $0.hasPrefix("Uid:") }?.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().first
             }.map(String.init) ?? "?"
             let argv = ((try? ProcFS.read("/proc/\(pid)/cmdline")) ?? "").split(separator: "\0").map(String.init)
+            var command = argv.isEmpty ? "[\(name)]" : Self.shown(Self.redact(argv))
+            let cost = JSONValue.string(command).bytes.count
+            if commandBytes + cost <= Self.commandBudget {
+                commandBytes += cost
+            } else {
+                command = "[not shown]"
+                commandsCut = true
+            }
             assets.append(Asset(kind: "process", key: "\(pid)@\(fields[19])", name: name,
                                 properties: ["pid": String(pid), "ppid": String(fields[1]), "state": String(fields[0]),
-                                             "user": users[uid] ?? uid, "command": argv.isEmpty ? "[\(name)]" : Self.redact(argv).joined(separator: " ")]))
+                                             "user": users[uid] ?? uid, "command": command]))
+            if assets.count == Self.maximumProcesses {
+                notes.append("the first \(Self.maximumProcesses) processes are listed, any more are not")
+                break
+            }
         }
-        return try encodeJSON(ScanResult(assets: assets, notes: ["environments are not collected"]))
+        if commandsCut { notes.append("command lines past \(Self.commandBudget >> 20) MiB in all are shown as [not shown]") }
+        return try encodeJSON(ScanResult(assets: assets, notes: notes))
     }
 
     static func pids() throws -> [Int] {
@@ -52,44 +71,82 @@ struct Processes: BranePlugin {
         }
     }
 
-    static let secretWords = ["password", "passwd", "pwd", "secret", "token", "apikey", "api-key", "api_key", "key", "credential", "auth", "private"]
+    /// Substrings that make an argument's name secret-looking. Over-redaction is the safe side:
+    /// "pass" also catches passwd, passphrase and --db-pass.
+    static let secretWords = ["pass", "pwd", "secret", "token", "apikey", "api-key", "api_key", "key", "credential", "auth", "private", "bearer", "cookie"]
+        .map { Array($0.utf8) }
 
-    static func isSecretName(_ name: Substring) -> Bool {
-        let lowered = name.lowercased()
-        return secretWords.contains { start(of: $0, in: lowered) != nil }
+    /// Whether a name (ASCII letters compared without case; nothing else is folded) holds a secret word.
+    static func isSecretName(_ name: ArraySlice<UInt8>) -> Bool {
+        let lowered = name.map { (0x41...0x5a).contains($0) ? $0 | 0x20 : $0 }
+        return secretWords.contains { start(of: $0, in: lowered[...]) != nil }
     }
 
-    /// Where `needle` first starts in `text`, compared as UTF-8 (the standard library alone has no
-    /// substring search, and comparing Characters would break graphemes at every step).
-    static func start(of needle: String, in text: String) -> String.Index? {
-        let pattern = Array(needle.utf8)
-        return text.utf8.indices.first { text.utf8[$0...].starts(with: pattern) }
+    /// Where `needle` first starts in `bytes` (the standard library alone has no substring search).
+    static func start(of needle: [UInt8], in bytes: ArraySlice<UInt8>) -> Int? {
+        bytes.indices.first { bytes[$0...].starts(with: needle) }
     }
 
-    /// Replaces secret values with "[redacted]": `--password=x`, `--token x`, `API_KEY=x`, `https://user:x@host`.
+    static let redacted = Array("[redacted]".utf8)
+
+    /// Replaces secret values with "[redacted]": `--password=x`, `--token x`, `API_KEY=x`,
+    /// `Authorization: x`, and the password of every `scheme://user:x@host` in an argument.
+    /// Everything is matched on UTF-8 bytes, so a combining mark after `=`, `:` or `@` (which would
+    /// join it into one Character) hides nothing.
     static func redact(_ argv: [String]) -> [String] {
-        var result: [String] = []
         var hideNext = false
-        for argument in argv {
+        return argv.map { argument in
             if hideNext {
-                result.append("[redacted]")
                 hideNext = false
-                continue
+                return "[redacted]"
             }
-            if let equals = argument.firstIndex(of: "="), isSecretName(argument[..<equals]) {
-                result.append(argument[...equals] + "[redacted]")
-            } else if argument.hasPrefix("-") && isSecretName(argument[...]) {
-                result.append(argument)
-                hideNext = true
-            } else if let scheme = start(of: "://", in: argument),
-                      case let authority = argument.utf8.index(scheme, offsetBy: 3), let at = argument[authority...].firstIndex(of: "@"),
-                      let colon = argument[authority..<at].firstIndex(of: ":") {
-                result.append(String(argument[..<argument.index(after: colon)]) + "[redacted]" + argument[at...])
+            var bytes = withoutURLPasswords(Array(argument.utf8))
+            let hasEquals = bytes.contains(UInt8(ascii: "="))
+            if let separator = bytes.firstIndex(where: { $0 == UInt8(ascii: "=") || $0 == UInt8(ascii: ":") }), isSecretName(bytes[..<separator]) {
+                bytes = Array(bytes[...separator]) + redacted
+            } else if !hasEquals, bytes.first(where: { $0 < 0x80 }) == UInt8(ascii: "-"), isSecretName(bytes[...]) {
+                hideNext = true  // --token x: the value is the next argument
+            }
+            return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    /// `scheme://user:secret@host` → `scheme://user:[redacted]@host`, for every URL in the text.
+    static func withoutURLPasswords(_ text: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        var rest = text[...]
+        while let scheme = start(of: Array("://".utf8), in: rest) {
+            let authority = scheme + 3
+            out += rest[..<authority]
+            // To the next space or comma, not the next /: a password with a raw / or @ in it is still
+            // hidden, at the cost of hiding a path that has both : and @.
+            let end = rest[authority...].firstIndex { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: ",") } ?? rest.endIndex
+            if let at = rest[authority..<end].lastIndex(of: UInt8(ascii: "@")), let colon = rest[authority..<at].firstIndex(of: UInt8(ascii: ":")) {
+                out += rest[authority...colon] + redacted
+                rest = rest[at...]
             } else {
-                result.append(argument)
+                rest = rest[authority...]
             }
         }
-        return result
+        return out + rest
+    }
+
+    /// A command line as shown: each argument at most 1 KiB and the whole at most 4 KiB, cut at a
+    /// character boundary and marked, so no process can make the scan's answer outgrow its frame.
+    static func shown(_ argv: [String]) -> String {
+        var line: [UInt8] = []
+        for argument in argv {
+            if !line.isEmpty { line.append(UInt8(ascii: " ")) }
+            line += truncated(Array(argument.utf8), to: 1024)
+        }
+        return String(decoding: truncated(line, to: 4096), as: UTF8.self)
+    }
+
+    static func truncated(_ bytes: [UInt8], to limit: Int) -> [UInt8] {
+        guard bytes.count > limit else { return bytes }
+        var end = limit
+        while end > 0, bytes[end] & 0xC0 == 0x80 { end -= 1 }  // never half a UTF-8 sequence
+        return Array(bytes[..<end]) + Array("…[cut]".utf8)
     }
 }
 

@@ -31,6 +31,7 @@ struct Units: BranePlugin {
         guard call.name == "convert_units" else { throw PluginError("unknown tool \(call.name)") }
         let a = call.arguments
         let converted = try convert(a.value, from: a.from, to: a.to)
+        guard converted.isFinite else { throw PluginError("\(format(a.value)) \(a.from) in \(a.to) is beyond the range of a number") }
         let rounded = (converted * 1e6).rounded() / 1e6
         return try encodeJSON(Answer(value: rounded, unit: a.to, text: "\(format(a.value)) \(a.from) = \(format(rounded)) \(a.to)"))
     }

@@ -337,19 +337,18 @@ final class DurableSpecialistStateTests: XCTestCase {
         let yaml = tierZeroNeuronYAML(id: "long-baseline").replacingOccurrences(
             of: "  - plugin: com.brane.neuroscientist\n", with: "  - plugin: com.brane.neuroscientist\n    config: {hrvDrop: {baselineDays: 70}}\n")
         let resolved = try NeuronLoader.parse(yaml, file: "long-baseline.yaml", plugins: plugins).neuron
-        final class Logs: @unchecked Sendable { let lock = NSLock(); var lines: [String] = [] }
-        let logs = Logs()
+        let logs = CollectedLines()
         let run = try NeuronRunner(neuron: resolved, runner: try ResourceLocator.current.runner(), store: try store("long"),
                                    inboxRoot: directory.appendingPathComponent("inbox-long").path,
-                                   onLog: { _, line in logs.lock.withLock { logs.lines.append("\(line.level): \(line.message)") } })
+                                   onLog: { _, line in logs.append("\(line.level): \(line.message)") })
         defer { run.stop() }
         let folder = run.inbox.folder("biometrics.daily")
         try (days[0] + "\n").write(toFile: "\(folder)/a.jsonl", atomically: true, encoding: .utf8)
         let problems = run.step().flatMap { event -> [String] in if case .fed(_, _, _, let problems) = event { problems } else { [] } }
         XCTAssertTrue(problems.contains { $0.contains("a.jsonl:1: com.brane.neuroscientist died") && $0.contains("init") }, "\(problems)")
-        XCTAssertTrue(logs.lock.withLock { logs.lines }.contains {
+        XCTAssertTrue(logs.all.contains {
             $0.contains("error: init failed: hrvDrop: baselineDays + consecutiveDays + 1 is 74, more than the 64 days the host replays")
-        }, "\(logs.lines)")
+        }, "\(logs.all)")
     }
 
     /// A manifest's window is a whole number of events within the replay bound.

@@ -315,8 +315,8 @@ final class DeathReportTests: XCTestCase {
 
 /// Plugin logs are capped by the host and every plugin string is sanitised before a terminal.
 final class PluginTextTests: XCTestCase {
-    private func hostileLogging(_ test: XCTestCase, edit: @escaping (String) -> String = { $0 }) throws -> (SupervisedPlugin, DeathLog.Lines) {
-        let lines = DeathLog.Lines()
+    private func hostileLogging(_ test: XCTestCase, edit: @escaping (String) -> String = { $0 }) throws -> (SupervisedPlugin, CollectedLines) {
+        let lines = CollectedLines()
         let bundle = try PluginBundle.open(Harness.pluginDirectory(test, manifest: edit(Harness.hostileManifest)))
         let plugin = SupervisedPlugin(plan: try SandboxPlan(bundle: bundle), runner: try Harness.runner(), onLog: { _, line in lines.append(line.message) })
         test.addTeardownBlock { plugin.stop() }
@@ -417,17 +417,10 @@ private func assertSandboxKillsAny(_ plugin: SupervisedPlugin, _ method: String,
     plugin.assertServesAgain(file: file, line: line)
 }
 
-/// Thread-safe collectors for what the host reports.
+/// A thread-safe collector of the deaths the host reports.
 final class DeathLog: @unchecked Sendable {
     private let lock = NSLock()
     private var deaths: [PluginDeath] = []
     func append(_ death: PluginDeath) { lock.withLock { deaths.append(death) } }
     var all: [PluginDeath] { lock.withLock { deaths } }
-
-    final class Lines: @unchecked Sendable {
-        private let lock = NSLock()
-        private var lines: [String] = []
-        func append(_ line: String) { lock.withLock { lines.append(line) } }
-        var all: [String] { lock.withLock { lines } }
-    }
 }

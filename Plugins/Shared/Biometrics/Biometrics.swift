@@ -12,6 +12,37 @@ public struct DailyReading: Codable, Sendable, Equatable {
     public var sleepQuality: Double
     /// Session load in arbitrary units (e.g. session RPE × minutes).
     public var load: Double
+
+    enum CodingKeys: String, CodingKey { case date, rmssd, restingHR, sleepHours, sleepQuality, load }
+
+    /// The range each measure can take on a person: a reading outside it is refused where it is
+    /// read, with its path, so no absurd value reaches a baseline, a streak or an answer.
+    static let bounds: [(CodingKeys, ClosedRange<Double>)] = [
+        (.rmssd, 1...1000), (.restingHR, 20...250), (.sleepHours, 0...24), (.sleepQuality, 0...100), (.load, 0...100_000),
+    ]
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        date = try container.decode(String.self, forKey: .date)
+        guard Self.isISODate(date) else {
+            throw DecodingError.dataCorruptedError(forKey: .date, in: container, debugDescription: "expected a date as YYYY-MM-DD")
+        }
+        var values: [CodingKeys: Double] = [:]
+        for (key, range) in Self.bounds {
+            let value = try container.decode(Double.self, forKey: key)
+            guard range.contains(value) else {
+                throw DecodingError.dataCorruptedError(forKey: key, in: container,
+                    debugDescription: "\(value) is outside \(Int(range.lowerBound))–\(Int(range.upperBound))")
+            }
+            values[key] = value
+        }
+        (rmssd, restingHR, sleepHours, sleepQuality, load) = (values[.rmssd]!, values[.restingHR]!, values[.sleepHours]!, values[.sleepQuality]!, values[.load]!)
+    }
+
+    static func isISODate(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        return bytes.count == 10 && bytes.enumerated().allSatisfy { i, b in i == 4 || i == 7 ? b == UInt8(ascii: "-") : (0x30...0x39).contains(b) }
+    }
 }
 
 /// A request carrying a history of readings, oldest first.

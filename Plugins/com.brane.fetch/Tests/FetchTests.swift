@@ -59,6 +59,17 @@ final class FetchTests: XCTestCase {
         XCTAssertNil(plugin.pid, "the plugin was never started")
     }
 
+    /// Bypassing the host's schema check (as `brane plugin run` does): the plugin holds maxBytes to
+    /// the schema's bounds itself, so a negative limit never reaches its write callback.
+    func testTheBodyLimitIsCheckedByThePluginToo() throws {
+        let (_, plugin) = try plugin()
+        for limit: JSONValue in [-5, 0, 1_048_577] {
+            let call = JSONValue.object(["name": "fetch_url", "arguments": .object(["url": .string("http://127.0.0.1:\(server.port)/rmssd.html"), "maxBytes": limit])])
+            guard case .pluginError(let bytes) = try plugin.call(method: "tools/call", input: Array(call.serialized().utf8)) else { return XCTFail("maxBytes \(limit)") }
+            XCTAssertEqual(try JSONValue(parsing: bytes)["message"]?.stringValue, "maxBytes: \(limit.serialized()) is outside 1–1048576")
+        }
+    }
+
     /// Bypassing the host's tool check: the plugin has no socket of its own, and the host's broker
     /// refuses to connect it to an undeclared port.
     func testTheBrokerRefusesAnUndeclaredPortEvenWhenTheToolCheckIsBypassed() throws {

@@ -50,4 +50,29 @@ final class ContainersScannerTests: XCTestCase {
         XCTAssertEqual(summary.assets, 0)
         XCTAssertEqual(summary.notes, ["no container engine found (looked for \(directory.appendingPathComponent("docker.sock").path))"])
     }
+
+    /// A malformed entry from a hostile or broken engine is skipped with a note naming what is
+    /// wrong with it; the good ones are still catalogued (it once failed the whole scan).
+    func testAMalformedContainerIsSkippedAloneWithANote() throws {
+        let directory = BundledPlugins.temporaryDirectory()
+        addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
+        let store = try ObservationStore(path: directory.appendingPathComponent("observations.sqlite").path)
+        var input = try engine("containers-before.json")
+        var engineObject = input["engine"]!.objectValue!
+        var containers = engineObject["containers"]!.arrayValue!
+        var bad = containers[0].objectValue!
+        bad["Created"] = 9_007_199_254_740_993
+        containers.insert(.object(bad), at: 0)
+        containers.insert(.object(["Id": "f00d", "Ports": [["PrivatePort": 80.5, "Type": "tcp"]]]), at: 2)
+        containers.append(.string("\u{1b}[2J"))
+        engineObject["containers"] = .array(containers)
+        input = .object(["engine": .object(engineObject)])
+        let summary = try Scanning.scan(try sandboxed(BundledPlugins.path("com.brane.scanner.containers"), for: self), into: store, dockerInput: { input })
+        XCTAssertEqual(summary.assets, 3)
+        XCTAssertEqual(summary.notes, [
+            "container 0 skipped: invalid input: Created: 9007199254740992 is beyond ±2^53, past which a JSON number does not carry an integer exactly",
+            "container 2 skipped: invalid input: Ports[0].PrivatePort: 80.5 is not a whole number",
+            "container 5 skipped: invalid input: expected an object, found a string",
+        ])
+    }
 }

@@ -30,4 +30,53 @@ final class ProcessesScannerTests: XCTestCase {
         XCTAssertFalse(String(decoding: bytes, as: UTF8.self).contains("hunter2"))
         XCTAssertGreaterThan(assets.count, 3)
     }
+
+    /// The red-team's ways past the redaction, each in one process's argv, and arguments long
+    /// enough that five such processes once made the scan outgrow its frame and fail for everyone.
+    func testSecretsInEveryFormAreRedactedAndLongCommandsAreCut() throws {
+        let forms: [(argv: [String], shown: String)] = [
+            (["--url=https://admin:LEAK1@api.example/oauth/token", "--verbose"], "--url=https://admin:[redacted]@api.example/oauth/token --verbose"),
+            (["https://u:p@h,https://v:LEAK2@h2"], "https://u:[redacted]@h,https://v:[redacted]@h2"),
+            (["https://u:\u{301}LEAK3@h"], "https://u:[redacted]@h"),
+            (["--password=\u{301}LEAK4"], "--password=[redacted]"),
+            (["PASSWORD=\u{301}LEAK5"], "PASSWORD=[redacted]"),
+            (["\u{301}--token", "LEAK6"], "\u{301}--token [redacted]"),
+            (["--db-pass", "LEAK7"], "--db-pass [redacted]"),
+            (["--passphrase=LEAK8"], "--passphrase=[redacted]"),
+            (["Authorization: Bearer LEAK9"], "Authorization:[redacted]"),
+            (["https://u:pa/ss@LEAK10@h/x"], "https://u:[redacted]@h/x"),
+        ]
+        var children: [Process] = []
+        addTeardownBlock { for child in children { child.terminate(); child.waitUntilExit() } }
+        for (number, form) in forms.enumerated() {
+            children.append(try blockedShell(["brane-form-\(number)"] + form.argv))
+        }
+        let long = String(repeating: "x", count: 120_000)
+        for _ in 0..<5 { children.append(try blockedShell(["brane-long"] + Array(repeating: long, count: 15))) }
+        Thread.sleep(forTimeInterval: 0.1)
+
+        let scan = try sandboxed(BundledPlugins.path("com.brane.scanner.processes"), for: self)
+        guard case .result(let bytes) = try scan.call(method: "scanner/scan", input: Array("{}".utf8)) else { return XCTFail("scan failed") }
+        XCTAssertFalse(String(decoding: bytes, as: UTF8.self).contains("LEAK"))
+        let commands = try XCTUnwrap(try JSONValue(parsing: bytes)["assets"]?.arrayValue).compactMap { $0["properties"]?["command"]?.stringValue }
+        for (number, form) in forms.enumerated() {
+            XCTAssertTrue(commands.contains("/bin/sh -c read -r line brane-form-\(number) \(form.shown)"), "\(form.argv): \(commands.filter { $0.contains("brane-form-\(number) ") })")
+        }
+        let cut = commands.filter { $0.contains("brane-long") }
+        XCTAssertEqual(cut.count, 5)
+        for command in cut {
+            XCTAssertLessThanOrEqual(command.utf8.count, 4096 + "…[cut]".utf8.count)
+            XCTAssertTrue(command.hasSuffix("…[cut]"), String(command.suffix(40)))
+        }
+    }
+
+    /// A shell blocked in `read` on a pipe, with this argv after `-c read -r line`.
+    private func blockedShell(_ arguments: [String]) throws -> Process {
+        let child = Process()
+        child.executableURL = URL(fileURLWithPath: "/bin/sh")
+        child.arguments = ["-c", "read -r line"] + arguments
+        child.standardInput = Pipe()
+        try child.run()
+        return child
+    }
 }

@@ -23,6 +23,9 @@ final class UnitsPluginTests: XCTestCase {
         }
         guard case .pluginError(let error) = try convert(plugin, 1, "kg", "mL") else { return XCTFail("mass to volume must fail") }
         XCTAssertEqual(try JSONValue(parsing: error)["message"], .string("cannot convert mass (kg) to volume (mL)"))
+        // A finite value whose conversion is not: an error that says so, not an answer JSON cannot carry.
+        guard case .pluginError(let overflow) = try convert(plugin, 1e308, "kg", "mcg") else { return XCTFail("an infinite result must fail") }
+        XCTAssertEqual(try JSONValue(parsing: overflow)["message"], .string("1e+308 kg in mcg is beyond the range of a number"))
     }
 
     func testTheManifestSchemaRefusesBadArgumentsBeforeThePluginRuns() throws {
