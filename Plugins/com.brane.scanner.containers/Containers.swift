@@ -11,6 +11,8 @@ struct Containers: BranePlugin {
 
     init(host: PluginHost) {}
 
+    static let namedSkips = 10
+
     /// What the host passes: the engine's answers, or engine == nil when no engine was found.
     struct Input: Decodable {
         struct Engine: Decodable {
@@ -58,13 +60,16 @@ struct Containers: BranePlugin {
             return try encodeJSON(ScanResult(assets: [], notes: ["container engine at \(engine.socket) did not answer: \(error)"]))
         }
         let engineVersion = engine.version?.Version ?? "unknown"
-        var notes: [String] = []
+        var notes: [String] = [], skipped = 0
         let containers = (engine.containers ?? []).enumerated().compactMap { number, entry -> Container? in
             do { return try decodeJSON(Container.self, from: entry) } catch {
-                notes.append("container \(number) skipped: \((error as? PluginError)?.message ?? "\(error)")")
+                skipped += 1
+                // The first few, named; a flood of bad entries must not outgrow the answer's frame.
+                if skipped <= Self.namedSkips { notes.append("container \(number) skipped: \((error as? PluginError)?.message ?? "\(error)")") }
                 return nil
             }
         }
+        if skipped > Self.namedSkips { notes.append("\(skipped - Self.namedSkips) more containers skipped as malformed") }
         let assets = containers.map { container in
             let name = container.Names?.first.map { $0.hasPrefix("/") ? String($0.dropFirst()) : $0 } ?? String(container.Id.prefix(12))
             let ports = (container.Ports ?? []).map { port in

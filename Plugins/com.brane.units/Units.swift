@@ -31,8 +31,9 @@ struct Units: BranePlugin {
         guard call.name == "convert_units" else { throw PluginError("unknown tool \(call.name)") }
         let a = call.arguments
         let converted = try convert(a.value, from: a.from, to: a.to)
-        guard converted.isFinite else { throw PluginError("\(format(a.value)) \(a.from) in \(a.to) is beyond the range of a number") }
-        let rounded = (converted * 1e6).rounded() / 1e6
+        // To six places; past 1e15 a double has no places left to round, and ×1e6 could overflow.
+        let rounded = abs(converted) < 1e15 ? (converted * 1e6).rounded() / 1e6 : converted
+        guard rounded.isFinite else { throw PluginError("\(format(a.value)) \(a.from) in \(a.to) is beyond the range of a number") }
         return try encodeJSON(Answer(value: rounded, unit: a.to, text: "\(format(a.value)) \(a.from) = \(format(rounded)) \(a.to)"))
     }
 

@@ -98,6 +98,30 @@ final class SupervisorTests: XCTestCase {
     }
 }
 
+/// The leftover check's reader of /proc/PID/stat against names a plugin's child could take to
+/// look gone: not UTF-8, ending in a mark that merges with the `)` as a Character, holding `) Z`.
+final class ProcessTableTests: XCTestCase {
+    func testAProcessIsAliveWhateverItNamesItself() throws {
+        // The name is set with prctl(PR_SET_NAME), as any process may, from raw bytes.
+        for name in [[0x73, 0x68, 0xd8, 0x80], Array("a) Z 1 (".utf8), [0xcc, 0x81, 0x73, 0x68], [0x73, 0xff, 0x68]] as [[UInt8]] {
+            let child = Process()
+            child.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            child.arguments = ["-c", "import ctypes, sys; ctypes.CDLL(None).prctl(15, bytes(\(name)), 0, 0, 0); print(flush=True); sys.stdin.read()"]
+            let (input, output) = (Pipe(), Pipe())
+            (child.standardInput, child.standardOutput) = (input, output)
+            try child.run()
+            _ = output.fileHandleForReading.availableData  // named by now
+            let stat = try XCTUnwrap(FileManager.default.contents(atPath: "/proc/\(child.processIdentifier)/stat"))
+            XCTAssertTrue(stat.starts(with: Array("\(child.processIdentifier) (".utf8) + name), "\(name) is its name")
+            XCTAssertTrue(ProcessTable.isAlive(child.processIdentifier), "\(name)")
+            XCTAssertTrue(ProcessTable.children(of: getpid()).contains(child.processIdentifier), "\(name)")
+            child.terminate()
+            child.waitUntilExit()
+            XCTAssertFalse(ProcessTable.isAlive(child.processIdentifier), "\(name)")
+        }
+    }
+}
+
 func processExists(_ pid: Int32) -> Bool {
     // A zombie still has a /proc entry; count it as existing.
     FileManager.default.fileExists(atPath: "/proc/\(pid)")

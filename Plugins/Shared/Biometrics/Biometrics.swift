@@ -41,7 +41,9 @@ public struct DailyReading: Codable, Sendable, Equatable {
 
     static func isISODate(_ text: String) -> Bool {
         let bytes = Array(text.utf8)
-        return bytes.count == 10 && bytes.enumerated().allSatisfy { i, b in i == 4 || i == 7 ? b == UInt8(ascii: "-") : (0x30...0x39).contains(b) }
+        guard bytes.count == 10, bytes.enumerated().allSatisfy({ i, b in i == 4 || i == 7 ? b == UInt8(ascii: "-") : (0x30...0x39).contains(b) }) else { return false }
+        func number(_ range: Range<Int>) -> Int { bytes[range].reduce(0) { $0 * 10 + Int($1 - 0x30) } }
+        return (1...12).contains(number(5..<7)) && (1...31).contains(number(8..<10))
     }
 }
 

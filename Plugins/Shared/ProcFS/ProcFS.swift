@@ -7,19 +7,35 @@ import Glibc
 public enum ProcFS {
     /// The whole file as text (files under /proc report size 0, so read until end of file).
     public static func read(_ path: String) throws -> String {
+        String(decoding: try bytes(path), as: UTF8.self)
+    }
+
+    /// The file's bytes, up to `limit` of them: a process's command line can run to megabytes.
+    public static func bytes(_ path: String, limit: Int = .max) throws -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw PluginError("cannot read \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        while bytes.count < limit {
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, min($0.count, limit - bytes.count)) }
             if n < 0 && errno == EINTR { continue }
             guard n >= 0 else { throw PluginError("cannot read \(path): \(String(cString: strerror(errno)))") }
             if n == 0 { break }
             bytes += chunk[..<n]
         }
-        return String(decoding: bytes, as: UTF8.self)
+        return bytes
+    }
+
+    /// /proc/PID/stat split as the kernel writes it: the command name between the first `(` and
+    /// the last `)` (the name is the process's to choose, parentheses, spaces and any bytes
+    /// included), then the fields after it (state, parent pid, …). Found on bytes: as Characters,
+    /// a combining mark after `(` or a prepending one before `)` would merge with it and hide it.
+    public static func stat(_ bytes: [UInt8]) -> (name: String, fields: [Substring])? {
+        guard let open = bytes.firstIndex(of: UInt8(ascii: "(")), let close = bytes.lastIndex(of: UInt8(ascii: ")")), open < close else { return nil }
+        let name = String(decoding: bytes[(open + 1)..<close], as: UTF8.self)
+        let fields = String(decoding: bytes[(close + 1)...], as: UTF8.self).split(separator: " ")
+        return (name, fields)
     }
 
     /// Lines split into whitespace-separated fields.

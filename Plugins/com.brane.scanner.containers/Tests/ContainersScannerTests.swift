@@ -75,4 +75,17 @@ final class ContainersScannerTests: XCTestCase {
             "container 5 skipped: invalid input: expected an object, found a string",
         ])
     }
+
+    /// A flood of bad entries is counted, not named one by one: the notes must not outgrow the frame.
+    func testAFloodOfMalformedEntriesIsCountedNotListed() throws {
+        let directory = BundledPlugins.temporaryDirectory()
+        addTeardownBlock { try? FileManager.default.removeItem(at: directory) }
+        let store = try ObservationStore(path: directory.appendingPathComponent("observations.sqlite").path)
+        let input: JSONValue = ["engine": ["socket": "/var/run/docker.sock", "containers": .array(Array(repeating: .object([:]), count: 200_000))]]
+        let summary = try Scanning.scan(try sandboxed(BundledPlugins.path("com.brane.scanner.containers"), for: self), into: store, dockerInput: { input })
+        XCTAssertEqual(summary.assets, 0)
+        XCTAssertEqual(summary.notes.count, 11)
+        XCTAssertEqual(summary.notes.first, #"container 0 skipped: invalid input: missing "Id""#)
+        XCTAssertEqual(summary.notes.last, "199990 more containers skipped as malformed")
+    }
 }

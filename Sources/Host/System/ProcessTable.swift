@@ -19,10 +19,13 @@ public enum ProcessTable {
         return state != "Z" && state != "X"
     }
 
-    /// The fields of /proc/PID/stat after the command name: state, parent pid, …
+    /// The fields of /proc/PID/stat after the command name: state, parent pid, … The name is the
+    /// process's own choice, so it is skipped on bytes, to the last `)`: read as UTF-8 Characters, a
+    /// name that is not UTF-8, or ends in a mark that merges with the `)`, would make a live plugin
+    /// process look gone.
     private static func stat(_ pid: Int32) -> [Substring]? {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = text.lastIndex(of: ")") else { return nil }
-        return text[text.index(after: close)...].split(separator: " ")
+        guard let bytes = FileManager.default.contents(atPath: "/proc/\(pid)/stat"),
+              let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        return String(decoding: bytes[(close + 1)...], as: UTF8.self).split(separator: " ")
     }
 }
