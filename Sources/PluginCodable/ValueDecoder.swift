@@ -8,7 +8,7 @@ struct ValueDecoder: Decoder {
     /// The one place a JSON value becomes a Swift value: scalars here, the rest by their own
     /// `init(from:)` over this decoder.
     static func decode<T: Decodable>(_ type: T.Type, from value: JSONValue, at path: [CodingKey]) throws -> T {
-        func mismatch(_ expected: String) -> DecodingError { ValueDecoder.mismatch(T.self, expected: expected, found: value, at: path) }
+        func mismatch(_ expected: String) -> DecodingError { ValueDecoder.mismatch(T.self, expected: expected, value, at: path) }
         if T.self == JSONValue.self { return value as! T }
         if T.self == String.self {
             guard case .string(let text) = value else { throw mismatch("a string") }
@@ -25,7 +25,7 @@ struct ValueDecoder: Decoder {
         if T.self == Float.self {
             guard case .number(let number) = value else { throw mismatch("a number") }
             guard abs(number) <= Double(Float.greatestFiniteMagnitude) else {
-                throw DecodingError.dataCorrupted(.init(codingPath: path, debugDescription: "\(number) does not fit a Float"))
+                throw DecodingError.dataCorrupted(.init(codingPath: path, debugDescription: "\(wholeOrDecimal(number)) does not fit a Float"))
             }
             return Float(number) as! T
         }
@@ -43,24 +43,20 @@ struct ValueDecoder: Decoder {
     }
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
-        guard case .object(let members) = value else { throw mismatch(expected: "an object", for: [String: JSONValue].self) }
+        guard case .object(let members) = value else { throw Self.mismatch([String: JSONValue].self, expected: "an object", value, at: codingPath) }
         return KeyedDecodingContainer(KeyedReader(members: members, codingPath: codingPath))
     }
 
     func unkeyedContainer() throws -> UnkeyedDecodingContainer {
-        guard case .array(let items) = value else { throw mismatch(expected: "an array", for: [JSONValue].self) }
+        guard case .array(let items) = value else { throw Self.mismatch([JSONValue].self, expected: "an array", value, at: codingPath) }
         return UnkeyedReader(items: items, codingPath: codingPath)
     }
 
     func singleValueContainer() throws -> SingleValueDecodingContainer { SingleValueReader(value: value, codingPath: codingPath) }
 
-    private func mismatch(expected: String, for type: Any.Type) -> DecodingError {
-        Self.mismatch(type, expected: expected, found: value, at: codingPath)
-    }
-
     /// A null where a value must be is `valueNotFound`, as Foundation has it; Optional's own
     /// `init(from:)` takes the null before it gets here.
-    private static func mismatch(_ type: Any.Type, expected: String, found value: JSONValue, at path: [CodingKey]) -> DecodingError {
+    private static func mismatch(_ type: Any.Type, expected: String, _ value: JSONValue, at path: [CodingKey]) -> DecodingError {
         let context = DecodingError.Context(codingPath: path, debugDescription: "expected \(expected), found \(found(value))")
         return value == .null ? .valueNotFound(type, context) : .typeMismatch(type, context)
     }
@@ -73,14 +69,7 @@ private func wholeOrDecimal(_ number: Double) -> String {
 
 /// The kind of value found, never the value: it may be long, and it is the caller's text.
 private func found(_ value: JSONValue) -> String {
-    switch value {
-    case .null: "null"
-    case .bool: "a boolean"
-    case .number: "a number"
-    case .string: "a string"
-    case .array: "an array"
-    case .object: "an object"
-    }
+    value == .null ? "null" : (value.typeName.first.map { "aeiou".contains($0) } == true ? "an " : "a ") + value.typeName
 }
 
 private struct KeyedReader<Key: CodingKey>: KeyedDecodingContainerProtocol {

@@ -152,6 +152,11 @@ final class CodableJSONTests: XCTestCase {
         XCTAssertEqual(message(#"{"readings": [{"date": null, "rmssd": 1}]}"#), "invalid input: readings[0].date: expected a string, found null")
         XCTAssertEqual(message(#"{"readings": {}}"#), "invalid input: readings: expected an array, found an object")
         XCTAssertEqual(message(#"[]"#), "invalid input: expected an object, found an array")
+        for (document, kind) in [("1", "an integer"), ("1.5", "a number"), ("null", "null"), ("false", "a boolean")] {
+            XCTAssertThrowsError(try decodeJSON(String.self, from: Array(document.utf8))) {
+                XCTAssertEqual(($0 as? PluginError)?.message, "invalid input: expected a string, found \(kind)")
+            }
+        }
         XCTAssertEqual(message(#"{"readings": [1,]}"#), "invalid input: invalid JSON at byte 16: expected a value")
     }
 

@@ -89,6 +89,27 @@ final class ProcessesScannerTests: XCTestCase {
         }
     }
 
+    /// Command lines whose JSON is six times their size (control characters) reach the scan's 3 MiB
+    /// budget: the rest are shown as [not shown] with a note, and the answer still fits its frame.
+    func testCommandLinesPastTheBudgetAreNotShown() throws {
+        var children: [Process] = []
+        addTeardownBlock {  // all signalled first, then reaped: one at a time is a wait each
+            children.forEach { $0.terminate() }
+            children.forEach { $0.waitUntilExit() }
+        }
+        let controls = String(repeating: "\u{1}", count: 1024)
+        for _ in 0..<160 { children.append(try blockedShell(["brane-budget"] + Array(repeating: controls, count: 4))) }
+        Thread.sleep(forTimeInterval: 0.2)
+        let scan = try sandboxed(BundledPlugins.path("com.brane.scanner.processes"), for: self)
+        guard case .result(let bytes) = try scan.call(method: "scanner/scan", input: Array("{}".utf8)) else { return XCTFail("scan failed") }
+        let answer = try JSONValue(parsing: bytes)
+        let commands = try XCTUnwrap(answer["assets"]?.arrayValue).compactMap { $0["properties"]?["command"]?.stringValue }
+        XCTAssertGreaterThan(commands.filter { $0 == "[not shown]" }.count, 0)
+        XCTAssertGreaterThanOrEqual(commands.filter { $0.contains("brane-budget") || $0 == "[not shown]" }.count, 160, "every process is still listed")
+        XCTAssertTrue(answer["notes"]?.arrayValue?.contains(.string("command lines past 3 MiB in all are shown as [not shown]")) == true, "\(answer["notes"] ?? .null)")
+        XCTAssertLessThan(bytes.count, 4 << 20)
+    }
+
     /// A process names itself (its comm, in /proc/PID/stat): a name that starts with a combining
     /// mark once crashed the scanner, one ending in a prepending mark hid the process, and one
     /// holding `) Z 1` faked its state and parent. Each is listed as it is.
